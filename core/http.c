@@ -1,0 +1,591 @@
+/* http.c: the gateway's HTTP/1.1 server on bufferevents: accept, parse (http_parser),
+ * hand complete requests to Lua, write the response, keep-alive, timeouts and limits.
+ * One request per connection at a time; nothing is buffered beyond a bound. */
+#include "http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <lua.h>
+
+#include "http_parser.h"
+#include "node.h"
+#include "util.h"
+
+#ifndef FDN_HTTP_IDLE_MS
+#define FDN_HTTP_IDLE_MS 60000 /* an idle keep-alive connection is closed after this */
+#endif
+#define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
+#define MAX_REJECTING 64 /* connections being told 503 at once; beyond, they are just closed */
+#define MAX_LISTENERS 4
+
+enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
+
+struct conn {
+    struct fdn_http *h;
+    struct conn *prev, *next;
+    struct bufferevent *bev;
+    struct event *timer;
+    struct fdn_http_parser *p;
+    int state, slot; /* slot -1: a connection refused with 503 */
+    uint64_t req_id;
+    char *body;
+    size_t body_len, body_cap;
+    unsigned keep_alive : 1, head : 1, eof : 1;
+};
+
+struct fdn_http {
+    struct fdn_node *n;
+    struct evconnlistener *ls[MAX_LISTENERS];
+    int nls, port, stopping, timeout_ms;
+    struct event *relisten;
+    struct conn *conns;
+    struct conn **slots; /* by slot: req_id % nslots finds the connection */
+    int *free_slots, nfree, nslots;
+    size_t nrejecting, in_flight, max_body;
+    uint64_t seq;
+};
+
+static const struct status {
+    int code;
+    const char *reason, *name, *class_name;
+} statuses[] = {
+    {200, "OK", NULL, NULL},
+    {201, "Created", NULL, NULL},
+    {202, "Accepted", NULL, NULL},
+    {204, "No Content", NULL, NULL},
+    {301, "Moved Permanently", NULL, NULL},
+    {302, "Found", NULL, NULL},
+    {304, "Not Modified", NULL, NULL},
+    {400, "Bad Request", "BadRequest", "bad-request"},
+    {401, "Unauthorized", NULL, NULL},
+    {402, "Payment Required", NULL, NULL},
+    {403, "Forbidden", NULL, NULL},
+    {404, "Not Found", NULL, NULL},
+    {405, "Method Not Allowed", NULL, NULL},
+    {406, "Not Acceptable", NULL, NULL},
+    {408, "Request Timeout", "Timeout", "timeout"},
+    {409, "Conflict", NULL, NULL},
+    {410, "Gone", NULL, NULL},
+    {411, "Length Required", NULL, NULL},
+    {413, "Payload Too Large", "PayloadTooLarge", "payload-too-large"},
+    {422, "Unprocessable Entity", NULL, NULL},
+    {429, "Too Many Requests", NULL, NULL},
+    {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge",
+     "request-header-fields-too-large"},
+    {500, "Internal Server Error", NULL, NULL},
+    {501, "Not Implemented", "NotImplemented", "not-implemented"},
+    {502, "Bad Gateway", NULL, NULL},
+    {503, "Service Unavailable", "Unavailable", "unavailable"},
+    {504, "Gateway Timeout", NULL, NULL},
+    {505, "HTTP Version Not Supported", "HttpVersionNotSupported", "http-version-not-supported"}};
+
+static const struct status *find_status(int code)
+{
+    static const struct status unknown = {0, "Unknown", "GeneralError", "general-error"};
+    for (size_t i = 0; i < sizeof statuses / sizeof *statuses; i++)
+        if (statuses[i].code == code)
+            return &statuses[i];
+    return &unknown;
+}
+
+static void arm(struct conn *c, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
+static void conn_free(struct conn *c)
+{
+    struct fdn_http *h = c->h;
+    if (c->state == C_IN_LUA || c->state == C_WRITING)
+        h->in_flight--;
+    if (c->slot >= 0) {
+        h->slots[c->slot] = NULL;
+        h->free_slots[h->nfree++] = c->slot;
+    } else {
+        h->nrejecting--;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    event_free(c->timer);
+    bufferevent_free(c->bev);
+    fdn_http_parser_free(c->p);
+    free(c->body);
+    free(c);
+}
+
+/* The response is out: half-close, then discard input until the client closes, so that
+ * unread input does not turn our close into a reset that could destroy the response. */
+static void linger(struct conn *c)
+{
+    if (c->eof) {
+        conn_free(c);
+        return;
+    }
+    c->state = C_LINGER;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_enable(c->bev, EV_READ);
+    arm(c, LINGER_MS);
+}
+
+/* Answers with a Feathers-shaped error and closes; the request's body is not read. */
+static void send_error(struct conn *c, int code, const char *msg)
+{
+    const struct status *s = find_status(code);
+    char body[320];
+    int n = snprintf(body, sizeof body,
+                     "{\"name\":\"%s\",\"message\":\"%s\",\"code\":%d,\"className\":\"%s\"}",
+                     s->name, msg, code, s->class_name);
+    evbuffer_add_printf(bufferevent_get_output(c->bev),
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                        "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                        code, s->reason, n, body);
+    fdn_debug("http: answered %d (%s)", code, msg);
+    evtimer_del(c->timer);
+    c->state = C_DRAINING;
+}
+
+static void push_headers(lua_State *L, const struct fdn_http_parser *p)
+{
+    lua_createtable(L, 0, (int)p->nheaders);
+    for (size_t i = 0; i < p->nheaders; i++) {
+        const struct fdn_hp_header *hd = &p->headers[i];
+        lua_pushlstring(L, hd->name, hd->name_len);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, hd->value, hd->value_len);
+        } else {
+            lua_pushstring(L, strcmp(hd->name, "cookie") == 0 ? "; " : ", ");
+            lua_pushlstring(L, hd->value, hd->value_len);
+            lua_concat(L, 3);
+        }
+        lua_rawset(L, -3);
+    }
+}
+
+static void dispatch(struct conn *c)
+{
+    struct fdn_http *h = c->h;
+    const struct fdn_http_parser *p = c->p;
+    lua_State *L = h->n->L;
+    evtimer_del(c->timer);
+    c->req_id = ++h->seq * (uint64_t)h->nslots + (uint64_t)c->slot;
+    c->keep_alive = p->keep_alive;
+    c->head = strcmp(p->method, "HEAD") == 0;
+    c->state = C_IN_LUA;
+    h->in_flight++;
+    lua_checkstack(L, 10);
+    fdn_node_dispatch_begin(h->n, "http");
+    lua_pushinteger(L, (lua_Integer)c->req_id);
+    lua_pushstring(L, p->method);
+    const char *q = strchr(p->target, '?');
+    lua_pushlstring(L, p->target, q ? (size_t)(q - p->target) : strlen(p->target));
+    if (q)
+        lua_pushstring(L, q + 1);
+    else
+        lua_pushnil(L);
+    push_headers(L, p);
+    if (c->body_len)
+        lua_pushlstring(L, c->body, c->body_len);
+    else
+        lua_pushnil(L);
+    free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+    fdn_node_dispatch_end(h->n, 6); /* Lua may have answered already */
+}
+
+static void append_body(struct conn *c, const char *b, size_t n)
+{
+    if (c->body_len + n > c->body_cap) {
+        while (c->body_len + n > c->body_cap)
+            c->body_cap = c->body_cap ? c->body_cap * 2 : 4096;
+        c->body = xrealloc(c->body, c->body_cap);
+    }
+    memcpy(c->body + c->body_len, b, n);
+    c->body_len += n;
+}
+
+/* Parses buffered input until a request is complete (then Lua has it) or input runs out. */
+static void process(struct conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->state == C_READING) {
+        struct evbuffer_iovec v = {NULL, 0};
+        const char *data = "", *b;
+        size_t len = 0, used, blen;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+            data = v.iov_base;
+            len = v.iov_len;
+        }
+        int ev = fdn_http_parser_feed(c->p, data, len, &used, &b, &blen);
+        if (ev == FDN_HP_BODY)
+            append_body(c, b, blen);
+        evbuffer_drain(in, used);
+        if (ev == FDN_HP_NEED_MORE && evbuffer_get_length(in) == 0)
+            return;
+        if (ev == FDN_HP_HEAD && c->p->expect_continue)
+            bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        else if (ev == FDN_HP_DONE)
+            dispatch(c);
+        else if (ev == FDN_HP_ERROR)
+            send_error(c, c->p->status, c->p->error);
+    }
+}
+
+static int field_ok(const struct fdn_http_field *f)
+{
+    if (!f->name || f->name_len == 0 || (!f->value && f->value_len))
+        return 0;
+    for (size_t i = 0; i < f->name_len; i++) {
+        unsigned char c = (unsigned char)f->name[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c && strchr("!#$%&'*+-.^_`|~", c))))
+            return 0;
+    }
+    for (size_t i = 0; i < f->value_len; i++) {
+        unsigned char c = (unsigned char)f->value[i];
+        if (c != '\t' && (c < 0x20 || c == 0x7f))
+            return 0; /* no CR or LF: no response splitting */
+    }
+    return 1;
+}
+
+static int name_is(const char *s, size_t n, const char *lit)
+{
+    return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
+}
+
+int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
+                     const struct fdn_http_field *fields, size_t nfields, const char *body,
+                     size_t len)
+{
+    if (status < 200 || status > 999)
+        return FDN_HTTP_EINVAL;
+    for (size_t i = 0; i < nfields; i++)
+        if (!field_ok(&fields[i]))
+            return FDN_HTTP_EINVAL;
+    struct conn *c = h && req_id ? h->slots[req_id % (uint64_t)h->nslots] : NULL;
+    if (!c || c->req_id != req_id || c->state != C_IN_LUA)
+        return FDN_HTTP_EGONE;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int bodyless = status == 204 || status == 304, has_type = 0;
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, find_status(status)->reason);
+    for (size_t i = 0; i < nfields; i++) {
+        const struct fdn_http_field *f = &fields[i];
+        if (name_is(f->name, f->name_len, "connection")) {
+            if (name_is(f->value, f->value_len, "close"))
+                c->keep_alive = 0;
+            continue;
+        }
+        if (name_is(f->name, f->name_len, "content-length") ||
+            name_is(f->name, f->name_len, "transfer-encoding"))
+            continue;
+        has_type |= name_is(f->name, f->name_len, "content-type");
+        evbuffer_add(out, f->name, f->name_len);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, f->value, f->value_len);
+        evbuffer_add(out, "\r\n", 2);
+    }
+    if (!bodyless)
+        evbuffer_add_printf(out, "%sContent-Length: %zu\r\n",
+                            has_type ? "" : "Content-Type: application/json; charset=utf-8\r\n",
+                            len);
+    c->keep_alive = c->keep_alive && !h->stopping;
+    evbuffer_add_printf(out, "Connection: %s\r\n\r\n", c->keep_alive ? "keep-alive" : "close");
+    if (!bodyless && !c->head && len)
+        evbuffer_add(out, body, len);
+    c->state = C_WRITING;
+    return 0;
+}
+
+static void http_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    if (c->state == C_IDLE) { /* the first byte starts the request's clock */
+        c->state = C_READING;
+        arm(c, c->h->timeout_ms);
+    }
+    if (c->state == C_READING) {
+        process(c);
+    } else if (c->state == C_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+    } /* else: left buffered (bounded by the read watermark) until the response is out */
+}
+
+/* The response is written: close, or wait for the next request (maybe already buffered). */
+static void finish(struct conn *c)
+{
+    c->h->in_flight--;
+    c->req_id = 0;
+    if (!c->keep_alive || c->h->stopping) {
+        linger(c);
+        return;
+    }
+    c->state = C_IDLE;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+        arm(c, FDN_HTTP_IDLE_MS);
+        return;
+    }
+    c->state = C_READING;
+    arm(c, c->h->timeout_ms);
+    process(c);
+}
+
+static void http_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    (void)bev;
+    if (c->state == C_WRITING)
+        finish(c);
+    else if (c->state == C_DRAINING)
+        linger(c);
+}
+
+static void http_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && (c->state == C_WRITING || c->state == C_DRAINING)) {
+        c->eof = 1; /* a half close: finish writing, then close */
+        c->keep_alive = 0;
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+        conn_free(c);
+}
+
+static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    (void)fd;
+    (void)what;
+    if (c->state == C_READING)
+        send_error(c, 408, "Request timeout");
+    else if (c->state == C_IDLE || c->state == C_LINGER)
+        conn_free(c);
+}
+
+static struct conn *conn_new(struct fdn_http *h, evutil_socket_t fd, int slot)
+{
+    struct conn *c = xcalloc(1, sizeof *c);
+    struct event_base *base = h->n->base;
+    c->h = h;
+    c->slot = slot;
+    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->timer = evtimer_new(base, http_timer_cb, c);
+    c->p = fdn_http_parser_new(FDN_HTTP_MAX_HEAD, FDN_HTTP_MAX_HEADERS, h->max_body);
+    if (!c->bev || !c->timer) {
+        fdn_error("http: out of memory creating a connection");
+        abort();
+    }
+    struct timeval wtv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
+    bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, FDN_HTTP_MAX_HEAD);
+    bufferevent_set_timeouts(c->bev, NULL, &wtv); /* a client that does not read */
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->next = h->conns;
+    if (h->conns)
+        h->conns->prev = c;
+    h->conns = c;
+    if (slot >= 0)
+        h->slots[slot] = c;
+    return c;
+}
+
+static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                           int socklen, void *arg)
+{
+    struct fdn_http *h = arg;
+    int one = 1;
+    (void)l;
+    (void)sa;
+    (void)socklen;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (h->nfree == 0) {
+        if (h->nrejecting >= MAX_REJECTING) {
+            evutil_closesocket(fd);
+            return;
+        }
+        h->nrejecting++;
+        send_error(conn_new(h, fd, -1), 503, "Too many connections");
+        return;
+    }
+    struct conn *c = conn_new(h, fd, h->free_slots[--h->nfree]);
+    c->state = C_IDLE;
+    arm(c, h->timeout_ms);
+}
+
+static void http_relisten_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_http *h = arg;
+    (void)fd;
+    (void)what;
+    for (int i = 0; i < h->nls; i++)
+        evconnlistener_enable(h->ls[i]);
+}
+
+/* accept() failed (out of descriptors, most likely): pause instead of spinning. */
+static void http_accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct fdn_http *h = arg;
+    struct timeval tv = {1, 0};
+    (void)l;
+    fdn_warn("http: accept failed: %s; pausing accepts for 1 s",
+             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    for (int i = 0; i < h->nls; i++)
+        evconnlistener_disable(h->ls[i]);
+    evtimer_add(h->relisten, &tv);
+}
+
+static int listen_on(struct fdn_http *h, const struct addrinfo *ai)
+{
+    int one = 1;
+    evutil_socket_t fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (evutil_make_socket_nonblocking(fd) < 0 || evutil_make_socket_closeonexec(fd) < 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 511) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct evconnlistener *l = evconnlistener_new(
+        h->n->base, http_accept_cb, h, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!l) {
+        close(fd);
+        errno = ENOMEM;
+        return -1;
+    }
+    evconnlistener_set_error_cb(l, http_accept_error_cb);
+    h->ls[h->nls++] = l;
+    if (h->nls == 1) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+            h->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                     : ((struct sockaddr_in *)&ss)->sin_port);
+    }
+    return 0;
+}
+
+int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_http **out)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char portstr[16];
+    *out = NULL;
+    if (!host)
+        host = "127.0.0.1";
+    if (port < 0 || port > 65535) {
+        fdn_error("http: invalid port %d", port);
+        return -1;
+    }
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int r = getaddrinfo(host, portstr, &hints, &res);
+    if (r != 0) {
+        fdn_error("http: cannot resolve '%s': %s", host, gai_strerror(r));
+        return -1;
+    }
+    struct fdn_http *h = xcalloc(1, sizeof *h);
+    h->n = n;
+    h->timeout_ms = n->cfg.http_timeout_ms > 0 ? n->cfg.http_timeout_ms : 30000;
+    h->max_body = n->cfg.max_body ? n->cfg.max_body : 1024 * 1024;
+    h->nslots = n->cfg.http_max_conns > 0 ? n->cfg.http_max_conns : 1024;
+    h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
+    h->free_slots = xmalloc((size_t)h->nslots * sizeof *h->free_slots);
+    for (int i = 0; i < h->nslots; i++)
+        h->free_slots[h->nfree++] = h->nslots - 1 - i;
+    h->relisten = evtimer_new(n->base, http_relisten_cb, h);
+    int err = 0;
+    for (struct addrinfo *ai = res; ai && h->nls < MAX_LISTENERS && !(port == 0 && h->nls);
+         ai = ai->ai_next) {
+        int dup = 0;
+        for (struct addrinfo *b = res; b != ai && !dup; b = b->ai_next)
+            dup =
+                b->ai_addrlen == ai->ai_addrlen && !memcmp(b->ai_addr, ai->ai_addr, ai->ai_addrlen);
+        if (dup || listen_on(h, ai) == 0)
+            continue;
+        if (errno != EADDRNOTAVAIL && errno != EAFNOSUPPORT) { /* e.g. no IPv6 for ::1 */
+            err = errno;
+            break;
+        }
+        err = err ? err : errno;
+    }
+    freeaddrinfo(res);
+    if (h->nls == 0 || (err && err != EADDRNOTAVAIL && err != EAFNOSUPPORT)) {
+        fdn_error("http: cannot listen on %s port %d: %s", host, port, strerror(err));
+        fdn_http_free(h);
+        return -1;
+    }
+    fdn_info("http: listening on %s port %d", host, h->port);
+    *out = h;
+    return 0;
+}
+
+void fdn_http_stop_accepting(struct fdn_http *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < h->nls; i++)
+        evconnlistener_free(h->ls[i]);
+    h->nls = 0;
+    evtimer_del(h->relisten);
+    h->stopping = 1;
+    for (struct conn *c = h->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == C_IDLE || c->state == C_READING)
+            conn_free(c);
+    }
+}
+
+size_t fdn_http_in_flight(const struct fdn_http *h)
+{
+    return h ? h->in_flight : 0;
+}
+
+int fdn_http_port(const struct fdn_http *h)
+{
+    return h && h->port ? h->port : -1;
+}
+
+void fdn_http_free(struct fdn_http *h)
+{
+    if (!h)
+        return;
+    for (int i = 0; i < h->nls; i++)
+        evconnlistener_free(h->ls[i]);
+    while (h->conns)
+        conn_free(h->conns);
+    if (h->relisten)
+        event_free(h->relisten);
+    free(h->slots);
+    free(h->free_slots);
+    free(h);
+}

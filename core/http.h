@@ -1,0 +1,67 @@
+/* http.h: the REST gateway's HTTP/1.1 server side on bufferevents, kept thin: it hands each
+ * complete request to Lua (dispatch kind "http") and writes the answer Lua gives back. */
+#ifndef FDN_HTTP_H
+#define FDN_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fdn_node;
+struct fdn_http;
+
+/* Dispatch of a complete request: fdn_node_dispatch_begin(n, "http") then 6 arguments:
+ *   req_id  integer, unique per node, never reused
+ *   method  string ("GET")
+ *   path    string: the raw target before '?', still percent-encoded
+ *   query   string after '?' (raw), or nil when there is no '?'
+ *   headers table: lowercased name -> value; repeated headers joined with ", " ("; " for cookie)
+ *   body    string, or nil when empty
+ * One request per connection is in Lua at a time; the connection reads nothing more until
+ * the response is written. The client closing its side (even a half close) while the
+ * request is in Lua counts as gone: the response is dropped.
+ *
+ * Errors the server answers itself close the connection; their bodies are Feathers-shaped:
+ * the Feathers class where one exists, else the HTTP reason in the same form:
+ *   400 BadRequest/bad-request   408 Timeout/timeout   501 NotImplemented/not-implemented
+ *   503 Unavailable/unavailable (over http_max_conns)
+ *   413 PayloadTooLarge/payload-too-large   431 RequestHeaderFieldsTooLarge/...
+ *   505 HttpVersionNotSupported/http-version-not-supported
+ * e.g. {"name":"BadRequest","message":"Invalid request line","code":400,"className":"bad-request"}
+ */
+
+/* Binds host:port (IPv4 or IPv6 literal, or a name such as "localhost": every address it
+ * resolves to, port 0 binds the first only). 0 on success; -1 after logging one line. */
+int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_http **out);
+
+/* Shutdown: closes the listener and idle or half-read connections; requests in flight are
+ * answered (with Connection: close) and then closed. */
+void fdn_http_stop_accepting(struct fdn_http *h);
+
+/* Requests handed to Lua whose response is not yet fully written. */
+size_t fdn_http_in_flight(const struct fdn_http *h);
+
+/* The port actually bound (useful with port 0), or -1. */
+int fdn_http_port(const struct fdn_http *h);
+
+/* Closes every connection and frees everything; accepts NULL. */
+void fdn_http_free(struct fdn_http *h);
+
+/* A response header; name and value are not NUL-terminated. */
+struct fdn_http_field {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+#define FDN_HTTP_EGONE (-1)  /* unknown request: its connection closed, or already answered */
+#define FDN_HTTP_EINVAL (-2) /* status not in 200..999, or a header with forbidden bytes */
+
+/* Answers request req_id once: "HTTP/1.1 <status> <reason>", the given headers,
+ * Content-Type (application/json; charset=utf-8 unless given), Content-Length and
+ * Connection, then the body (none for HEAD, 204 and 304). Content-Length, Transfer-Encoding
+ * and Connection headers from the caller are not copied; "Connection: close" among them
+ * closes the connection after the response. 0 on success, or FDN_HTTP_E*. */
+int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
+                     const struct fdn_http_field *fields, size_t nfields, const char *body,
+                     size_t len);
+
+#endif

@@ -1,0 +1,47 @@
+/* json.h: JSON <-> Lua codec working directly on the Lua stack (no I/O, no global state).
+ * Round-trips exactly: 64-bit integers, full-precision floats, [] vs {} (fdn.json.array_mt),
+ * null as the sentinel fdn.json.null. See DESIGN.md §6. */
+#ifndef FDN_JSON_H
+#define FDN_JSON_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+/* Nesting limit for both directions: 128 nested arrays/objects decode and encode, 129 do not.
+ * It also stops cycles on encode ("too deep"). There is no size limit here: the input
+ * length is bounded by the caller (frame size, --max-body). */
+#define FDN_JSON_MAX_DEPTH 128
+
+/* Registry name of the array metatable (also its __name). */
+#define FDN_JSON_ARRAY_MT "fdn.json.array"
+
+/* A growable byte buffer; allocation failure aborts (xrealloc). */
+struct fdn_buf {
+    char *data;
+    size_t len, cap;
+};
+
+void fdn_buf_init(struct fdn_buf *b);
+void fdn_buf_free(struct fdn_buf *b);                  /* frees data and re-inits; accepts NULL */
+void fdn_buf_reserve(struct fdn_buf *b, size_t extra); /* ensures cap >= len + extra */
+
+/* Pushes the array metatable (created in the registry on first use) / the null sentinel. */
+void fdn_json_push_array_mt(lua_State *L);
+void fdn_json_push_null(lua_State *L);
+int fdn_json_is_null(lua_State *L, int idx);
+
+/* Encodes the value at idx and appends it to *out. Returns 0, or -1 with a short message
+ * in err (err may be NULL when errlen is 0) and *out as it was; the stack is left as it was
+ * either way (raw access only: no metamethods run). Sequences (keys exactly 1..n) and
+ * array_mt tables are arrays; other tables objects, integer keys written as strings. */
+int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen);
+
+/* Decodes s[0..n) (need not be NUL-terminated). Returns 0 and pushes the value, or -1
+ * with a message such as "unexpected character at 17" (1-based byte position) and
+ * pushes nothing. May raise only on Lua out-of-memory. Arrays get array_mt, objects are
+ * plain tables with string keys, null is the sentinel; numbers without '.'/'e' that fit
+ * int64 are integers, others floats (a float overflowing to inf is "number out of range"). */
+int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen);
+
+#endif

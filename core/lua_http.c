@@ -1,0 +1,58 @@
+/* lua_http.c: the Lua side's door back into the gateway: require "fdn.core.http" gives
+ * respond(req_id, status, body_or_nil, headers_or_nil) -> true | false (connection gone). */
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "http.h"
+#include "node.h"
+
+#define MAX_FIELDS 64
+
+/* respond(req_id, status, body, headers): headers maps names to strings or numbers. Raises on
+ * misuse (bad status, bad header); false when the request is unknown (its client left). */
+static int l_http_respond(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_Integer status = luaL_checkinteger(L, 2);
+    size_t len = 0, nf = 0;
+    const char *body = luaL_optlstring(L, 3, NULL, &len);
+    struct fdn_http_field f[MAX_FIELDS];
+    luaL_argcheck(L, status >= 200 && status <= 999, 2, "status must be in 200..999");
+    if (!lua_isnoneornil(L, 4)) {
+        luaL_checktype(L, 4, LUA_TTABLE);
+        lua_settop(L, 4);
+        luaL_checkstack(L, MAX_FIELDS + 4, "too many headers");
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            int vt = lua_type(L, -1);
+            if (lua_type(L, -2) != LUA_TSTRING || (vt != LUA_TSTRING && vt != LUA_TNUMBER))
+                return luaL_argerror(L, 4,
+                                     "header names must be strings, values strings or numbers");
+            luaL_argcheck(L, nf < MAX_FIELDS, 4, "too many headers");
+            f[nf].name = lua_tolstring(L, -2, &f[nf].name_len);
+            f[nf].value = lua_tolstring(L, -1, &f[nf].value_len); /* converts the stack copy */
+            nf++;
+            lua_insert(L, -2); /* the value stays on the stack, below the key, until the call */
+        }
+    }
+    int r = fdn_http_respond(n->http, (uint64_t)id, (int)status, f, nf, body, len);
+    if (r == FDN_HTTP_EINVAL)
+        return luaL_argerror(L, 4, "invalid header name or value");
+    lua_pushboolean(L, r == 0);
+    return 1;
+}
+
+static const luaL_Reg http_funcs[] = {
+    {"respond", l_http_respond},
+    {NULL, NULL},
+};
+
+/* Registered by the node as a C closure whose upvalue 1 is the node (light userdata). */
+int luaopen_fdn_core_http(lua_State *L)
+{
+    luaL_newlibtable(L, http_funcs);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_setfuncs(L, http_funcs, 1);
+    return 1;
+}

@@ -1,0 +1,192 @@
+/* lua_node.c: the node's reactor services for Lua (fdn.core.node): timers, the
+ * monotonic clock, logging, starting the gateway and stopping the node. */
+#include <time.h>
+
+#include <event2/event.h>
+#include <lauxlib.h>
+
+#include "http.h"
+#include "node.h"
+#include "util.h"
+
+#define TIMER_MT "fdn.timer"
+
+struct ltimer {
+    struct event *ev;
+    struct fdn_node *node;
+    int self_ref; /* registry ref that keeps the userdata alive while armed */
+    int repeat;
+};
+
+static void disarm(lua_State *L, struct ltimer *t)
+{
+    if (t->ev)
+        event_del(t->ev);
+    if (t->self_ref != LUA_NOREF) {
+        luaL_unref(L, LUA_REGISTRYINDEX, t->self_ref);
+        t->self_ref = LUA_NOREF;
+    }
+}
+
+static void timer_fire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct ltimer *t = arg;
+    (void)fd;
+    (void)what;
+    struct fdn_node *n = t->node;
+    lua_State *L = n->L;
+    int ref = t->self_ref;
+    if (ref == LUA_NOREF)
+        return;
+    if (!t->repeat)
+        t->self_ref = LUA_NOREF; /* one-shot: released after the dispatch below */
+    fdn_node_dispatch_begin(n, "timer");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_getiuservalue(L, -1, 1);
+    lua_remove(L, -2);
+    fdn_node_dispatch_end(n, 1);
+    if (!t->repeat)
+        luaL_unref(L, LUA_REGISTRYINDEX, ref);
+}
+
+/* timer(ms, fn [, repeat]) -> handle: calls dispatch("timer", fn) after ms. */
+static int l_node_timer(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Number ms = luaL_checknumber(L, 1);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    int repeat = lua_toboolean(L, 3);
+    if (ms < 0)
+        ms = 0;
+    struct ltimer *t = lua_newuserdatauv(L, sizeof *t, 1);
+    t->node = n;
+    t->repeat = repeat;
+    t->self_ref = LUA_NOREF;
+    t->ev = event_new(n->base, -1, repeat ? EV_PERSIST : 0, timer_fire_cb, t);
+    luaL_setmetatable(L, TIMER_MT);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, -2, 1);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long long)(ms * 1000) % 1000000)};
+    event_add(t->ev, &tv);
+    lua_pushvalue(L, -1);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
+}
+
+static int l_timer_cancel(lua_State *L)
+{
+    struct ltimer *t = luaL_checkudata(L, 1, TIMER_MT);
+    disarm(L, t);
+    return 0;
+}
+
+static int l_timer_gc(lua_State *L)
+{
+    struct ltimer *t = luaL_checkudata(L, 1, TIMER_MT);
+    disarm(L, t);
+    if (t->ev) {
+        event_free(t->ev);
+        t->ev = NULL;
+    }
+    return 0;
+}
+
+/* now() -> milliseconds on the monotonic clock (float). */
+static int l_node_now(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec * 1e3 + (lua_Number)ts.tv_nsec / 1e6);
+    return 1;
+}
+
+/* log(level, message): level 0 debug .. 3 error. */
+static int l_node_log(lua_State *L)
+{
+    lua_Integer level = luaL_checkinteger(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    fdn_log((int)level, "%s", msg);
+    return 0;
+}
+
+static int l_node_log_level(lua_State *L)
+{
+    lua_pushinteger(L, fdn_log_level());
+    return 1;
+}
+
+/* exit([code]): stops the reactor; fdnode exits with code (default: as set so far). */
+static int l_node_exit(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    if (!lua_isnoneornil(L, 1))
+        n->exit_code = (int)luaL_checkinteger(L, 1);
+    event_base_loopexit(n->base, NULL);
+    return 0;
+}
+
+/* http_listen() -> true | nil, err: starts the gateway configured by --http. */
+static int l_node_http_listen(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    if (n->cfg.http_port <= 0 || n->http) {
+        lua_pushboolean(L, n->http != NULL);
+        return 1;
+    }
+    if (fdn_http_start(n, n->cfg.http_host, n->cfg.http_port, &n->http) < 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot listen on %s:%d", n->cfg.http_host, n->cfg.http_port);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* info() -> table: this node's id, name and configuration. */
+static int l_node_info(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, n->id_hex);
+    lua_setfield(L, -2, "id");
+    lua_pushstring(L, n->cfg.name);
+    lua_setfield(L, -2, "name");
+    lua_pushinteger(L, n->cfg.timeout_ms);
+    lua_setfield(L, -2, "timeout");
+    lua_pushinteger(L, n->cfg.http_port);
+    lua_setfield(L, -2, "http_port");
+    lua_pushstring(L, n->cfg.http_host);
+    lua_setfield(L, -2, "http_host");
+    lua_pushinteger(L, n->cfg.shutdown_ms);
+    lua_setfield(L, -2, "shutdown_ms");
+    lua_pushstring(L, n->cfg.lib_dir);
+    lua_setfield(L, -2, "lib_dir");
+    return 1;
+}
+
+static const luaL_Reg node_funcs[] = {
+    {"timer", l_node_timer},         {"now", l_node_now},   {"log", l_node_log},
+    {"log_level", l_node_log_level}, {"exit", l_node_exit}, {"http_listen", l_node_http_listen},
+    {"info", l_node_info},           {NULL, NULL},
+};
+
+static const luaL_Reg timer_methods[] = {
+    {"cancel", l_timer_cancel},
+    {"__gc", l_timer_gc},
+    {"__close", l_timer_cancel},
+    {NULL, NULL},
+};
+
+int luaopen_fdn_core_node(lua_State *L)
+{
+    if (luaL_newmetatable(L, TIMER_MT)) {
+        luaL_setfuncs(L, timer_methods, 0);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+    luaL_newlibtable(L, node_funcs);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_setfuncs(L, node_funcs, 1);
+    return 1;
+}

@@ -1,0 +1,234 @@
+/* node.c: the node's life: create the reactor and the Lua state, boot the Lua
+ * side, run, stop in order on SIGTERM/SIGINT, and the one dispatch door into Lua. */
+#include "node.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <event2/event.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "http.h"
+#include "util.h"
+
+int luaopen_fdn_core_node(lua_State *L);
+int luaopen_fdn_core_json(lua_State *L);
+int luaopen_fdn_core_qs(lua_State *L);
+int luaopen_fdn_core_http(lua_State *L);
+
+struct fdn_node *fdn_node_from_upvalue(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+static void random_id(uint8_t id[16])
+{
+    size_t got = 0;
+    while (got < 16) {
+        ssize_t r = getrandom(id + got, 16 - got, 0);
+        if (r <= 0) {
+            fdn_error("getrandom failed");
+            abort();
+        }
+        got += (size_t)r;
+    }
+}
+
+struct fdn_node *fdn_node_new(const struct fdn_config *cfg)
+{
+    struct fdn_node *n = xcalloc(1, sizeof *n);
+    n->cfg = *cfg;
+    n->base = event_base_new();
+    if (!n->base) {
+        fdn_error("cannot create the event loop");
+        free(n);
+        return NULL;
+    }
+    random_id(n->id);
+    for (int i = 0; i < 16; i++)
+        snprintf(n->id_hex + 2 * i, 3, "%02x", n->id[i]);
+    n->dispatch_ref = LUA_NOREF;
+    n->traceback_ref = LUA_NOREF;
+    return n;
+}
+
+void fdn_node_free(struct fdn_node *n)
+{
+    if (!n)
+        return;
+    fdn_http_free(n->http);
+    n->http = NULL;
+    if (n->L)
+        lua_close(n->L); /* finalizers free timers before the base goes */
+    struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer};
+    for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+        if (*evs[i])
+            event_free(*evs[i]);
+    event_base_free(n->base);
+    free(n);
+}
+
+static int traceback_handler(lua_State *L)
+{
+    if (!lua_isstring(L, 1) && !lua_isnoneornil(L, 1)) {
+        /* an error object (e.g. fdn.errors): keep it, tostring gives its message */
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            luaL_traceback(L, L, lua_tostring(L, -1), 1);
+        else
+            luaL_traceback(L, L, luaL_typename(L, 1), 1);
+        return 1;
+    }
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
+{
+    lua_State *L = n->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->dispatch_ref);
+    lua_pushstring(L, kind);
+}
+
+void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
+{
+    lua_State *L = n->L;
+    int handler = lua_gettop(L) - nargs - 2;
+    if (lua_pcall(L, nargs + 1, 0, handler) != LUA_OK) {
+        fdn_error("dispatch: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the traceback handler */
+}
+
+static void preload(lua_State *L, struct fdn_node *n, const char *name, lua_CFunction open)
+{
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushlightuserdata(L, n);
+    lua_pushcclosure(L, open, 1);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
+static void stop_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct fdn_node *n = arg;
+    (void)what;
+    if (n->shutdown_timer) { /* a second signal: stop now */
+        fdn_warn("second signal: exiting at once");
+        n->exit_code = 1;
+        event_base_loopexit(n->base, NULL);
+        return;
+    }
+    fdn_info("%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fdn_node_stop(n, 0);
+}
+
+static void hup_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct fdn_node *n = arg;
+    (void)sig;
+    (void)what;
+    fdn_node_dispatch_begin(n, "signal");
+    lua_pushstring(n->L, "hup");
+    fdn_node_dispatch_end(n, 1);
+}
+
+static void shutdown_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_node *n = arg;
+    (void)fd;
+    (void)what;
+    fdn_warn("calls still in flight after %d ms: exiting anyway", n->cfg.shutdown_ms);
+    event_base_loopexit(n->base, NULL);
+}
+
+void fdn_node_stop(struct fdn_node *n, int exit_code)
+{
+    if (n->shutdown_timer)
+        return;
+    n->exit_code = exit_code;
+    n->shutdown_timer = evtimer_new(n->base, shutdown_deadline_cb, n);
+    struct timeval tv = {n->cfg.shutdown_ms / 1000, (n->cfg.shutdown_ms % 1000) * 1000};
+    evtimer_add(n->shutdown_timer, &tv);
+    if (n->http)
+        fdn_http_stop_accepting(n->http);
+    /* Lua lets calls in flight finish, tears services down, then calls exit(). */
+    fdn_node_dispatch_begin(n, "signal");
+    lua_pushstring(n->L, "stop");
+    fdn_node_dispatch_end(n, 1);
+}
+
+static void set_package_path(lua_State *L, const char *lib_dir)
+{
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    const char *old = lua_tostring(L, -1);
+    lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s", lib_dir, lib_dir, old ? old : "");
+    lua_setfield(L, -3, "path");
+    lua_pop(L, 2);
+}
+
+int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode)
+{
+    lua_State *L = luaL_newstate();
+    if (!L) {
+        fdn_error("cannot create the Lua state");
+        return -1;
+    }
+    n->L = L;
+    luaL_openlibs(L);
+    set_package_path(L, n->cfg.lib_dir);
+    preload(L, n, "fdn.core.node", luaopen_fdn_core_node);
+    preload(L, n, "fdn.core.json", luaopen_fdn_core_json);
+    preload(L, n, "fdn.core.qs", luaopen_fdn_core_qs);
+    preload(L, n, "fdn.core.http", luaopen_fdn_core_http);
+
+    lua_pushcfunction(L, traceback_handler);
+    n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    /* boot = require "fdn.boot"; dispatch = boot.dispatch; ok, err = boot.start(mode, scripts) */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "fdn.boot");
+    if (lua_pcall(L, 1, 1, -3) != LUA_OK) {
+        fprintf(stderr, "fdnode: cannot load the Lua library from %s: %s\n", n->cfg.lib_dir,
+                lua_tostring(L, -1));
+        return -1;
+    }
+    lua_getfield(L, -1, "dispatch");
+    n->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, "start");
+    lua_pushstring(L, mode);
+    lua_createtable(L, argc, 0);
+    for (int i = 0; i < argc; i++) {
+        lua_pushstring(L, scripts[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    if (lua_pcall(L, 2, 2, -6) != LUA_OK) {
+        fprintf(stderr, "fdnode: %s\n", lua_tostring(L, -1));
+        return -1;
+    }
+    if (!lua_toboolean(L, -2)) {
+        fprintf(stderr, "fdnode: %s\n", lua_tostring(L, -1));
+        return -1;
+    }
+    lua_settop(L, 0);
+    return 0;
+}
+
+int fdn_node_run(struct fdn_node *n)
+{
+    n->sig_term = evsignal_new(n->base, SIGTERM, stop_signal_cb, n);
+    n->sig_int = evsignal_new(n->base, SIGINT, stop_signal_cb, n);
+    n->sig_hup = evsignal_new(n->base, SIGHUP, hup_signal_cb, n);
+    event_add(n->sig_term, NULL);
+    event_add(n->sig_int, NULL);
+    event_add(n->sig_hup, NULL);
+    event_base_dispatch(n->base);
+    return n->exit_code;
+}

@@ -1,0 +1,61 @@
+/* node.h: the one struct of a running fdnode (reactor, Lua state, configuration)
+ * and the single door from C into Lua: every event goes through fdn_node_dispatch. */
+#ifndef FDN_NODE_H
+#define FDN_NODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+struct event_base;
+struct event;
+struct fdn_http;
+
+struct fdn_config {
+    const char *name;      /* --name, default host-pid */
+    const char *http_host; /* --http-host, default 127.0.0.1 */
+    int http_port;         /* --http, 0 = gateway off */
+    size_t max_body;       /* --max-body BYTES, default 1 MiB */
+    int http_timeout_ms;   /* --http-timeout MS: a request must arrive whole within it */
+    int http_max_conns;    /* cap on open gateway connections */
+    int timeout_ms;        /* --timeout MS, remote call timeout */
+    int shutdown_ms;       /* how long calls in flight may take to finish at shutdown */
+    int log_level;         /* FDN_LOG_* */
+    const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
+};
+
+struct fdn_node {
+    struct event_base *base;
+    lua_State *L;
+    int dispatch_ref; /* registry ref of the Lua dispatch function */
+    int traceback_ref;
+    struct fdn_config cfg;
+    struct fdn_http *http;
+    struct event *sig_term, *sig_int, *sig_hup;
+    struct event *shutdown_timer;
+    uint8_t id[16];
+    char id_hex[33];
+    int exit_code;
+};
+
+struct fdn_node *fdn_node_new(const struct fdn_config *cfg);
+void fdn_node_free(struct fdn_node *n);
+
+/* Loads the Lua side and the scripts; 0 on success, -1 after logging one line. */
+int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode);
+/* Runs the reactor until the node stops; returns the process exit code. */
+int fdn_node_run(struct fdn_node *n);
+/* Begins an orderly stop: stop accepting, let calls finish (bounded), exit. */
+void fdn_node_stop(struct fdn_node *n, int exit_code);
+
+/* Dispatch: begin pushes the Lua dispatch function and the event kind; the caller
+ * pushes its arguments and calls end, which runs the dispatcher under lua_pcall
+ * with a traceback handler (errors are logged, never propagated into C). */
+void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind);
+void fdn_node_dispatch_end(struct fdn_node *n, int nargs);
+
+/* Lua bindings find the node through this upvalue helper. */
+struct fdn_node *fdn_node_from_upvalue(lua_State *L);
+
+#endif

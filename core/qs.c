@@ -1,0 +1,674 @@
+/* qs.c: the gateway's query-string parser, with the semantics of qs 6 as Express uses it
+ * (allowPrototypes), building Lua tables directly. While the result is being built, an array
+ * carries its JavaScript length under a private light-userdata key, so sparse indices, push
+ * and merge behave as in qs; the final pass compacts arrays and gives them the metatable. */
+#include "qs.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#define DEPTH_MAX 64             /* a caller's depth above this is treated as this */
+#define ARRAY_LIMIT_MAX 1000     /* a caller's array_limit above this is treated as this */
+#define NEST_MAX (DEPTH_MAX + 8) /* recursion guard: qs output nests at most depth + 3 */
+
+static const char array_key; /* its address marks an array and holds its JavaScript length */
+
+struct parser {
+    lua_State *L;
+    int depth;
+    int array_limit;
+    int mt; /* stack index of the array metatable, or of nil */
+};
+
+/* One root of a key's chain, as qs's parseObject sees it. */
+struct seg {
+    const char *p; /* cleanRoot: the root without its enclosing brackets */
+    size_t n;
+    int push;     /* the root is "[]" */
+    int stripped; /* the root was "[...]": only then may it be an array index */
+};
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The byte of the escape "%XX" at s[i], or -1. */
+static int escape_at(const char *s, size_t n, size_t i)
+{
+    if (i >= n || n - i < 3 || s[i] != '%')
+        return -1;
+    int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+    return hi < 0 || lo < 0 ? -1 : hi << 4 | lo;
+}
+
+/* Length of the UTF-8 sequence a lead byte >= 0x80 starts, 0 when it cannot start one. */
+static int utf8_len(int b)
+{
+    if ((b & 0xE0) == 0xC0)
+        return 2;
+    if ((b & 0xF0) == 0xE0)
+        return 3;
+    if ((b & 0xF8) == 0xF0)
+        return 4;
+    return 0;
+}
+
+/* Decodes the escaped UTF-8 sequence whose lead byte b is at s[i]; 0 or -1. */
+static int decode_seq(const char *s, size_t n, size_t i, int b, char *out, int *len)
+{
+    static const uint32_t min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    int k, count = utf8_len(b);
+    if (!count)
+        return -1;
+    uint32_t cp = (uint32_t)b & (0xFFu >> (count + 1));
+    out[0] = (char)b;
+    for (k = 1; k < count; k++) {
+        int c = escape_at(s, n, i + 3 * (size_t)k);
+        if (c < 0 || (c & 0xC0) != 0x80)
+            return -1;
+        cp = cp << 6 | (uint32_t)(c & 0x3F);
+        out[k] = (char)c;
+    }
+    if (cp < min[count] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    *len = count;
+    return 0;
+}
+
+int fdn_qs_decode(const char *s, size_t n, char *out, size_t *outlen, int plus)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c != '%') {
+            out[o++] = plus && c == '+' ? ' ' : (char)c;
+            i++;
+            continue;
+        }
+        int b = escape_at(s, n, i), len = 1;
+        if (b < 0)
+            return -1;
+        if (b < 0x80)
+            out[o] = (char)b;
+        else if (decode_seq(s, n, i, b, out + o, &len) < 0)
+            return -1;
+        o += (size_t)len;
+        i += 3 * (size_t)len;
+    }
+    *outlen = o;
+    return 0;
+}
+
+/* qs's decoder: '+' is a space, then decodeURIComponent; when that fails the text is kept
+ * as it is, with only '+' replaced. Pushes the result. */
+static void push_decoded(lua_State *L, const char *s, size_t n, char *buf)
+{
+    size_t len, i;
+    if (fdn_qs_decode(s, n, buf, &len, 1) < 0) {
+        for (i = 0; i < n; i++)
+            buf[i] = s[i] == '+' ? ' ' : s[i];
+        len = n;
+    }
+    lua_pushlstring(L, buf, len);
+}
+
+/* qs first turns every %5B / %5D (any case) into a bracket, in keys and values alike. */
+static size_t unescape_brackets(const char *s, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        if (s[i] == '%' && n - i >= 3 && s[i + 1] == '5') {
+            char c = s[i + 2];
+            if (c == 'B' || c == 'b' || c == 'D' || c == 'd') {
+                out[o++] = c == 'B' || c == 'b' ? '[' : ']';
+                i += 3;
+                continue;
+            }
+        }
+        out[o++] = s[i++];
+    }
+    return o;
+}
+
+static size_t count_parts(const char *s, size_t n)
+{
+    size_t count = 1;
+    const char *end = s + n, *q;
+    while ((q = memchr(s, '&', (size_t)(end - s))) != NULL) {
+        count++;
+        s = q + 1;
+    }
+    return count;
+}
+
+/* ---- arrays under construction ---- */
+
+/* The JavaScript length of the array at idx, or -1 when idx is not an array. */
+static lua_Integer alen(lua_State *L, int idx)
+{
+    lua_Integer n = -1;
+    if (lua_type(L, idx) != LUA_TTABLE)
+        return -1;
+    if (lua_rawgetp(L, idx, &array_key) == LUA_TNUMBER)
+        n = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return n;
+}
+
+static void set_alen(lua_State *L, int idx, lua_Integer n)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushinteger(L, n);
+    lua_rawsetp(L, idx, &array_key);
+}
+
+/* Pushes a new empty array of JavaScript length n. */
+static void new_array(lua_State *L, lua_Integer n)
+{
+    lua_createtable(L, n > 0 && n < 64 ? (int)n : 0, 1);
+    set_alen(L, -1, n);
+}
+
+/* JavaScript's falsy values among ours: nil, false, "". */
+static int falsy(lua_State *L, int idx)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING)
+        return lua_rawlen(L, idx) == 0;
+    return t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, idx));
+}
+
+/* ---- the key chain (qs's parseKeys) ---- */
+
+/* Finds the next "[...]" with no bracket inside, from position from. */
+static int next_group(const char *k, size_t n, size_t from, size_t *open, size_t *close)
+{
+    size_t i, j;
+    for (i = from; i < n; i++) {
+        if (k[i] != '[')
+            continue;
+        for (j = i + 1; j < n && k[j] != '['; j++) {
+            if (k[j] == ']') {
+                *open = i;
+                *close = j;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static struct seg plain_seg(const char *k, size_t n)
+{
+    if (n >= 2 && k[0] == '[' && k[n - 1] == ']')
+        return (struct seg){k + 1, n - 2, n == 2, 1};
+    return (struct seg){k, n, 0, 0};
+}
+
+/* Splits key into its chain: the parent before the first group, then up to depth groups;
+ * if one more group follows, the key from there on is one last literal root. */
+static int split_key(const char *k, size_t n, int depth, struct seg *segs)
+{
+    size_t open = 0, close = 0, pos = 0;
+    int nc = 0, count = 0;
+    int found = depth > 0 && next_group(k, n, 0, &open, &close);
+    size_t plen = found ? open : n;
+    if (plen > 0)
+        segs[nc++] = plain_seg(k, plen);
+    if (depth <= 0)
+        return nc;
+    while (next_group(k, n, pos, &open, &close)) {
+        if (count == depth) {
+            segs[nc++] = (struct seg){k + open, n - open, 0, 1};
+            break;
+        }
+        segs[nc++] = (struct seg){k + open + 1, close - open - 1, close == open + 1, 1};
+        count++;
+        pos = close + 1;
+    }
+    return nc;
+}
+
+/* A canonical decimal index no greater than limit, or -1. */
+static int array_index(const struct seg *g, int limit)
+{
+    size_t i;
+    int v = 0;
+    if (!g->stripped || g->n == 0 || g->n > 9 || (g->p[0] == '0' && g->n > 1))
+        return -1;
+    for (i = 0; i < g->n; i++) {
+        if (g->p[i] < '0' || g->p[i] > '9')
+            return -1;
+        v = v * 10 + (g->p[i] - '0');
+    }
+    return v <= limit ? v : -1;
+}
+
+/* qs's parseObject: wraps the leaf on top of the stack in the chain, innermost root first. */
+static void build(struct parser *p, const struct seg *segs, int nc)
+{
+    lua_State *L = p->L;
+    int i, index;
+    for (i = nc - 1; i >= 0; i--) {
+        const struct seg *g = &segs[i];
+        if (g->push) {
+            if (alen(L, -1) >= 0)
+                continue; /* [].concat(leaf) of an unshared array is the array itself */
+            new_array(L, 1);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, 1);
+        } else if ((index = array_index(g, p->array_limit)) >= 0) {
+            new_array(L, index + 1);
+            lua_insert(L, -2);
+            lua_rawseti(L, -2, index + 1);
+        } else {
+            lua_createtable(L, 0, 1);
+            lua_insert(L, -2);
+            if (g->n == 9 && memcmp(g->p, "__proto__", 9) == 0) {
+                lua_pop(L, 1); /* qs drops __proto__ roots */
+                continue;
+            }
+            lua_pushlstring(L, g->p, g->n);
+            lua_insert(L, -2);
+            lua_rawset(L, -3);
+        }
+    }
+}
+
+/* ---- qs's utils.merge on the stack: [.. target source] -> [.. merged] ---- */
+
+static int merge(struct parser *p, int level);
+
+/* Source is a truthy non-table. */
+static void merge_value(lua_State *L, int t, int s)
+{
+    lua_Integer tn = alen(L, t);
+    if (tn >= 0) {
+        lua_rawseti(L, t, tn + 1); /* target.push(source) */
+        set_alen(L, t, tn + 1);
+    } else if (lua_istable(L, t)) {
+        if (lua_type(L, s) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "true"); /* String(true) */
+        }
+        lua_pushboolean(L, 1);
+        lua_rawset(L, t); /* target[source] = true */
+    } else {
+        new_array(L, 2); /* [target, source] */
+        lua_pushvalue(L, t);
+        lua_rawseti(L, -2, 1);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 2);
+        lua_replace(L, t);
+    }
+}
+
+/* Target is not a table, source is: [target].concat(source). */
+static void concat_front(lua_State *L, int t, int s)
+{
+    lua_Integer i, sn = alen(L, s);
+    new_array(L, sn >= 0 ? sn + 1 : 2);
+    lua_pushvalue(L, t);
+    lua_rawseti(L, -2, 1);
+    if (sn < 0) {
+        lua_pushvalue(L, s);
+        lua_rawseti(L, -2, 2);
+    }
+    for (i = 1; i <= sn; i++) {
+        if (lua_rawgeti(L, s, i) == LUA_TNIL)
+            lua_pop(L, 1);
+        else
+            lua_rawseti(L, -2, i + 1);
+    }
+    lua_replace(L, t);
+    lua_pop(L, 1);
+}
+
+static int merge_arrays(struct parser *p, int t, int s, lua_Integer tn, lua_Integer sn, int level)
+{
+    lua_State *L = p->L;
+    lua_Integer i;
+    for (i = 1; i <= sn; i++) {
+        if (lua_rawgeti(L, s, i) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (i > tn || lua_rawgeti(L, t, i) == LUA_TNIL) {
+            if (i <= tn)
+                lua_pop(L, 1);
+            lua_rawseti(L, t, i); /* target[i] = item */
+            if (i > tn)
+                tn = i;
+        } else if (lua_istable(L, -1) && lua_istable(L, -2)) {
+            lua_insert(L, -2);
+            if (merge(p, level + 1) < 0)
+                return -1;
+            lua_rawseti(L, t, i);
+        } else {
+            lua_pop(L, 1);
+            lua_rawseti(L, t, ++tn); /* target.push(item) */
+        }
+    }
+    set_alen(L, t, tn);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* [.. k v] -> [.. k] with acc[k] = has(acc, k) ? merge(acc[k], v) : v. */
+static int merge_field(struct parser *p, int acc, int level)
+{
+    lua_State *L = p->L;
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, acc) == LUA_TNIL) {
+        lua_pop(L, 1);
+    } else {
+        lua_insert(L, -2);
+        if (merge(p, level + 1) < 0)
+            return -1;
+    }
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, acc);
+    return 0;
+}
+
+/* qs's arrayToObject: pushes an object with the array's defined elements under "0", "1"... */
+static void to_object(lua_State *L, int t, lua_Integer tn)
+{
+    lua_Integer i;
+    lua_createtable(L, 0, (int)(tn < 64 ? tn : 64));
+    for (i = 1; i <= tn; i++) {
+        if (lua_rawgeti(L, t, i) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushfstring(L, "%I", (LUAI_UACINT)(i - 1));
+        lua_insert(L, -2);
+        lua_rawset(L, -3);
+    }
+}
+
+/* Merges the keys of source (an object, or an array's indices) into the object target. */
+static int merge_keys(struct parser *p, int t, int s, lua_Integer sn, int level)
+{
+    lua_State *L = p->L;
+    lua_Integer i;
+    if (sn < 0) {
+        lua_pushnil(L);
+        while (lua_next(L, s)) {
+            if (merge_field(p, t, level) < 0)
+                return -1;
+        }
+    }
+    for (i = 1; i <= sn; i++) {
+        if (lua_rawgeti(L, s, i) == LUA_TNIL) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushfstring(L, "%I", (LUAI_UACINT)(i - 1));
+        lua_insert(L, -2);
+        if (merge_field(p, t, level) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int merge(struct parser *p, int level)
+{
+    lua_State *L = p->L;
+    int s = lua_gettop(L), t = s - 1;
+    if (level > NEST_MAX || !lua_checkstack(L, 8))
+        return -1;
+    if (falsy(L, s)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (!lua_istable(L, s)) {
+        merge_value(L, t, s);
+        return 0;
+    }
+    if (!lua_istable(L, t)) {
+        concat_front(L, t, s);
+        return 0;
+    }
+    lua_Integer tn = alen(L, t), sn = alen(L, s);
+    if (tn >= 0 && sn >= 0)
+        return merge_arrays(p, t, s, tn, sn, level);
+    if (tn >= 0) {
+        to_object(L, t, tn);
+        lua_replace(L, t);
+    }
+    return merge_keys(p, t, s, sn, level);
+}
+
+/* ---- the final pass: qs's compact, plus the array metatable ---- */
+
+static int finish(struct parser *p, int idx, int level)
+{
+    lua_State *L = p->L;
+    lua_Integer i, k = 0, n;
+    if (level > NEST_MAX || !lua_checkstack(L, 6))
+        return -1;
+    idx = lua_absindex(L, idx);
+    n = alen(L, idx);
+    if (n < 0) {
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            if (lua_istable(L, -1) && finish(p, -1, level + 1) < 0)
+                return -1;
+            lua_pop(L, 1);
+        }
+        return 0;
+    }
+    lua_pushnil(L);
+    lua_rawsetp(L, idx, &array_key);
+    for (i = 1; i <= n; i++) {
+        if (lua_rawgeti(L, idx, i) == LUA_TNIL) {
+            lua_pop(L, 1);
+        } else if (++k == i) {
+            lua_pop(L, 1);
+        } else {
+            lua_rawseti(L, idx, k);
+            lua_pushnil(L);
+            lua_rawseti(L, idx, i);
+        }
+    }
+    for (i = 1; i <= k; i++) {
+        if (lua_rawgeti(L, idx, i) == LUA_TTABLE && finish(p, -1, level + 1) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    if (lua_istable(L, p->mt)) {
+        lua_pushvalue(L, p->mt);
+        lua_setmetatable(L, idx);
+    }
+    return 0;
+}
+
+/* ---- qs's parseValues: the flat key -> value(s) map, in first-seen order ---- */
+
+struct flat {
+    int index; /* key -> slot */
+    int keys;  /* slot -> key */
+    int vals;  /* slot -> string, or array of strings for a repeated key */
+    int n;
+};
+
+static void add_part(lua_State *L, struct flat *f, const char *s, size_t n, char *buf)
+{
+    const char *eq = NULL;
+    size_t i;
+    for (i = 0; i + 1 < n && !eq; i++) {
+        if (s[i] == ']' && s[i + 1] == '=')
+            eq = s + i + 1;
+    }
+    if (!eq)
+        eq = memchr(s, '=', n);
+    size_t kn = eq ? (size_t)(eq - s) : n;
+    if (kn == 0)
+        return; /* qs skips empty keys */
+    push_decoded(L, s, kn, buf);
+    if (eq)
+        push_decoded(L, eq + 1, n - kn - 1, buf);
+    else
+        lua_pushliteral(L, "");
+    lua_pushvalue(L, -2);
+    if (lua_rawget(L, f->index) == LUA_TNIL) { /* key val nil */
+        lua_pop(L, 1);
+        f->n++;
+        lua_rawseti(L, f->vals, f->n);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, f->keys, f->n);
+        lua_pushinteger(L, f->n);
+        lua_rawset(L, f->index);
+        return;
+    }
+    lua_Integer slot = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_rawgeti(L, f->vals, slot); /* key val old */
+    lua_Integer len = alen(L, -1);
+    if (len < 0) {
+        new_array(L, 2);
+        lua_insert(L, -2);
+        lua_rawseti(L, -2, 1);
+        len = 1;
+    }
+    lua_insert(L, -2);
+    lua_rawseti(L, -2, len + 1);
+    set_alen(L, -1, len + 1);
+    lua_rawseti(L, f->vals, slot);
+    lua_pop(L, 1);
+}
+
+struct order {
+    uint64_t rank; /* an array-index key's value, else 2^32 + slot */
+    int slot;
+};
+
+static int order_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const struct order *)a)->rank, y = ((const struct order *)b)->rank;
+    return x < y ? -1 : x > y;
+}
+
+/* JavaScript enumerates array-index keys first, in numeric order, then the others in
+ * insertion order; qs merges in that order, and the result can depend on it. */
+static uint64_t key_rank(const char *k, size_t n, int slot)
+{
+    uint64_t v = 0;
+    size_t i;
+    int index = n > 0 && n <= 10 && (k[0] != '0' || n == 1);
+    for (i = 0; index && i < n; i++) {
+        if (k[i] < '0' || k[i] > '9')
+            index = 0;
+        else
+            v = v * 10 + (uint64_t)(k[i] - '0');
+    }
+    return index && v <= 4294967294u ? v : ((uint64_t)1 << 32) + (uint64_t)slot;
+}
+
+/* Builds every flat entry into the result object at res, in JavaScript's key order. */
+static int build_all(struct parser *p, struct flat *f, int res)
+{
+    lua_State *L = p->L;
+    struct seg segs[DEPTH_MAX + 2];
+    struct order *ord = lua_newuserdatauv(L, (size_t)f->n * sizeof(*ord) + 1, 0);
+    size_t kn;
+    int i;
+    for (i = 0; i < f->n; i++) {
+        lua_rawgeti(L, f->keys, i + 1);
+        const char *k = lua_tolstring(L, -1, &kn);
+        ord[i].rank = key_rank(k, kn, i + 1);
+        ord[i].slot = i + 1;
+        lua_pop(L, 1);
+    }
+    qsort(ord, (size_t)f->n, sizeof(*ord), order_cmp);
+    for (i = 0; i < f->n; i++) {
+        lua_rawgeti(L, f->keys, ord[i].slot); /* keeps the key's text alive */
+        const char *k = lua_tolstring(L, -1, &kn);
+        int nc = split_key(k, kn, p->depth, segs);
+        lua_pushvalue(L, res);
+        lua_rawgeti(L, f->vals, ord[i].slot);
+        build(p, segs, nc);
+        if (merge(p, 0) < 0)
+            return -1;
+        lua_replace(L, res);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int clamp(int v, int max)
+{
+    return v > max ? max : v;
+}
+
+int fdn_qs_parse(lua_State *L, const char *s, size_t n, const struct fdn_qs_limits *lim, char *err,
+                 size_t errlen)
+{
+    static const struct fdn_qs_limits defaults = FDN_QS_LIMITS_DEFAULT;
+    struct parser p = {L, 0, 0, 0};
+    struct flat f = {0, 0, 0, 0};
+    int base = lua_gettop(L);
+    if (!lim)
+        lim = &defaults;
+    if (lim->max_length && n > lim->max_length)
+        return fail(err, errlen, "query string too long");
+    if (n > 0 && lim->max_params > 0 && count_parts(s, n) > (size_t)lim->max_params)
+        return fail(err, errlen, "too many parameters");
+    if (!lua_checkstack(L, 24))
+        return fail(err, errlen, "out of memory");
+    p.depth = clamp(lim->depth, DEPTH_MAX);
+    p.array_limit = clamp(lim->array_limit, ARRAY_LIMIT_MAX);
+    if (lim->array_mt)
+        lua_pushvalue(L, lim->array_mt);
+    else
+        lua_getfield(L, LUA_REGISTRYINDEX, FDN_QS_ARRAY_MT_KEY);
+    p.mt = base + 1;
+    char *clean = lua_newuserdatauv(L, 2 * n + 1, 0);
+    char *buf = clean + n;
+    n = unescape_brackets(s, n, clean);
+    lua_newtable(L);
+    f.index = lua_gettop(L);
+    lua_newtable(L);
+    f.keys = lua_gettop(L);
+    lua_newtable(L);
+    f.vals = lua_gettop(L);
+    size_t i = 0;
+    while (n > 0 && i <= n) {
+        const char *amp = memchr(clean + i, '&', n - i);
+        size_t end = amp ? (size_t)(amp - clean) : n;
+        add_part(L, &f, clean + i, end - i, buf);
+        i = end + 1;
+    }
+    lua_newtable(L);
+    int res = lua_gettop(L);
+    if (build_all(&p, &f, res) < 0 || finish(&p, res, 0) < 0) {
+        lua_settop(L, base);
+        return fail(err, errlen, "query string too deep");
+    }
+    lua_replace(L, base + 1);
+    lua_settop(L, base + 1);
+    return 0;
+}

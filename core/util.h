@@ -1,0 +1,26 @@
+/* util.h: allocation that aborts on out-of-memory, and the process-wide log. */
+#ifndef FDN_UTIL_H
+#define FDN_UTIL_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+enum { FDN_LOG_DEBUG = 0, FDN_LOG_INFO, FDN_LOG_WARN, FDN_LOG_ERROR };
+
+/* The log level is the one piece of process state outside the node struct: it is
+ * set once at start, before the node exists, and read by every module. */
+void fdn_log_set_level(int level);
+int fdn_log_level(void);
+int fdn_log_parse_level(const char *s); /* -1 when unknown */
+void fdn_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define fdn_debug(...) fdn_log(FDN_LOG_DEBUG, __VA_ARGS__)
+#define fdn_info(...) fdn_log(FDN_LOG_INFO, __VA_ARGS__)
+#define fdn_warn(...) fdn_log(FDN_LOG_WARN, __VA_ARGS__)
+#define fdn_error(...) fdn_log(FDN_LOG_ERROR, __VA_ARGS__)
+
+#endif

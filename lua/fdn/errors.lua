@@ -1,0 +1,192 @@
+-- errors.lua: the Feathers error classes (@feathersjs/errors v5) as Lua values that
+-- can be thrown with error(), tested with errors.is, sent as JSON (err:toJSON()) and
+-- rebuilt on the other side (errors.convert).
+local M = {}
+
+local type, pairs, next, tostring, setmetatable, getmetatable, rawequal =
+  type, pairs, next, tostring, setmetatable, getmetatable, rawequal
+local tointeger, tonumber = math.tointeger, tonumber
+local error = error
+
+local okjson, json = pcall(require, "fdn.json")
+local array_mt = okjson and type(json) == "table" and json.array_mt or nil
+local null = okjson and type(json) == "table" and json.null or nil
+
+-- The one metatable every error object shares; methods live in `methods`.
+local methods = { type = "FeathersError" }
+local mt = { __index = methods, __name = "fdn.error" }
+
+local byCode, byName, byClassName = {}, {}, {}
+M.byCode = byCode
+
+local function is_list(t)
+  if array_mt and getmetatable(t) == array_mt then return true end
+  if next(t) == nil then return false end
+  local n = 0
+  for k in pairs(t) do
+    if type(k) ~= "number" or tointeger(k) == nil or k < 1 then return false end
+    n = n + 1
+  end
+  return n == #t
+end
+
+-- A JS-style "truthy" string/value used as a message ("" and nil fall back).
+local function msg_of(v, default)
+  if v == nil or v == false or v == "" or rawequal(v, null) then return default end
+  if type(v) == "string" then return v end
+  return tostring(v)
+end
+
+-- Everything of `t` but message and errors (Feathers' `{ message, errors, ...rest }`).
+local function rest_of(t)
+  local r = {}
+  for k, v in pairs(t) do
+    if k ~= "message" and k ~= "errors" then r[k] = v end
+  end
+  return r
+end
+
+-- Feathers' FeathersError constructor: err may be a string, an error object, a
+-- plain table (its message/errors are taken, the rest becomes data) or nil.
+local function construct(cls, err, data)
+  if rawequal(data, null) then data = nil end
+  local msg = type(err) == "string" and err or "Error"
+  local e = { name = cls.name, code = cls.code, className = cls.className }
+  if type(data) == "table" and is_list(data) then
+    e.data = data
+  elseif getmetatable(err) == mt then
+    -- an fdn error as message: keep its message, data and errors
+    msg = err.message or msg
+    e.data, e.errors = err.data, err.errors
+  elseif type(err) == "table" or data ~= nil then
+    local src = type(err) == "table" and err or data
+    if type(src) == "table" then
+      msg = msg_of(src.message, msg)
+      e.errors = src.errors
+      e.data = rest_of(src)
+    else
+      e.data = src -- a scalar as data
+    end
+  end
+  e.message = msg
+  return setmetatable(e, mt)
+end
+
+local class_mt = {
+  __call = construct,
+  __tostring = function(cls) return "class " .. cls.name end,
+}
+
+local CLASSES = {
+  { "BadRequest", 400, "bad-request" },
+  { "NotAuthenticated", 401, "not-authenticated" },
+  { "PaymentError", 402, "payment-error" },
+  { "Forbidden", 403, "forbidden" },
+  { "NotFound", 404, "not-found" },
+  { "MethodNotAllowed", 405, "method-not-allowed" },
+  { "NotAcceptable", 406, "not-acceptable" },
+  { "Timeout", 408, "timeout" },
+  { "Conflict", 409, "conflict" },
+  { "Gone", 410, "gone" },
+  { "LengthRequired", 411, "length-required" },
+  { "Unprocessable", 422, "unprocessable" },
+  { "TooManyRequests", 429, "too-many-requests" },
+  { "GeneralError", 500, "general-error" },
+  { "NotImplemented", 501, "not-implemented" },
+  { "BadGateway", 502, "bad-gateway" },
+  { "Unavailable", 503, "unavailable" },
+}
+
+for i = 1, #CLASSES do
+  local c = CLASSES[i]
+  local cls = setmetatable({ name = c[1], code = c[2], className = c[3] }, class_mt)
+  M[c[1]] = cls
+  M[c[2]] = cls -- Feathers' numeric aliases: errors[404] == errors.NotFound
+  byCode[c[2]] = cls
+  byName[c[1]] = cls
+  byClassName[c[3]] = cls
+end
+
+local GeneralError = M.GeneralError
+
+-- Resolve a class from a class table, a name ("NotFound"), a className
+-- ("not-found") or a code (404 or "404").
+local function class_of(x)
+  if getmetatable(x) == class_mt then return x end
+  if type(x) == "string" then
+    return byName[x] or byClassName[x] or byCode[tonumber(x)]
+  end
+  if type(x) == "number" then return byCode[x] end
+  return nil
+end
+
+-- errors.is(v [, class]) -> true when v is an fdn error (of that class, when given:
+-- a class, a name, a className or a code).
+function M.is(v, cls)
+  if getmetatable(v) ~= mt then return false end
+  if cls == nil then return true end
+  local c = class_of(cls)
+  return c ~= nil and v.name == c.name
+end
+
+-- errors.convert(t) rebuilds an error from its decoded JSON form. The class is found
+-- by name, else className, else code; an unknown one becomes GeneralError. The
+-- class gives name/code/className; message, data, errors and any other fields are
+-- taken as they are (Feathers' Object.assign).
+function M.convert(t)
+  if t == nil or t == false or rawequal(t, null) then return t end
+  if getmetatable(t) == mt then return t end
+  if type(t) ~= "table" then return GeneralError(tostring(t)) end
+  local cls = (type(t.name) == "string" and byName[t.name])
+    or (type(t.className) == "string" and byClassName[t.className])
+    or byCode[tonumber(t.code) or false]
+    or GeneralError
+  local e = {}
+  for k, v in pairs(t) do
+    if not rawequal(v, null) then e[k] = v end
+  end
+  e.name, e.code, e.className = cls.name, cls.code, cls.className
+  e.message = msg_of(t.message, "Error")
+  return setmetatable(e, mt)
+end
+
+-- errors.from(v [, traceback]) turns any thrown value into an fdn error: fdn errors
+-- pass through; anything else becomes a GeneralError whose message is tostring(v)
+-- (or v.message for a plain table that has a string message). The traceback, when
+-- given, is kept in err.stack (never sent).
+function M.from(v, traceback)
+  if getmetatable(v) == mt then return v end
+  local msg
+  if type(v) == "table" and getmetatable(v) == nil and type(v.message) == "string" then
+    msg = v.message
+  else
+    msg = tostring(v)
+  end
+  local e = GeneralError(msg)
+  if traceback ~= nil then e.stack = traceback end
+  return e
+end
+
+-- err:toJSON() -> a plain table ready for JSON encoding.
+function methods.toJSON(self)
+  local r = { name = self.name, message = self.message, code = self.code,
+    className = self.className }
+  if self.data ~= nil then r.data = self.data end
+  if self.errors ~= nil then r.errors = self.errors end
+  return r
+end
+
+mt.__tostring = function(self)
+  return tostring(self.name) .. ": " .. tostring(self.message)
+end
+
+-- errors.new(class, message, data): construct from a class, name or code.
+function M.new(cls, message, data)
+  local c = class_of(cls)
+  if not c then error("errors.new: unknown error class " .. tostring(cls), 2) end
+  return construct(c, message, data)
+end
+
+M.metatable = mt
+
+return M

@@ -1,0 +1,123 @@
+-- rest.lua: the REST gateway's Feathers mapping. An HTTP request from C becomes
+-- a service call (route → method, query string, JSON body) and its answer.
+local qs = require "fdn.core.qs"
+local http = require "fdn.core.http"
+local json = require "fdn.json"
+local errors = require "fdn.errors"
+local sched = require "fdn.sched"
+
+local M = {}
+
+local encode, decode = json.encode, json.decode
+local type, tostring, math_type = type, tostring, math.type
+local respond = http.respond
+
+local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
+
+local function send_error(req_id, err)
+  local e = errors.is(err) and err or errors.from(err)
+  local code = e.code
+  if math_type(code) ~= "integer" or code < 400 or code > 599 then code = 500 end
+  local body = encode(e:toJSON())
+  if not body then body = encode(errors.GeneralError("error not encodable"):toJSON()) end
+  respond(req_id, code, body, nil)
+end
+
+local function status_of(method, ctx)
+  local http_ctx = ctx.http
+  if type(http_ctx) == "table" and math_type(http_ctx.status) == "integer" then return http_ctx.status end
+  if method == "create" then return 201 end
+  if ctx.result == nil then return 204 end
+  return 200
+end
+
+local function parse_body(headers, body)
+  if body == nil or body == "" then return nil end
+  local ctype = headers["content-type"] or ""
+  if ctype:find("application/x-www-form-urlencoded", 1, true) then
+    local data, err = qs.parse(body)
+    if data == nil then error(errors.BadRequest("Invalid form body: " .. tostring(err)), 0) end
+    return data
+  end
+  local data, err = decode(body)
+  if data == nil then error(errors.BadRequest("Invalid JSON body: " .. tostring(err)), 0) end
+  return data
+end
+
+-- Finds the service and id for a decoded path: the whole path as a service, or
+-- all but its last segment as the service and the last segment as the id.
+local function resolve(app, method, path)
+  local full, parent, last = qs.route(method, path)
+  if full == nil then return nil end
+  local svc = app:service(full)
+  if svc then return svc, nil, full end
+  if parent then
+    svc = app:service(parent)
+    if svc then return svc, last, parent end
+  end
+  return nil
+end
+
+local function serve(app, req_id, method, path, query, headers, body)
+  local svc, id = resolve(app, method, path)
+  if not svc then return send_error(req_id, errors.NotFound("Page not found")) end
+  local fmethod = qs.method(method, id ~= nil, headers["x-service-method"])
+  if not fmethod or not svc:exposes(fmethod) then
+    local name = fmethod or headers["x-service-method"] or method:lower()
+    return send_error(req_id, errors.MethodNotAllowed("Method `" .. tostring(name) .. "` is not supported by this endpoint."))
+  end
+  local q = {}
+  if query and query ~= "" then
+    local err
+    q, err = qs.parse(query)
+    if q == nil then return send_error(req_id, errors.BadRequest("Invalid query string: " .. tostring(err))) end
+  end
+  local okb, data = pcall(parse_body, headers, body)
+  if not okb then return send_error(req_id, data) end
+  local params = { query = q, provider = "rest", headers = headers, route = {} }
+  local ok, ctx = svc:__try(fmethod, id, data, params)
+  if not ok then return send_error(req_id, ctx.error) end
+  local result = ctx.result
+  local out, err = "", nil
+  if result ~= nil then
+    out, err = encode(result)
+    if out == nil then
+      return send_error(req_id, errors.GeneralError("Result of " .. fmethod .. " is not JSON: " .. tostring(err)))
+    end
+  end
+  local extra = JSON_TYPE
+  local hh = ctx.http and ctx.http.headers
+  if type(hh) == "table" then
+    extra = { ["content-type"] = JSON_TYPE["content-type"] }
+    for k, v in pairs(hh) do extra[k:lower()] = tostring(v) end
+  end
+  local location = ctx.http and ctx.http.location
+  if type(location) == "string" then
+    if extra == JSON_TYPE then extra = { ["content-type"] = JSON_TYPE["content-type"] } end
+    extra.location = location
+  end
+  respond(req_id, status_of(fmethod, ctx), out, extra)
+end
+
+-- Installs the "http" dispatch handler for app: each request in a coroutine.
+function M.attach(app, extra_routes)
+  sched.handle("http", function(req_id, method, path, query, headers, body)
+    sched.spawn(function()
+      sched.call_begin()
+      local route = extra_routes and extra_routes[path]
+      local ok, err
+      if route then
+        ok, err = pcall(route, req_id, method, query, headers, body)
+      else
+        ok, err = pcall(serve, app, req_id, method, path, query, headers, body)
+      end
+      if not ok then
+        require("fdn.log").error("gateway: " .. tostring(err))
+        send_error(req_id, errors.GeneralError("Internal error"))
+      end
+      sched.call_end()
+    end)
+  end)
+end
+
+return M

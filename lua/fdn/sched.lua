@@ -1,0 +1,127 @@
+-- sched.lua: the scheduler. C hands every event to M.dispatch; this module owns
+-- every coroutine (spawning, waiting, waking) and the count of calls in flight.
+local core = require "fdn.core.node"
+
+local M = {}
+
+local create, resume, yield, running = coroutine.create, coroutine.resume, coroutine.yield,
+  coroutine.running
+local traceback, xpcall, tostring, error = debug.traceback, xpcall, tostring, error
+local remove = table.remove
+
+local pool = {}      -- parked coroutines, reused so that a call allocates no new coroutine
+local POOL_MAX = 512
+local handlers = {}  -- dispatch kind -> function(...)
+local inflight = 0   -- calls being served (requests from outside), for shutdown
+local drain_waiters = {}
+
+local function log_error(msg)
+  core.log(3, msg)
+end
+
+local function with_traceback(err)
+  if type(err) == "table" then return err end
+  return traceback(tostring(err), 2)
+end
+
+-- A pooled coroutine runs one task, parks itself, and is resumed with the next
+-- task's function and arguments: the tail call keeps its stack flat.
+local function worker(fn, ...)
+  local ok, err = xpcall(fn, with_traceback, ...)
+  if not ok then
+    log_error("uncaught error in task: " .. tostring(err))
+  end
+  if #pool >= POOL_MAX then return end
+  pool[#pool + 1] = running()
+  return worker(yield())
+end
+
+local function check(co, ok, err)
+  if not ok then
+    log_error("coroutine died: " .. traceback(co, tostring(err)))
+  end
+end
+
+-- Runs fn(...) in a coroutine of its own, now, until it first waits.
+function M.spawn(fn, ...)
+  local co = remove(pool) or create(worker)
+  check(co, resume(co, fn, ...))
+end
+
+-- Resumes a coroutine that is waiting in M.wait, passing it values.
+function M.wake(co, ...)
+  check(co, resume(co, ...))
+end
+
+-- Suspends the running call until M.wake(co, ...) resumes it; returns those values.
+function M.wait()
+  local _, main = running()
+  if main then error("cannot wait outside a coroutine (call it from a service, hook or task)", 2) end
+  return yield()
+end
+
+function M.current()
+  local co, main = running()
+  if main then return nil end
+  return co
+end
+
+function M.sleep(ms)
+  local co = M.current()
+  if not co then error("fdn.sleep called outside a coroutine", 2) end
+  core.timer(ms, function() M.wake(co) end)
+  return yield()
+end
+
+-- Calls fn(...) in a new coroutine after ms; returns a handle with :cancel().
+function M.timer(ms, fn, ...)
+  local n, args = select("#", ...), { ... }
+  return core.timer(ms, function() M.spawn(fn, table.unpack(args, 1, n)) end)
+end
+
+-- Calls fn() every ms, each time in a new coroutine; returns a handle with :cancel().
+function M.every(ms, fn)
+  return core.timer(ms, function() M.spawn(fn) end, true)
+end
+
+-- Calls in flight, counted so that shutdown can let them finish.
+function M.call_begin()
+  inflight = inflight + 1
+end
+
+function M.call_end()
+  inflight = inflight - 1
+  if inflight == 0 and #drain_waiters > 0 then
+    local ws = drain_waiters
+    drain_waiters = {}
+    for i = 1, #ws do ws[i]() end
+  end
+end
+
+function M.inflight()
+  return inflight
+end
+
+-- Calls fn once no call is in flight (at once if none is).
+function M.on_drained(fn)
+  if inflight == 0 then return fn() end
+  drain_waiters[#drain_waiters + 1] = fn
+end
+
+function M.handle(kind, fn)
+  handlers[kind] = fn
+end
+
+-- The one entry point from C: dispatch(kind, ...).
+function M.dispatch(kind, ...)
+  local h = handlers[kind]
+  if not h then
+    log_error("no handler for event " .. tostring(kind))
+    return
+  end
+  return h(...)
+end
+
+handlers.timer = function(cb) cb() end
+
+return M

@@ -1,0 +1,222 @@
+-- service.lua: a Feathers service around a user's service table: hooked
+-- methods, the per-method compiled hook chain, standard events, the emitter.
+local hooks = require "fdn.hooks"
+local events = require "fdn.events"
+local errors = require "fdn.errors"
+local json = require "fdn.json"
+
+local M = {}
+
+local type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring =
+  type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring
+local array_mt = json.array_mt
+local traceback = debug.traceback
+
+M.STANDARD = { "find", "get", "create", "update", "patch", "remove" }
+local STANDARD = {}
+for _, m in ipairs(M.STANDARD) do STANDARD[m] = true end
+M.is_standard = STANDARD
+
+local EVENT_OF = { create = "created", update = "updated", patch = "patched", remove = "removed" }
+M.EVENT_OF = EVENT_OF
+local RESERVED = { hooks = true, on = true, once = true, off = true, emit = true, setup = true,
+  teardown = true, listeners = true, migrate = true }
+
+-- How each method's arguments map onto the context (Feathers' defaultServiceArguments).
+local HAS_ID = { get = true, update = true, patch = true, remove = true }
+local HAS_DATA = { create = true, update = true, patch = true }
+
+-- Turns anything thrown inside a call into an fdn error object. A plain Lua
+-- error is a bug in service code: it is logged here, once, with its traceback.
+local function catch(err)
+  if errors.is(err) then return err end
+  local e = errors.from(err)
+  local log = require("fdn.log")
+  log.error("error in service code: " .. traceback(tostring(err), 2))
+  return e
+end
+M.catch = catch
+
+local function is_list(v)
+  return type(v) == "table" and (getmetatable(v) == array_mt or v[1] ~= nil)
+end
+M.is_list = is_list
+
+local Service = {}
+Service.__index = function(self, k)
+  local v = Service[k]
+  if v ~= nil then return v end
+  return self.__raw[k]
+end
+events.mixin(Service)
+
+-- Runs the raw method for the context, unless a before hook set ctx.result.
+local function method_caller(method)
+  if method == "find" then
+    return function(ctx)
+      if ctx.result == nil then
+        local raw = ctx.service.__raw
+        ctx.result = raw.find(raw, ctx.params)
+      end
+    end
+  elseif HAS_ID[method] and HAS_DATA[method] then
+    return function(ctx)
+      if ctx.result == nil then
+        local raw = ctx.service.__raw
+        ctx.result = raw[method](raw, ctx.id, ctx.data, ctx.params)
+      end
+    end
+  elseif HAS_ID[method] then
+    return function(ctx)
+      if ctx.result == nil then
+        local raw = ctx.service.__raw
+        ctx.result = raw[method](raw, ctx.id, ctx.params)
+      end
+    end
+  else -- create and custom methods: (data, params)
+    return function(ctx)
+      if ctx.result == nil then
+        local raw = ctx.service.__raw
+        ctx.result = raw[method](raw, ctx.data, ctx.params)
+      end
+    end
+  end
+end
+
+-- The compiled chain for a method, rebuilt when app or service hooks change.
+local function chain_for(self, method)
+  local app_store = self.__app.__hooks
+  local cache = self.__chains[method]
+  local version = self.__hooks.version * 65536 + app_store.version
+  if cache and cache.version == version then return cache.fn end
+  local fn = hooks.compile(app_store, self.__hooks, method, method_caller(method), catch,
+    self.__hooked[method] ~= nil)
+  self.__chains[method] = { version = version, fn = fn }
+  return fn
+end
+
+local function new_context(self, method, id, data, params)
+  if params == nil then params = {} end
+  return {
+    app = self.__app, service = self, self = self, path = self.__path, method = method,
+    type = "around", params = params, id = id, data = data, event = EVENT_OF[method],
+    http = {}, arguments = nil,
+  }
+end
+
+-- Sends the standard event once per item when the call succeeded.
+local function send_event(self, ctx)
+  local ev = ctx.event
+  if type(ev) ~= "string" or self.__own_events[ev] then return end
+  local result = ctx.result
+  if is_list(result) then
+    for i = 1, #result do self:emit(ev, result[i], ctx) end
+  else
+    self:emit(ev, result, ctx)
+  end
+end
+
+-- Runs a method call through its hooks; returns the context. Errors propagate
+-- as fdn error objects.
+function Service:__call_ctx(method, id, data, params)
+  local ctx = new_context(self, method, id, data, params)
+  local ok, err = xpcall(chain_for(self, method), catch, ctx)
+  if not ok then
+    ctx.error = err
+    error(err, 0)
+  end
+  if ctx.event then send_event(self, ctx) end
+  return ctx
+end
+
+-- Like __call_ctx but never throws: returns ok, ctx (ctx.error set on failure).
+function Service:__try(method, id, data, params)
+  local ctx = new_context(self, method, id, data, params)
+  local ok, err = xpcall(chain_for(self, method), catch, ctx)
+  if not ok then
+    ctx.error = err
+    return false, ctx
+  end
+  if ctx.event then send_event(self, ctx) end
+  return true, ctx
+end
+
+function Service:hooks(spec)
+  hooks.register(self.__hooks, spec)
+  return self
+end
+
+-- Methods callable from outside (REST, other nodes): the `methods` option.
+function Service:exposes(method)
+  return self.__methods[method] == true
+end
+
+function Service:describe()
+  local methods, evs = setmetatable({}, array_mt), setmetatable({}, array_mt)
+  for _, m in ipairs(self.__method_list) do methods[#methods + 1] = m end
+  for _, e in ipairs(self.__event_list) do evs[#evs + 1] = e end
+  return { path = self.__path, methods = methods, events = evs }
+end
+
+local function make_method(method)
+  if method == "find" then
+    return function(self, params) return self:__call_ctx("find", nil, nil, params).result end
+  elseif HAS_ID[method] and HAS_DATA[method] then
+    return function(self, id, data, params) return self:__call_ctx(method, id, data, params).result end
+  elseif HAS_ID[method] then
+    return function(self, id, params) return self:__call_ctx(method, id, nil, params).result end
+  else
+    return function(self, data, params) return self:__call_ctx(method, nil, data, params).result end
+  end
+end
+
+-- Wraps a raw service table. options.methods lists what is exposed (default:
+-- the standard methods it has); options.events lists its custom events.
+function M.wrap(app, path, raw, options)
+  if type(raw) ~= "table" then error("app:use: the service for '" .. path .. "' must be a table", 3) end
+  options = options or {}
+  local methods, method_list = {}, {}
+  if options.methods ~= nil then
+    if type(options.methods) ~= "table" then error("app:use: methods must be a list of names", 3) end
+    for _, m in ipairs(options.methods) do
+      if type(raw[m]) ~= "function" then
+        error("app:use: method '" .. tostring(m) .. "' of '" .. path .. "' is not a function", 3)
+      end
+      if RESERVED[m] then error("app:use: '" .. m .. "' is a reserved name, not a method", 3) end
+      if not methods[m] then
+        methods[m] = true
+        method_list[#method_list + 1] = m
+      end
+    end
+  else
+    for _, m in ipairs(M.STANDARD) do
+      if type(raw[m]) == "function" then
+        methods[m] = true
+        method_list[#method_list + 1] = m
+      end
+    end
+  end
+  local own_events, event_list = {}, {}
+  for _, e in ipairs(options.events or {}) do
+    own_events[e] = true
+    event_list[#event_list + 1] = e
+  end
+  local svc = setmetatable({
+    __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
+    __methods = methods, __method_list = method_list, __own_events = own_events,
+    __event_list = event_list, __hooked = {}, __options = options,
+  }, Service)
+  -- Hooked methods: the standard ones the service has, and every listed one.
+  for _, m in ipairs(M.STANDARD) do
+    if type(raw[m]) == "function" then svc.__hooked[m] = true end
+  end
+  for m in pairs(methods) do svc.__hooked[m] = true end
+  for m in pairs(svc.__hooked) do svc[m] = make_method(m) end
+  return svc
+end
+
+function M.is_service(v)
+  return type(v) == "table" and getmetatable(v) == Service
+end
+
+return M

@@ -1,0 +1,35 @@
+"""The command line: --help, --version, bad flags, scripts that fail to load
+or configure (one clear line naming file and line, non-zero exit)."""
+from fdntest import check, eq, finish, run_fdnode
+
+code, out, err = run_fdnode("--help")
+eq(code, 0, "--help exits 0")
+for flag in ("--http", "--http-host", "--timeout", "--name", "--log-level", "--version"):
+    check(flag in out, "--help lists " + flag)
+
+code, out, err = run_fdnode("--version")
+eq(code, 0, "--version exits 0")
+check(out.startswith("fdnode "), "--version prints the version", out)
+
+
+def one_line_failure(args, must_contain, name):
+    code, out, err = run_fdnode(*args)
+    check(code != 0, name + ": non-zero exit", str(code))
+    lines = [l for l in err.splitlines() if l.strip()]
+    eq(len(lines), 1, name + ": one line on stderr")
+    check(all(s in err for s in must_contain), name + ": names " + ", ".join(must_contain), err)
+
+
+one_line_failure(["--bogus", "x.lua"], ["--bogus"], "unknown flag")
+one_line_failure(["--http"], ["--http"], "flag without value")
+one_line_failure(["--http", "99999", "x.lua"], ["99999"], "bad port")
+one_line_failure(["--log-level", "loud", "x.lua"], ["loud"], "bad log level")
+one_line_failure([], ["no script"], "no script")
+one_line_failure(["tests/integration/fixtures/nope.lua"], ["nope.lua"], "missing script")
+one_line_failure(["tests/integration/fixtures/syntax_error.lua"], ["syntax_error.lua:3:"], "syntax error")
+one_line_failure(["tests/integration/fixtures/configure_error.lua"], ["configure_error.lua:4:"],
+                 "configure error")
+one_line_failure(["tests/integration/fixtures/no_function.lua"], ["no_function.lua", "configure function"],
+                 "no configure function")
+
+finish()

@@ -1,0 +1,48 @@
+-- t.lua: a minimal test helper for Lua tests run with `fdnode run`:
+-- t.check(cond, name), t.eq(a, b, name) (deep), t.raises(fn, pattern), t.done().
+local M = {}
+local passed, failed = 0, 0
+
+local function deep_eq(a, b)
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then return false end
+  for k, v in pairs(a) do if not deep_eq(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+M.deep_eq = deep_eq
+
+local function show(v)
+  if type(v) == "table" then
+    local ok, s = pcall(fdn.json.encode, v)
+    if ok and s then return s end
+  end
+  return tostring(v)
+end
+
+function M.check(cond, name, detail)
+  if cond then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    io.stderr:write("FAIL: ", name, detail and ("\n  " .. detail) or "", "\n")
+  end
+end
+
+function M.eq(actual, expected, name)
+  M.check(deep_eq(actual, expected), name, "expected " .. show(expected) .. "\n  got      " .. show(actual))
+end
+
+-- Calls fn and returns the error it raised (nil, plus a failed check, if none).
+function M.raises(fn, name)
+  local ok, err = pcall(fn)
+  M.check(not ok, name .. " raises")
+  return err
+end
+
+function M.done()
+  print(("%d passed, %d failed"):format(passed, failed))
+  return failed == 0 and 0 or 1
+end
+
+return M

@@ -1,0 +1,532 @@
+-- test_memory.lua: the memory adapter (fdn.memory) against @feathersjs/memory v5.
+-- Run from anywhere: lua5.4 tests/lua/test_memory.lua (or inside fdnode).
+local root = (arg and arg[0] and arg[0]:match("^(.-)tests/lua/[^/]*$")) or ""
+package.path = root .. "lua/?.lua;" .. package.path
+if not pcall(require, "fdn.memory") then
+  package.preload["fdn.memory"] = function() return dofile(root .. "services/memory.lua") end
+end
+
+local memory = require "fdn.memory"
+local errors = require "fdn.errors"
+
+local passed, failed = 0, 0
+local function check(cond, name)
+  if cond then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    print("FAIL: " .. name)
+  end
+end
+
+-- Runs fn, expects it to throw an fdn error of class `name` with `message`.
+local function throws(fn, name, message, label)
+  local ok, e = pcall(fn)
+  local good = not ok and errors.is(e, name) and (message == nil or e.message == message)
+  if not good then
+    print("  got: " .. tostring(ok) .. " " .. tostring(e))
+  end
+  check(good, label)
+  return e
+end
+
+local function ids(list)
+  local out = {}
+  for i, r in ipairs(list) do out[i] = tostring(r.id) end
+  return table.concat(out, ",")
+end
+
+local function count(t)
+  local n = 0
+  for _ in pairs(t) do n = n + 1 end
+  return n
+end
+
+local function people()
+  local svc = memory.new()
+  svc:create({ name = "Alice", age = 30, admin = true, tags = { "a", "b" }, user = { name = "z" } })
+  svc:create({ name = "Bob", age = 25, admin = false, tags = { "b" }, user = { name = "y" } })
+  svc:create({ name = "Carol", age = 35, admin = false, user = { name = "x" } })
+  svc:create({ name = "Dave", age = 25, admin = true, user = { name = "y" } })
+  return svc
+end
+
+local function q(query, extra)
+  local p = { query = query }
+  for k, v in pairs(extra or {}) do p[k] = v end
+  return p
+end
+
+---------------------------------------------------------------------------
+-- create / ids
+do
+  local svc = memory.new()
+  local a = svc:create({ text = "one" })
+  local b = svc:create({ text = "two" })
+  check(a.id == 0 and b.id == 1, "auto ids start at 0")
+  local c = svc:create({ id = 42, text = "given" })
+  check(c.id == 42, "id given in data is kept")
+  local d = svc:create({ text = "next" })
+  check(d.id == 2, "counter continues after a given id")
+  check(svc.store[42].text == "given", "svc.store keyed by id")
+
+  local s2 = memory.new({ startId = 100 })
+  check(s2:create({}).id == 100 and s2:create({}).id == 101, "startId")
+
+  local s3 = memory.new({ id = "_id" })
+  local r = s3:create({ x = 1 })
+  check(r._id == 0 and r.id == nil, "custom id field")
+  check(s3:get(0).x == 1, "get with custom id field")
+
+  -- string ids from REST
+  local g = svc:get("1")
+  check(g.id == 1 and g.text == "two", "get(\"1\") finds id 1")
+  check(svc:get(42.0).text == "given", "get(42.0) finds id 42")
+  local sid = svc:create({ id = "7", text = "string id" })
+  check(sid.id == "7", "string id kept as string in the record")
+  check(svc:get(7).text == "string id", "get(7) finds the record whose id is \"7\"")
+  throws(function() svc:get("07") end, "NotFound", "No record found for id '07'",
+    "\"07\" is another key than 7")
+  local e = throws(function() svc:get(999) end, "NotFound", "No record found for id '999'",
+    "get missing: verbatim NotFound message")
+  check(e.code == 404, "NotFound code")
+  throws(function() svc:get("abc") end, "NotFound", "No record found for id 'abc'",
+    "NotFound message with a string id")
+
+  -- auto id never overwrites an existing record
+  local s4 = memory.new({ store = { { id = 0, n = "zero" }, { id = 1, n = "one" } } })
+  local n = s4:create({ n = "new" })
+  check(n.id == 2 and s4:get(0).n == "zero", "auto id skips ids taken by the initial store")
+
+  -- multi create
+  throws(function() svc:create({ { text = "x" }, { text = "y" } }) end, "MethodNotAllowed",
+    "Can not create multiple entries", "multi create refused by default")
+  local sm = memory.new({ multi = true })
+  local list = sm:create({ { text = "x" }, { text = "y" } })
+  check(#list == 2 and list[1].id == 0 and list[2].id == 1, "multi create with multi=true")
+  local sl = memory.new({ multi = { "create" } })
+  check(#sl:create({ { a = 1 }, { a = 2 }, { a = 3 } }) == 3, "multi create allowed by list")
+  throws(function() sl:patch(nil, { a = 0 }) end, "MethodNotAllowed",
+    "Can not patch multiple entries", "multi patch refused when only create listed")
+  throws(function() sl:remove(nil) end, "MethodNotAllowed",
+    "Can not remove multiple entries", "multi remove refused when only create listed")
+  local sp = memory.new({ multi = { "create" } })
+  throws(function() sp:create({ { a = 1 } }, { adapter = { multi = false } }) end,
+    "MethodNotAllowed", "Can not create multiple entries", "params.adapter.multi overrides")
+  local sa = memory.new({ multi = true })
+  throws(function() sa:create({ { a = 1 }, "x" }) end, "BadRequest",
+    "A data object must be provided to the 'create' method", "multi create with a bad item")
+  check(next(sa.store) == nil, "a refused multi create created nothing")
+  throws(function() svc:create("text") end, "BadRequest",
+    "A data object must be provided to the 'create' method", "create with non-table data")
+
+  -- $select on create
+  local sel = svc:create({ text = "sel", extra = 1 }, q({ ["$select"] = { "text" } }))
+  check(sel.text == "sel" and sel.extra == nil and sel.id ~= nil, "create honours $select, keeps id")
+end
+
+---------------------------------------------------------------------------
+-- results are copies
+do
+  local svc = memory.new()
+  local input = { name = "n", nested = { deep = { 1, 2 } } }
+  local r = svc:create(input)
+  input.nested.deep[1] = 99
+  check(svc:get(r.id).nested.deep[1] == 1, "the store does not alias the create input")
+  r.name = "changed"
+  r.nested.deep[2] = 42
+  local g = svc:get(r.id)
+  check(g.name == "n" and g.nested.deep[2] == 2, "mutating a create result does not alter the store")
+  g.nested.deep[1] = -1
+  check(svc:get(r.id).nested.deep[1] == 1, "mutating a get result does not alter the store")
+  local f = svc:find()
+  f[1].nested.x = true
+  check(svc:get(r.id).nested.x == nil, "mutating a find result does not alter the store")
+  local p = svc:patch(r.id, { name = "p" })
+  p.nested.deep = nil
+  check(svc:get(r.id).nested.deep ~= nil, "mutating a patch result does not alter the store")
+end
+
+---------------------------------------------------------------------------
+-- find: order, equality, operators
+do
+  local svc = people()
+  check(ids(svc:find()) == "0,1,2,3", "find without $sort keeps id order")
+  check(ids(svc:find(q({ name = "Bob" }))) == "1", "equality")
+  check(ids(svc:find(q({ age = 25, admin = true }))) == "3", "two fields ANDed")
+  check(ids(svc:find(q({ age = { ["$in"] = { 25, 35 } } }))) == "1,2,3", "$in")
+  check(ids(svc:find(q({ age = { ["$nin"] = { 25, 35 } } }))) == "0", "$nin")
+  check(ids(svc:find(q({ age = { ["$lt"] = 30 } }))) == "1,3", "$lt")
+  check(ids(svc:find(q({ age = { ["$lte"] = 30 } }))) == "0,1,3", "$lte")
+  check(ids(svc:find(q({ age = { ["$gt"] = 30 } }))) == "2", "$gt")
+  check(ids(svc:find(q({ age = { ["$gte"] = 30 } }))) == "0,2", "$gte")
+  check(ids(svc:find(q({ age = { ["$ne"] = 25 } }))) == "0,2", "$ne")
+  check(ids(svc:find(q({ age = { ["$gt"] = 24, ["$lt"] = 31 } }))) == "0,1,3", "$gt and $lt together")
+  check(ids(svc:find(q({ name = { ["$gt"] = "B" } }))) == "1,2,3", "$gt on strings")
+  check(ids(svc:find(q({ ["$or"] = { { name = "Alice" }, { age = 35 } } }))) == "0,2", "$or")
+  check(ids(svc:find(q({ ["$or"] = { { name = { ["$in"] = { "Bob", "Dave" } } }, { age = 35 } },
+    admin = false }))) == "1,2", "$or with $in, ANDed with a field")
+  check(ids(svc:find(q({ ["$and"] = { { age = { ["$gte"] = 25 } }, { age = { ["$lt"] = 30 } } } })))
+    == "1,3", "$and")
+  check(ids(svc:find(q({ ["$and"] = { { ["$or"] = { { name = "Alice" }, { name = "Bob" } } },
+    { admin = true } } }))) == "0", "$and with a nested $or")
+  check(ids(svc:find(q({ ["$or"] = {} }))) == "", "empty $or matches nothing")
+  check(ids(svc:find(q({ ["user.name"] = "y" }))) == "1,3", "dotted path equality")
+  check(ids(svc:find(q({ ["user.name"] = { ["$lt"] = "y" } }))) == "2", "dotted path with operator")
+  check(ids(svc:find(q({ tags = "b" }))) == "0,1", "array field contains value")
+  check(ids(svc:find(q({ ["tags.0"] = "b" }))) == "1", "dotted path with an array index (from 0)")
+  check(ids(svc:find(q({ ["tags.1"] = { ["$in"] = { "b" } } }))) == "0", "array index 1 with $in")
+  check(ids(svc:find(q({ tags = { ["$in"] = { "a" } } }))) == "0", "$in on array field")
+  check(ids(svc:find(q({ tags = { ["$ne"] = "a" } }))) == "1,2,3", "$ne on array field: no element")
+  check(ids(svc:find(q({ tags = { "a", "b" } }))) == "0", "array equality")
+  check(ids(svc:find(q({ user = { name = "x" } }))) == "2", "object equality")
+  check(ids(svc:find(q({ missing = { ["$ne"] = 1 } }))) == "0,1,2,3", "$ne matches a missing field")
+  check(ids(svc:find(q({ missing = { ["$gt"] = 1 } }))) == "", "$gt never matches a missing field")
+  check(ids(svc:find(q({ age = { ["$or"] = { 30, { ["$gt"] = 32 } } } }))) == "0,2", "field-level $or")
+end
+
+---------------------------------------------------------------------------
+-- REST strings vs typed values
+do
+  local svc = people()
+  check(ids(svc:find(q({ age = { ["$gt"] = "18" } }))) == "0,1,2,3", "\"18\" compares as a number")
+  check(ids(svc:find(q({ age = { ["$gt"] = "29" } }))) == "0,2", "$gt \"29\"")
+  check(ids(svc:find(q({ age = { ["$lte"] = "25" } }))) == "1,3", "$lte \"25\"")
+  check(ids(svc:find(q({ age = "30" }))) == "0", "equality \"30\" == 30")
+  check(ids(svc:find(q({ age = 30.0 }))) == "0", "30.0 == 30")
+  check(ids(svc:find(q({ admin = "true" }))) == "0,3", "\"true\" == true")
+  check(ids(svc:find(q({ admin = "false" }))) == "1,2", "\"false\" == false")
+  check(ids(svc:find(q({ admin = { ["$ne"] = "true" } }))) == "1,2", "$ne \"true\"")
+  check(ids(svc:find(q({ age = { ["$in"] = { "25", "35" } } }))) == "1,2,3", "$in with strings")
+  check(ids(svc:find(q({ age = { ["$nin"] = { "25" } } }))) == "0,2", "$nin with strings")
+  check(ids(svc:find(q({ id = { ["$in"] = { "1", "2" } } }))) == "1,2", "id $in with strings")
+  check(ids(svc:find(q({ missing = "null" }))) == "0,1,2,3", "\"null\" matches a missing field")
+  check(ids(svc:find(q({ age = "abc" }))) == "", "non-numeric string never equals a number")
+  check(ids(svc:find(q({ age = { ["$gt"] = "abc" } }))) == "", "non-numeric $gt never matches a number")
+  local s2 = memory.new()
+  s2:create({ code = "10" })
+  s2:create({ code = "9" })
+  check(ids(s2:find(q({ code = 10 }))) == "", "a number never equals a string field")
+  check(ids(s2:find(q({ code = { ["$gt"] = "5" } }))) == "1", "strings compare as strings")
+end
+
+---------------------------------------------------------------------------
+-- $sort, $skip, $limit, $select
+do
+  local svc = people()
+  check(ids(svc:find(q({ ["$sort"] = { age = 1 } }))) == "1,3,0,2", "$sort ascending (stable)")
+  check(ids(svc:find(q({ ["$sort"] = { age = -1 } }))) == "2,0,1,3", "$sort descending (stable)")
+  check(ids(svc:find(q({ ["$sort"] = { age = "-1" } }))) == "2,0,1,3", "$sort direction as string")
+  check(ids(svc:find(q({ ["$sort"] = { name = -1 } }))) == "3,2,1,0", "$sort on strings")
+  check(ids(svc:find(q({ ["$sort"] = { { "age", 1 }, { "name", -1 } } }))) == "3,1,0,2",
+    "$sort multi-key (ordered list form)")
+  check(ids(svc:find(q({ ["$sort"] = { { age = -1 }, { name = 1 } } }))) == "2,0,1,3",
+    "$sort multi-key (list of single-key maps)")
+  check(ids(svc:find(q({ ["$sort"] = { age = 1, name = -1 } }))) == "3,1,0,2",
+    "$sort multi-key map: keys by name (age, name)")
+  local ordered = setmetatable({ age = 1, name = -1 }, { __order = { "name", "age" } })
+  check(ids(svc:find(q({ ["$sort"] = ordered }))) == "3,2,1,0", "$sort map with __order")
+  check(ids(svc:find(q({ ["$sort"] = { ["user.name"] = 1 } }))) == "2,1,3,0", "$sort dotted path")
+  check(ids(svc:find(q({ ["$sort"] = { { "user.name", -1 }, { "age", 1 } } }))) == "0,1,3,2",
+    "$sort dotted + second key")
+  check(ids(svc:find(q({ ["$sort"] = { tags = 1 } }))) == "2,3,0,1",
+    "$sort: missing first, arrays element-wise")
+  check(ids(svc:find(q({ ["$sort"] = { age = 1 }, ["$skip"] = 1, ["$limit"] = 2 }))) == "3,0",
+    "$sort + $skip + $limit")
+  check(ids(svc:find(q({ ["$limit"] = "2" }))) == "0,1", "$limit as string")
+  check(ids(svc:find(q({ ["$skip"] = "3" }))) == "3", "$skip as string")
+  check(ids(svc:find(q({ ["$limit"] = 0 }))) == "", "$limit 0 without pagination")
+  check(ids(svc:find(q({ ["$limit"] = "abc" }))) == "0,1,2,3", "invalid $limit ignored")
+  local sel = svc:find(q({ ["$select"] = { "name" }, ["$sort"] = { name = 1 } }))
+  check(#sel == 4 and sel[1].name == "Alice" and sel[1].id == 0 and sel[1].age == nil,
+    "$select keeps the id field")
+  check(count(sel[1]) == 2, "$select: only the selected fields and id")
+  local g = svc:get(2, q({ ["$select"] = { "age" } }))
+  check(g.age == 35 and g.id == 2 and g.name == nil, "$select on get")
+  local s2 = memory.new({ id = "_id" })
+  s2:create({ a = 1, b = 2 })
+  local r = s2:find(q({ ["$select"] = { "a" } }))[1]
+  check(r._id == 0 and r.a == 1 and r.b == nil, "$select keeps a custom id field")
+end
+
+---------------------------------------------------------------------------
+-- pagination
+do
+  local svc = memory.new({ paginate = { default = 2, max = 3 } })
+  for i = 1, 5 do svc:create({ n = i }) end
+  local page = svc:find()
+  check(page.total == 5 and page.limit == 2 and page.skip == 0 and #page.data == 2,
+    "paginate.default applies")
+  check(ids(page.data) == "0,1", "first page")
+  page = svc:find(q({ ["$skip"] = 2 }))
+  check(page.skip == 2 and ids(page.data) == "2,3", "second page")
+  page = svc:find(q({ ["$limit"] = 10 }))
+  check(page.limit == 3 and #page.data == 3, "paginate.max caps $limit")
+  page = svc:find(q({ ["$limit"] = "1" }))
+  check(page.limit == 1 and #page.data == 1, "$limit string under max")
+  page = svc:find(q({ ["$limit"] = 0 }))
+  check(page.total == 5 and page.limit == 0 and #page.data == 0, "$limit 0 gives the total only")
+  page = svc:find(q({ ["$limit"] = 0, n = { ["$gt"] = 3 } }))
+  check(page.total == 2 and #page.data == 0, "$limit 0 with a query: matching total")
+  page = svc:find(q({ n = { ["$gte"] = 2 } }))
+  check(page.total == 4 and #page.data == 2, "total counts every match, not the page")
+  page = svc:find(q({ ["$limit"] = -5 }))
+  check(page.limit == 2, "negative $limit -> default")
+  local plain = svc:find({ paginate = false })
+  check(#plain == 5 and plain.total == nil, "params.paginate = false disables it")
+  plain = svc:find({ paginate = false, query = { ["$limit"] = 10 } })
+  check(#plain == 5, "no max without pagination")
+  local p2 = memory.new()
+  p2:create({})
+  page = p2:find({ paginate = { default = 10 } })
+  check(page.total == 1 and page.limit == 10, "params.paginate enables it for a call")
+  local p3 = memory.new({ paginate = { max = 2 } })
+  for _ = 1, 3 do p3:create({}) end
+  page = p3:find()
+  check(page.limit == 0 and #page.data == 0 and page.total == 3,
+    "paginate with only max: default 0 (adapter-commons getLimit)")
+  page = p3:find(q({ ["$limit"] = 5 }))
+  check(page.limit == 2 and #page.data == 2, "paginate with only max caps")
+end
+
+---------------------------------------------------------------------------
+-- query validation: verbatim adapter-commons messages
+do
+  local svc = people()
+  throws(function() svc:find(q({ ["$foo"] = 1 })) end, "BadRequest",
+    "Invalid filter value $foo", "unknown top-level $ key")
+  throws(function() svc:find(q({ ["$in"] = { 1 } })) end, "BadRequest",
+    "Invalid filter value $in", "operator at top level")
+  local e = throws(function() svc:find(q({ age = { ["$regex"] = "x" } })) end, "BadRequest",
+    "Invalid query parameter $regex", "unknown operator on a field")
+  check(e.data and e.data["$regex"] == "x", "invalid query parameter carries the object as data")
+  throws(function() svc:find(q({ ["$or"] = { { name = { ["$bad"] = 1 } } } })) end, "BadRequest",
+    "Invalid query parameter $bad", "unknown operator inside $or")
+  throws(function() svc:find(q({ ["$or"] = { { ["$and"] = { { age = 1 } } } } })) end, "BadRequest",
+    "Invalid query parameter $and", "$and inside $or (not an operator)")
+  throws(function() svc:find(q({ user = { inner = { ["$x"] = 1 } } })) end, "BadRequest",
+    "Invalid query parameter $x", "nested plain objects are validated")
+  throws(function() svc:find(q({ age = { ["$eq"] = 30 } })) end, "BadRequest",
+    "Invalid query parameter $eq", "$eq is not a Feathers operator")
+  throws(function() svc:get(0, q({ ["$foo"] = 1 })) end, "BadRequest",
+    "Invalid filter value $foo", "get validates the query")
+  throws(function() svc:remove(0, q({ age = { ["$x"] = 1 } })) end, "BadRequest",
+    "Invalid query parameter $x", "remove validates the query")
+  check(svc:get(0).name == "Alice", "nothing removed by a rejected query")
+  throws(function() svc:find(q({ ["$or"] = "x" })) end, "BadRequest",
+    "Invalid filter value $or", "$or must be a list")
+end
+
+---------------------------------------------------------------------------
+-- get/update/patch/remove with a query
+do
+  local svc = people()
+  check(svc:get(0, q({ admin = true })).name == "Alice", "get with a matching query")
+  throws(function() svc:get(1, q({ admin = true })) end, "NotFound",
+    "No record found for id '1'", "get with a query that does not match")
+  throws(function() svc:get("1", q({ admin = "true" })) end, "NotFound",
+    "No record found for id '1'", "get with string id and query")
+
+  -- update
+  local u = svc:update("1", { name = "Bobby", id = 99 })
+  check(u.id == 1 and math.type(u.id) == "integer", "update keeps the id (and its type)")
+  check(u.name == "Bobby" and u.age == nil, "update replaces the record")
+  check(svc:get(1).name == "Bobby" and svc.store[99] == nil, "update stored under the old id")
+  throws(function() svc:update(2, { name = "x" }, q({ name = "nobody" })) end, "NotFound",
+    "No record found for id '2'", "update with a non-matching query")
+  check(svc:get(2).name == "Carol", "rejected update changed nothing")
+  throws(function() svc:update(nil, { name = "x" }) end, "BadRequest",
+    "You can not replace multiple instances. Did you mean 'patch'?", "update with id nil")
+  throws(function() svc:update(1, { { name = "x" } }) end, "BadRequest",
+    "You can not replace multiple instances. Did you mean 'patch'?", "update with a list")
+  throws(function() svc:update(1234, { name = "x" }) end, "NotFound",
+    "No record found for id '1234'", "update of a missing record")
+  local us = svc:update(2, { name = "Caroline", age = 36 }, q({ ["$select"] = { "age" } }))
+  check(us.age == 36 and us.name == nil and us.id == 2, "update honours $select")
+
+  -- patch
+  local p = svc:patch(3, { age = 26, id = 500 })
+  check(p.id == 3 and p.age == 26 and p.name == "Dave", "patch merges and keeps the id")
+  check(svc.store[500] == nil, "patch cannot change the id")
+  throws(function() svc:patch(3, { age = 1 }, q({ admin = false })) end, "NotFound",
+    "No record found for id '3'", "patch with a non-matching query")
+  check(svc:get(3).age == 26, "rejected patch changed nothing")
+  throws(function() svc:patch(nil, { x = 1 }) end, "MethodNotAllowed",
+    "Can not patch multiple entries", "multi patch refused by default")
+
+  -- remove
+  local r = svc:remove("3")
+  check(r.id == 3 and r.name == "Dave", "remove returns the removed record")
+  throws(function() svc:get(3) end, "NotFound", "No record found for id '3'", "removed is gone")
+  throws(function() svc:remove(0, q({ admin = false })) end, "NotFound",
+    "No record found for id '0'", "remove with a non-matching query")
+  check(svc:get(0).name == "Alice", "rejected remove removed nothing")
+  throws(function() svc:remove(nil) end, "MethodNotAllowed",
+    "Can not remove multiple entries", "multi remove refused by default")
+end
+
+---------------------------------------------------------------------------
+-- multi patch / remove by query
+do
+  local svc = memory.new({ multi = true })
+  svc:create({ { g = "a", n = 1 }, { g = "b", n = 2 }, { g = "a", n = 3 }, { g = "a", n = 4 } })
+  local list = svc:patch(nil, { seen = true }, q({ g = "a" }))
+  check(ids(list) == "0,2,3" and list[1].seen == true, "multi patch by query")
+  check(svc:get(1).seen == nil and svc:get(2).seen == true, "multi patch only touched matches")
+  list = svc:patch(nil, { flag = 1 }, q({ g = "a", ["$limit"] = 1, ["$sort"] = { n = -1 } }))
+  check(ids(list) == "3,2,0", "multi patch ignores $limit, honours $sort")
+  list = svc:patch(nil, { z = 1 }, q({ g = "a", ["$select"] = { "n" } }))
+  check(list[1].n == 1 and list[1].z == nil and list[1].id == 0, "multi patch honours $select")
+  local removed = svc:remove(nil, q({ n = { ["$gt"] = "2" } }))
+  check(ids(removed) == "2,3", "multi remove by query (string value)")
+  check(ids(svc:find()) == "0,1", "multi remove left the rest")
+  removed = svc:remove(nil)
+  check(#removed == 2 and #svc:find() == 0, "multi remove of everything")
+  check(next(svc.store) == nil, "store empty")
+  local sr = memory.new({ multi = { "remove" } })
+  sr:create({ a = 1 })
+  check(#sr:remove(nil, q({ a = 1 })) == 1, "multi remove allowed by list")
+end
+
+---------------------------------------------------------------------------
+-- Object.values order: integer keys ascending, then others in insertion order
+do
+  local svc = memory.new()
+  svc:create({ id = "b" })
+  svc:create({ id = 5 })
+  svc:create({ id = "a" })
+  svc:create({ id = 2 })
+  svc:create({ id = "10" })
+  check(ids(svc:find()) == "2,5,10,b,a", "integer keys first ascending, then insertion order")
+  svc:remove("b")
+  svc:create({ id = "b" })
+  check(ids(svc:find()) == "2,5,10,a,b", "a re-created key goes last")
+  svc:update("a", { v = 1 })
+  check(ids(svc:find()) == "2,5,10,a,b", "update keeps the key's place")
+  svc:remove(5)
+  svc:create({ id = 5 })
+  check(ids(svc:find()) == "2,5,10,a,b", "integer key re-created in order")
+  -- many deletes trigger compaction; order stays right
+  local big = memory.new()
+  for _ = 1, 200 do big:create({}) end
+  for i = 0, 199, 2 do big:remove(i) end
+  local f = big:find(q({ ["$limit"] = 3 }))
+  check(ids(f) == "1,3,5", "order after many removes")
+  check(#big:find() == 100, "count after many removes")
+  for i = 0, 10, 2 do big:create({ id = i }) end
+  check(ids(big:find(q({ ["$limit"] = 4 }))) == "0,1,2,3", "order after re-inserting removed ids")
+end
+
+---------------------------------------------------------------------------
+-- initial store, migrate
+do
+  local s1 = memory.new({ store = { [3] = { id = 3, n = "c" }, [1] = { id = 1, n = "a" } } })
+  check(ids(s1:find()) == "1,3", "store given as a map")
+  local s2 = memory.new({ store = { { n = "x" }, { n = "y" } } })
+  check(ids(s2:find()) == "0,1" and s2:get(1).n == "y", "store given as a list without ids")
+  local s3 = memory.new({ store = { ["7"] = { name = "seven" } } })
+  check(s3:get(7).name == "seven" and s3:get(7).id == "7", "map key becomes the missing id")
+  local given = { [1] = { id = 1, n = "orig" } }
+  local s4 = memory.new({ store = given })
+  s4:patch(1, { n = "patched" })
+  check(given[1].n == "orig", "the initial store table is not patched in place")
+
+  local old = memory.new()
+  old:create({ t = "a" })
+  old:create({ t = "b" })
+  old:remove(0)
+  local new = memory.new()
+  new:migrate(old)
+  check(ids(new:find()) == "1", "migrate takes the records")
+  check(new:create({ t = "c" }).id == 2, "migrate takes the counter")
+  check(new.store[1].t == "b", "svc.store after migrate")
+  old:create({ t = "late" }) -- a call still running on the old code
+  check(new:get(3).t == "late", "old and new share the store after migrate")
+  local foreign = { store = { [4] = { id = 4 }, [9] = { id = 9 } }, _uId = 20 }
+  local n2 = memory.new()
+  n2:migrate(foreign)
+  check(ids(n2:find()) == "4,9" and n2:create({}).id == 20, "migrate from a plain table with store")
+
+  local s5 = memory.new()
+  s5:create({})
+  s5.store = { [8] = { id = 8, x = 1 } }
+  check(ids(s5:find()) == "8", "assigning svc.store replaces the records")
+end
+
+---------------------------------------------------------------------------
+-- compare (sort.ts order of types)
+do
+  local cmp = memory.compare
+  check(cmp(nil, 1) == -1 and cmp(1, "a") == -1 and cmp("a", true) == -1, "type order")
+  check(cmp(true, {}) == -1 or cmp(true, { 1 }) == -1, "booleans before arrays")
+  check(cmp({ 1 }, { x = 1 }) == -1, "arrays before objects")
+  check(cmp({ 1, 2 }, { 1, 3 }) == -1 and cmp({ 1, 2 }, { 1 }) == 1, "arrays element-wise, then length")
+  check(cmp(false, true) == -1 and cmp(2, 2.0) == 0, "booleans and numbers")
+end
+
+---------------------------------------------------------------------------
+-- with fdn.json: lists carry array_mt, json.null is null (a stand-in outside fdnode)
+do
+  local okj, real = pcall(require, "fdn.json")
+  local J = okj and real or { array_mt = { __name = "array" },
+    null = setmetatable({}, { __name = "null" }) }
+  if not okj then package.loaded["fdn.json"] = J end
+  local mem = dofile(root .. "services/memory.lua")
+  if not okj then package.loaded["fdn.json"] = nil end
+  local null, amt = J.null, J.array_mt
+
+  local svc = mem.new({ multi = true, paginate = { default = 5 } })
+  local page = svc:find()
+  check(getmetatable(page.data) == amt and #page.data == 0, "empty find data carries array_mt")
+  check(getmetatable(svc:find({ paginate = false })) == amt, "plain find list carries array_mt")
+  local made = svc:create(setmetatable({ { a = 1, tags = setmetatable({}, amt) }, { a = 2, b = null },
+    { id = null, a = 3 } }, amt))
+  check(getmetatable(made) == amt and #made == 3, "multi create result carries array_mt")
+  check(made[3].id == 2, "id = null gets an auto id")
+  check(getmetatable(made[1].tags) == amt, "nested empty arrays keep array_mt in copies")
+  check(#svc:create(setmetatable({}, amt)) == 0, "create([]) is a multi create of nothing")
+  check(ids(svc:find({ query = { b = null } }).data) == "0,1,2", "{b = null} matches null and missing")
+  check(ids(svc:find({ query = { a = { ["$in"] = setmetatable({ "2", null }, amt) } } }).data) == "1",
+    "$in list with array_mt")
+  check(ids(svc:find({ query = { b = { ["$ne"] = null } } }).data) == "", "$ne null")
+  local p = svc:patch(0, { c = null })
+  check(p.c == null, "patch stores null as null")
+  check(getmetatable(svc:patch(nil, { d = 1 }, { query = { a = 1 } })) == amt,
+    "multi patch result carries array_mt")
+  check(getmetatable(svc:remove(nil, { query = { a = 3 } })) == amt, "multi remove result carries array_mt")
+  local e = select(2, pcall(svc.get, svc, null))
+  check(errors.is(e, "NotFound") and e.message == "No record found for id 'null'", "get(null)")
+  check(svc:find({ query = { ["$sort"] = { b = -1 } } }).data[2].id == 0,
+    "$sort: null after missing (descending: null first)")
+end
+
+---------------------------------------------------------------------------
+-- a larger store: speed sanity (not a benchmark)
+do
+  local svc = memory.new({ paginate = { default = 10, max = 50 } })
+  local recs = {}
+  for i = 1, 10000 do recs[i] = { n = i, g = i % 7, s = "k" .. (i % 100) } end
+  svc.options.multi = true
+  svc:create(recs)
+  local t0 = os.clock()
+  local page
+  for _ = 1, 10 do
+    page = svc:find(q({ g = "3", n = { ["$gt"] = "100" }, ["$sort"] = { { "s", -1 }, { "n", 1 } },
+      ["$limit"] = 5 }))
+  end
+  local dt = os.clock() - t0
+  check(page.total == #svc:find({ paginate = false, query = { g = 3, n = { ["$gt"] = 100 } } }),
+    "large find: total")
+  -- brute force: the smallest n with g == 3, n > 100 and the greatest s ("k99")
+  local best
+  for i = 101, 10000 do
+    if i % 7 == 3 and i % 100 == 99 and (not best or i < best) then best = i end
+  end
+  check(#page.data == 5 and page.data[1].s == "k99" and page.data[1].n == best
+    and page.data[2].s == "k99" and page.data[2].n > best, "large find: sorted page")
+  check(dt < 5, "10 sorted finds over 10k records in under 5 s (took " .. string.format("%.2f", dt) .. ")")
+  print(string.format("  (10 finds over 10k records with $sort: %.3f s)", dt))
+end
+
+print(string.format("%d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)

@@ -1,0 +1,528 @@
+/* test_json.c: unit tests of the JSON codec (core/json.c), and of its binding (core/lua_json.c)
+ * when that is linked in: exact round trips, every error message, stack balance. */
+#include "json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+/* Weak: the test links with core/json.c alone; the binding's tests run when it is linked. */
+int luaopen_fdn_core_json(lua_State *L) __attribute__((weak));
+
+static int passed, failed;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            passed++;                                                                              \
+        } else {                                                                                   \
+            failed++;                                                                              \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
+    } while (0)
+
+static lua_State *L;
+static char err[128];
+
+/* Lua helpers shared by the tests: arr(...) builds an array_mt table, eq() compares deeply
+ * (integer vs float subtype, -0.0, metatables included). */
+static const char prelude[] =
+    "json = ...\n"
+    "null = json.null\n"
+    "function arr(...) return setmetatable({...}, json.array_mt) end\n"
+    "function eq(a, b)\n"
+    "  if type(a) ~= type(b) then return false end\n"
+    "  if type(a) == 'number' then\n"
+    "    if math.type(a) ~= math.type(b) then return false end\n"
+    "    return a == b and (a ~= 0 or 1/a == 1/b)\n"
+    "  end\n"
+    "  if type(a) ~= 'table' then return a == b end\n"
+    "  if getmetatable(a) ~= getmetatable(b) then return false end\n"
+    "  for k, v in pairs(a) do if not eq(v, b[k]) then return false end end\n"
+    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+    "  return true\n"
+    "end\n";
+
+static void push_expr(const char *expr)
+{
+    char code[8192];
+    snprintf(code, sizeof code, "return %s", expr);
+    if (luaL_loadstring(L, code) || lua_pcall(L, 0, 1, 0)) {
+        fprintf(stderr, "bad test expression %s: %s\n", expr, lua_tostring(L, -1));
+        exit(2);
+    }
+}
+
+/* Encodes the Lua expression; returns a static copy of the JSON, or NULL (message in err). */
+static const char *enc(const char *expr)
+{
+    static char text[65536];
+    struct fdn_buf b;
+    fdn_buf_init(&b);
+    push_expr(expr);
+    int top = lua_gettop(L);
+    int rc = fdn_json_encode(L, -1, &b, err, sizeof err);
+    CHECK(lua_gettop(L) == top);
+    lua_pop(L, 1);
+    if (rc) {
+        CHECK(b.len == 0);
+        fdn_buf_free(&b);
+        return NULL;
+    }
+    snprintf(text, sizeof text, "%.*s", (int)b.len, b.data ? b.data : "");
+    fdn_buf_free(&b);
+    return text;
+}
+
+static int enc_is(const char *expr, const char *want)
+{
+    const char *got = enc(expr);
+    if (got && strcmp(got, want) == 0)
+        return 1;
+    fprintf(stderr, "  encode %s: got %s, want %s\n", expr, got ? got : err, want);
+    return 0;
+}
+
+static int enc_err(const char *expr, const char *want)
+{
+    const char *got = enc(expr);
+    if (!got && strcmp(err, want) == 0)
+        return 1;
+    fprintf(stderr, "  encode %s: got %s, want error %s\n", expr, got ? got : err, want);
+    return 0;
+}
+
+/* Decodes s[0..n) and tests the Lua predicate `pred` on it (as v). */
+static int dec_ok(const char *s, size_t n, const char *pred)
+{
+    int top = lua_gettop(L);
+    if (fdn_json_decode(L, s, n, err, sizeof err)) {
+        fprintf(stderr, "  decode %.*s: %s\n", (int)n, s, err);
+        return 0;
+    }
+    if (lua_gettop(L) != top + 1)
+        return 0;
+    lua_setglobal(L, "v");
+    push_expr(pred);
+    int ok = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!ok)
+        fprintf(stderr, "  decode %.*s: predicate %s is false\n", (int)n, s, pred);
+    return ok;
+}
+
+#define DEC_OK(s, pred) dec_ok(s, sizeof(s) - 1, pred)
+
+static int dec_err(const char *s, size_t n, const char *want)
+{
+    int top = lua_gettop(L);
+    int rc = fdn_json_decode(L, s, n, err, sizeof err);
+    if (lua_gettop(L) != top) {
+        fprintf(stderr, "  decode %.*s: stack %d -> %d\n", (int)n, s, top, lua_gettop(L));
+        return 0;
+    }
+    if (rc == -1 && strcmp(err, want) == 0)
+        return 1;
+    fprintf(stderr, "  decode %.*s: got %s, want %s\n", (int)n, s, rc ? err : "success", want);
+    return 0;
+}
+
+#define DEC_ERR(s, want) dec_err(s, sizeof(s) - 1, want)
+
+/* encode(decode(s)) == s */
+static int canonical(const char *s)
+{
+    if (fdn_json_decode(L, s, strlen(s), err, sizeof err)) {
+        fprintf(stderr, "  canonical %s: %s\n", s, err);
+        return 0;
+    }
+    struct fdn_buf b;
+    fdn_buf_init(&b);
+    int ok = fdn_json_encode(L, -1, &b, err, sizeof err) == 0 && b.len == strlen(s) &&
+             memcmp(b.data, s, b.len) == 0;
+    if (!ok)
+        fprintf(stderr, "  canonical %s: got %.*s\n", s, (int)b.len, b.data ? b.data : "");
+    lua_pop(L, 1);
+    fdn_buf_free(&b);
+    return ok;
+}
+
+/* decode(encode(x)) == x, deeply */
+static int round_trip(const char *expr)
+{
+    struct fdn_buf b;
+    fdn_buf_init(&b);
+    push_expr(expr);
+    int ok = fdn_json_encode(L, -1, &b, err, sizeof err) == 0 &&
+             fdn_json_decode(L, b.data, b.len, err, sizeof err) == 0;
+    if (ok) {
+        lua_getglobal(L, "eq");
+        lua_insert(L, -3);
+        lua_call(L, 2, 1);
+        ok = lua_toboolean(L, -1);
+    }
+    if (!ok)
+        fprintf(stderr, "  round trip %s: %.*s %s\n", expr, (int)b.len, b.data ? b.data : "", err);
+    lua_settop(L, 0);
+    fdn_buf_free(&b);
+    return ok;
+}
+
+static char *nested(int depth, char open, char close)
+{
+    char *s = malloc((size_t)depth * 2 + 1);
+    memset(s, open, (size_t)depth);
+    memset(s + depth, close, (size_t)depth);
+    s[depth * 2] = '\0';
+    return s;
+}
+
+static void test_integers(void)
+{
+    CHECK(enc_is("math.maxinteger", "9223372036854775807"));
+    CHECK(enc_is("math.mininteger", "-9223372036854775808"));
+    CHECK(enc_is("12345678901234567", "12345678901234567"));
+    CHECK(enc_is("0", "0"));
+    CHECK(enc_is("-7", "-7"));
+    CHECK(enc_is("1000000", "1000000"));
+    CHECK(DEC_OK("9223372036854775807", "v == math.maxinteger and math.type(v) == 'integer'"));
+    CHECK(DEC_OK("-9223372036854775808", "v == math.mininteger and math.type(v) == 'integer'"));
+    CHECK(DEC_OK("12345678901234567", "v == 12345678901234567 and math.type(v) == 'integer'"));
+    CHECK(DEC_OK("-0", "v == 0 and math.type(v) == 'integer'"));
+    /* beyond int64: floats */
+    CHECK(DEC_OK("9223372036854775808", "v == 2^63 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("-9223372036854775809", "v == -2^63 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("12345678901234567890", "v == 12345678901234567890.0"));
+    CHECK(DEC_OK("18446744073709551616", "v == 2^64 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("123456789012345678901234567890", "math.type(v) == 'float' and v > 1e29"));
+    CHECK(enc_is("2^63", "9.223372036854776e+18"));
+}
+
+static void test_floats(void)
+{
+    CHECK(enc_is("0.1", "0.1"));
+    CHECK(enc_is("1e300", "1e+300"));
+    CHECK(enc_is("5e-324", "4.94065645841247e-324"));
+    CHECK(enc_is("-0.0", "-0.0"));
+    CHECK(enc_is("0.0", "0.0"));
+    CHECK(enc_is("1.0", "1.0"));
+    CHECK(enc_is("3.14", "3.14"));
+    CHECK(enc_is("1/3", "0.3333333333333333"));
+    CHECK(enc_is("0.1 + 0.2", "0.30000000000000004")); /* needs 17 digits */
+    CHECK(enc_is("0.07", "0.07"));
+    CHECK(enc_is("-45.5", "-45.5"));
+    CHECK(enc_is("123.456", "123.456"));
+    CHECK(enc_is("12.34567891", "12.34567891"));
+    CHECK(enc_is("0.000001", "0.000001"));
+    CHECK(enc_is("1e-9", "1e-09"));
+    CHECK(enc_is("999999999999999.9", "999999999999999.9"));
+    CHECK(enc_is("-1e15", "-1e+15"));
+    CHECK(enc_is("2^53", "9007199254740992.0"));
+    CHECK(enc_is("1e16", "1e+16"));
+    CHECK(enc_is("123456789012.0", "123456789012.0"));
+    CHECK(enc_is("-2.5", "-2.5"));
+    CHECK(DEC_OK("0.1", "v == 0.1"));
+    CHECK(DEC_OK("1e300", "v == 1e300"));
+    CHECK(DEC_OK("5e-324", "v == 5e-324 and v > 0"));
+    CHECK(DEC_OK("-0.0", "v == 0 and 1/v < 0 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("1.0", "v == 1 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("1E2", "v == 100 and math.type(v) == 'float'"));
+    CHECK(DEC_OK("1e-2", "v == 0.01"));
+    CHECK(DEC_OK("2.5e+1", "v == 25.0"));
+    CHECK(DEC_OK("1e-400", "v == 0 and math.type(v) == 'float'"));
+    CHECK(enc_err("0/0", "cannot encode nan/inf"));
+    CHECK(enc_err("1/0", "cannot encode nan/inf"));
+    CHECK(enc_err("arr(1, -1/0)", "cannot encode nan/inf"));
+}
+
+static void test_tables(void)
+{
+    CHECK(enc_is("{}", "{}"));
+    CHECK(enc_is("arr()", "[]"));
+    CHECK(enc_is("{1, 2, 3}", "[1,2,3]"));
+    CHECK(enc_is("arr(1, 'a', true, false, null)", "[1,\"a\",true,false,null]"));
+    CHECK(enc_is("{a = {b = {}}}", "{\"a\":{\"b\":{}}}"));
+    CHECK(enc_is("{a = arr()}", "{\"a\":[]}"));
+    CHECK(enc_is("{[1] = 'x'}", "[\"x\"]"));
+    CHECK(enc_is("{[2] = 'x'}", "{\"2\":\"x\"}"));
+    CHECK(enc_is("{[-1] = 'x'}", "{\"-1\":\"x\"}"));
+    CHECK(enc_is("{[0] = 'x'}", "{\"0\":\"x\"}"));
+    CHECK(enc_is("nil", "null"));
+    CHECK(enc_is("null", "null"));
+    CHECK(enc_is("setmetatable({}, {})", "{}"));
+    CHECK(enc_is("setmetatable({n = 1}, json.array_mt)", "[]"));
+    CHECK(enc_is("setmetatable({1, nil, 3}, json.array_mt)", "[1,null,3]"));
+    /* mixed and sparse tables are objects with stringified integer keys */
+    const char *mixed = enc("{1, 2, x = 3}");
+    CHECK(mixed && mixed[0] == '{');
+    CHECK(mixed && dec_ok(mixed, strlen(mixed), "v['1'] == 1 and v['2'] == 2 and v.x == 3"));
+    const char *sparse = enc("{[1] = 1, [3] = 3}");
+    CHECK(sparse && dec_ok(sparse, strlen(sparse), "v['1'] == 1 and v['3'] == 3 and #v == 0"));
+    CHECK(enc_err("{[true] = 1}", "cannot encode key of type boolean"));
+    CHECK(enc_err("{[1.5] = 1}", "cannot encode key of type float"));
+    CHECK(enc_err("{[{}] = 1}", "cannot encode key of type table"));
+    CHECK(enc_err("{f = print}", "cannot encode value of type function"));
+    CHECK(enc_err("arr(coroutine.create(print))", "cannot encode value of type thread"));
+    CHECK(enc_err("io.stdout", "cannot encode value of type userdata"));
+    /* decoded arrays carry array_mt, objects do not */
+    CHECK(DEC_OK("[]", "getmetatable(v) == json.array_mt and next(v) == nil"));
+    CHECK(DEC_OK("{}", "getmetatable(v) == nil and next(v) == nil"));
+    CHECK(DEC_OK("[1,[2,[]],{\"a\":[null]}]", "#v == 3 and v[2][1] == 2 and "
+                                              "getmetatable(v[2][2]) == json.array_mt and "
+                                              "v[3].a[1] == null"));
+    CHECK(DEC_OK(" { \"a\" : 1 , \"b\" : [ ] } ", "v.a == 1 and #v.b == 0"));
+    CHECK(DEC_OK("{\"a\":1,\"a\":2}", "v.a == 2"));
+    CHECK(DEC_OK("{\"1\":\"x\"}", "v['1'] == 'x' and v[1] == nil"));
+    CHECK(DEC_OK("null", "v == null"));
+    CHECK(DEC_OK("true", "v == true"));
+    CHECK(DEC_OK("false", "v == false"));
+}
+
+static void test_depth(void)
+{
+    char *ok = nested(128, '[', ']'), *bad = nested(129, '[', ']');
+    CHECK(dec_ok(ok, strlen(ok), "type(v) == 'table'"));
+    CHECK(dec_err(bad, strlen(bad), "too deep at 129"));
+    free(ok);
+    free(bad);
+    char *objs = malloc(129 * 6 + 1), *o = objs;
+    for (int i = 0; i < 129; i++)
+        o += sprintf(o, "{\"a\":");
+    CHECK(dec_err(objs, strlen(objs), "too deep at 641"));
+    free(objs);
+    push_expr("(function() local t = {} for i = 1, 127 do t = {t} end return t end)()");
+    lua_setglobal(L, "deep128");
+    CHECK(enc_is("arr(1)", "[1]"));
+    const char *s = enc("deep128");
+    CHECK(s && strlen(s) == 256);
+    CHECK(enc_err("{deep128}", "too deep"));
+    CHECK(enc_err("(function() local t = {} t.self = t return t end)()", "too deep"));
+    CHECK(enc_err("(function() local t = {} t[1] = t return t end)()", "too deep"));
+}
+
+static void test_strings(void)
+{
+    CHECK(enc_is("''", "\"\""));
+    CHECK(enc_is("'hello world'", "\"hello world\""));
+    CHECK(enc_is("'\"\\\\/'", "\"\\\"\\\\/\""));
+    CHECK(enc_is("'\\b\\f\\n\\r\\t'", "\"\\b\\f\\n\\r\\t\""));
+    CHECK(enc_is("'\\0\\1\\31\\127'", "\"\\u0000\\u0001\\u001f\x7f\""));
+    CHECK(enc_is("'h\\u{e9}llo \\u{1F600}'", "\"h\xc3\xa9llo \xf0\x9f\x98\x80\""));
+    CHECK(enc_is("'\\xff\\xfe'", "\"\xff\xfe\"")); /* bytes pass through, not validated */
+    /* every control character, both ways */
+    for (int c = 0; c < 0x20; c++) {
+        char expr[64], want[16];
+        snprintf(expr, sizeof expr, "'a\\%d'", c);
+        const char *named = strchr("\b\f\n\r\t", c);
+        if (c && named)
+            snprintf(want, sizeof want, "\"a\\%c\"", "bfnrt"[named - "\b\f\n\r\t"]);
+        else
+            snprintf(want, sizeof want, "\"a\\u%04x\"", c);
+        CHECK(enc_is(expr, want));
+        char pred[64];
+        snprintf(pred, sizeof pred, "v == 'a\\%d'", c);
+        CHECK(dec_ok(want, strlen(want), pred));
+    }
+    CHECK(DEC_OK("\"\\u0041\\u00e9\\u20AC\\ud83d\\ude00\"", "v == 'A\\u{e9}\\u{20ac}\\u{1f600}'"));
+    CHECK(DEC_OK("\"\\uD800\\uDC00\\uDBFF\\uDFFF\"", "v == '\\u{10000}\\u{10ffff}'"));
+    CHECK(DEC_OK("\"\\u0000\"", "v == '\\0'"));
+    CHECK(DEC_OK("\"\\/\\\"\\\\\"", "v == '/\"\\\\'"));
+    CHECK(DEC_OK("\"h\xc3\xa9llo \xf0\x9f\x98\x80\"", "v == 'h\\u{e9}llo \\u{1F600}'"));
+    CHECK(DEC_OK("\"\xff\"", "v == '\\xff'"));
+    CHECK(DEC_OK("\"x\\ty\"", "v == 'x\\ty'"));
+    CHECK(DEC_OK("{\"k\\n\":\"\\\"\"}", "v['k\\n'] == '\"'"));
+}
+
+static void test_errors(void)
+{
+    CHECK(DEC_ERR("", "unexpected end of input at 1"));
+    CHECK(DEC_ERR("   ", "unexpected end of input at 4"));
+    CHECK(DEC_ERR("[1,2", "unexpected end of input at 5"));
+    CHECK(DEC_ERR("[1,", "unexpected end of input at 4"));
+    CHECK(DEC_ERR("[", "unexpected end of input at 2"));
+    CHECK(DEC_ERR("{", "unexpected end of input at 2"));
+    CHECK(DEC_ERR("{\"a\"", "unexpected end of input at 5"));
+    CHECK(DEC_ERR("{\"a\":", "unexpected end of input at 6"));
+    CHECK(DEC_ERR("{\"a\":1", "unexpected end of input at 7"));
+    CHECK(DEC_ERR("\"abc", "unexpected end of input at 5"));
+    CHECK(DEC_ERR("\"ab\\n", "unexpected end of input at 6"));
+    CHECK(DEC_ERR("\"ab\\", "unexpected end of input at 5"));
+    CHECK(DEC_ERR("\"\\u12", "unexpected end of input at 6"));
+    CHECK(DEC_ERR("tr", "unexpected end of input at 3"));
+    CHECK(DEC_ERR("-", "unexpected end of input at 2"));
+    CHECK(DEC_ERR("1.", "unexpected end of input at 3"));
+    CHECK(DEC_ERR("1e", "unexpected end of input at 3"));
+    CHECK(DEC_ERR("1e+", "unexpected end of input at 4"));
+    CHECK(DEC_ERR("1 2", "trailing characters at 3"));
+    CHECK(DEC_ERR("[]]", "trailing characters at 3"));
+    CHECK(DEC_ERR("{}x", "trailing characters at 3"));
+    CHECK(DEC_ERR("[1]\0", "trailing characters at 4"));
+    CHECK(DEC_ERR("01", "trailing characters at 2"));
+    CHECK(DEC_ERR("nul!", "invalid literal at 1"));
+    CHECK(DEC_ERR("[tru]", "invalid literal at 2"));
+    CHECK(DEC_ERR("falsy", "invalid literal at 1"));
+    CHECK(DEC_ERR("True", "unexpected character at 1"));
+    CHECK(DEC_ERR("-a", "invalid number at 1"));
+    CHECK(DEC_ERR("1.e5", "invalid number at 1"));
+    CHECK(DEC_ERR("1e+x", "invalid number at 1"));
+    CHECK(DEC_ERR("-.5", "invalid number at 1"));
+    CHECK(DEC_ERR("+1", "unexpected character at 1"));
+    CHECK(DEC_ERR(".5", "unexpected character at 1"));
+    CHECK(DEC_ERR("1e400", "number out of range at 1"));
+    CHECK(DEC_ERR("[-1e999]", "number out of range at 2"));
+    CHECK(DEC_ERR("[1,]", "unexpected character at 4"));
+    CHECK(DEC_ERR("[1 2]", "unexpected character at 4"));
+    CHECK(DEC_ERR("{\"a\" 1}", "unexpected character at 6"));
+    CHECK(DEC_ERR("{\"a\":1,}", "unexpected character at 8"));
+    CHECK(DEC_ERR("{1:2}", "unexpected character at 2"));
+    CHECK(DEC_ERR("{\"a\":1 \"b\":2}", "unexpected character at 8"));
+    CHECK(DEC_ERR("'a'", "unexpected character at 1"));
+    CHECK(DEC_ERR("\"\\ud800\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"\\udc00\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"ab\\ud800\\u0041\"", "invalid unicode escape at 4"));
+    CHECK(DEC_ERR("\"\\ud800\\n\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"\\ud83d\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"\\u12g4\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"\\u12\"", "invalid unicode escape at 2"));
+    CHECK(DEC_ERR("\"\\x\"", "invalid escape at 2"));
+    CHECK(DEC_ERR("\"\\U0041\"", "invalid escape at 2"));
+    CHECK(DEC_ERR("\"a\nb\"", "control character in string at 3"));
+    CHECK(DEC_ERR("\"\\n\x01\"", "control character in string at 4"));
+    CHECK(DEC_ERR("\"a\0\"", "control character in string at 3"));
+    CHECK(DEC_ERR("[\"a\",\"b\tc\"]", "control character in string at 8"));
+    CHECK(DEC_ERR("\x01", "unexpected character at 1"));
+    CHECK(dec_err(NULL, 0, "unexpected end of input at 1"));
+}
+
+static void test_round_trips(void)
+{
+    static const char *values[] = {
+        "0",
+        "math.maxinteger",
+        "math.mininteger",
+        "12345678901234567",
+        "-1",
+        "0.1",
+        "1e300",
+        "5e-324",
+        "-0.0",
+        "1.0",
+        "3.14",
+        "1/3",
+        "2^53 + 1.0",
+        "2^63",
+        "-1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "''",
+        "'\\0\\1\\2\\31\\\"\\\\\\127\\255'",
+        "'h\\u{e9}llo \\u{1F600}'",
+        "true",
+        "false",
+        "null",
+        "{}",
+        "arr()",
+        "arr(arr(), {}, arr(arr()))",
+        "{a = 1, b = 'two', c = arr(3.0, null, false), d = {e = {}}}",
+        "{['1'] = 1, ['2'] = 2}",
+        "{['k\\n\"'] = 'v'}",
+        ("arr({id = 7, text = 'hello', createdAt = 1732000000, tags = arr('a', 'b'), score = 3.5,"
+         " user = {id = 7, name = 'x'}})"),
+    };
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++)
+        CHECK(round_trip(values[i]));
+
+    static const char *canon[] = {
+        "0",
+        "-9223372036854775808",
+        "9223372036854775807",
+        "12345678901234567",
+        "0.1",
+        "1.0",
+        "-0.0",
+        "3.14",
+        "1e+300",
+        "4.94065645841247e-324",
+        "9.223372036854776e+18",
+        "0.30000000000000004",
+        "\"\"",
+        "\"a\\\"b\\\\c\\n\\u0000\\u001f\"",
+        "\"\xc3\xa9\xf0\x9f\x98\x80\"",
+        "null",
+        "true",
+        "false",
+        "[]",
+        "{}",
+        "[[],{},[[]]]",
+        "[1,2.5,\"x\",null,true,{\"a\":[]}]",
+        "{\"a\":{\"b\":{\"c\":[1,{\"d\":null}]}}}",
+        "{\"1\":\"one\"}",
+    };
+    for (size_t i = 0; i < sizeof canon / sizeof *canon; i++)
+        CHECK(canonical(canon[i]));
+}
+
+static void test_binding(void)
+{
+    if (!luaopen_fdn_core_json) {
+        printf("test_json: binding not linked, its tests skipped\n");
+        return;
+    }
+    /* the binding shares null and array_mt with the codec (and with a second open) */
+    luaL_requiref(L, "fdn.core.json", luaopen_fdn_core_json, 0);
+    lua_setglobal(L, "json");
+    luaL_requiref(L, "json2", luaopen_fdn_core_json, 0);
+    lua_setglobal(L, "json2");
+    push_expr("json2.null == null and json2.array_mt == json.array_mt and "
+              "json.array_mt == getmetatable(arr()) and json.null == null and "
+              "json.array_mt.__name == 'fdn.json.array'");
+    CHECK(lua_toboolean(L, -1));
+    lua_pop(L, 1);
+    push_expr("(function()\n"
+              "  local s = json.encode({a = arr(1, 2.0, null)})\n"
+              "  if s ~= '{\"a\":[1,2.0,null]}' then return false end\n"
+              "  local v = json.decode(s)\n"
+              "  if not eq(v, {a = arr(1, 2.0, null)}) then return false end\n"
+              "  local x, e = json.decode('[1,')\n"
+              "  if x ~= nil or e ~= 'unexpected end of input at 4' then return false end\n"
+              "  x, e = json.encode({f = print})\n"
+              "  if x ~= nil or e ~= 'cannot encode value of type function' then return false end\n"
+              "  if json.encode(string.rep('x', 100000)) ~= '\"' .. string.rep('x', 100000) .. '\"'"
+              "  then return false end\n"
+              "  if json.encode(1) ~= '1' then return false end\n"
+              "  return not pcall(json.decode) and not pcall(json.encode) and"
+              "    not pcall(json.decode, {})\n"
+              "end)()");
+    CHECK(lua_toboolean(L, -1));
+    lua_pop(L, 1);
+}
+
+int main(void)
+{
+    L = luaL_newstate();
+    luaL_openlibs(L);
+    if (luaL_loadstring(L, prelude))
+        return 2;
+    lua_createtable(L, 0, 2); /* the prelude's `json`: what the codec itself provides */
+    fdn_json_push_null(L);
+    lua_setfield(L, -2, "null");
+    fdn_json_push_array_mt(L);
+    lua_setfield(L, -2, "array_mt");
+    lua_call(L, 1, 0);
+
+    test_integers();
+    test_floats();
+    test_tables();
+    test_depth();
+    test_strings();
+    test_errors();
+    test_round_trips();
+    test_binding();
+    CHECK(lua_gettop(L) == 0);
+
+    lua_close(L);
+    printf("test_json: %d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
