@@ -121,7 +121,7 @@ static int l_node_exit(lua_State *L)
     struct fdn_node *n = fdn_node_from_upvalue(L);
     if (!lua_isnoneornil(L, 1))
         n->exit_code = (int)luaL_checkinteger(L, 1);
-    event_base_loopexit(n->base, NULL);
+    fdn_node_exit(n);
     return 0;
 }
 

@@ -64,7 +64,8 @@ void fdn_node_free(struct fdn_node *n)
     n->http = NULL;
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
-    struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer};
+    struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer,
+                            &n->exit_poll};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i])
             event_free(*evs[i]);
@@ -163,6 +164,26 @@ void fdn_node_stop(struct fdn_node *n, int exit_code)
     fdn_node_dispatch_end(n, 1);
 }
 
+static void exit_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_node *n = arg;
+    (void)fd;
+    (void)what;
+    fdn_node_exit(n);
+}
+
+void fdn_node_exit(struct fdn_node *n)
+{
+    if (fdn_http_in_flight(n->http) == 0) {
+        event_base_loopexit(n->base, NULL);
+        return;
+    }
+    if (!n->exit_poll)
+        n->exit_poll = evtimer_new(n->base, exit_poll_cb, n);
+    struct timeval tv = {0, 5000};
+    evtimer_add(n->exit_poll, &tv);
+}
+
 static void set_package_path(lua_State *L, const char *lib_dir)
 {
     lua_getglobal(L, "package");
@@ -230,5 +251,9 @@ int fdn_node_run(struct fdn_node *n)
     event_add(n->sig_int, NULL);
     event_add(n->sig_hup, NULL);
     event_base_dispatch(n->base);
+    /* from here on the node is going away whatever happens: a late signal must
+     * not turn a clean exit into death by signal */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     return n->exit_code;
 }

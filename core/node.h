@@ -34,6 +34,7 @@ struct fdn_node {
     struct fdn_http *http;
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *shutdown_timer;
+    struct event *exit_poll; /* waits for the gateway's last answers to flush */
     uint8_t id[16];
     char id_hex[33];
     int exit_code;
@@ -48,6 +49,9 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
 int fdn_node_run(struct fdn_node *n);
 /* Begins an orderly stop: stop accepting, let calls finish (bounded), exit. */
 void fdn_node_stop(struct fdn_node *n, int exit_code);
+/* Leaves the reactor once the gateway has written every answer (bounded by the
+ * shutdown deadline when a stop is under way). */
+void fdn_node_exit(struct fdn_node *n);
 
 /* Dispatch: begin pushes the Lua dispatch function and the event kind; the caller
  * pushes its arguments and calls end, which runs the dispatcher under lua_pcall

@@ -9,7 +9,7 @@ local sched = require "fdn.sched"
 local M = {}
 
 local encode, decode = json.encode, json.decode
-local type, tostring, math_type = type, tostring, math.type
+local type, tostring, math_type, next, pairs = type, tostring, math.type, next, pairs
 local respond = http.respond
 
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
@@ -29,6 +29,28 @@ local function status_of(method, ctx)
   if method == "create" then return 201 end
   if ctx.result == nil then return 204 end
   return 200
+end
+
+local function unescape(s)
+  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- A Lua table forgets key order, but `?$sort[b]=1&$sort[a]=-1` sorts by b
+-- first: record the order of the $sort keys as they came (fdn.query reads
+-- the metatable's __order).
+local function keep_sort_order(q, raw)
+  local sort = q["$sort"]
+  if type(sort) ~= "table" or next(sort, (next(sort))) == nil then return end
+  local order, seen = {}, {}
+  for part in raw:gmatch("[^&]+") do
+    local key = unescape(part:match("^[^=]*"))
+    local field = key:match("^%$sort%[([^%]]*)%]$")
+    if field and not seen[field] and sort[field] ~= nil then
+      seen[field] = true
+      order[#order + 1] = field
+    end
+  end
+  setmetatable(sort, { __order = order })
 end
 
 local function parse_body(headers, body)
@@ -71,6 +93,7 @@ local function serve(app, req_id, method, path, query, headers, body)
     local err
     q, err = qs.parse(query)
     if q == nil then return send_error(req_id, errors.BadRequest("Invalid query string: " .. tostring(err))) end
+    keep_sort_order(q, query)
   end
   local okb, data = pcall(parse_body, headers, body)
   if not okb then return send_error(req_id, data) end
