@@ -79,7 +79,10 @@ void fdn_log(int level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char line[4096];
     int off = snprintf(line, sizeof line, "%02d:%02d:%02d.%03ld %-5s ", tm.tm_hour, tm.tm_min,
-                       tm.tm_sec, ts.tv_nsec / 1000000L, level_names[level < 0 ? 0 : level > 3 ? 3 : level]);
+                       tm.tm_sec, ts.tv_nsec / 1000000L,
+                       level_names[level < 0   ? 0
+                                   : level > 3 ? 3
+                                               : level]);
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(line + off, sizeof line - (size_t)off - 1, fmt, ap);

@@ -1,19 +1,7 @@
 -- test_errors.lua: fdn.errors against @feathersjs/errors v5 semantics.
--- Run from the repo root: lua5.4 tests/lua/test_errors.lua (or inside fdnode).
-local root = (arg and arg[0] and arg[0]:match("^(.-)tests/lua/[^/]*$")) or ""
-package.path = root .. "lua/?.lua;" .. package.path
-
+local t = require "lib.t"
+local check = t.check
 local errors = require "fdn.errors"
-
-local passed, failed = 0, 0
-local function check(cond, name)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    print("FAIL: " .. name)
-  end
-end
 
 local CLASSES = {
   { "BadRequest", 400, "bad-request" },
@@ -174,5 +162,4 @@ do
   check(not pcall(errors.new, "Nope", "m"), "new with an unknown class raises")
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+return t.done()

@@ -1,34 +1,8 @@
 -- test_memory.lua: the memory adapter (fdn.memory) against @feathersjs/memory v5.
--- Run from anywhere: lua5.4 tests/lua/test_memory.lua (or inside fdnode).
-local root = (arg and arg[0] and arg[0]:match("^(.-)tests/lua/[^/]*$")) or ""
-package.path = root .. "lua/?.lua;" .. package.path
-if not pcall(require, "fdn.memory") then
-  package.preload["fdn.memory"] = function() return dofile(root .. "services/memory.lua") end
-end
-
+local t = require "lib.t"
+local check, throws = t.check, t.throws
 local memory = require "fdn.memory"
 local errors = require "fdn.errors"
-
-local passed, failed = 0, 0
-local function check(cond, name)
-  if cond then
-    passed = passed + 1
-  else
-    failed = failed + 1
-    print("FAIL: " .. name)
-  end
-end
-
--- Runs fn, expects it to throw an fdn error of class `name` with `message`.
-local function throws(fn, name, message, label)
-  local ok, e = pcall(fn)
-  local good = not ok and errors.is(e, name) and (message == nil or e.message == message)
-  if not good then
-    print("  got: " .. tostring(ok) .. " " .. tostring(e))
-  end
-  check(good, label)
-  return e
-end
 
 local function ids(list)
   local out = {}
@@ -471,7 +445,7 @@ do
   local J = okj and real or { array_mt = { __name = "array" },
     null = setmetatable({}, { __name = "null" }) }
   if not okj then package.loaded["fdn.json"] = J end
-  local mem = dofile(root .. "services/memory.lua")
+  local mem = dofile(require("fdn.core.node").info().lib_dir .. "/services/memory.lua")
   if not okj then package.loaded["fdn.json"] = nil end
   local null, amt = J.null, J.array_mt
 
@@ -528,5 +502,4 @@ do
   print(string.format("  (10 finds over 10k records with $sort: %.3f s)", dt))
 end
 
-print(string.format("%d passed, %d failed", passed, failed))
-os.exit(failed == 0 and 0 or 1)
+return t.done()

@@ -1,5 +1,6 @@
 -- t.lua: a minimal test helper for Lua tests run with `fdnode run`:
--- t.check(cond, name), t.eq(a, b, name) (deep), t.raises(fn, pattern), t.done().
+-- t.check(cond, name), t.eq(a, b, name) (deep), t.raises(fn, name),
+-- t.throws(fn, class, message, name), t.done().
 local M = {}
 local passed, failed = 0, 0
 
@@ -38,6 +39,16 @@ function M.raises(fn, name)
   local ok, err = pcall(fn)
   M.check(not ok, name .. " raises")
   return err
+end
+
+-- Calls fn and checks that it raises an fdn error of class `name` (and
+-- `message`, when given). Returns the error.
+function M.throws(fn, name, message, label)
+  local errors = require "fdn.errors"
+  local ok, e = pcall(fn)
+  local good = not ok and errors.is(e, name) and (message == nil or e.message == message)
+  M.check(good, label, "got: " .. tostring(ok) .. " " .. tostring(e))
+  return e
 end
 
 function M.done()
