@@ -90,7 +90,7 @@ static const struct status {
     {501, "Not Implemented", "NotImplemented", "not-implemented"},
     {502, "Bad Gateway", NULL, NULL},
     {503, "Service Unavailable", "Unavailable", "unavailable"},
-    {504, "Gateway Timeout", NULL, NULL},
+    {504, "Gateway Timeout", "GatewayTimeout", "gateway-timeout"},
     {505, "HTTP Version Not Supported", "HttpVersionNotSupported", "http-version-not-supported"}};
 
 static const struct status *find_status(int code)
@@ -195,6 +195,8 @@ static void dispatch(struct conn *c)
     c->head = strcmp(p->method, "HEAD") == 0;
     c->state = C_IN_LUA;
     h->in_flight++;
+    /* an answer deadline: a handler that never answers cannot hold the slot */
+    arm(c, h->n->cfg.http_timeout_ms + h->n->cfg.timeout_ms);
     lua_checkstack(L, 10);
     fdn_node_dispatch_begin(h->n, "http");
     lua_pushinteger(L, (lua_Integer)c->req_id);
@@ -317,6 +319,7 @@ int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
     if (!bodyless && !c->head && len)
         evbuffer_add(out, body, len);
     c->state = C_WRITING;
+    evtimer_del(c->timer); /* the answer deadline is met */
     return 0;
 }
 
@@ -367,7 +370,8 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
 static void http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
-    if ((what & BEV_EVENT_EOF) && (c->state == C_WRITING || c->state == C_DRAINING)) {
+    if ((what & BEV_EVENT_EOF) &&
+        (c->state == C_IN_LUA || c->state == C_WRITING || c->state == C_DRAINING)) {
         c->eof = 1; /* a half close: finish writing, then close */
         c->keep_alive = 0;
         bufferevent_disable(bev, EV_READ);
@@ -382,8 +386,12 @@ static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     (void)fd;
     (void)what;
-    if (c->state == C_READING)
+    if (c->state == C_READING) {
         send_error(c, 408, "Request timeout");
+    } else if (c->state == C_IN_LUA) {
+        c->h->in_flight--; /* a late answer from Lua is dropped: the state changed */
+        send_error(c, 504, "The service did not answer in time");
+    }
     else if (c->state == C_IDLE || c->state == C_LINGER)
         conn_free(c);
 }

@@ -36,16 +36,20 @@ static void timer_fire_cb(evutil_socket_t fd, short what, void *arg)
     struct fdn_node *n = t->node;
     lua_State *L = n->L;
     int ref = t->self_ref;
+    int repeat = t->repeat;
     if (ref == LUA_NOREF)
         return;
-    if (!t->repeat)
+    if (!repeat)
         t->self_ref = LUA_NOREF; /* one-shot: released after the dispatch below */
-    fdn_node_dispatch_begin(n, "timer");
+    /* The userdata stays on the stack through the dispatch: a callback that
+     * cancels its own timer cannot get it collected under our feet. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
-    lua_getiuservalue(L, -1, 1);
-    lua_remove(L, -2);
+    int anchor = lua_gettop(L);
+    fdn_node_dispatch_begin(n, "timer");
+    lua_getiuservalue(L, anchor, 1);
     fdn_node_dispatch_end(n, 1);
-    if (!t->repeat)
+    lua_settop(L, anchor - 1);
+    if (!repeat)
         luaL_unref(L, LUA_REGISTRYINDEX, ref);
 }
 
@@ -56,8 +60,11 @@ static int l_node_timer(lua_State *L)
     lua_Number ms = luaL_checknumber(L, 1);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     int repeat = lua_toboolean(L, 3);
+    luaL_argcheck(L, ms == ms, 1, "not a number");
     if (ms < 0)
         ms = 0;
+    if (ms > 2592000000.0) /* 30 days: also keeps the conversions below defined */
+        ms = 2592000000.0;
     struct ltimer *t = lua_newuserdatauv(L, sizeof *t, 1);
     t->node = n;
     t->repeat = repeat;
@@ -146,7 +153,7 @@ static int l_node_http_listen(lua_State *L)
 static int l_node_info(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 16);
     lua_pushstring(L, n->id_hex);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, n->cfg.name);
@@ -161,6 +168,18 @@ static int l_node_info(lua_State *L)
     lua_setfield(L, -2, "shutdown_ms");
     lua_pushstring(L, n->cfg.lib_dir);
     lua_setfield(L, -2, "lib_dir");
+    lua_pushstring(L, n->cfg.bind);
+    lua_setfield(L, -2, "bind");
+    lua_pushinteger(L, n->cfg.port);
+    lua_setfield(L, -2, "port");
+    lua_pushstring(L, n->cfg.key);
+    lua_setfield(L, -2, "key");
+    if (n->cfg.seeds) {
+        lua_pushstring(L, n->cfg.seeds);
+        lua_setfield(L, -2, "seeds");
+    }
+    lua_pushinteger(L, n->cfg.grace_ms);
+    lua_setfield(L, -2, "grace");
     return 1;
 }
 

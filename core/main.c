@@ -18,6 +18,8 @@
 static const char usage_text[] =
     "usage: fdnode [options] SCRIPT.lua [SCRIPT.lua ...]\n"
     "       fdnode run SCRIPT.lua [ARG ...]   run a plain Lua script on the reactor, then exit\n"
+    "       fdnode ls [--json] [options]       list the cluster's nodes and their services\n"
+    "       fdnode call PATH METHOD [ID] [JSON] [options]  call a service, print the result\n"
     "\n"
     "Serves the Feathers-style services that each SCRIPT.lua configures.\n"
     "\n"
@@ -29,6 +31,16 @@ static const char usage_text[] =
     "  --timeout MS         remote call timeout (default 10000)\n"
     "  --shutdown-timeout MS  how long calls in flight may run on at shutdown (default 5000)\n"
     "  --name NAME          node name shown in logs and listings (default host-pid)\n"
+    "  --port PORT          TCP port of the RPC listener (default 0: any free port)\n"
+    "  --bind ADDR          address of the RPC listener and of discovery (default 0.0.0.0)\n"
+    "  --key NAME           cluster partition: only nodes with the same key see each other\n"
+    "                       (default: default)\n"
+    "  --multicast GROUP:PORT  discovery group (default 239.255.70.68:47468)\n"
+    "  --seeds HOST:PORT,...   RPC addresses of nodes to join, where multicast is unavailable\n"
+    "  --grace MS           how long a path without provider keeps its proxy (default 10000)\n"
+    "  --ping-timeout MS    a silent link is declared lost after MS (default 3000)\n"
+    "  --max-frame BYTES    largest RPC frame (default 1048576)\n"
+    "  --json               fdnode ls: print JSON instead of a table\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        print the version and exit\n";
@@ -42,6 +54,15 @@ enum {
     OPT_SHUTDOWN_TIMEOUT,
     OPT_NAME,
     OPT_LOG_LEVEL,
+    OPT_PORT,
+    OPT_BIND,
+    OPT_KEY,
+    OPT_MULTICAST,
+    OPT_SEEDS,
+    OPT_GRACE,
+    OPT_PING_TIMEOUT,
+    OPT_MAX_FRAME,
+    OPT_JSON,
 };
 
 static const struct option long_options[] = {
@@ -53,6 +74,15 @@ static const struct option long_options[] = {
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"name", required_argument, NULL, OPT_NAME},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"bind", required_argument, NULL, OPT_BIND},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"multicast", required_argument, NULL, OPT_MULTICAST},
+    {"seeds", required_argument, NULL, OPT_SEEDS},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
+    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
+    {"json", no_argument, NULL, OPT_JSON},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -122,20 +152,36 @@ int main(int argc, char **argv)
         .timeout_ms = 10000,
         .shutdown_ms = 5000,
         .log_level = FDN_LOG_INFO,
+        .bind = "0.0.0.0",
+        .key = "default",
+        .mcast_group = "239.255.70.68",
+        .mcast_port = 47468,
+        .max_frame = 1 << 20,
+        .max_pending = 8 << 20,
+        .ping_timeout_ms = 3000,
+        .grace_ms = 10000,
     };
+    static char group[64];
     const char *mode = "serve";
-    if (argc > 1 && strcmp(argv[1], "run") == 0) {
-        mode = "run";
-        argv[1] = argv[0];
-        argv++;
-        argc--;
+    static const char *const subcommands[] = {"run", "ls", "call"};
+    for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++) {
+        if (strcmp(argv[1], subcommands[i]) == 0) {
+            mode = subcommands[i];
+            argv[1] = argv[0];
+            argv++;
+            argc--;
+            break;
+        }
     }
+    int json_output = 0;
 
     int c;
     long long v;
-    /* "+" stops at the first script, so a run script's own arguments stay its own */
     opterr = 0; /* we say what was wrong ourselves, in one line */
-    while ((c = getopt_long(argc, argv, "+:hV", long_options, NULL)) != -1) {
+    /* options may follow the scripts (fdnode app.lua --http 3030), except for
+     * `fdnode run`, where everything after the script is the script's own */
+    const char *optstring = strcmp(mode, "run") == 0 ? "+:hV" : ":hV";
+    while ((c = getopt_long(argc, argv, optstring, long_options, NULL)) != -1) {
         switch (c) {
         case OPT_HTTP:
             if (parse_number(optarg, 1, 65535, &v) < 0)
@@ -149,6 +195,50 @@ int main(int argc, char **argv)
             if (parse_number(optarg, 1, 1LL << 32, &v) < 0)
                 return fail("--max-body: '%s' is not a size in bytes%s", optarg, "");
             cfg.max_body = (size_t)v;
+            break;
+        case OPT_PORT:
+            if (parse_number(optarg, 0, 65535, &v) < 0)
+                return fail("--port: '%s' is not a port number%s", optarg, "");
+            cfg.port = (int)v;
+            break;
+        case OPT_BIND:
+            cfg.bind = optarg;
+            break;
+        case OPT_KEY:
+            if (!*optarg)
+                return fail("--key must not be empty%s%s", "", "");
+            cfg.key = optarg;
+            break;
+        case OPT_MULTICAST: {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof group ||
+                parse_number(colon + 1, 1, 65535, &v) < 0)
+                return fail("--multicast: '%s' is not GROUP:PORT%s", optarg, "");
+            memcpy(group, optarg, (size_t)(colon - optarg));
+            group[colon - optarg] = 0;
+            cfg.mcast_group = group;
+            cfg.mcast_port = (int)v;
+            break;
+        }
+        case OPT_SEEDS:
+            cfg.seeds = optarg;
+            break;
+        case OPT_MAX_FRAME:
+            if (parse_number(optarg, 1024, 1LL << 30, &v) < 0)
+                return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg, "");
+            cfg.max_frame = (size_t)v;
+            break;
+        case OPT_JSON:
+            json_output = 1;
+            break;
+        case OPT_GRACE:
+        case OPT_PING_TIMEOUT:
+            if (parse_number(optarg, 0, 86400000, &v) < 0)
+                return fail("'%s' is not a duration in milliseconds%s", optarg, "");
+            if (c == OPT_GRACE)
+                cfg.grace_ms = (int)v;
+            else
+                cfg.ping_timeout_ms = (int)v < 100 ? 100 : (int)v;
             break;
         case OPT_HTTP_TIMEOUT:
         case OPT_TIMEOUT:
@@ -185,8 +275,14 @@ int main(int argc, char **argv)
             return fail("unknown option '%s'%s", argv[optind - 1], "");
         }
     }
-    if (optind >= argc)
+    if (json_output && strcmp(mode, "ls") != 0)
+        return fail("--json is an option of fdnode ls%s%s", "", "");
+    if (optind >= argc && (strcmp(mode, "serve") == 0 || strcmp(mode, "run") == 0))
         return fail("no script given%s%s", "", "");
+    if (strcmp(mode, "call") == 0 && argc - optind < 2)
+        return fail("usage: fdnode call PATH METHOD [ID] [JSON]%s%s", "", "");
+    if (strcmp(mode, "ls") == 0 && json_output)
+        mode = "ls-json";
     fdn_log_set_level(cfg.log_level);
     cfg.lib_dir = find_lib_dir();
     signal(SIGPIPE, SIG_IGN);

@@ -12,13 +12,17 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "discovery.h"
 #include "http.h"
+#include "link.h"
 #include "util.h"
 
 int luaopen_fdn_core_node(lua_State *L);
 int luaopen_fdn_core_json(lua_State *L);
 int luaopen_fdn_core_qs(lua_State *L);
 int luaopen_fdn_core_http(lua_State *L);
+int luaopen_fdn_core_link(lua_State *L);
+int luaopen_fdn_core_discovery(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -62,6 +66,10 @@ void fdn_node_free(struct fdn_node *n)
         return;
     fdn_http_free(n->http);
     n->http = NULL;
+    fdn_links_free(n->links);
+    n->links = NULL;
+    fdn_discovery_free(n->discovery);
+    n->discovery = NULL;
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
     struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer,
@@ -208,6 +216,8 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.json", luaopen_fdn_core_json);
     preload(L, n, "fdn.core.qs", luaopen_fdn_core_qs);
     preload(L, n, "fdn.core.http", luaopen_fdn_core_http);
+    preload(L, n, "fdn.core.link", luaopen_fdn_core_link);
+    preload(L, n, "fdn.core.discovery", luaopen_fdn_core_discovery);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -230,7 +240,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
         lua_pushstring(L, scripts[i]);
         lua_rawseti(L, -2, i + 1);
     }
-    if (lua_pcall(L, 2, 2, -6) != LUA_OK) {
+    if (lua_pcall(L, 2, 2, -5) != LUA_OK) {
         fprintf(stderr, "fdnode: %s\n", lua_tostring(L, -1));
         return -1;
     }

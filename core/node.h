@@ -11,6 +11,8 @@
 struct event_base;
 struct event;
 struct fdn_http;
+struct fdn_links;
+struct fdn_discovery;
 
 struct fdn_config {
     const char *name;      /* --name, default host-pid */
@@ -23,6 +25,18 @@ struct fdn_config {
     int shutdown_ms;       /* how long calls in flight may take to finish at shutdown */
     int log_level;         /* FDN_LOG_* */
     const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
+
+    /* distribution */
+    const char *bind;         /* --bind: RPC listener and discovery address, default 0.0.0.0 */
+    int port;                 /* --port: RPC listener port, 0 = any free port */
+    const char *key;          /* --key: cluster partition, default "default" */
+    const char *mcast_group;  /* --multicast GROUP:PORT, default 239.255.70.68:47468 */
+    int mcast_port;
+    const char *seeds;        /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
+    size_t max_frame;         /* --max-frame BYTES, default 1 MiB */
+    size_t max_pending;       /* pending output per link before the peer is dropped, default 8 MiB */
+    int ping_timeout_ms;      /* --ping-timeout MS: a silent link is lost after it, default 3000 */
+    int grace_ms;             /* --grace MS: a path without provider keeps its proxy so long */
 };
 
 struct fdn_node {
@@ -32,6 +46,8 @@ struct fdn_node {
     int traceback_ref;
     struct fdn_config cfg;
     struct fdn_http *http;
+    struct fdn_links *links;         /* RPC links and listener, created on first use */
+    struct fdn_discovery *discovery; /* beacons, created on first use */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *shutdown_timer;
     struct event *exit_poll; /* waits for the gateway's last answers to flush */

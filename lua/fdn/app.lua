@@ -39,6 +39,7 @@ function App:use(path, raw, options)
   self.services[path] = svc
   self.order[#self.order + 1] = path
   if self.__setup_done and type(raw.setup) == "function" then raw:setup(self, path) end
+  if self.__services_changed then self.__services_changed() end
   self:emit("service", svc:describe())
   return self
 end
@@ -57,6 +58,7 @@ function App:unuse(path)
   end
   local raw = svc.__raw
   if type(raw.teardown) == "function" then raw:teardown(self, path) end
+  if self.__services_changed then self.__services_changed() end
   self:emit("service-removed", svc:describe())
   return svc
 end
@@ -68,6 +70,13 @@ function App:service(path)
   if s then return s end
   path = path:gsub("^/+", ""):gsub("/+$", "")
   return self.services[path] or self.remotes[path]
+end
+
+-- feathers-distributed's options (see distribution.lua).
+function App:distribution(opts)
+  require("fdn.distribution").configure(opts)
+  if self.__services_changed then self.__services_changed() end
+  return self
 end
 
 function App:hooks(spec)

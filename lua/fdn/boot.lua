@@ -1,6 +1,6 @@
--- boot.lua: the Lua side's entry. C calls start(mode, scripts) once and then
+-- boot.lua: the Lua side's entry. C calls start(mode, args) once and then
 -- sends every event to dispatch. Sets up the `fdn` global, loads the scripts,
--- starts the gateway, and stops the node in order.
+-- joins the cluster, starts the gateway, and stops the node in order.
 local core = require "fdn.core.node"
 local sched = require "fdn.sched"
 local loader = require "fdn.loader"
@@ -9,7 +9,6 @@ local M = { dispatch = sched.dispatch }
 
 local stderr = io.stderr
 
--- fdn.memory is shipped in services/ (the adapters that come with fdnode).
 local function install_services_searcher(lib_dir)
   local dir = lib_dir .. "/services/"
   package.preload["fdn.memory"] = function()
@@ -41,6 +40,51 @@ local function fatal(line)
   core.exit(1)
 end
 
+-- Joins the cluster: the RPC listener (unless a client), discovery, seeds.
+local function join(app, info, client)
+  local link = require "fdn.core.link"
+  local discovery = require "fdn.core.discovery"
+  local cluster = require "fdn.cluster"
+  local serve = require "fdn.serve"
+  local remote = require "fdn.remote"
+  serve.start(app)
+  remote.start(app, { timeout = info.timeout, grace = info.grace })
+  local port = 0
+  if not client then
+    local err
+    port, err = link.listen(info.bind, info.port)
+    if not port then return nil, err end
+  end
+  cluster.start { id = info.id, name = info.name, key = info.key, port = port,
+    boot = math.random(1, 0x7fffffff), client = client }
+  if not client then
+    app.__services_changed = function()
+      local version, body = serve.refresh()
+      cluster.services_changed(body)
+      discovery.set_version(version)
+    end
+    serve.refresh()
+  end
+  local ok, err = discovery.start { tcp_port = port, send = not client }
+  if not ok then fdn.log.warn("discovery: " .. tostring(err) .. " (use --seeds)") end
+  if info.seeds then
+    local seeds = {}
+    for host, sport in info.seeds:gmatch("([^,]+):(%d+)") do seeds[#seeds + 1] = { host, tonumber(sport) } end
+    local function contact()
+      for _, s in ipairs(seeds) do
+        local connected = false
+        for _, p in pairs(cluster.peers) do
+          if p.host == s[1] and p.port == s[2] then connected = true end
+        end
+        if not connected then cluster.hint("seed:" .. s[1] .. ":" .. s[2], s[1], s[2], nil, "seed") end
+      end
+    end
+    contact()
+    sched.every(2000, contact)
+  end
+  return port
+end
+
 local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
@@ -52,19 +96,29 @@ local function serve(scripts, fdn, info)
   end
   local ok, err = pcall(app.setup, app)
   if not ok then return fatal("setup failed: " .. loader.one_line(err)) end
-  require("fdn.rest").attach(app)
+  local port, jerr = join(app, info, false)
+  if not port then return fatal(jerr) end
+  require("fdn.rest").attach(app, { health = require("fdn.remote").health })
   local listening, lerr = core.http_listen()
   if not listening and info.http_port > 0 then return fatal(lerr) end
   local paths = app:paths()
-  fdn.log.info(("node %s (%s) serving %s%s"):format(info.name, info.id:sub(1, 8),
-    #paths > 0 and table.concat(paths, ", ") or "no services",
+  fdn.log.info(("node %s (%s) serving %s on port %d%s"):format(info.name, info.id:sub(1, 8),
+    #paths > 0 and table.concat(paths, ", ") or "no services", port,
     info.http_port > 0 and (" - REST on http://%s:%d"):format(info.http_host, info.http_port) or ""))
 
   sched.handle("signal", function(sig)
     if sig == "stop" then
+      local cluster = require "fdn.cluster"
+      require("fdn.core.link").stop_listening()
+      require("fdn.core.discovery").leave()
+      cluster.bye()
       sched.on_drained(function()
-        app:teardown()
-        core.exit()
+        -- teardowns may wait (flush, sleep): they run in a coroutine of their own
+        sched.spawn(function()
+          app:teardown()
+          cluster.close_all()
+          core.exit()
+        end)
       end)
     elseif sig == "hup" then
       fdn.log.info("SIGHUP: reload is not available yet; ignored")
@@ -84,8 +138,18 @@ local function run(scripts)
   core.exit(math.type(ret) == "integer" and ret or 0)
 end
 
-function M.start(mode, scripts)
+-- fdnode ls / fdnode call: join as a client (no listener, no beacons).
+local function client(mode, args, fdn, info)
+  local app = require("fdn.app").new()
+  fdn.app = app
+  local _, err = join(app, info, true)
+  if err then return fatal(err) end
+  require("fdn.tools")[mode == "call" and "call" or "ls"](app, args, info, mode == "ls-json")
+end
+
+function M.start(mode, args)
   local info = core.info()
+  math.randomseed(tonumber(info.id:sub(1, 8), 16), os.time())
   install_services_searcher(info.lib_dir)
   loader.install()
   local fdn = make_fdn(info)
@@ -93,9 +157,11 @@ function M.start(mode, scripts)
     if sig == "stop" then core.exit() end
   end)
   if mode == "run" then
-    sched.spawn(run, scripts)
+    sched.spawn(run, args)
+  elseif mode == "serve" then
+    sched.spawn(serve, args, fdn, info)
   else
-    sched.spawn(serve, scripts, fdn, info)
+    sched.spawn(client, mode, args, fdn, info)
   end
   return true
 end

@@ -61,9 +61,10 @@ end
 
 -- Runs one regular hook; a returned table other than ctx is merged into ctx.
 local function run_hook(h, ctx, kind)
+  local previous = ctx.type
   ctx.type = kind
   local r = h(ctx)
-  ctx.type = nil
+  ctx.type = previous
   if type(r) == "table" and r ~= ctx then
     for k, v in next, r do ctx[k] = v end
   end

@@ -20,29 +20,46 @@ local function readable(path)
   return false
 end
 
--- package.searchers entry: look for the module beside the file calling require.
-local function search_beside_caller(name)
-  local info = getinfo(3, "S")
+-- `require` looks first beside the file that calls it, and caches what it
+-- loads there by the file's path: two scripts with a helpers.lua each get
+-- their own. Other names go to the standard require (package.path).
+local std_require = require
+local by_path = {}
+M.by_path = by_path
+
+local function caller_dir(level)
+  local info = getinfo(level + 1, "S")
   local src = info and info.source
   if type(src) ~= "string" or src:sub(1, 1) ~= "@" then return nil end
-  local dir = dirname(src:sub(2))
+  return dirname(src:sub(2))
+end
+
+local function beside(dir, name)
   local rel = name:gsub("%.", "/")
-  local tried = {}
   for _, pattern in ipairs { "%s/%s.lua", "%s/%s/init.lua" } do
     local path = pattern:format(dir, rel)
-    if readable(path) then
-      local chunk, err = loadfile(path, "t")
-      if not chunk then error(err, 0) end
-      M.files[#M.files + 1] = path
-      return chunk, path
-    end
-    tried[#tried + 1] = "\n\tno file '" .. path .. "'"
+    if readable(path) then return path end
   end
-  return table.concat(tried)
+end
+
+local function require_beside(name)
+  if type(name) ~= "string" then return std_require(name) end
+  local dir = caller_dir(2)
+  local path = dir and package.loaded[name] == nil and beside(dir, name)
+  if not path then return std_require(name) end
+  local cached = by_path[path]
+  if cached ~= nil then return cached, path end
+  local chunk, err = loadfile(path, "t")
+  if not chunk then error(err, 2) end
+  M.files[#M.files + 1] = path
+  local result = chunk(name, path)
+  if result == nil then result = true end
+  by_path[path] = result
+  return result, path
 end
 
 function M.install()
-  table.insert(package.searchers, 2, search_beside_caller)
+  _G.require = require_beside
 end
 
 -- The first line of an error, as one clear line (file:line: message).

@@ -8,6 +8,8 @@ local sched = require "fdn.sched"
 
 local M = {}
 
+local STANDARD = require("fdn.service").is_standard
+
 local encode, decode = json.encode, json.decode
 local type, tostring, math_type, next, pairs = type, tostring, math.type, next, pairs
 local respond = http.respond
@@ -23,11 +25,17 @@ local function send_error(req_id, err)
   respond(req_id, code, body, nil)
 end
 
+-- Feathers' getStatusCode: an explicit ctx.http.status, else 303 with a
+-- location, 201 for create, 204 without a body, else 200.
 local function status_of(method, ctx)
   local http_ctx = ctx.http
-  if type(http_ctx) == "table" and math_type(http_ctx.status) == "integer" then return http_ctx.status end
+  if type(http_ctx) == "table" then
+    if math_type(http_ctx.status) == "integer" then return http_ctx.status end
+    if type(http_ctx.location) == "string" then return 303 end
+  end
   if method == "create" then return 201 end
-  if ctx.result == nil then return 204 end
+  local r = ctx.result
+  if r == nil or r == false or r == "" then return 204 end
   return 200
 end
 
@@ -53,8 +61,13 @@ local function keep_sort_order(q, raw)
   setmetatable(sort, { __order = order })
 end
 
-local function parse_body(headers, body)
-  if body == nil or body == "" then return nil end
+local HAS_BODY = { POST = true, PUT = true, PATCH = true }
+
+-- The request's data: {} when a POST/PUT/PATCH has no body (as Express's
+-- body parser gives), an object or array from JSON (strict, as Express), or
+-- the fields of an urlencoded form.
+local function parse_body(method, headers, body)
+  if body == nil or body == "" then return HAS_BODY[method] and {} or nil end
   local ctype = headers["content-type"] or ""
   if ctype:find("application/x-www-form-urlencoded", 1, true) then
     local data, err = qs.parse(body)
@@ -63,6 +76,7 @@ local function parse_body(headers, body)
   end
   local data, err = decode(body)
   if data == nil then error(errors.BadRequest("Invalid JSON body: " .. tostring(err)), 0) end
+  if type(data) ~= "table" then error(errors.BadRequest("The JSON body must be an object or an array"), 0) end
   return data
 end
 
@@ -83,7 +97,13 @@ end
 local function serve(app, req_id, method, path, query, headers, body)
   local svc, id = resolve(app, method, path)
   if not svc then return send_error(req_id, errors.NotFound("Page not found")) end
-  local fmethod = qs.method(method, id ~= nil, headers["x-service-method"])
+  local custom = headers["x-service-method"]
+  if custom and STANDARD[custom] then
+    return send_error(req_id, errors.MethodNotAllowed("Method `" .. custom .. "` is not supported by this endpoint."))
+  end
+  -- Feathers routes POST /path/ID to create too (the id is not used)
+  if method == "POST" and id ~= nil and not custom then id = nil end
+  local fmethod = qs.method(method, id ~= nil, custom)
   if not fmethod or not svc:exposes(fmethod) then
     local name = fmethod or headers["x-service-method"] or method:lower()
     return send_error(req_id, errors.MethodNotAllowed("Method `" .. tostring(name) .. "` is not supported by this endpoint."))
@@ -95,7 +115,7 @@ local function serve(app, req_id, method, path, query, headers, body)
     if q == nil then return send_error(req_id, errors.BadRequest("Invalid query string: " .. tostring(err))) end
     keep_sort_order(q, query)
   end
-  local okb, data = pcall(parse_body, headers, body)
+  local okb, data = pcall(parse_body, method, headers, body)
   if not okb then return send_error(req_id, data) end
   local params = { query = q, provider = "rest", headers = headers, route = {} }
   local ok, ctx = svc:__try(fmethod, id, data, params)
@@ -122,15 +142,26 @@ local function serve(app, req_id, method, path, query, headers, body)
   respond(req_id, status_of(fmethod, ctx), out, extra)
 end
 
+-- GET /distribution/healthcheck: probes every remote service; 200 with
+-- {"<path>":true,...} when all answer, else 503 Unavailable with the map in data.
+local function healthcheck(health, req_id)
+  local map = health(3000)
+  local all = true
+  for _, ok in pairs(map) do if not ok then all = false end end
+  if all then return respond(req_id, 200, encode(map), JSON_TYPE) end
+  send_error(req_id, errors.Unavailable("Some remote services do not answer", map))
+end
+
 -- Installs the "http" dispatch handler for app: each request in a coroutine.
-function M.attach(app, extra_routes)
+-- opts.health is the probe behind /distribution/healthcheck.
+function M.attach(app, opts)
+  local health = opts and opts.health
   sched.handle("http", function(req_id, method, path, query, headers, body)
     sched.spawn(function()
       sched.call_begin()
-      local route = extra_routes and extra_routes[path]
       local ok, err
-      if route then
-        ok, err = pcall(route, req_id, method, query, headers, body)
+      if health and path == "/distribution/healthcheck" and method == "GET" then
+        ok, err = pcall(healthcheck, health, req_id)
       else
         ok, err = pcall(serve, app, req_id, method, path, query, headers, body)
       end

@@ -6,7 +6,8 @@ local M = {}
 
 local create, resume, yield, running = coroutine.create, coroutine.resume, coroutine.yield,
   coroutine.running
-local traceback, xpcall, tostring, error = debug.traceback, xpcall, tostring, error
+local traceback, xpcall, tostring, error, select, setmetatable, unpack =
+  debug.traceback, xpcall, tostring, error, select, setmetatable, table.unpack
 local remove = table.remove
 
 local pool = {}      -- parked coroutines, reused so that a call allocates no new coroutine
@@ -24,13 +25,22 @@ local function with_traceback(err)
   return traceback(tostring(err), 2)
 end
 
+local waiting = setmetatable({}, { __mode = "k" }) -- coroutines suspended in M.wait
+
 -- A pooled coroutine runs one task, parks itself, and is resumed with the next
--- task's function and arguments: the tail call keeps its stack flat.
+-- task's function and arguments. park() is a tail call, so the finished task's
+-- frame (its function and arguments) is gone before the coroutine waits.
+local park
+
 local function worker(fn, ...)
   local ok, err = xpcall(fn, with_traceback, ...)
   if not ok then
     log_error("uncaught error in task: " .. tostring(err))
   end
+  return park()
+end
+
+park = function()
   if #pool >= POOL_MAX then return end
   pool[#pool + 1] = running()
   return worker(yield())
@@ -48,15 +58,21 @@ function M.spawn(fn, ...)
   check(co, resume(co, fn, ...))
 end
 
--- Resumes a coroutine that is waiting in M.wait, passing it values.
+-- Resumes a coroutine suspended in M.wait, passing it values. A wake for a
+-- coroutine that is not waiting (parked, running, already woken) is ignored
+-- and returns false: a stray wake can never run someone else's code.
 function M.wake(co, ...)
+  if not waiting[co] then return false end
+  waiting[co] = nil
   check(co, resume(co, ...))
+  return true
 end
 
 -- Suspends the running call until M.wake(co, ...) resumes it; returns those values.
 function M.wait()
-  local _, main = running()
+  local co, main = running()
   if main then error("cannot wait outside a coroutine (call it from a service, hook or task)", 2) end
+  waiting[co] = true
   return yield()
 end
 
@@ -70,13 +86,14 @@ function M.sleep(ms)
   local co = M.current()
   if not co then error("fdn.sleep called outside a coroutine", 2) end
   core.timer(ms, function() M.wake(co) end)
+  waiting[co] = true
   return yield()
 end
 
 -- Calls fn(...) in a new coroutine after ms; returns a handle with :cancel().
 function M.timer(ms, fn, ...)
   local n, args = select("#", ...), { ... }
-  return core.timer(ms, function() M.spawn(fn, table.unpack(args, 1, n)) end)
+  return core.timer(ms, function() M.spawn(fn, unpack(args, 1, n)) end)
 end
 
 -- Calls fn() every ms, each time in a new coroutine; returns a handle with :cancel().

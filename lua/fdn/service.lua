@@ -50,34 +50,46 @@ Service.__index = function(self, k)
 end
 events.mixin(Service)
 
+-- A local service's events also go to the nodes that subscribed to them
+-- (app.__publish is installed by serve.lua); a proxy's events stay local.
+local emit_local = events.emit
+function Service:emit(event, ...)
+  local had = emit_local(self, event, ...)
+  local publish = not self.__remote and self.__app.__publish
+  if publish then publish(self, event, ...) end
+  return had
+end
+
 -- Runs the raw method for the context, unless a before hook set ctx.result.
+-- As `this` in Feathers, `self` is the service: its own fields and methods,
+-- with the hooked methods and emit/on on top (self:get goes through hooks).
 local function method_caller(method)
   if method == "find" then
     return function(ctx)
       if ctx.result == nil then
-        local raw = ctx.service.__raw
-        ctx.result = raw.find(raw, ctx.params)
+        local svc = ctx.service
+        ctx.result = svc.__raw.find(svc, ctx.params)
       end
     end
   elseif HAS_ID[method] and HAS_DATA[method] then
     return function(ctx)
       if ctx.result == nil then
-        local raw = ctx.service.__raw
-        ctx.result = raw[method](raw, ctx.id, ctx.data, ctx.params)
+        local svc = ctx.service
+        ctx.result = svc.__raw[method](svc, ctx.id, ctx.data, ctx.params)
       end
     end
   elseif HAS_ID[method] then
     return function(ctx)
       if ctx.result == nil then
-        local raw = ctx.service.__raw
-        ctx.result = raw[method](raw, ctx.id, ctx.params)
+        local svc = ctx.service
+        ctx.result = svc.__raw[method](svc, ctx.id, ctx.params)
       end
     end
   else -- create and custom methods: (data, params)
     return function(ctx)
       if ctx.result == nil then
-        local raw = ctx.service.__raw
-        ctx.result = raw[method](raw, ctx.data, ctx.params)
+        local svc = ctx.service
+        ctx.result = svc.__raw[method](svc, ctx.data, ctx.params)
       end
     end
   end

@@ -114,3 +114,23 @@ def _cleanup():
     for p in _procs:
         if p.poll() is None:
             p.kill()
+
+
+def wait_until(predicate, seconds=5.0, interval=0.02):
+    """Polls predicate() until it is true or `seconds` pass; returns its last value."""
+    deadline = time.monotonic() + seconds
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+def answers(node, path, expect=200):
+    """A predicate: node's gateway answers GET path with status `expect`."""
+    def probe():
+        try:
+            return node.request("GET", path, timeout=2)[0] == expect
+        except OSError:
+            return False
+    return probe

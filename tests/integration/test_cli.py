@@ -1,5 +1,9 @@
 """The command line: --help, --version, bad flags, scripts that fail to load
 or configure (one clear line naming file and line, non-zero exit)."""
+from netns import isolate
+
+isolate()
+
 from fdntest import check, eq, finish, run_fdnode
 
 code, out, err = run_fdnode("--help")

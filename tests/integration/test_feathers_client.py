@@ -1,6 +1,10 @@
 """Feathers' own REST client (@feathersjs/rest-client, from npm, on the machine's
 Node.js) against a real fdnode gateway: find with a query, get, create, update,
 patch, remove, a custom method and thrown errors."""
+from netns import isolate
+
+isolate()
+
 import os
 import shutil
 import subprocess

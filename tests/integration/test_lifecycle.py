@@ -1,6 +1,10 @@
 """A node's life: a Lua error is logged once with a traceback and the node goes
 on; a request that never finishes sending is timed out; SIGTERM and SIGINT let
 calls in flight finish and exit 0; `meson install` gives a working fdnode."""
+from netns import isolate
+
+isolate()
+
 import os
 import signal
 import socket

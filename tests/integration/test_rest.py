@@ -1,5 +1,9 @@
 """The REST gateway against real fdnode processes: Feathers' routes and status
 codes, query strings, errors, custom methods, limits, keep-alive, timeouts."""
+from netns import isolate
+
+isolate()
+
 import http.client
 import socket
 import time

@@ -1,0 +1,739 @@
+/* link.c: the node's RPC links on bufferevents: listener, outbound connects, frames in (parsed
+ * in place, handed to Lua) and out (header + copied body), PING/PONG, the connect, handshake
+ * and ping deadlines on one periodic sweep, and the bounds on frame size and pending output. */
+#include "link.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+#include <lua.h>
+
+#include "frame.h"
+#include "node.h"
+#include "util.h"
+
+#define CONNECT_MS 3000
+#define HANDSHAKE_MS 3000
+#define FLUSH_MS 2000 /* a link closed with flush is freed after this whatever happens */
+#define PING_MS 1000
+#define TICK_MS 250
+#define ACCEPT_PAUSE_MS 1000
+#define DEFAULT_PING_TIMEOUT_MS 3000
+#define DEFAULT_MAX_FRAME (1024 * 1024)
+#define DEFAULT_MAX_PENDING (8 * 1024 * 1024)
+#define IO_CHUNK (256 * 1024) /* bytes read or written per socket call at most */
+
+enum { S_CONNECTING, S_OPEN, S_FLUSHING, S_LINGER };
+
+struct link {
+    struct fdn_links *ls;
+    struct link *prev, *next; /* every link, including those flushing before close */
+    struct bufferevent *bev;
+    uint64_t id;
+    int state, port;
+    unsigned inbound : 1, ready : 1, mapped : 1, heard : 1, sent : 1;
+    int64_t deadline; /* connect, handshake (until ready) or flush, in ms */
+    int64_t last_heard, last_sent;
+    uint32_t ping_id;
+    char ip[46];
+};
+
+struct down {
+    uint64_t id;
+    int reason;
+    char detail[96];
+};
+
+struct fdn_links {
+    struct fdn_node *n;
+    struct evconnlistener *listener;
+    struct event *tick, *deferred;
+    struct link *all;
+    struct link **map; /* id -> open link: open addressing, linear probing */
+    size_t map_cap, map_count;
+    struct down *downs; /* "down" events waiting for the deferred dispatch */
+    size_t ndowns, downs_cap;
+    uint64_t seq;
+    size_t max_frame, max_pending;
+    int ping_timeout, ping_interval, connect_ms, handshake_ms;
+    int64_t accept_resume; /* 0, or when a paused listener accepts again */
+    int depth, dead;       /* dispatches under way; freed while in one */
+    struct fdn_link_stats st;
+};
+
+static const char *const reason_names[FDN_LINK_R_MAX] = {
+    "closed",          "eof",
+    "socket error",    "connect failed",
+    "connect timeout", "handshake timeout",
+    "ping timeout",    "slow consumer",
+    "protocol error",  "frame too large",
+    "frame too short", "unknown frame type",
+};
+
+static void link_read_cb(struct bufferevent *bev, void *arg);
+static void link_write_cb(struct bufferevent *bev, void *arg);
+static void link_event_cb(struct bufferevent *bev, short what, void *arg);
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- id -> link map ------------------------------------------------------------------- */
+
+static size_t home(uint64_t id, size_t cap)
+{
+    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+static struct link *find(const struct fdn_links *ls, uint64_t id)
+{
+    size_t mask = ls->map_cap - 1;
+    for (size_t i = home(id, ls->map_cap); ls->map[i]; i = (i + 1) & mask)
+        if (ls->map[i]->id == id)
+            return ls->map[i];
+    return NULL;
+}
+
+static void map_insert(struct link **map, size_t cap, struct link *l)
+{
+    size_t i = home(l->id, cap);
+    while (map[i])
+        i = (i + 1) & (cap - 1);
+    map[i] = l;
+}
+
+static void map_put(struct fdn_links *ls, struct link *l)
+{
+    if ((ls->map_count + 1) * 2 > ls->map_cap) {
+        size_t cap = ls->map_cap * 2;
+        struct link **map = xcalloc(cap, sizeof *map);
+        for (size_t i = 0; i < ls->map_cap; i++)
+            if (ls->map[i])
+                map_insert(map, cap, ls->map[i]);
+        free(ls->map);
+        ls->map = map;
+        ls->map_cap = cap;
+    }
+    map_insert(ls->map, ls->map_cap, l);
+    ls->map_count++;
+    l->mapped = 1;
+}
+
+/* Removes l and shifts back the entries of its probe run (no tombstones). */
+static void map_del(struct fdn_links *ls, struct link *l)
+{
+    size_t mask = ls->map_cap - 1, i = home(l->id, ls->map_cap);
+    while (ls->map[i] != l)
+        i = (i + 1) & mask;
+    ls->map[i] = NULL;
+    for (size_t j = (i + 1) & mask; ls->map[j]; j = (j + 1) & mask) {
+        size_t k = home(ls->map[j]->id, ls->map_cap);
+        int stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+        if (!stays) {
+            ls->map[i] = ls->map[j];
+            ls->map[j] = NULL;
+            i = j;
+        }
+    }
+    ls->map_count--;
+    l->mapped = 0;
+}
+
+/* --- life and death of a link ---------------------------------------------------------- */
+
+static void set_sockopts(evutil_socket_t fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+}
+
+static struct link *link_new(struct fdn_links *ls, evutil_socket_t fd)
+{
+    struct link *l = xcalloc(1, sizeof *l);
+    l->ls = ls;
+    l->id = ++ls->seq;
+    l->bev = bufferevent_socket_new(ls->n->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!l->bev) {
+        fdn_error("link: out of memory creating a bufferevent");
+        abort();
+    }
+    bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
+    bufferevent_set_max_single_read(l->bev, IO_CHUNK);
+    bufferevent_set_max_single_write(l->bev, IO_CHUNK);
+    bufferevent_enable(l->bev, EV_READ | EV_WRITE);
+    l->last_heard = l->last_sent = now_ms();
+    l->next = ls->all;
+    if (ls->all)
+        ls->all->prev = l;
+    ls->all = l;
+    map_put(ls, l);
+    return l;
+}
+
+static void link_free(struct link *l)
+{
+    struct fdn_links *ls = l->ls;
+    if (l->mapped)
+        map_del(ls, l);
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        ls->all = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    bufferevent_free(l->bev); /* safe inside its own callbacks: libevent holds a reference */
+    free(l);
+}
+
+/* A close Lua did not ask for: the link goes now, its "down" is dispatched from the reactor
+ * (links_deferred_cb) so that no Lua call ever re-enters the dispatcher. */
+static void fail(struct link *l, int reason, const char *detail)
+{
+    struct fdn_links *ls = l->ls;
+    ls->st.closes[reason]++;
+    if (reason >= FDN_LINK_R_PROTOCOL)
+        ls->st.protocol_errors++;
+    fdn_log(reason >= FDN_LINK_R_PROTOCOL          ? FDN_LOG_WARN
+            : reason >= FDN_LINK_R_CONNECT_TIMEOUT ? FDN_LOG_INFO
+                                                   : FDN_LOG_DEBUG,
+            "link %llu (%s port %d): %s%s%s", (unsigned long long)l->id, l->ip, l->port,
+            reason_names[reason], detail ? ": " : "", detail ? detail : "");
+    if (l->mapped) {
+        if (ls->ndowns == ls->downs_cap) {
+            ls->downs_cap = ls->downs_cap ? ls->downs_cap * 2 : 8;
+            ls->downs = xrealloc(ls->downs, ls->downs_cap * sizeof *ls->downs);
+        }
+        struct down *d = &ls->downs[ls->ndowns++];
+        d->id = l->id;
+        d->reason = reason;
+        d->detail[0] = 0;
+        if (detail)
+            snprintf(d->detail, sizeof d->detail, "%s", detail);
+        event_active(ls->deferred, EV_TIMEOUT, 0);
+    }
+    link_free(l);
+}
+
+/* Runs the dispatch begun by the caller; -1 when the links were freed from inside it. */
+static int dispatch_end(struct fdn_links *ls, int nargs)
+{
+    ls->depth++;
+    fdn_node_dispatch_end(ls->n, nargs);
+    if (--ls->depth == 0 && ls->dead) {
+        free(ls);
+        return -1;
+    }
+    return ls->dead ? -1 : 0;
+}
+
+static int link_event(struct fdn_links *ls, uint64_t id, const char *what, const char *s, int i)
+{
+    lua_State *L = ls->n->L;
+    lua_checkstack(L, 8);
+    fdn_node_dispatch_begin(ls->n, "link");
+    lua_pushinteger(L, (lua_Integer)id);
+    lua_pushstring(L, what);
+    lua_pushstring(L, s);
+    if (i < 0)
+        return dispatch_end(ls, 3);
+    lua_pushinteger(L, i);
+    return dispatch_end(ls, 4);
+}
+
+static void links_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_links *ls = arg;
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < ls->ndowns; i++) { /* Lua may queue more meanwhile */
+        struct down d = ls->downs[i];
+        lua_State *L = ls->n->L;
+        lua_checkstack(L, 8);
+        fdn_node_dispatch_begin(ls->n, "link");
+        lua_pushinteger(L, (lua_Integer)d.id);
+        lua_pushstring(L, "down");
+        lua_pushstring(L, reason_names[d.reason]);
+        if (d.detail[0])
+            lua_pushstring(L, d.detail);
+        if (dispatch_end(ls, d.detail[0] ? 4 : 3) < 0)
+            return;
+    }
+    ls->ndowns = 0;
+}
+
+/* --- frames out ------------------------------------------------------------------------ */
+
+static int queue_frame(struct link *l, int type, int flags, uint32_t id, const void *body,
+                       size_t len)
+{
+    struct fdn_links *ls = l->ls;
+    struct evbuffer *out = bufferevent_get_output(l->bev);
+    uint8_t h[FDN_FRAME_HEADER];
+    fdn_frame_header(h, (uint8_t)type, (uint8_t)flags, id, len);
+    evbuffer_add(out, h, sizeof h);
+    if (len)
+        evbuffer_add(out, body, len);
+    l->sent = 1;
+    ls->st.frames_out++;
+    ls->st.bytes_out += sizeof h + len;
+    if (evbuffer_get_length(out) > ls->max_pending) {
+        fail(l, FDN_LINK_R_SLOW, NULL);
+        return FDN_LINK_ESLOW;
+    }
+    return 0;
+}
+
+int fdn_links_send(struct fdn_links *ls, uint64_t id, int type, int flags, uint32_t req_id,
+                   const void *body, size_t len)
+{
+    struct link *l = find(ls, id);
+    if (!l)
+        return FDN_LINK_EGONE;
+    if (type < 1 || type > FDN_FRAME_TYPE_MAX || flags < 0 || flags > 255)
+        return FDN_LINK_EINVAL;
+    if (len > ls->max_frame - FDN_FRAME_MIN_LEN)
+        return FDN_LINK_ETOOLARGE;
+    return queue_frame(l, type, flags, req_id, body, len);
+}
+
+/* --- frames in ------------------------------------------------------------------------- */
+
+static int allowed_before_ready(int type)
+{
+    return type == FDN_FRAME_HELLO || type == FDN_FRAME_BYE || type == FDN_FRAME_PING ||
+           type == FDN_FRAME_PONG;
+}
+
+static int parse_reason(int err)
+{
+    return err == FDN_FRAME_ETOOLARGE   ? FDN_LINK_R_TOO_LARGE
+           : err == FDN_FRAME_ETOOSHORT ? FDN_LINK_R_TOO_SHORT
+                                        : FDN_LINK_R_TYPE;
+}
+
+/* Hands every complete frame in the input to Lua (PING/PONG excepted). The frame is parsed in
+ * place: evbuffer_pullup copies only when a frame straddles two chains. */
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    struct fdn_links *ls = l->ls;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    uint64_t id = l->id;
+    if (l->state != S_OPEN) { /* flushing or lingering: input is dropped */
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    l->heard = 1;
+    for (;;) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail < 4)
+            return;
+        size_t hl = avail < FDN_FRAME_HEADER ? avail : FDN_FRAME_HEADER;
+        const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)hl);
+        struct fdn_frame f;
+        int r = fdn_frame_parse(p, hl, ls->max_frame, &f);
+        if (r == 0 && f.size && f.size <= avail) {
+            p = evbuffer_pullup(in, (ev_ssize_t)f.size);
+            r = fdn_frame_parse(p, f.size, ls->max_frame, &f);
+        }
+        if (r < 0) {
+            fail(l, parse_reason(r), NULL);
+            return;
+        }
+        if (hl > 4 && !l->ready && !allowed_before_ready(p[4])) {
+            fail(l, FDN_LINK_R_PROTOCOL, fdn_frame_type_name(p[4]));
+            return;
+        }
+        if (r == 0)
+            return;
+        ls->st.frames_in++;
+        ls->st.bytes_in += (uint64_t)r;
+        if (f.type == FDN_FRAME_PING || f.type == FDN_FRAME_PONG) {
+            uint32_t ping = f.id;
+            int type = f.type;
+            evbuffer_drain(in, (size_t)r);
+            if (type == FDN_FRAME_PING && queue_frame(l, FDN_FRAME_PONG, 0, ping, NULL, 0) < 0)
+                return;
+            continue;
+        }
+        lua_State *L = ls->n->L;
+        lua_checkstack(L, 10);
+        fdn_node_dispatch_begin(ls->n, "frame");
+        lua_pushinteger(L, (lua_Integer)id);
+        lua_pushinteger(L, f.type);
+        lua_pushinteger(L, f.flags);
+        lua_pushinteger(L, (lua_Integer)f.id);
+        lua_pushlstring(L, (const char *)f.body, f.body_len);
+        evbuffer_drain(in, (size_t)r);
+        if (dispatch_end(ls, 5) < 0)
+            return;
+        l = find(ls, id); /* Lua may have closed it */
+        if (!l)
+            return;
+    }
+}
+
+/* --- connection events ----------------------------------------------------------------- */
+
+static void start_linger(struct link *l)
+{
+    /* half-close and wait for the peer's EOF, so unread input cannot turn our close into a
+     * reset that destroys what we just sent */
+    l->state = S_LINGER;
+    shutdown(bufferevent_getfd(l->bev), SHUT_WR);
+}
+
+static void link_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    (void)bev;
+    if (l->state == S_FLUSHING)
+        start_linger(l);
+}
+
+static void link_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct link *l = arg;
+    struct fdn_links *ls = l->ls;
+    int err = EVUTIL_SOCKET_ERROR();
+    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (l->state != S_CONNECTING)
+            return; /* closed with flush while connecting: the output goes, then linger */
+        l->state = S_OPEN;
+        l->last_heard = l->last_sent = now_ms();
+        l->deadline = l->last_heard + ls->handshake_ms;
+        ls->st.connected++;
+        link_event(ls, l->id, "up", l->ip, l->port);
+        return;
+    }
+    if (l->state == S_FLUSHING || l->state == S_LINGER)
+        link_free(l);
+    else if (l->state == S_CONNECTING)
+        fail(l, FDN_LINK_R_CONNECT, evutil_socket_error_to_string(err));
+    else if (what & BEV_EVENT_EOF)
+        fail(l, FDN_LINK_R_EOF, NULL);
+    else
+        fail(l, FDN_LINK_R_ERROR, evutil_socket_error_to_string(err));
+}
+
+/* The sweep: deadlines, pings, and a paused listener. */
+static void tick_one(struct fdn_links *ls, struct link *l, int64_t now)
+{
+    if (l->heard) {
+        l->last_heard = now;
+        l->heard = 0;
+    }
+    if (l->sent) {
+        l->last_sent = now;
+        l->sent = 0;
+    }
+    if (l->state == S_CONNECTING) {
+        if (now >= l->deadline)
+            fail(l, FDN_LINK_R_CONNECT_TIMEOUT, NULL);
+    } else if (l->state != S_OPEN) {
+        if (now >= l->deadline)
+            link_free(l);
+    } else if (!l->ready && now >= l->deadline) {
+        fail(l, FDN_LINK_R_HANDSHAKE_TIMEOUT, NULL);
+    } else if (now - l->last_heard >= ls->ping_timeout) {
+        fail(l, FDN_LINK_R_PING_TIMEOUT, NULL);
+    } else if (now - l->last_sent >= ls->ping_interval) {
+        ls->st.pings_sent++;
+        if (queue_frame(l, FDN_FRAME_PING, 0, ++l->ping_id, NULL, 0) == 0) {
+            l->last_sent = now;
+            l->sent = 0;
+        }
+    }
+}
+
+static void links_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_links *ls = arg;
+    (void)fd;
+    (void)what;
+    int64_t now = now_ms();
+    if (ls->accept_resume && now >= ls->accept_resume) {
+        ls->accept_resume = 0;
+        if (ls->listener)
+            evconnlistener_enable(ls->listener);
+    }
+    for (struct link *l = ls->all, *next; l; l = next) {
+        next = l->next; /* nothing here calls Lua: only l can go */
+        tick_one(ls, l, now);
+    }
+}
+
+/* --- addresses, listener, connect ------------------------------------------------------ */
+
+static int parse_addr(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof *ss);
+    if (port < 0 || port > 65535 || !host)
+        return -1;
+    if (strcasecmp(host, "localhost") == 0)
+        host = "127.0.0.1";
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        a4->sin_port = htons((uint16_t)port);
+        *len = sizeof *a4;
+        return 0;
+    }
+    char buf[64];
+    size_t n = strlen(host);
+    if (n >= 2 && n < sizeof buf && host[0] == '[' && host[n - 1] == ']') {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = 0;
+        host = buf;
+    }
+    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *a6;
+        return 0;
+    }
+    return -1;
+}
+
+static void addr_string(const struct sockaddr *sa, char ip[46], int *port)
+{
+    ip[0] = 0;
+    *port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, 46);
+        *port = ntohs(a->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, 46);
+        *port = ntohs(a->sin6_port);
+    }
+}
+
+static void links_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                            int socklen, void *arg)
+{
+    struct fdn_links *ls = arg;
+    (void)lis;
+    (void)socklen;
+    set_sockopts(fd);
+    struct link *l = link_new(ls, fd);
+    l->inbound = 1;
+    l->state = S_OPEN;
+    l->deadline = l->last_heard + ls->handshake_ms;
+    addr_string(sa, l->ip, &l->port);
+    ls->st.accepted++;
+    link_event(ls, l->id, "accept", l->ip, l->port);
+}
+
+/* accept() failed (out of descriptors, most likely): pause instead of spinning. */
+static void links_accept_error_cb(struct evconnlistener *lis, void *arg)
+{
+    struct fdn_links *ls = arg;
+    fdn_warn("link: accept failed: %s; pausing accepts for 1 s",
+             evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    evconnlistener_disable(lis);
+    ls->accept_resume = now_ms() + ACCEPT_PAUSE_MS;
+}
+
+int fdn_links_listen(struct fdn_links *ls, const char *host, int port, int *bound_port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (ls->listener) {
+        fdn_error("link: already listening");
+        return FDN_LINK_EINVAL;
+    }
+    if (parse_addr(host, port, &ss, &len) < 0) {
+        fdn_error("link: cannot listen on '%s' port %d: not an IP address and port",
+                  host ? host : "(null)", port);
+        return FDN_LINK_EINVAL;
+    }
+    ls->listener =
+        evconnlistener_new_bind(ls->n->base, links_accept_cb, ls,
+                                LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                128, (struct sockaddr *)&ss, (int)len);
+    if (!ls->listener) {
+        fdn_error("link: cannot listen on %s port %d: %s", host, port, strerror(errno));
+        return FDN_LINK_ESYS;
+    }
+    evconnlistener_set_error_cb(ls->listener, links_accept_error_cb);
+    len = sizeof ss;
+    char ip[46];
+    getsockname(evconnlistener_get_fd(ls->listener), (struct sockaddr *)&ss, &len);
+    addr_string((struct sockaddr *)&ss, ip, bound_port);
+    fdn_info("link: listening on %s port %d", host, *bound_port);
+    return 0;
+}
+
+void fdn_links_stop_listening(struct fdn_links *ls)
+{
+    if (ls && ls->listener) {
+        evconnlistener_free(ls->listener);
+        ls->listener = NULL;
+        ls->accept_resume = 0;
+    }
+}
+
+int fdn_links_connect(struct fdn_links *ls, const char *host, int port, uint64_t *id)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_addr(host, port, &ss, &len) < 0 || port == 0)
+        return FDN_LINK_EINVAL;
+    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fdn_error("link: socket: %s", strerror(errno));
+        return FDN_LINK_ESYS;
+    }
+    set_sockopts(fd);
+    struct link *l = link_new(ls, fd);
+    addr_string((struct sockaddr *)&ss, l->ip, &l->port);
+    l->state = S_CONNECTING;
+    l->deadline = l->last_heard + ls->connect_ms;
+    *id = l->id;
+    /* connect here rather than in libevent to keep the errno of an immediate failure; that
+     * failure is reported as "down" all the same, from the reactor */
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS) {
+        fail(l, FDN_LINK_R_CONNECT, strerror(errno));
+        return 0;
+    }
+    bufferevent_socket_connect(l->bev, NULL, 0); /* watch for the connect to finish */
+    return 0;
+}
+
+/* --- the rest of the API --------------------------------------------------------------- */
+
+int fdn_links_ready(struct fdn_links *ls, uint64_t id)
+{
+    struct link *l = find(ls, id);
+    if (!l)
+        return FDN_LINK_EGONE;
+    l->ready = 1;
+    return 0;
+}
+
+int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int flush)
+{
+    struct link *l = find(ls, id);
+    if (!l)
+        return FDN_LINK_EGONE;
+    ls->st.closes[FDN_LINK_R_LOCAL]++;
+    fdn_debug("link %llu (%s port %d): closed%s%s", (unsigned long long)id, l->ip, l->port,
+              reason ? ": " : "", reason ? reason : "");
+    map_del(ls, l);
+    size_t pending = evbuffer_get_length(bufferevent_get_output(l->bev));
+    if (!flush || (l->state == S_CONNECTING && pending == 0)) {
+        link_free(l);
+        return 0;
+    }
+    int connecting = l->state == S_CONNECTING;
+    l->state = S_FLUSHING;
+    l->deadline = now_ms() + FLUSH_MS;
+    bufferevent_setcb(l->bev, link_read_cb, link_write_cb, link_event_cb, l);
+    if (!connecting && pending == 0)
+        start_linger(l);
+    return 0;
+}
+
+int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out)
+{
+    struct link *l = find(ls, id);
+    if (!l)
+        return FDN_LINK_EGONE;
+    memcpy(out->ip, l->ip, sizeof out->ip);
+    out->port = l->port;
+    out->inbound = l->inbound;
+    out->connected = l->state == S_OPEN;
+    out->ready = l->ready;
+    out->pending = evbuffer_get_length(bufferevent_get_output(l->bev));
+    return 0;
+}
+
+void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out)
+{
+    *out = ls->st;
+    out->links = ls->map_count;
+}
+
+const char *fdn_link_reason_name(int reason)
+{
+    return reason >= 0 && reason < FDN_LINK_R_MAX ? reason_names[reason] : "?";
+}
+
+void fdn_links_set_deadlines(struct fdn_links *ls, int connect_ms, int handshake_ms)
+{
+    if (connect_ms > 0)
+        ls->connect_ms = connect_ms;
+    if (handshake_ms > 0)
+        ls->handshake_ms = handshake_ms;
+}
+
+struct fdn_links *fdn_links_new(struct fdn_node *n)
+{
+    struct fdn_links *ls = xcalloc(1, sizeof *ls);
+    ls->n = n;
+    ls->max_frame = n->cfg.max_frame ? n->cfg.max_frame : DEFAULT_MAX_FRAME;
+    if (ls->max_frame > FDN_FRAME_CEILING)
+        ls->max_frame = FDN_FRAME_CEILING;
+    if (ls->max_frame < FDN_FRAME_MIN_LEN)
+        ls->max_frame = FDN_FRAME_MIN_LEN;
+    ls->max_pending = n->cfg.max_pending ? n->cfg.max_pending : DEFAULT_MAX_PENDING;
+    ls->ping_timeout =
+        n->cfg.ping_timeout_ms > 0 ? n->cfg.ping_timeout_ms : DEFAULT_PING_TIMEOUT_MS;
+    ls->ping_interval = ls->ping_timeout / 3 < PING_MS ? ls->ping_timeout / 3 : PING_MS;
+    ls->connect_ms = CONNECT_MS;
+    ls->handshake_ms = HANDSHAKE_MS;
+    ls->map_cap = 16;
+    ls->map = xcalloc(ls->map_cap, sizeof *ls->map);
+    int tick = ls->ping_interval / 2 < TICK_MS ? ls->ping_interval / 2 : TICK_MS;
+    if (tick < 5)
+        tick = 5;
+    struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
+    ls->tick = event_new(n->base, -1, EV_PERSIST, links_tick_cb, ls);
+    ls->deferred = event_new(n->base, -1, 0, links_deferred_cb, ls);
+    if (!ls->tick || !ls->deferred) {
+        fdn_error("link: out of memory creating timers");
+        abort();
+    }
+    event_add(ls->tick, &tv);
+    return ls;
+}
+
+void fdn_links_free(struct fdn_links *ls)
+{
+    if (!ls || ls->dead)
+        return;
+    fdn_links_stop_listening(ls);
+    while (ls->all) {
+        if (ls->all->mapped)
+            map_del(ls, ls->all);
+        link_free(ls->all);
+    }
+    event_free(ls->tick);
+    event_free(ls->deferred);
+    free(ls->map);
+    free(ls->downs);
+    ls->dead = 1;
+    if (ls->depth == 0)
+        free(ls);
+}

@@ -1,0 +1,116 @@
+/* link.h: the node's RPC links: one TCP listener and every link, inbound and outbound, on
+ * bufferevents. Frames in and out (frame.h), the handshake and ping deadlines, and the bounds
+ * on frame size and pending output. Everything but PING/PONG is handed to Lua. */
+#ifndef FDN_LINK_H
+#define FDN_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fdn_node;
+struct fdn_links;
+
+/* Dispatches into Lua (fdn_node_dispatch_begin/end):
+ *
+ *   "frame", link_id, type, flags, id, body
+ *       every complete frame but PING/PONG; body is a string ("" when empty). Frames of one
+ *       link arrive in order. Lua may call any fdn_links_* function from inside, including
+ *       closing this link (its remaining input is then dropped).
+ *   "link", link_id, "up", remote_ip, remote_port      an outbound link connected
+ *   "link", link_id, "accept", remote_ip, remote_port  an inbound link was accepted
+ *   "link", link_id, "down", reason [, detail]         the link is gone
+ *
+ * "down" is dispatched only for closes Lua did not ask for: socket errors and EOF, the
+ * deadlines, a slow consumer, protocol errors. A link Lua closes with fdn_links_close gets
+ * no "down". The link is already gone when "down" arrives (its id is unknown from then on),
+ * and "down" is dispatched from the reactor, never from inside a call Lua makes: a send
+ * that finds a slow consumer returns FDN_LINK_ESLOW and the "down" follows shortly.
+ * Reasons: "eof", "socket error" (detail: the system's message), "connect failed" (detail),
+ * "connect timeout", "handshake timeout", "ping timeout", "slow consumer",
+ * "protocol error" (a frame other than HELLO/BYE/PING/PONG before ready),
+ * "frame too large", "frame too short", "unknown frame type".
+ *
+ * Deadlines: an outbound link must connect within 3 s; every link must be marked ready
+ * (fdn_links_ready) within 3 s of connecting or being accepted. Before it is ready only
+ * HELLO, BYE, PING and PONG may arrive, so Lua marks it ready from inside the dispatch of
+ * the HELLO that completes the handshake. A link sends PING when it sent nothing for 1 s
+ * (or ping_timeout/3 when shorter), answers PING with PONG, and is lost when it heard
+ * nothing for cfg.ping_timeout_ms (default 3000). Limits from the node's configuration:
+ * cfg.max_frame (default 1 MiB) bounds a frame's length field both ways; cfg.max_pending
+ * (default 8 MiB) bounds the output queued on a link. */
+
+enum {
+    FDN_LINK_ESLOW = -1,     /* output over max_pending: the link was closed */
+    FDN_LINK_ETOOLARGE = -2, /* frame over max_frame: refused, nothing sent */
+    FDN_LINK_EGONE = -3,     /* no such link (closed, or never existed) */
+    FDN_LINK_EINVAL = -4,    /* bad argument (address, type) */
+    FDN_LINK_ESYS = -5,      /* the system refused (see the log) */
+};
+
+/* Why links closed, counted in fdn_link_stats.closes. */
+enum fdn_link_reason {
+    FDN_LINK_R_LOCAL, /* Lua closed it */
+    FDN_LINK_R_EOF,
+    FDN_LINK_R_ERROR,
+    FDN_LINK_R_CONNECT,
+    FDN_LINK_R_CONNECT_TIMEOUT,
+    FDN_LINK_R_HANDSHAKE_TIMEOUT,
+    FDN_LINK_R_PING_TIMEOUT,
+    FDN_LINK_R_SLOW,
+    FDN_LINK_R_PROTOCOL,
+    FDN_LINK_R_TOO_LARGE,
+    FDN_LINK_R_TOO_SHORT,
+    FDN_LINK_R_TYPE,
+    FDN_LINK_R_MAX
+};
+
+struct fdn_link_stats {
+    uint64_t links; /* open now (not counting those flushing before close) */
+    uint64_t accepted, connected, frames_in, frames_out, bytes_in, bytes_out;
+    uint64_t pings_sent, protocol_errors;
+    uint64_t closes[FDN_LINK_R_MAX];
+};
+
+struct fdn_link_info {
+    char ip[46]; /* the remote address */
+    int port;
+    int inbound, connected, ready;
+    size_t pending; /* bytes queued for output */
+};
+
+struct fdn_links *fdn_links_new(struct fdn_node *n);
+/* Closes the listener and every link without dispatching anything; accepts NULL. Safe to
+ * call from inside a dispatch (the memory goes when the dispatch returns). */
+void fdn_links_free(struct fdn_links *ls);
+
+/* Binds a TCP listener on host (an IPv4 or IPv6 literal, "localhost") and port (0: any
+ * free port); 0 and *bound_port on success, negative after logging one line. One listener
+ * at a time. */
+int fdn_links_listen(struct fdn_links *ls, const char *host, int port, int *bound_port);
+void fdn_links_stop_listening(struct fdn_links *ls);
+
+/* Starts a non-blocking connect to host (IP literal or "localhost"); *id is the new link's
+ * id (positive, never reused in this node). Later failures arrive as "down". Frames sent
+ * before "up" are queued. */
+int fdn_links_connect(struct fdn_links *ls, const char *host, int port, uint64_t *id);
+
+/* Queues one frame. 0, or FDN_LINK_EGONE, FDN_LINK_ETOOLARGE (nothing sent), FDN_LINK_EINVAL
+ * (type not in 1..FDN_FRAME_TYPE_MAX), FDN_LINK_ESLOW (the link is now closed). */
+int fdn_links_send(struct fdn_links *ls, uint64_t id, int type, int flags, uint32_t req_id,
+                   const void *body, size_t len);
+
+/* Ends the handshake deadline: any frame type is accepted from now on. 0 or FDN_LINK_EGONE. */
+int fdn_links_ready(struct fdn_links *ls, uint64_t id);
+
+/* Closes a link (no "down" follows). flush: send what is queued first (bounded by a 2 s
+ * deadline), then close; the id is unknown at once either way. 0 or FDN_LINK_EGONE. */
+int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int flush);
+
+int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out);
+void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out);
+const char *fdn_link_reason_name(int reason);
+
+/* Shortens the connect and handshake deadlines (for tests); 0 keeps the current value. */
+void fdn_links_set_deadlines(struct fdn_links *ls, int connect_ms, int handshake_ms);
+
+#endif

@@ -1,0 +1,256 @@
+-- cluster.lua: membership. Beacons and gossip are hints; a peer is a member
+-- while our outbound link to it is up (HELLO exchanged, service table fetched).
+-- Frames are routed here to serve.lua (provider side) and remote.lua (consumer side).
+local link = require "fdn.core.link"
+local json = require "fdn.json"
+local log = require "fdn.log"
+local sched = require "fdn.sched"
+
+local M = {}
+
+local T = link.TYPES
+local encode, decode = json.encode, json.decode
+local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostring, setmetatable
+local array_mt = json.array_mt
+
+local PROTOCOL = 1
+
+local me = {}       -- this node: id, name, key, port, boot, client
+local peers = {}    -- node id -> peer (outbound: we consume from it)
+local conns = {}    -- link id -> conn { link, inbound, peer, node, name, ready, subs }
+M.peers, M.conns, M.me = peers, conns, me
+
+local serve, remote -- set in M.start (they require this module)
+
+local function send(conn_or_link, ftype, id, body)
+  local lid = type(conn_or_link) == "table" and conn_or_link.link or conn_or_link
+  return link.send(lid, ftype, 0, id or 0, body or "")
+end
+M.send = send
+
+local function hello_body()
+  return encode { v = PROTOCOL, node = me.id, name = me.name, key = me.key, port = me.port or 0,
+    boot = me.boot, client = me.client or nil }
+end
+
+-- Starts an outbound link to a node we heard of, unless we have one.
+function M.hint(node, host, port, boot, via)
+  if me.client == nil and node == me.id then return end
+  if node == me.id then return end
+  local p = peers[node]
+  if p then
+    if boot and p.boot and boot ~= p.boot then
+      log.info(("peer %s restarted (boot %s -> %s): reconnecting"):format(p.name or node, p.boot, boot))
+      M.drop(p, "restarted")
+    else
+      return p
+    end
+  end
+  if type(port) ~= "number" or port <= 0 then return end
+  local lid, err = link.connect(host, port)
+  if not lid then
+    log.debug("cannot connect to " .. tostring(host) .. ":" .. tostring(port) .. ": " .. tostring(err))
+    return
+  end
+  p = { node = node, host = host, port = port, boot = boot, link = lid, state = "connecting",
+    services = {}, version = -1, inflight = 0, via = via }
+  peers[node] = p
+  conns[lid] = { link = lid, inbound = false, peer = p }
+  return p
+end
+
+-- Forgets a peer: its services go, its link closes.
+function M.drop(p, reason)
+  if peers[p.node] ~= p then return end
+  peers[p.node] = nil
+  local c = conns[p.link]
+  conns[p.link] = nil
+  if c then link.close(p.link, reason) end
+  if p.state == "up" or p.state == "leaving" then
+    log.info(("peer %s (%s) lost: %s"):format(p.name or "?", p.node:sub(1, 8), reason))
+  end
+  remote.peer_lost(p, reason)
+end
+
+local function peer_services(p, body)
+  local t = decode(body)
+  if type(t) ~= "table" or type(t.services) ~= "table" then return end
+  p.version = t.version or p.version
+  local seen = {}
+  for _, d in ipairs(t.services) do
+    if type(d) == "table" and type(d.path) == "string" then
+      seen[d.path] = true
+      d.node, d.key = p.node, me.key
+      local old = p.services[d.path]
+      p.services[d.path] = d
+      if not old then remote.provider_added(p, d) end
+    end
+  end
+  for path, d in pairs(p.services) do
+    if not seen[path] then
+      p.services[path] = nil
+      remote.provider_removed(p, d)
+    end
+  end
+end
+
+local function gossip_body()
+  local list = setmetatable({}, array_mt)
+  for node, p in pairs(peers) do
+    if p.state == "up" then list[#list + 1] = setmetatable({ node, p.host, p.port }, array_mt) end
+  end
+  return encode(list)
+end
+
+local function on_hello(c, body)
+  local h = decode(body)
+  if type(h) ~= "table" or h.v ~= PROTOCOL or type(h.node) ~= "string" then
+    log.warn("link " .. c.link .. ": bad HELLO (protocol version " .. tostring(type(h) == "table" and h.v) .. ")")
+    conns[c.link] = nil
+    link.close(c.link, "bad hello")
+    if c.peer then M.drop(c.peer, "bad hello") end
+    return
+  end
+  if h.key ~= me.key then
+    log.debug("link " .. c.link .. ": peer is in partition '" .. tostring(h.key) .. "'")
+    conns[c.link] = nil
+    link.close(c.link, "wrong key")
+    if c.peer then M.drop(c.peer, "wrong key") end
+    return
+  end
+  c.node, c.name, c.ready = h.node, h.name, true
+  link.ready(c.link)
+  if c.inbound then
+    send(c, T.HELLO, 0, hello_body())
+    send(c, T.SERVICES, 0, serve.table_body())
+    if not h.client then
+      send(c, T.PEERS, 0, gossip_body())
+      -- the HELLO is a discovery hint too: consume from the node that consumes from us
+      local info = link.info(c.link)
+      if info and not me.client then M.hint(h.node, info.ip, h.port, h.boot, "hello") end
+    end
+  else
+    local p = c.peer
+    p.name, p.boot = h.name, p.boot or h.boot
+    if p.node ~= h.node then -- a node restarted on the same address under a new id
+      peers[p.node] = nil
+      p.node = h.node
+      if peers[h.node] then
+        conns[c.link] = nil
+        link.close(c.link, "duplicate")
+        return
+      end
+      peers[h.node] = p
+    end
+  end
+end
+
+local handlers = {
+  [T.HELLO] = on_hello,
+  [T.SERVICES] = function(c, body)
+    if c.inbound then
+      if body == "" then send(c, T.SERVICES, 0, serve.table_body()) end
+      return
+    end
+    local p = c.peer
+    local first = p.state == "connecting"
+    p.state = "up"
+    if first then
+      log.info(("peer %s (%s) at %s:%d joined"):format(p.name or "?", p.node:sub(1, 8), p.host, p.port))
+    end
+    peer_services(p, body)
+  end,
+  [T.PEERS] = function(c, body)
+    local list = decode(body)
+    if type(list) ~= "table" then return end
+    for _, e in ipairs(list) do
+      if type(e) == "table" and type(e[1]) == "string" and type(e[2]) == "string" then
+        M.hint(e[1], e[2], e[3], nil, "gossip")
+      end
+    end
+  end,
+  [T.BYE] = function(c, body)
+    if c.inbound then return end
+    local p = c.peer
+    if p and p.state ~= "leaving" then
+      p.state = "leaving"
+      log.info(("peer %s (%s) is leaving"):format(p.name or "?", p.node:sub(1, 8)))
+      remote.peer_leaving(p)
+    end
+  end,
+}
+
+local function on_frame(lid, ftype, flags, id, body)
+  local c = conns[lid]
+  if not c then return end
+  if ftype == T.REQ then return serve.request(c, id, body) end
+  if ftype == T.RES or ftype == T.ERR then return remote.response(c, ftype, id, body) end
+  if ftype == T.EVT then return remote.event(c, body) end
+  if ftype == T.SUB then return serve.subscribe(c, body) end
+  local h = handlers[ftype]
+  if h then return h(c, body) end
+end
+
+local function on_link(lid, event, a, b)
+  if event == "accept" then
+    conns[lid] = { link = lid, inbound = true, subs = {} }
+  elseif event == "up" then
+    local c = conns[lid]
+    if c then send(c, T.HELLO, 0, hello_body()) end
+  elseif event == "down" then
+    local c = conns[lid]
+    if not c then return end
+    conns[lid] = nil
+    if c.inbound then
+      serve.unsubscribe_all(c)
+    elseif c.peer then
+      M.drop(c.peer, a or "link down")
+    end
+  end
+end
+
+-- Hints from discovery. A leaving beacon changes nothing by itself: the BYE
+-- frame and the link do that.
+local function on_beacon(node, boot, seq, ip, port, version, leaving)
+  if leaving then return end
+  local p = peers[node]
+  if p and p.boot == boot then
+    if p.state == "up" and version > p.version then send(p.link, T.SERVICES, 0, "") end
+    return
+  end
+  M.hint(node, ip, port, boot, "beacon")
+end
+
+-- Tells every consumer our service table changed.
+function M.services_changed(body)
+  for lid, c in pairs(conns) do
+    if c.inbound and c.ready then send(lid, T.SERVICES, 0, body) end
+  end
+end
+
+-- Says goodbye on every link (peers stop routing new calls to us).
+function M.bye()
+  for lid, c in pairs(conns) do
+    if c.inbound and c.ready then send(lid, T.BYE, 0, "") end
+  end
+end
+
+function M.close_all()
+  for lid, c in pairs(conns) do
+    conns[lid] = nil
+    link.close(lid, "shutdown", true)
+    if c.peer then peers[c.peer.node] = nil end
+  end
+end
+
+function M.start(opts)
+  me.id, me.name, me.key, me.boot, me.client = opts.id, opts.name, opts.key, opts.boot, opts.client
+  me.port = opts.port
+  serve = require "fdn.serve"
+  remote = require "fdn.remote"
+  sched.handle("frame", on_frame)
+  sched.handle("link", on_link)
+  sched.handle("beacon", on_beacon)
+end
+
+return M

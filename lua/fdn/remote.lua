@@ -1,0 +1,316 @@
+-- remote.lua: the consumer side: a proxy service per remote path, calls
+-- balanced over its providers (fewest in flight, round robin on ties), call
+-- timeouts, retries when a provider is lost, the grace period, remote events.
+local core = require "fdn.core.node"
+local link = require "fdn.core.link"
+local json = require "fdn.json"
+local errors = require "fdn.errors"
+local sched = require "fdn.sched"
+local log = require "fdn.log"
+local events = require "fdn.events"
+local service = require "fdn.service"
+local dist = require "fdn.distribution"
+
+local M = {}
+
+local T = link.TYPES
+local encode, decode, null, array_mt = json.encode, json.decode, json.null, json.array_mt
+local type, pairs, ipairs, tostring, setmetatable, error = type, pairs, ipairs, tostring, setmetatable, error
+local send = link.send
+
+local app
+local timeout_ms, grace_ms = 10000, 10000
+local routes = {}     -- local path -> route
+local by_remote = {}  -- remote path -> route
+local pending = {}    -- call id -> call
+local next_id = 0
+local IDEMPOTENT = { find = true, get = true, _health = true }
+
+M.routes = routes
+
+local function new_call_id()
+  repeat
+    next_id = next_id + 1
+    if next_id > 0xffffffff then next_id = 1 end
+  until pending[next_id] == nil
+  return next_id
+end
+
+-- Params cross nodes when they are JSON: fields that are not (functions,
+-- connections) stay behind.
+local function portable(params)
+  if params == nil then return null end
+  if encode(params) then return params end
+  local out = {}
+  for k, v in pairs(params) do
+    if type(k) == "string" and encode({ v }) then out[k] = v end
+  end
+  return out
+end
+
+local function request_body(route, method, id, data, params)
+  local req = setmetatable({ route.remote, method, id == nil and null or id, data == nil and null or data,
+    portable(params) }, array_mt)
+  local body, err = encode(req)
+  if not body then error(errors.BadRequest("Data for " .. method .. " is not JSON: " .. tostring(err)), 0) end
+  return body
+end
+
+-- Fewest calls in flight, round robin on ties.
+local function pick(route, exclude)
+  local list, n = route.providers, #route.providers
+  if n == 0 then return nil end
+  route.rr = (route.rr % n) + 1
+  local best
+  for k = 0, n - 1 do
+    local p = list[((route.rr + k - 1) % n) + 1]
+    if p.state == "up" and not (exclude and exclude[p]) and (not best or p.inflight < best.inflight) then
+      best = p
+    end
+  end
+  return best
+end
+
+local function finish(call, ok, value)
+  if pending[call.id] ~= call then return end
+  pending[call.id] = nil
+  if call.timer then call.timer:cancel() end
+  if call.peer then call.peer.inflight = call.peer.inflight - 1 end
+  sched.wake(call.co, ok, value)
+end
+
+local function remove_waiter(route, call)
+  local w = route.waiters
+  for i = 1, #w do
+    if w[i] == call then
+      table.remove(w, i)
+      return
+    end
+  end
+end
+
+-- Sends a call to a provider, or parks it until one comes (grace period).
+local function dispatch(call)
+  local route = routes[call.path]
+  if not route then
+    return finish(call, false, errors.NotFound("Service '" .. call.path .. "' is not available"))
+  end
+  local tried = call.tried
+  while true do
+    local p = pick(route, tried)
+    if not p then
+      route.waiters[#route.waiters + 1] = call
+      return
+    end
+    local ok, err = send(p.link, T.REQ, 0, call.id, call.body)
+    if ok then
+      call.peer = p
+      p.inflight = p.inflight + 1
+      return
+    end
+    if err == "too large" then
+      return finish(call, false, errors.BadRequest("Request to '" .. call.path .. "' is larger than the frame limit"))
+    end
+    tried = tried or {}
+    call.tried = tried
+    tried[p] = true
+  end
+end
+
+local function on_timeout(call)
+  if pending[call.id] ~= call then return end
+  local route = routes[call.path]
+  if route and not call.peer then remove_waiter(route, call) end
+  finish(call, false, errors.Timeout(("Timeout of %dms exceeded calling %s on %s"):format(call.ms, call.method, call.path)))
+end
+
+-- A remote call: looks blocking, only suspends the calling coroutine.
+function M.call(path, method, id, data, params, ms)
+  local co = sched.current()
+  if not co then error("a remote call must run inside a coroutine (a service, hook or task)", 2) end
+  local route = routes[path]
+  if not route then error(errors.NotFound("Service '" .. path .. "' is not available"), 0) end
+  ms = ms or dist.timeout(timeout_ms)
+  local call = { co = co, path = path, method = method, body = request_body(route, method, id, data, params),
+    id = new_call_id(), ms = ms }
+  pending[call.id] = call
+  call.timer = core.timer(ms, function() on_timeout(call) end)
+  dispatch(call)
+  local ok, value = sched.wait()
+  if ok then return value end
+  error(value, 0)
+end
+
+function M.response(c, ftype, id, body)
+  local call = pending[id]
+  if not call or call.peer == nil or call.peer.link ~= c.link then return end -- late or foreign: dropped
+  if ftype == T.RES then
+    local value = nil
+    if body ~= "" then
+      local err
+      value, err = decode(body)
+      if value == nil then
+        return finish(call, false, errors.GeneralError("Malformed response: " .. tostring(err)))
+      end
+      if value == null then value = nil end
+    end
+    finish(call, true, value)
+  else
+    local e = decode(body)
+    finish(call, false, errors.convert(type(e) == "table" and e or { message = tostring(body) }))
+  end
+end
+
+-- The proxy: a Feathers service (hooks, events, REST) whose methods are calls.
+local function make_proxy(lp, d)
+  local raw = {}
+  for _, m in ipairs(d.methods or {}) do
+    if m == "find" then
+      raw.find = function(_, params) return M.call(lp, "find", nil, nil, params) end
+    elseif m == "get" or m == "remove" then
+      raw[m] = function(_, id, params) return M.call(lp, m, id, nil, params) end
+    elseif m == "update" or m == "patch" then
+      raw[m] = function(_, id, data, params) return M.call(lp, m, id, data, params) end
+    elseif type(m) == "string" then
+      raw[m] = function(_, data, params) return M.call(lp, m, nil, data, params) end
+    end
+  end
+  -- every event comes from the provider: the proxy never emits standard events itself
+  local evs = {}
+  for _, e in ipairs(dist.STANDARD_EVENTS) do evs[#evs + 1] = e end
+  for _, e in ipairs(d.events or {}) do evs[#evs + 1] = e end
+  local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
+  svc.__remote = true
+  svc.__describe_extra = { node = d.node, key = d.key, remote = d.path }
+  local hooks = dist.options.hooks
+  if hooks then svc:hooks(hooks) end
+  return svc
+end
+
+local function descriptor(route, p)
+  local d = route.desc
+  return { path = route.path, node = p and p.node or d.node, key = d.key, methods = d.methods, events = d.events,
+    remote = route.remote }
+end
+
+function M.provider_added(p, d)
+  if not dist.consumes(d) then return end
+  local lp = dist.local_path(d)
+  if app.services[lp] then
+    log.debug("remote '" .. d.path .. "' of " .. p.node:sub(1, 8) .. " not used: a local service has the path")
+    return
+  end
+  local route = routes[lp]
+  if not route then
+    route = { path = lp, remote = d.path, providers = {}, waiters = {}, rr = 0, desc = d }
+    route.svc = make_proxy(lp, d)
+    routes[lp] = route
+    by_remote[d.path] = route
+    app.remotes[lp] = route.svc
+    app:emit("service", descriptor(route, p))
+  end
+  for _, q in ipairs(route.providers) do if q == p then return end end
+  route.providers[#route.providers + 1] = p
+  if route.grace then
+    route.grace:cancel()
+    route.grace = nil
+  end
+  send(p.link, T.SUB, 0, 0, encode { path = d.path })
+  local waiting = route.waiters
+  route.waiters = {}
+  for _, call in ipairs(waiting) do
+    if pending[call.id] == call then dispatch(call) end
+  end
+end
+
+local function expire(route)
+  route.grace = nil
+  if #route.providers > 0 or routes[route.path] ~= route then return end
+  routes[route.path] = nil
+  if by_remote[route.remote] == route then by_remote[route.remote] = nil end
+  if app.remotes[route.path] == route.svc then app.remotes[route.path] = nil end
+  log.info("remote service '" .. route.path .. "' removed: no provider came back")
+  app:emit("service-removed", descriptor(route))
+  local waiting = route.waiters
+  route.waiters = {}
+  for _, call in ipairs(waiting) do
+    finish(call, false, errors.NotFound("Service '" .. route.path .. "' is not available"))
+  end
+end
+
+function M.provider_removed(p, d)
+  local route = by_remote[d.path]
+  if not route then return end
+  local list = route.providers
+  for i = #list, 1, -1 do
+    if list[i] == p then table.remove(list, i) end
+  end
+  if #list == 0 and not route.grace then
+    route.grace = core.timer(grace_ms, function() expire(route) end)
+  end
+end
+
+-- A leaving peer gets no new calls; its answers still count.
+function M.peer_leaving(p)
+  for _, d in pairs(p.services) do M.provider_removed(p, d) end
+end
+
+-- A lost peer: its find/get calls go to another replica, other calls that
+-- were sent fail with Unavailable (they may have run).
+function M.peer_lost(p, reason)
+  for _, d in pairs(p.services) do M.provider_removed(p, d) end
+  local lost = {}
+  for _, call in pairs(pending) do
+    if call.peer == p then lost[#lost + 1] = call end
+  end
+  for _, call in ipairs(lost) do
+    p.inflight = p.inflight - 1
+    call.peer = nil
+    if IDEMPOTENT[call.method] then
+      dispatch(call)
+    else
+      call.peer = nil
+      finish(call, false, errors.Unavailable(("Provider of '%s' was lost during %s (%s)"):format(call.path,
+        call.method, tostring(reason))))
+    end
+  end
+end
+
+function M.event(c, body)
+  local e = decode(body)
+  if type(e) ~= "table" then return end
+  local route = by_remote[e[1]]
+  if not route then return end
+  local ev, data, meta = e[2], e[3], e[4]
+  if data == null then data = nil end
+  if type(meta) ~= "table" then meta = {} end
+  local id = meta.id
+  if id == null then id = nil end
+  local ctx = { app = app, service = route.svc, path = route.path, method = meta.method, id = id, result = data,
+    params = { query = meta.query or {}, provider = "remote" }, event = ev, type = "around", fromRemote = true }
+  events.emit(route.svc, ev, data, ctx)
+end
+
+-- Probes every remote path at once; returns a map path -> true/false.
+function M.health(ms)
+  local out, paths = {}, {}
+  for lp in pairs(routes) do paths[#paths + 1] = lp end
+  local left, co = #paths, sched.current()
+  for _, lp in ipairs(paths) do
+    sched.spawn(function()
+      out[lp] = pcall(M.call, lp, "_health", nil, nil, nil, ms)
+      left = left - 1
+      if left == 0 then sched.wake(co) end
+    end)
+  end
+  if left > 0 then sched.wait() end
+  return out
+end
+
+function M.start(the_app, opts)
+  app = the_app
+  timeout_ms = opts.timeout or timeout_ms
+  grace_ms = opts.grace or grace_ms
+end
+
+return M

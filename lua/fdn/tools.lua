@@ -1,0 +1,129 @@
+-- tools.lua: the operator's commands. `fdnode ls` lists the cluster's nodes
+-- and what each serves; `fdnode call PATH METHOD [ID] [JSON]` makes one call.
+-- Both join the cluster as a client: no listener, no beacons.
+local core = require "fdn.core.node"
+local json = require "fdn.json"
+local errors = require "fdn.errors"
+local sched = require "fdn.sched"
+local cluster = require "fdn.cluster"
+
+local M = {}
+
+local stdout, stderr = io.stdout, io.stderr
+
+-- Waits until discovery has had time to hear every node (beacons come every
+-- second) and every link it started is up or gone, bounded by `ms`.
+local function settle(ms)
+  local start = core.now()
+  sched.sleep(1200)
+  while core.now() - start < ms do
+    local busy = false
+    for _, p in pairs(cluster.peers) do
+      if p.state == "connecting" then busy = true end
+    end
+    if not busy then break end
+    sched.sleep(50)
+  end
+end
+
+local function sorted_peers()
+  local list = {}
+  for _, p in pairs(cluster.peers) do
+    if p.state == "up" or p.state == "leaving" then list[#list + 1] = p end
+  end
+  table.sort(list, function(a, b) return (a.name or a.node) < (b.name or b.node) end)
+  return list
+end
+
+function M.ls(app, args, info, as_json)
+  settle(info.timeout)
+  local list = sorted_peers()
+  if as_json then
+    local out = json.array()
+    for _, p in ipairs(list) do
+      local services = json.array()
+      for path, d in pairs(p.services) do
+        services[#services + 1] = { path = path, methods = json.array(d.methods), events = json.array(d.events) }
+      end
+      table.sort(services, function(a, b) return a.path < b.path end)
+      out[#out + 1] = { id = p.node, name = p.name, host = p.host, port = p.port, services = services }
+    end
+    stdout:write(json.encode(out), "\n")
+    return core.exit(0)
+  end
+  local rows = { { "NODE", "ID", "ADDRESS", "SERVICES" } }
+  for _, p in ipairs(list) do
+    local paths = {}
+    for path, d in pairs(p.services) do
+      paths[#paths + 1] = path .. "(" .. table.concat(d.methods or {}, ",") .. ")"
+    end
+    table.sort(paths)
+    rows[#rows + 1] = { p.name or "?", p.node:sub(1, 8), p.host .. ":" .. p.port, table.concat(paths, " ") }
+  end
+  local widths = {}
+  for _, r in ipairs(rows) do
+    for i = 1, 3 do widths[i] = math.max(widths[i] or 0, #r[i]) end
+  end
+  for _, r in ipairs(rows) do
+    stdout:write(("%-" .. widths[1] .. "s  %-" .. widths[2] .. "s  %-" .. widths[3] .. "s  %s\n"):format(
+      r[1], r[2], r[3], r[4]))
+  end
+  if #list == 0 then stderr:write("fdnode: no node found (key '", info.key, "')\n") end
+  core.exit(0)
+end
+
+local function fail(err)
+  local e = errors.is(err) and err or errors.from(err)
+  stderr:write(json.encode(e:toJSON()) or tostring(err), "\n")
+  core.exit(1)
+end
+
+local function parse_json(s, what)
+  local v, err = json.decode(s)
+  if v == nil then fail(errors.BadRequest(what .. " is not JSON: " .. tostring(err))) end
+  if v == json.null then return nil end
+  return v
+end
+
+-- The id argument: a number when it looks like one, null for "null".
+local function parse_id(s)
+  if s == nil or s == "null" then return nil end
+  return math.tointeger(tonumber(s)) or s
+end
+
+function M.call(app, args, info)
+  local path, method = args[1], args[2]
+  local deadline = core.now() + info.timeout
+  while not app:service(path) and core.now() < deadline do sched.sleep(20) end
+  local svc = app:service(path)
+  if not svc then return fail(errors.NotFound("No node serves '" .. tostring(path) .. "' (key '" .. info.key .. "')")) end
+  if type(svc[method]) ~= "function" then
+    return fail(errors.MethodNotAllowed("Method `" .. tostring(method) .. "` is not supported by '" .. path .. "'"))
+  end
+  local id, data, params
+  if method == "find" then
+    params = { query = args[3] and parse_json(args[3], "the query") or {} }
+  elseif method == "get" or method == "remove" then
+    id = parse_id(args[3])
+    params = { query = args[4] and parse_json(args[4], "the query") or {} }
+  elseif method == "update" or method == "patch" then
+    id, data = parse_id(args[3]), args[4] and parse_json(args[4], "the data")
+  else
+    data = args[3] and parse_json(args[3], "the data")
+  end
+  local ok, result
+  if method == "find" then
+    ok, result = pcall(svc.find, svc, params)
+  elseif method == "get" or method == "remove" then
+    ok, result = pcall(svc[method], svc, id, params)
+  elseif method == "update" or method == "patch" then
+    ok, result = pcall(svc[method], svc, id, data, params)
+  else
+    ok, result = pcall(svc[method], svc, data, params)
+  end
+  if not ok then return fail(result) end
+  stdout:write(result == nil and "null" or json.encode(result), "\n")
+  core.exit(0)
+end
+
+return M
