@@ -133,8 +133,8 @@ static int find_iface(const struct iface *fs, int n, int index)
     return -1;
 }
 
-/* The interfaces to use now: IPv4, up, multicast or loopback, and carrying the bind address
- * when one is given; one entry per interface index. */
+/* The interfaces to use now: IPv4, up, multicast or loopback, and carrying the
+ * bind address when one is given (any of 127.0.0.0/8 is on loopback); one per index. */
 static int usable_ifaces(struct fdn_discovery *d, struct iface *out)
 {
     struct ifaddrs *all, *a;
@@ -145,13 +145,20 @@ static int usable_ifaces(struct fdn_discovery *d, struct iface *out)
         return -1;
     }
     for (a = all; a && n < MAX_IFACES; a = a->ifa_next) {
-        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !(a->ifa_flags & IFF_UP) ||
-            !(a->ifa_flags & (IFF_MULTICAST | IFF_LOOPBACK)))
+        unsigned flags = a->ifa_flags;
+        /* no IFF_RUNNING test: a link's carrier shows up to a second after it is up, and
+         * what is sent before is just dropped */
+        if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET || !(flags & IFF_UP) ||
+            !(flags & (IFF_MULTICAST | IFF_LOOPBACK)))
             continue;
         struct in_addr addr = ((const struct sockaddr_in *)a->ifa_addr)->sin_addr;
-        if (!d->bind_any && addr.s_addr != d->bind.s_addr)
-            continue;
-        struct iface f = {.loopback = (a->ifa_flags & IFF_LOOPBACK) != 0, .addr = addr};
+        if (!d->bind_any) {
+            int on_lo = (flags & IFF_LOOPBACK) && (ntohl(d->bind.s_addr) >> 24) == 127;
+            if (addr.s_addr != d->bind.s_addr && !on_lo)
+                continue;
+            addr = d->bind; /* what we send then comes from the bind address */
+        }
+        struct iface f = {.loopback = (flags & IFF_LOOPBACK) != 0, .addr = addr};
         snprintf(f.name, sizeof f.name, "%s", a->ifa_name);
         f.name[strcspn(f.name, ":")] = '\0'; /* an alias "eth0:1" is eth0 */
         f.index = (int)if_nametoindex(f.name);
@@ -556,7 +563,9 @@ int fdn_discovery_new(struct fdn_node *n, const struct fdn_discovery_opts *o,
         return -1;
     }
     memcpy(d->b.node_id, n->id, 16);
-    d->b.boot_id = random32();
+    d->b.boot_id = o->boot_id;
+    while (d->b.boot_id == 0)
+        d->b.boot_id = random32();
     d->b.tcp_port = (uint16_t)o->tcp_port;
     d->b.key_hash = fdn_beacon_key_hash(o->key ? o->key : "default");
     d->b.services_version = o->version;

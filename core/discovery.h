@@ -21,6 +21,7 @@ struct fdn_discovery_opts {
     const char *key;   /* partition key; NULL: "default" */
     int tcp_port;      /* advertised RPC port */
     uint32_t version;  /* initial services version */
+    uint32_t boot_id;  /* this run's boot id (the one Lua's HELLO carries); 0: a random one */
     int send;          /* 0: listen only (fdnode ls/call) */
 };
 

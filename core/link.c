@@ -70,6 +70,7 @@ struct fdn_links {
     size_t max_frame, max_pending;
     int ping_timeout, ping_interval, connect_ms, handshake_ms;
     int64_t accept_resume; /* 0, or when a paused listener accepts again */
+    int64_t last_tick;     /* a late tick means the reactor stalled */
     int depth, dead;       /* dispatches under way; freed while in one */
     struct fdn_link_stats st;
 };
@@ -413,6 +414,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
     struct link *l = arg;
     struct fdn_links *ls = l->ls;
     int err = EVUTIL_SOCKET_ERROR();
+    const char *detail = err ? evutil_socket_error_to_string(err) : NULL;
     (void)bev;
     if (what & BEV_EVENT_CONNECTED) {
         if (l->state != S_CONNECTING)
@@ -427,11 +429,11 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
     if (l->state == S_FLUSHING || l->state == S_LINGER)
         link_free(l);
     else if (l->state == S_CONNECTING)
-        fail(l, FDN_LINK_R_CONNECT, evutil_socket_error_to_string(err));
+        fail(l, FDN_LINK_R_CONNECT, detail);
     else if (what & BEV_EVENT_EOF)
         fail(l, FDN_LINK_R_EOF, NULL);
     else
-        fail(l, FDN_LINK_R_ERROR, evutil_socket_error_to_string(err));
+        fail(l, FDN_LINK_R_ERROR, detail);
 }
 
 /* The sweep: deadlines, pings, and a paused listener. */
@@ -470,6 +472,10 @@ static void links_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     int64_t now = now_ms();
+    /* the reactor itself stalled (a long Lua handler): what peers sent meanwhile is still
+     * unread, so their silence proves nothing; count it from now */
+    int stalled = now - ls->last_tick > ls->ping_timeout / 2;
+    ls->last_tick = now;
     if (ls->accept_resume && now >= ls->accept_resume) {
         ls->accept_resume = 0;
         if (ls->listener)
@@ -477,6 +483,8 @@ static void links_tick_cb(evutil_socket_t fd, short what, void *arg)
     }
     for (struct link *l = ls->all, *next; l; l = next) {
         next = l->next; /* nothing here calls Lua: only l can go */
+        if (stalled)
+            l->heard = 1;
         tick_one(ls, l, now);
     }
 }
@@ -524,7 +532,10 @@ static void addr_string(const struct sockaddr *sa, char ip[46], int *port)
         *port = ntohs(a->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, 46);
+        if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) /* an IPv4 peer on a dual-stack listener */
+            inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, 46);
+        else
+            inet_ntop(AF_INET6, &a->sin6_addr, ip, 46);
         *port = ntohs(a->sin6_port);
     }
 }
@@ -617,7 +628,8 @@ int fdn_links_connect(struct fdn_links *ls, const char *host, int port, uint64_t
         fail(l, FDN_LINK_R_CONNECT, strerror(errno));
         return 0;
     }
-    bufferevent_socket_connect(l->bev, NULL, 0); /* watch for the connect to finish */
+    if (bufferevent_socket_connect(l->bev, NULL, 0) < 0) /* watch for the connect to end */
+        fail(l, FDN_LINK_R_CONNECT, "cannot watch the socket");
     return 0;
 }
 
@@ -716,6 +728,7 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
         abort();
     }
     event_add(ls->tick, &tv);
+    ls->last_tick = now_ms();
     return ls;
 }
 

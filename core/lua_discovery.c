@@ -5,8 +5,10 @@
 #include "discovery.h"
 #include "node.h"
 
-/* start{ tcp_port = N, send = true, version = 0 } -> true | nil, err: joins the group of the
- * node's configuration. Beacons then arrive as dispatch("beacon", ...) (see discovery.h). */
+/* start{ tcp_port = N, send = true, version = 0, boot = B } -> true | nil, err: joins the
+ * group of the node's configuration (--multicast, --bind, --key). boot: the boot id to send
+ * (default: a random one, see stats().boot_id). Beacons then arrive as dispatch("beacon", ...)
+ * (see discovery.h). Raises when already started. */
 static int l_discovery_start(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -30,7 +32,11 @@ static int l_discovery_start(lua_State *L)
     lua_Integer version = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
     luaL_argcheck(L, version >= 0 && version <= 0xffffffff, 1, "version must be 0..2^32-1");
     o.version = (uint32_t)version;
-    lua_pop(L, 3);
+    lua_getfield(L, 1, "boot");
+    lua_Integer boot = lua_isnil(L, -1) ? 0 : luaL_checkinteger(L, -1);
+    luaL_argcheck(L, boot >= 0 && boot <= 0xffffffff, 1, "boot must be 1..2^32-1");
+    o.boot_id = (uint32_t)boot;
+    lua_pop(L, 4);
     if (fdn_discovery_new(n, &o, &n->discovery) < 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "cannot start discovery");
@@ -40,15 +46,15 @@ static int l_discovery_start(lua_State *L)
     return 1;
 }
 
-/* set_version(v): the services version, sent at once. */
+/* set_version(v): the services version, sent at once. No-op when not started (discovery
+ * may have failed to start: the node then lives on --seeds). */
 static int l_discovery_set_version(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     lua_Integer v = luaL_checkinteger(L, 1);
     luaL_argcheck(L, v >= 0 && v <= 0xffffffff, 1, "version must be 0..2^32-1");
-    if (!n->discovery)
-        return luaL_error(L, "discovery not started");
-    fdn_discovery_set_version(n->discovery, (uint32_t)v);
+    if (n->discovery)
+        fdn_discovery_set_version(n->discovery, (uint32_t)v);
     return 0;
 }
 

@@ -41,6 +41,8 @@ static const char usage_text[] =
     "  --ping-timeout MS    a silent link is declared lost after MS (default 3000)\n"
     "  --max-frame BYTES    largest RPC frame (default 1048576)\n"
     "  --json               fdnode ls: print JSON instead of a table\n"
+    "  --call-budget MS     Lua that runs MS without yielding is stopped (default 1000, 0: off)\n"
+    "  --lua-memory MB      cap on the Lua state's memory (default 1024, 0: none)\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        print the version and exit\n";
@@ -63,6 +65,8 @@ enum {
     OPT_PING_TIMEOUT,
     OPT_MAX_FRAME,
     OPT_JSON,
+    OPT_CALL_BUDGET,
+    OPT_LUA_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -83,6 +87,8 @@ static const struct option long_options[] = {
     {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
     {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
     {"json", no_argument, NULL, OPT_JSON},
+    {"call-budget", required_argument, NULL, OPT_CALL_BUDGET},
+    {"lua-memory", required_argument, NULL, OPT_LUA_MEMORY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -160,6 +166,8 @@ int main(int argc, char **argv)
         .max_pending = 8 << 20,
         .ping_timeout_ms = 3000,
         .grace_ms = 10000,
+        .call_budget_ms = 1000,
+        .lua_memory = (size_t)1024 << 20,
     };
     static char group[64];
     const char *mode = "serve";
@@ -227,6 +235,16 @@ int main(int argc, char **argv)
             if (parse_number(optarg, 1024, 1LL << 30, &v) < 0)
                 return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg, "");
             cfg.max_frame = (size_t)v;
+            break;
+        case OPT_CALL_BUDGET:
+            if (parse_number(optarg, 0, 86400000, &v) < 0)
+                return fail("--call-budget: '%s' is not a duration in milliseconds%s", optarg, "");
+            cfg.call_budget_ms = (int)v;
+            break;
+        case OPT_LUA_MEMORY:
+            if (parse_number(optarg, 0, 1 << 20, &v) < 0)
+                return fail("--lua-memory: '%s' is not a size in MB%s", optarg, "");
+            cfg.lua_memory = (size_t)v << 20;
             break;
         case OPT_JSON:
             json_output = 1;

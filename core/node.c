@@ -98,6 +98,7 @@ static int traceback_handler(lua_State *L)
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
 {
     lua_State *L = n->L;
+    fdn_guard_enter(&n->guard);
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->dispatch_ref);
     lua_pushstring(L, kind);
@@ -107,11 +108,16 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
 {
     lua_State *L = n->L;
     int handler = lua_gettop(L) - nargs - 2;
-    if (lua_pcall(L, nargs + 1, 0, handler) != LUA_OK) {
+    int enforcing = n->guard.enforce;
+    n->guard.enforce = 1;
+    int rc = lua_pcall(L, nargs + 1, 0, handler);
+    n->guard.enforce = enforcing;
+    if (rc != LUA_OK) {
         fdn_error("dispatch: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     lua_pop(L, 1); /* the traceback handler */
+    fdn_guard_leave(&n->guard, L);
 }
 
 static void preload(lua_State *L, struct fdn_node *n, const char *name, lua_CFunction open)
@@ -204,7 +210,9 @@ static void set_package_path(lua_State *L, const char *lib_dir)
 
 int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode)
 {
-    lua_State *L = luaL_newstate();
+    n->guard.cap = n->cfg.lua_memory;
+    n->guard.budget_ns = (uint64_t)n->cfg.call_budget_ms * 1000000u;
+    lua_State *L = lua_newstate(fdn_guard_alloc, &n->guard);
     if (!L) {
         fdn_error("cannot create the Lua state");
         return -1;
@@ -221,6 +229,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    fdn_guard_install(L, &n->guard, n->cfg.lib_dir);
 
     /* boot = require "fdn.boot"; dispatch = boot.dispatch; ok, err = boot.start(mode, scripts) */
     lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);

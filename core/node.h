@@ -8,6 +8,8 @@
 
 #include <lua.h>
 
+#include "guard.h"
+
 struct event_base;
 struct event;
 struct fdn_http;
@@ -37,11 +39,14 @@ struct fdn_config {
     size_t max_pending;       /* pending output per link before the peer is dropped, default 8 MiB */
     int ping_timeout_ms;      /* --ping-timeout MS: a silent link is lost after it, default 3000 */
     int grace_ms;             /* --grace MS: a path without provider keeps its proxy so long */
+    int call_budget_ms;       /* --call-budget MS: how long Lua may run without yielding */
+    size_t lua_memory;        /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
 };
 
 struct fdn_node {
     struct event_base *base;
     lua_State *L;
+    struct fdn_guard guard; /* the Lua state's time budget and memory cap */
     int dispatch_ref; /* registry ref of the Lua dispatch function */
     int traceback_ref;
     struct fdn_config cfg;

@@ -55,8 +55,9 @@ local function join(app, info, client)
     port, err = link.listen(info.bind, info.port)
     if not port then return nil, err end
   end
-  cluster.start { id = info.id, name = info.name, key = info.key, port = port,
-    boot = math.random(1, 0x7fffffff), client = client }
+  -- one boot id for beacons and HELLOs: a peer seen through both is one peer
+  local boot = math.random(1, 0x7fffffff)
+  cluster.start { id = info.id, name = info.name, key = info.key, port = port, boot = boot, client = client }
   if not client then
     app.__services_changed = function()
       local version, body = serve.refresh()
@@ -65,7 +66,7 @@ local function join(app, info, client)
     end
     serve.refresh()
   end
-  local ok, err = discovery.start { tcp_port = port, send = not client }
+  local ok, err = discovery.start { tcp_port = port, send = not client, boot = boot }
   if not ok then fdn.log.warn("discovery: " .. tostring(err) .. " (use --seeds)") end
   if info.seeds then
     local seeds = {}

@@ -35,7 +35,6 @@ end
 
 -- Starts an outbound link to a node we heard of, unless we have one.
 function M.hint(node, host, port, boot, via)
-  if me.client == nil and node == me.id then return end
   if node == me.id then return end
   local p = peers[node]
   if p then
@@ -94,12 +93,25 @@ local function peer_services(p, body)
   end
 end
 
+local function gossip_entry(p)
+  return setmetatable({ p.node, p.host, p.port }, array_mt)
+end
+
 local function gossip_body()
   local list = setmetatable({}, array_mt)
-  for node, p in pairs(peers) do
-    if p.state == "up" then list[#list + 1] = setmetatable({ node, p.host, p.port }, array_mt) end
+  for _, p in pairs(peers) do
+    if p.state == "up" then list[#list + 1] = gossip_entry(p) end
   end
   return encode(list)
+end
+
+-- A new member is news for every node that consumes from us: two nodes that
+-- joined through us at the same moment learn of each other this way.
+local function announce(p)
+  local body = encode(setmetatable({ gossip_entry(p) }, array_mt))
+  for lid, c in pairs(conns) do
+    if c.inbound and c.ready and not c.client and c.node ~= p.node then send(lid, T.PEERS, 0, body) end
+  end
 end
 
 local function on_hello(c, body)
@@ -118,7 +130,7 @@ local function on_hello(c, body)
     if c.peer then M.drop(c.peer, "wrong key") end
     return
   end
-  c.node, c.name, c.ready = h.node, h.name, true
+  c.node, c.name, c.ready, c.client = h.node, h.name, true, h.client
   link.ready(c.link)
   if c.inbound then
     send(c, T.HELLO, 0, hello_body())
@@ -157,6 +169,7 @@ local handlers = {
     p.state = "up"
     if first then
       log.info(("peer %s (%s) at %s:%d joined"):format(p.name or "?", p.node:sub(1, 8), p.host, p.port))
+      announce(p)
     end
     peer_services(p, body)
   end,

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 FDNODE = os.environ.get("FDNODE", "build/fdnode")
@@ -17,10 +18,22 @@ _passed = 0
 _failed = 0
 
 
+_next_port = [20000 + (os.getpid() * 7) % 9000]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port below the ephemeral range (where `--port 0` listeners land), so
+    a gateway port picked here is never taken by a node's RPC listener."""
+    for _ in range(2000):
+        port = _next_port[0]
+        _next_port[0] = 20000 + (port - 20000 + 1) % 12000
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 20000-31999")
 
 
 class Node:
@@ -29,8 +42,11 @@ class Node:
     def __init__(self, *scripts, args=(), port=None, wait=True, env=None):
         self.port = port or free_port()
         cmd = [FDNODE, "--http", str(self.port), *args, *scripts]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+        # the log goes to a file: a pipe nobody reads would block a chatty node
+        self._logfile = tempfile.TemporaryFile()
+        self.signalled = False
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=self._logfile, env={**os.environ, **(env or {})})
         _procs.append(self.proc)
         if wait:
             self.wait_ready()
@@ -63,10 +79,14 @@ class Node:
         return resp.status, value, {k.lower(): v for k, v in resp.getheaders()}
 
     def signal(self, sig):
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            self.signalled = True
         self.proc.send_signal(sig)
 
     def stop(self, timeout=10):
-        if self.proc.poll() is None:
+        """SIGTERM (unless the test already sent a stop signal), then wait."""
+        if self.proc.poll() is None and not self.signalled:
+            self.signalled = True
             self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
@@ -76,9 +96,9 @@ class Node:
             return None
 
     def stderr(self):
-        if self.proc.poll() is None:
-            return ""
-        return self.proc.stderr.read().decode(errors="replace")
+        """The node's log so far."""
+        self._logfile.seek(0)
+        return self._logfile.read().decode(errors="replace")
 
 
 def run_fdnode(*args, timeout=10):
