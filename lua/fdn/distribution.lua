@@ -20,8 +20,8 @@ local options = {
 }
 M.options = options
 
-local KNOWN = {}
-for k in pairs(options) do KNOWN[k] = true end
+local KNOWN = { services = true, remoteServices = true, remoteServicePath = true, hooks = true,
+  distributedEvents = true, distributedMethods = true, timeout = true }
 -- feathers-distributed spells some options differently; accept those too
 local ALIASES = { remoteServicesPath = "remoteServicePath" }
 

@@ -25,6 +25,10 @@ local by_remote = {}  -- remote path -> route
 local pending = {}    -- call id -> call
 local next_id = 0
 local IDEMPOTENT = { find = true, get = true, _health = true }
+local npending = 0
+-- Calls this node may have waiting for remote answers; more are refused at
+-- once (TooManyRequests) rather than queued without bound.
+M.MAX_PENDING = 65536
 
 M.routes = routes
 
@@ -74,6 +78,7 @@ end
 local function finish(call, ok, value)
   if pending[call.id] ~= call then return end
   pending[call.id] = nil
+  npending = npending - 1
   if call.timer then call.timer:cancel() end
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   sched.wake(call.co, ok, value)
@@ -131,9 +136,13 @@ function M.call(path, method, id, data, params, ms)
   local route = routes[path]
   if not route then error(errors.NotFound("Service '" .. path .. "' is not available"), 0) end
   ms = ms or dist.timeout(timeout_ms)
+  if npending >= M.MAX_PENDING then
+    error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)
+  end
   local call = { co = co, path = path, method = method, body = request_body(route, method, id, data, params),
     id = new_call_id(), ms = ms }
   pending[call.id] = call
+  npending = npending + 1
   call.timer = core.timer(ms, function() on_timeout(call) end)
   dispatch(call)
   local ok, value = sched.wait()

@@ -106,8 +106,22 @@ local function run(lid, id, body)
   sched.call_end()
 end
 
+-- A consumer may have this many requests in flight on one link; more are
+-- refused at once (TooManyRequests) rather than queued without bound.
+M.MAX_INFLIGHT = 1024
+
+local function run_counted(c, id, body)
+  run(c.link, id, body)
+  c.inflight = c.inflight - 1
+end
+
 function M.request(c, id, body)
-  sched.spawn(run, c.link, id, body)
+  local n = c.inflight or 0
+  if n >= M.MAX_INFLIGHT then
+    return answer_error(c.link, id, errors.TooManyRequests("Too many requests in flight on this link (" .. n .. ")"))
+  end
+  c.inflight = n + 1
+  sched.spawn(run_counted, c, id, body)
 end
 
 -- SUB { path = p }: events of p go to this link from now on.
