@@ -1,6 +1,7 @@
 /* discovery.c: beacons on UDP multicast via libevent: one socket bound to the group and port
  * (shared by every node of the host), joined on each usable IPv4 interface, sending on a
- * schedule, reading, filtering and deduplicating beacons before handing them to Lua. */
+ * schedule, reading, authenticating (with a secret), filtering and deduplicating beacons
+ * before handing them to Lua. */
 #include "discovery.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,7 @@
 
 #include "beacon.h"
 #include "node.h"
+#include "tls.h"
 #include "util.h"
 
 #define MAX_IFACES 32
@@ -33,7 +35,18 @@
 
 static const int start_gaps_ms[] = {100, 200, 400}; /* beacons at 0, 100, 300, 700 ms */
 
-enum { LOG_MALFORMED, LOG_UNTRUSTED, LOG_RECV, LOG_SEND, LOG_JOIN, LOG_SCAN, NLOG };
+enum {
+    LOG_MALFORMED,
+    LOG_UNTRUSTED,
+    LOG_UNAUTH,
+    LOG_STALE,
+    LOG_REPLAY,
+    LOG_RECV,
+    LOG_SEND,
+    LOG_JOIN,
+    LOG_SCAN,
+    NLOG
+};
 
 struct iface {
     int index;
@@ -45,6 +58,7 @@ struct iface {
 struct peer {
     uint8_t id[16];
     uint32_t boot, seq, version;
+    uint32_t stamp; /* the timestamp of the last beacon taken */
     struct in_addr ip;
     uint16_t port;
     int leaving;
@@ -62,6 +76,8 @@ struct fdn_discovery {
     struct in_addr bind;
     int bind_any;
     struct fdn_beacon b; /* the next beacon we send (seq is the last one sent) */
+    uint8_t auth_key[FDN_TLS_KEY_LEN];
+    int auth; /* a secret is set: beacons are tagged with auth_key, and checked */
     int send, leaving, leave_left, step;
     uint32_t rng;
     struct iface ifaces[MAX_IFACES];
@@ -218,12 +234,27 @@ static void discovery_scan_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- sending ---- */
 
+static void sign_cb(const uint8_t *msg, size_t len, uint8_t tag[FDN_BEACON_TAG_LEN], void *arg)
+{
+    struct fdn_discovery *d = arg;
+    fdn_tls_hmac(d->auth_key, sizeof d->auth_key, msg, len, tag);
+}
+
+static int verify_cb(const uint8_t *msg, size_t len, const uint8_t tag[FDN_BEACON_TAG_LEN],
+                     void *arg)
+{
+    struct fdn_discovery *d = arg;
+    uint8_t want[FDN_TLS_MAC_LEN];
+    fdn_tls_hmac(d->auth_key, sizeof d->auth_key, msg, len, want);
+    return fdn_tls_equal(want, tag, sizeof want) ? 0 : -1;
+}
+
 static void send_beacon(struct fdn_discovery *d)
 {
     uint8_t buf[FDN_BEACON_MAX_LEN];
     d->b.seq++;
     d->b.timestamp = (uint32_t)time(NULL);
-    int len = fdn_beacon_encode(&d->b, buf, sizeof buf);
+    int len = fdn_beacon_encode_tagged(&d->b, buf, sizeof buf, d->auth ? sign_cb : NULL, d);
     /* loopback first: a node on this host then hears us as 127.0.0.1 before the loop copies
      * of the other interfaces arrive (those are dropped as duplicates) */
     for (int pass = 1; pass >= 0; pass--) {
@@ -388,16 +419,48 @@ static void dispatch(struct fdn_discovery *d, const struct fdn_beacon *b, struct
     fdn_node_dispatch_end(d->n, 7);
 }
 
+/* Counts a dropped beacon in *count and says so at most once per LOG_EVERY_MS. */
+static void drop(struct fdn_discovery *d, uint64_t *count, int kind, struct in_addr ip,
+                 const char *why)
+{
+    (*count)++;
+    if (log_allowed(d, kind))
+        fdn_warn("discovery: dropped a beacon from %s: %s (%" PRIu64 " so far)", inet_ntoa(ip), why,
+                 *count);
+}
+
+/* With a secret: the beacon's clock is within the window of ours, and a beacon of another boot
+ * than the one we know is no older than the last we took (a restarted node's beacons are
+ * newer; an old boot's, replayed, are not). 0, or -1 after counting the drop. */
+static int fresh(struct fdn_discovery *d, const struct fdn_beacon *b, const struct peer *p,
+                 struct in_addr ip)
+{
+    int32_t skew = (int32_t)(b->timestamp - (uint32_t)time(NULL));
+    if (skew > FDN_DISCOVERY_WINDOW_S || skew < -FDN_DISCOVERY_WINDOW_S) {
+        char why[96];
+        snprintf(why, sizeof why, "its clock is %" PRId32 " s %s ours (more than %d s)",
+                 skew < 0 ? -skew : skew, skew < 0 ? "behind" : "ahead of", FDN_DISCOVERY_WINDOW_S);
+        drop(d, &d->st.stale, LOG_STALE, ip, why);
+        return -1;
+    }
+    if (p && p->boot != b->boot_id && (int32_t)(b->timestamp - p->stamp) < 0) {
+        drop(d, &d->st.replayed, LOG_REPLAY, ip, "replayed (an older boot of a known node)");
+        return -1;
+    }
+    return 0;
+}
+
 static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, struct in_addr ip)
 {
     struct fdn_beacon b;
-    int rc = fdn_beacon_decode(buf, len, &b);
+    int rc = fdn_beacon_decode_tagged(buf, len, &b, d->auth ? verify_cb : NULL, d);
     if (rc == FDN_BEACON_E_TAGGED) {
-        d->st.untrusted++;
-        if (log_allowed(d, LOG_UNTRUSTED))
-            fdn_warn("discovery: dropped a tagged beacon from %s: no secret set (%" PRIu64
-                     " so far)",
-                     inet_ntoa(ip), d->st.untrusted);
+        drop(d, &d->st.untrusted, LOG_UNTRUSTED, ip, "tagged, and we have no secret");
+        return;
+    }
+    if (rc == FDN_BEACON_E_UNTAGGED || rc == FDN_BEACON_E_TAG) {
+        drop(d, &d->st.unauthenticated, LOG_UNAUTH, ip,
+             rc == FDN_BEACON_E_TAG ? "bad tag (another secret?)" : "not tagged (no secret?)");
         return;
     }
     if (rc < 0) {
@@ -417,6 +480,8 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
     }
     int64_t now = now_ms();
     struct peer *p = lookup(d, b.node_id);
+    if (d->auth && fresh(d, &b, p, ip) < 0)
+        return;
     int changed = 1;
     if (!p || p->boot != b.boot_id) {
         if (!p)
@@ -438,6 +503,7 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
     }
     p->boot = b.boot_id;
     p->seq = b.seq;
+    p->stamp = b.timestamp;
     p->version = b.services_version;
     p->leaving = b.leaving;
     p->port = b.tcp_port;
@@ -458,6 +524,7 @@ static void destroy(struct fdn_discovery *d)
         free(p);
         p = next;
     }
+    explicit_bzero(d->auth_key, sizeof d->auth_key);
     free(d);
 }
 
@@ -563,6 +630,10 @@ int fdn_discovery_new(struct fdn_node *n, const struct fdn_discovery_opts *o,
         return -1;
     }
     memcpy(d->b.node_id, n->id, 16);
+    if (o->auth_key) {
+        memcpy(d->auth_key, o->auth_key, sizeof d->auth_key);
+        d->auth = 1;
+    }
     d->b.boot_id = o->boot_id;
     while (d->b.boot_id == 0)
         d->b.boot_id = random32();
@@ -581,9 +652,9 @@ int fdn_discovery_new(struct fdn_node *n, const struct fdn_discovery_opts *o,
     scan(d);
     if (d->send)
         discovery_send_cb(-1, 0, d); /* the first beacon at once, and the schedule */
-    fdn_debug("discovery: %s:%d, boot %08" PRIx32 ", %d interface(s)%s",
+    fdn_debug("discovery: %s:%d, boot %08" PRIx32 ", %d interface(s)%s%s",
               inet_ntoa(d->group.sin_addr), ntohs(d->group.sin_port), d->b.boot_id, d->nifaces,
-              d->send ? "" : ", listening only");
+              d->send ? "" : ", listening only", d->auth ? ", authenticated beacons" : "");
     *out = d;
     return 0;
 }
@@ -615,6 +686,7 @@ void fdn_discovery_stats(const struct fdn_discovery *d, struct fdn_discovery_sta
     *out = d->st;
     out->peers = d->npeers;
     out->interfaces = (size_t)d->nifaces;
+    out->authenticated = d->auth;
     out->boot_id = d->b.boot_id;
     out->seq = d->b.seq;
     out->version = d->b.services_version;

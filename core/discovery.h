@@ -14,15 +14,16 @@ struct fdn_discovery;
 #define FDN_DISCOVERY_PORT 47468
 
 struct fdn_discovery_opts {
-    const char *group; /* IPv4 multicast group; NULL: FDN_DISCOVERY_GROUP */
-    int port;          /* UDP port; 0: FDN_DISCOVERY_PORT */
-    const char *bind;  /* IPv4 address: use only the interface that has it; NULL, "",
-                        * "0.0.0.0" or "::": every interface (loopback included) */
-    const char *key;   /* partition key; NULL: "default" */
-    int tcp_port;      /* advertised RPC port */
-    uint32_t version;  /* initial services version */
-    uint32_t boot_id;  /* this run's boot id (the one Lua's HELLO carries); 0: a random one */
-    int send;          /* 0: listen only (fdnode ls/call) */
+    const char *group;       /* IPv4 multicast group; NULL: FDN_DISCOVERY_GROUP */
+    int port;                /* UDP port; 0: FDN_DISCOVERY_PORT */
+    const char *bind;        /* IPv4 address: use only the interface that has it; NULL, "",
+                              * "0.0.0.0" or "::": every interface (loopback included) */
+    const char *key;         /* partition key; NULL: "default" */
+    int tcp_port;            /* advertised RPC port */
+    uint32_t version;        /* initial services version */
+    uint32_t boot_id;        /* this run's boot id (the one Lua's HELLO carries); 0: a random one */
+    int send;                /* 0: listen only (fdnode ls/call) */
+    const uint8_t *auth_key; /* the secret's beacon key (32 bytes, copied), or NULL: no secret */
 };
 
 /* Dispatch of a beacon: fdn_node_dispatch_begin(n, "beacon") then 7 arguments:
@@ -33,9 +34,15 @@ struct fdn_discovery_opts {
  *   port     integer, the sender's RPC port
  *   version  integer, its services version
  *   leaving  boolean, true when it is shutting down
- * Dropped (and counted) without dispatch: malformed datagrams, tagged ones (no secret yet),
+ * Dropped (and counted) without dispatch: malformed datagrams, tagged ones (no secret set),
  * our own, other partitions (key hash differs), duplicates and stale ones (same boot, seq not
- * newer: a node on this host is heard once per shared interface). A beacon that changes
+ * newer: a node on this host is heard once per shared interface).
+ * With a secret (auth_key), beacons are sent tagged (HMAC-SHA256 of the whole beacon under the
+ * beacon key, beacon.h) and only beacons whose tag verifies (compared in constant time) are
+ * heard; then also dropped: a timestamp more than FDN_DISCOVERY_WINDOW_S away from our clock,
+ * and a replayed beacon: same boot and seq not newer (as above), or another boot with a
+ * timestamp older than the last one heard from that node (a node that restarts sends newer
+ * ones). The per-packet problems are logged at most once per 10 s per kind. A beacon that changes
  * nothing (same boot, version, leaving, ip, port as the last one dispatched for that node) is
  * not dispatched either, but one is at least every FDN_DISCOVERY_REFRESH_MS per node so that
  * Lua can keep "last seen". A node heard on several addresses keeps the one it was first heard
@@ -44,6 +51,7 @@ struct fdn_discovery_opts {
 #define FDN_DISCOVERY_REFRESH_MS 4000
 #define FDN_DISCOVERY_IP_HOLD_MS 2500
 #define FDN_DISCOVERY_MAX_PEERS 4096
+#define FDN_DISCOVERY_WINDOW_S 30
 
 /* Opens the socket, joins the group and, when o->send, sends the first beacon at once, then
  * after 100, 300 and 700 ms, then every second (with a little jitter). Interfaces are scanned
@@ -64,18 +72,22 @@ void fdn_discovery_set_version(struct fdn_discovery *d, uint32_t version);
 void fdn_discovery_leave(struct fdn_discovery *d);
 
 struct fdn_discovery_stats {
-    uint64_t sent;        /* datagrams sent (one per beacon per interface) */
-    uint64_t send_errors; /* datagrams the kernel refused */
-    uint64_t received;    /* datagrams read */
-    uint64_t malformed;   /* not a beacon: bad length, magic, version or flags */
-    uint64_t untrusted;   /* tagged (no secret set yet) */
-    uint64_t foreign;     /* another partition (key hash differs) */
-    uint64_t own;         /* our own beacons coming back */
-    uint64_t duplicate;   /* same beacon again (another interface) or stale */
-    uint64_t dispatched;  /* handed to Lua */
-    uint64_t evicted;     /* nodes forgotten because the table was full */
-    size_t peers;         /* nodes in the table */
-    size_t interfaces;    /* interfaces joined */
+    uint64_t sent;            /* datagrams sent (one per beacon per interface) */
+    uint64_t send_errors;     /* datagrams the kernel refused */
+    uint64_t received;        /* datagrams read */
+    uint64_t malformed;       /* not a beacon: bad length, magic, version or flags */
+    uint64_t untrusted;       /* tagged, but we have no secret */
+    uint64_t unauthenticated; /* we have a secret: untagged, or a tag that does not verify */
+    uint64_t stale;           /* we have a secret: timestamp outside the window */
+    uint64_t replayed;        /* we have a secret: an older boot of a node heard since */
+    uint64_t foreign;         /* another partition (key hash differs) */
+    uint64_t own;             /* our own beacons coming back */
+    uint64_t duplicate;       /* same beacon again (another interface) or stale */
+    uint64_t dispatched;      /* handed to Lua */
+    uint64_t evicted;         /* nodes forgotten because the table was full */
+    size_t peers;             /* nodes in the table */
+    size_t interfaces;        /* interfaces joined */
+    int authenticated;        /* 1: a secret is set (beacons tagged and checked) */
     uint32_t boot_id, seq, version;
 };
 

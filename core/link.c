@@ -1,6 +1,7 @@
 /* link.c: the node's RPC links on bufferevents: listener, outbound connects, frames in (parsed
  * in place, handed to Lua) and out (header + copied body), PING/PONG, the connect, handshake
- * and ping deadlines on one periodic sweep, and the bounds on frame size and pending output. */
+ * and ping deadlines on one periodic sweep, the bounds on frame size and pending output, and,
+ * with a secret, TLS between the socket's buffers and the frames (tls.h). */
 #include "link.h"
 
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 
 #include "frame.h"
 #include "node.h"
+#include "tls.h"
 #include "util.h"
 
 #define CONNECT_MS 3000
@@ -35,6 +37,7 @@
 #define DEFAULT_MAX_FRAME (1024 * 1024)
 #define DEFAULT_MAX_PENDING (8 * 1024 * 1024)
 #define IO_CHUNK (256 * 1024) /* bytes read or written per socket call at most */
+#define TLS_LOG_MS 10000      /* failed TLS handshakes are logged at most this often */
 
 enum { S_CONNECTING, S_OPEN, S_FLUSHING, S_LINGER };
 
@@ -42,9 +45,13 @@ struct link {
     struct fdn_links *ls;
     struct link *prev, *next; /* every link, including those flushing before close */
     struct bufferevent *bev;
+    /* Frames are parsed from pin and queued on pout: the bufferevent's own buffers, or, with
+     * TLS, plaintext buffers that tls moves to and from the bufferevent's */
+    struct evbuffer *pin, *pout;
+    struct fdn_tls_conn *tls; /* NULL without a secret */
     uint64_t id;
     int state, port;
-    unsigned inbound : 1, ready : 1, mapped : 1, heard : 1, sent : 1;
+    unsigned inbound : 1, ready : 1, mapped : 1, heard : 1, sent : 1, dirty : 1;
     int64_t deadline; /* connect, handshake (until ready) or flush, in ms */
     int64_t last_heard, last_sent;
     uint32_t ping_id;
@@ -59,8 +66,10 @@ struct down {
 
 struct fdn_links {
     struct fdn_node *n;
+    struct fdn_tls *tls; /* the node's, or NULL: no TLS */
     struct evconnlistener *listener;
     struct event *tick, *deferred;
+    struct event *encrypt; /* TLS: encrypts what the links queued, after the current turn */
     struct link *all;
     struct link **map; /* id -> open link: open addressing, linear probing */
     size_t map_cap, map_count;
@@ -71,17 +80,27 @@ struct fdn_links {
     int ping_timeout, ping_interval, connect_ms, handshake_ms;
     int64_t accept_resume; /* 0, or when a paused listener accepts again */
     int64_t last_tick;     /* a late tick means the reactor stalled */
+    int64_t tls_logged;    /* when a failed TLS handshake was last logged */
+    int open_warned;       /* the warning about a listener open to the network, without TLS */
     int depth, dead;       /* dispatches under way; freed while in one */
     struct fdn_link_stats st;
 };
 
 static const char *const reason_names[FDN_LINK_R_MAX] = {
-    "closed",          "eof",
-    "socket error",    "connect failed",
-    "connect timeout", "handshake timeout",
-    "ping timeout",    "slow consumer",
-    "protocol error",  "frame too large",
-    "frame too short", "unknown frame type",
+    "closed",
+    "eof",
+    "socket error",
+    "connect failed",
+    "connect timeout",
+    "handshake timeout",
+    "ping timeout",
+    "slow consumer",
+    "protocol error",
+    "frame too large",
+    "frame too short",
+    "unknown frame type",
+    "tls handshake failed",
+    "tls error",
 };
 
 static void link_read_cb(struct bufferevent *bev, void *arg);
@@ -165,15 +184,29 @@ static void set_sockopts(evutil_socket_t fd)
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
-static struct link *link_new(struct fdn_links *ls, evutil_socket_t fd)
+static struct link *link_new(struct fdn_links *ls, evutil_socket_t fd, int inbound)
 {
     struct link *l = xcalloc(1, sizeof *l);
     l->ls = ls;
     l->id = ++ls->seq;
+    l->inbound = inbound != 0;
     l->bev = bufferevent_socket_new(ls->n->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!l->bev) {
         fdn_error("link: out of memory creating a bufferevent");
         abort();
+    }
+    if (ls->tls) {
+        l->pin = evbuffer_new();
+        l->pout = evbuffer_new();
+        if (!l->pin || !l->pout) {
+            fdn_error("link: out of memory creating buffers");
+            abort();
+        }
+        l->tls = fdn_tls_conn_new(ls->tls, inbound, bufferevent_get_input(l->bev),
+                                  bufferevent_get_output(l->bev));
+    } else {
+        l->pin = bufferevent_get_input(l->bev);
+        l->pout = bufferevent_get_output(l->bev);
     }
     bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
     bufferevent_set_max_single_read(l->bev, IO_CHUNK);
@@ -200,7 +233,19 @@ static void link_free(struct link *l)
     if (l->next)
         l->next->prev = l->prev;
     bufferevent_free(l->bev); /* safe inside its own callbacks: libevent holds a reference */
+    if (l->tls) {
+        fdn_tls_conn_free(l->tls);
+        evbuffer_free(l->pin);
+        evbuffer_free(l->pout);
+    }
     free(l);
+}
+
+/* Bytes queued for output: ciphertext not yet written, and plaintext not yet encrypted. */
+static size_t pending(const struct link *l)
+{
+    size_t n = evbuffer_get_length(bufferevent_get_output(l->bev));
+    return l->tls ? n + evbuffer_get_length(l->pout) : n;
 }
 
 /* A close Lua did not ask for: the link goes now, its "down" is dispatched from the reactor
@@ -209,13 +254,28 @@ static void fail(struct link *l, int reason, const char *detail)
 {
     struct fdn_links *ls = l->ls;
     ls->st.closes[reason]++;
-    if (reason >= FDN_LINK_R_PROTOCOL)
-        ls->st.protocol_errors++;
-    fdn_log(reason >= FDN_LINK_R_PROTOCOL          ? FDN_LOG_WARN
-            : reason >= FDN_LINK_R_CONNECT_TIMEOUT ? FDN_LOG_INFO
-                                                   : FDN_LOG_DEBUG,
-            "link %llu (%s port %d): %s%s%s", (unsigned long long)l->id, l->ip, l->port,
-            reason_names[reason], detail ? ": " : "", detail ? detail : "");
+    if (reason >= FDN_LINK_R_TLS) {
+        /* a node with another secret retries every second: say it, but not every time */
+        int64_t now = now_ms();
+        int say = !ls->tls_logged || now - ls->tls_logged >= TLS_LOG_MS;
+        ls->st.tls_failures++;
+        if (say)
+            ls->tls_logged = now;
+        fdn_log(say ? FDN_LOG_WARN : FDN_LOG_DEBUG,
+                "link %llu (%s port %d, %s): %s%s%s (%llu so far; a peer with another --secret, "
+                "or none?)",
+                (unsigned long long)l->id, l->ip, l->port, l->inbound ? "inbound" : "outbound",
+                reason_names[reason], detail && *detail ? ": " : "", detail ? detail : "",
+                (unsigned long long)ls->st.tls_failures);
+    } else {
+        if (reason >= FDN_LINK_R_PROTOCOL)
+            ls->st.protocol_errors++;
+        fdn_log(reason >= FDN_LINK_R_PROTOCOL          ? FDN_LOG_WARN
+                : reason >= FDN_LINK_R_CONNECT_TIMEOUT ? FDN_LOG_INFO
+                                                       : FDN_LOG_DEBUG,
+                "link %llu (%s port %d): %s%s%s", (unsigned long long)l->id, l->ip, l->port,
+                reason_names[reason], detail ? ": " : "", detail ? detail : "");
+    }
     if (l->mapped) {
         if (ls->ndowns == ls->downs_cap) {
             ls->downs_cap = ls->downs_cap ? ls->downs_cap * 2 : 8;
@@ -281,11 +341,35 @@ static void links_deferred_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- frames out ------------------------------------------------------------------------ */
 
+/* TLS: encrypts what is queued on l (nothing before the handshake is over); 0, or -1 when
+ * that failed and l is gone. */
+static int encrypt(struct link *l)
+{
+    l->dirty = 0;
+    if (fdn_tls_conn_write(l->tls, l->pout) < 0) {
+        fail(l, FDN_LINK_R_TLS_RECORD, fdn_tls_conn_error(l->tls));
+        return -1;
+    }
+    return 0;
+}
+
+static void links_encrypt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_links *ls = arg;
+    (void)fd;
+    (void)what;
+    for (struct link *l = ls->all, *next; l; l = next) {
+        next = l->next; /* nothing here calls Lua: only l can go */
+        if (l->dirty)
+            encrypt(l);
+    }
+}
+
 static int queue_frame(struct link *l, int type, int flags, uint32_t id, const void *body,
                        size_t len)
 {
     struct fdn_links *ls = l->ls;
-    struct evbuffer *out = bufferevent_get_output(l->bev);
+    struct evbuffer *out = l->pout;
     uint8_t h[FDN_FRAME_HEADER];
     fdn_frame_header(h, (uint8_t)type, (uint8_t)flags, id, len);
     evbuffer_add(out, h, sizeof h);
@@ -294,7 +378,11 @@ static int queue_frame(struct link *l, int type, int flags, uint32_t id, const v
     l->sent = 1;
     ls->st.frames_out++;
     ls->st.bytes_out += sizeof h + len;
-    if (evbuffer_get_length(out) > ls->max_pending) {
+    if (l->tls && !l->dirty) { /* the frames of this turn go in as few records as they fit */
+        l->dirty = 1;
+        event_active(ls->encrypt, EV_TIMEOUT, 0);
+    }
+    if (pending(l) > ls->max_pending) {
         fail(l, FDN_LINK_R_SLOW, NULL);
         return FDN_LINK_ESLOW;
     }
@@ -329,23 +417,18 @@ static int parse_reason(int err)
                                         : FDN_LINK_R_TYPE;
 }
 
-/* Hands every complete frame in the input to Lua (PING/PONG excepted). The frame is parsed in
- * place: evbuffer_pullup copies only when a frame straddles two chains. */
-static void link_read_cb(struct bufferevent *bev, void *arg)
+/* Hands every complete frame of l's input (plaintext) to Lua, PING/PONG excepted; 0, or -1 when
+ * l is gone. The frame is parsed in place: evbuffer_pullup copies only when a frame straddles
+ * two chains. */
+static int read_frames(struct link *l)
 {
-    struct link *l = arg;
     struct fdn_links *ls = l->ls;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = l->pin;
     uint64_t id = l->id;
-    if (l->state != S_OPEN) { /* flushing or lingering: input is dropped */
-        evbuffer_drain(in, evbuffer_get_length(in));
-        return;
-    }
-    l->heard = 1;
     for (;;) {
         size_t avail = evbuffer_get_length(in);
         if (avail < 4)
-            return;
+            return 0;
         size_t hl = avail < FDN_FRAME_HEADER ? avail : FDN_FRAME_HEADER;
         const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)hl);
         struct fdn_frame f;
@@ -356,14 +439,14 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
         }
         if (r < 0) {
             fail(l, parse_reason(r), NULL);
-            return;
+            return -1;
         }
         if (hl > 4 && !l->ready && !allowed_before_ready(p[4])) {
             fail(l, FDN_LINK_R_PROTOCOL, fdn_frame_type_name(p[4]));
-            return;
+            return -1;
         }
         if (r == 0)
-            return;
+            return 0;
         ls->st.frames_in++;
         ls->st.bytes_in += (uint64_t)r;
         if (f.type == FDN_FRAME_PING || f.type == FDN_FRAME_PONG) {
@@ -371,7 +454,7 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
             int type = f.type;
             evbuffer_drain(in, (size_t)r);
             if (type == FDN_FRAME_PING && queue_frame(l, FDN_FRAME_PONG, 0, ping, NULL, 0) < 0)
-                return;
+                return -1;
             continue;
         }
         lua_State *L = ls->n->L;
@@ -384,11 +467,48 @@ static void link_read_cb(struct bufferevent *bev, void *arg)
         lua_pushlstring(L, (const char *)f.body, f.body_len);
         evbuffer_drain(in, (size_t)r);
         if (dispatch_end(ls, 5) < 0)
-            return;
+            return -1;
         l = find(ls, id); /* Lua may have closed it */
         if (!l)
-            return;
+            return -1;
     }
+}
+
+/* TLS: runs the handshake, then decrypts into l->pin; 0, 1 when the peer sent close_notify
+ * (after the plaintext before it), or -1 when that failed and l is gone. */
+static int decrypt(struct link *l)
+{
+    int was = fdn_tls_conn_established(l->tls);
+    int r = fdn_tls_conn_read(l->tls, l->pin);
+    if (r < 0) {
+        fail(l, r == FDN_TLS_EHANDSHAKE ? FDN_LINK_R_TLS : FDN_LINK_R_TLS_RECORD,
+             fdn_tls_conn_error(l->tls));
+        return -1;
+    }
+    if (!was && fdn_tls_conn_established(l->tls)) {
+        l->ls->st.tls_handshakes++;
+        fdn_debug("link %llu (%s port %d): tls handshake done", (unsigned long long)l->id, l->ip,
+                  l->port);
+        if (encrypt(l) < 0) /* what Lua queued meanwhile (its HELLO) goes now */
+            return -1;
+    }
+    return r == FDN_TLS_EOF;
+}
+
+static void link_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct link *l = arg;
+    if (l->state != S_OPEN) { /* flushing or lingering: input is dropped */
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
+    l->heard = 1;
+    int eof = l->tls ? decrypt(l) : 0;
+    if (eof < 0 || read_frames(l) < 0)
+        return;
+    if (eof)
+        fail(l, FDN_LINK_R_EOF, NULL);
 }
 
 /* --- connection events ----------------------------------------------------------------- */
@@ -423,6 +543,8 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
         l->last_heard = l->last_sent = now_ms();
         l->deadline = l->last_heard + ls->handshake_ms;
         ls->st.connected++;
+        if (l->tls && decrypt(l) < 0) /* the client's hello */
+            return;
         link_event(ls, l->id, "up", l->ip, l->port);
         return;
     }
@@ -430,6 +552,8 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
         link_free(l);
     else if (l->state == S_CONNECTING)
         fail(l, FDN_LINK_R_CONNECT, detail);
+    else if (l->tls && !fdn_tls_conn_established(l->tls)) /* the other end refused us */
+        fail(l, FDN_LINK_R_TLS, what & BEV_EVENT_EOF ? "closed by the peer" : detail);
     else if (what & BEV_EVENT_EOF)
         fail(l, FDN_LINK_R_EOF, NULL);
     else
@@ -547,8 +671,7 @@ static void links_accept_cb(struct evconnlistener *lis, evutil_socket_t fd, stru
     (void)lis;
     (void)socklen;
     set_sockopts(fd);
-    struct link *l = link_new(ls, fd);
-    l->inbound = 1;
+    struct link *l = link_new(ls, fd, 1);
     l->state = S_OPEN;
     l->deadline = l->last_heard + ls->handshake_ms;
     addr_string(sa, l->ip, &l->port);
@@ -564,6 +687,16 @@ static void links_accept_error_cb(struct evconnlistener *lis, void *arg)
              evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     evconnlistener_disable(lis);
     ls->accept_resume = now_ms() + ACCEPT_PAUSE_MS;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        return ntohl(a->sin_addr.s_addr) >> 24 == 127;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
 }
 
 int fdn_links_listen(struct fdn_links *ls, const char *host, int port, int *bound_port)
@@ -592,7 +725,15 @@ int fdn_links_listen(struct fdn_links *ls, const char *host, int port, int *boun
     char ip[46];
     getsockname(evconnlistener_get_fd(ls->listener), (struct sockaddr *)&ss, &len);
     addr_string((struct sockaddr *)&ss, ip, bound_port);
-    fdn_info("link: listening on %s port %d", host, *bound_port);
+    fdn_info("link: listening on %s port %d%s", host, *bound_port,
+             ls->tls ? " (TLS, cluster secret)" : "");
+    if (!ls->tls && !is_loopback(&ss) && !ls->open_warned) {
+        ls->open_warned = 1;
+        fdn_warn("link: no cluster secret, and the RPC listener (%s port %d) is not on loopback: "
+                 "whoever reaches it can call every service, and the traffic is not encrypted; "
+                 "set --secret (or FDN_SECRET), or --bind 127.0.0.1",
+                 host, *bound_port);
+    }
     return 0;
 }
 
@@ -617,7 +758,7 @@ int fdn_links_connect(struct fdn_links *ls, const char *host, int port, uint64_t
         return FDN_LINK_ESYS;
     }
     set_sockopts(fd);
-    struct link *l = link_new(ls, fd);
+    struct link *l = link_new(ls, fd, 0);
     addr_string((struct sockaddr *)&ss, l->ip, &l->port);
     l->state = S_CONNECTING;
     l->deadline = l->last_heard + ls->connect_ms;
@@ -653,6 +794,14 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
     fdn_debug("link %llu (%s port %d): closed%s%s", (unsigned long long)id, l->ip, l->port,
               reason ? ": " : "", reason ? reason : "");
     map_del(ls, l);
+    if (l->tls) {
+        /* what is queued goes, then a close_notify; before the handshake is over nothing can */
+        if (flush && fdn_tls_conn_established(l->tls) &&
+            fdn_tls_conn_write(l->tls, l->pout) == FDN_TLS_OK)
+            fdn_tls_conn_close(l->tls);
+        evbuffer_drain(l->pout, evbuffer_get_length(l->pout));
+        l->dirty = 0;
+    }
     size_t pending = evbuffer_get_length(bufferevent_get_output(l->bev));
     if (!flush || (l->state == S_CONNECTING && pending == 0)) {
         link_free(l);
@@ -677,7 +826,8 @@ int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out)
     out->inbound = l->inbound;
     out->connected = l->state == S_OPEN;
     out->ready = l->ready;
-    out->pending = evbuffer_get_length(bufferevent_get_output(l->bev));
+    out->secure = l->tls && fdn_tls_conn_established(l->tls);
+    out->pending = pending(l);
     return 0;
 }
 
@@ -704,6 +854,7 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
 {
     struct fdn_links *ls = xcalloc(1, sizeof *ls);
     ls->n = n;
+    ls->tls = n->tls;
     ls->max_frame = n->cfg.max_frame ? n->cfg.max_frame : DEFAULT_MAX_FRAME;
     if (ls->max_frame > FDN_FRAME_CEILING)
         ls->max_frame = FDN_FRAME_CEILING;
@@ -723,7 +874,8 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
     struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
     ls->tick = event_new(n->base, -1, EV_PERSIST, links_tick_cb, ls);
     ls->deferred = event_new(n->base, -1, 0, links_deferred_cb, ls);
-    if (!ls->tick || !ls->deferred) {
+    ls->encrypt = event_new(n->base, -1, 0, links_encrypt_cb, ls);
+    if (!ls->tick || !ls->deferred || !ls->encrypt) {
         fdn_error("link: out of memory creating timers");
         abort();
     }
@@ -744,6 +896,7 @@ void fdn_links_free(struct fdn_links *ls)
     }
     event_free(ls->tick);
     event_free(ls->deferred);
+    event_free(ls->encrypt);
     free(ls->map);
     free(ls->downs);
     ls->dead = 1;

@@ -28,7 +28,19 @@ struct fdn_links;
  * Reasons: "eof", "socket error" (detail: the system's message), "connect failed" (detail),
  * "connect timeout", "handshake timeout", "ping timeout", "slow consumer",
  * "protocol error" (a frame other than HELLO/BYE/PING/PONG before ready),
- * "frame too large", "frame too short", "unknown frame type".
+ * "frame too large", "frame too short", "unknown frame type",
+ * "tls handshake failed" (detail: mbedtls' words; the peer has another secret, none, or hung
+ * up during the handshake), "tls error" (a bad record after the handshake).
+ *
+ * TLS (when the node has a secret, n->tls): every link, inbound and outbound, runs a TLS 1.2
+ * PSK handshake (tls.h) before any frame; frames are parsed only from decrypted bytes, and what
+ * Lua sends before the handshake is over waits, in plaintext, until it is. "up" and "accept"
+ * still come at TCP level. Frames queued in one reactor turn are encrypted together (fewer,
+ * fuller records) just after it. The handshake deadline covers the TLS handshake and the HELLO
+ * exchange together; the pending output counts the plaintext not yet encrypted and the
+ * ciphertext not yet written. A link closed with flush sends what is queued and a close_notify
+ * (if its handshake is over; otherwise its plaintext is dropped). Failed handshakes are counted
+ * (closes, tls_failures) and logged at most once per 10 s. Without a secret none of this runs.
  *
  * Deadlines: an outbound link must connect within 3 s; every link must be marked ready
  * (fdn_links_ready) within 3 s of connecting or being accepted. Before it is ready only
@@ -62,6 +74,8 @@ enum fdn_link_reason {
     FDN_LINK_R_TOO_LARGE,
     FDN_LINK_R_TOO_SHORT,
     FDN_LINK_R_TYPE,
+    FDN_LINK_R_TLS,        /* the TLS handshake failed */
+    FDN_LINK_R_TLS_RECORD, /* a bad TLS record after the handshake */
     FDN_LINK_R_MAX
 };
 
@@ -69,6 +83,7 @@ struct fdn_link_stats {
     uint64_t links; /* open now (not counting those flushing before close) */
     uint64_t accepted, connected, frames_in, frames_out, bytes_in, bytes_out;
     uint64_t pings_sent, protocol_errors;
+    uint64_t tls_handshakes, tls_failures; /* completed; failed (handshake or record) */
     uint64_t closes[FDN_LINK_R_MAX];
 };
 
@@ -76,7 +91,8 @@ struct fdn_link_info {
     char ip[46]; /* the remote address */
     int port;
     int inbound, connected, ready;
-    size_t pending; /* bytes queued for output */
+    int secure;     /* 1: the TLS handshake is over */
+    size_t pending; /* bytes queued for output (plaintext waiting for TLS included) */
 };
 
 struct fdn_links *fdn_links_new(struct fdn_node *n);
@@ -86,7 +102,8 @@ void fdn_links_free(struct fdn_links *ls);
 
 /* Binds a TCP listener on host (an IPv4 or IPv6 literal, "localhost") and port (0: any
  * free port); 0 and *bound_port on success, negative after logging one line. One listener
- * at a time. */
+ * at a time. Without a secret, the first listener not on loopback (127.0.0.0/8, ::1) logs a
+ * warning: whoever reaches it can call every service. */
 int fdn_links_listen(struct fdn_links *ls, const char *host, int port, int *bound_port);
 void fdn_links_stop_listening(struct fdn_links *ls);
 

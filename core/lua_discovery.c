@@ -4,11 +4,13 @@
 
 #include "discovery.h"
 #include "node.h"
+#include "tls.h"
 
 /* start{ tcp_port = N, send = true, version = 0, boot = B } -> true | nil, err: joins the
- * group of the node's configuration (--multicast, --bind, --key). boot: the boot id to send
- * (default: a random one, see stats().boot_id). Beacons then arrive as dispatch("beacon", ...)
- * (see discovery.h). Raises when already started. */
+ * group of the node's configuration (--multicast, --bind, --key; with --secret, beacons are
+ * tagged and checked). boot: the boot id to send (default: a random one, see
+ * stats().boot_id). Beacons then arrive as dispatch("beacon", ...) (see discovery.h). Raises
+ * when already started. */
 static int l_discovery_start(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -20,6 +22,7 @@ static int l_discovery_start(lua_State *L)
         .port = n->cfg.mcast_port,
         .bind = n->cfg.bind,
         .key = n->cfg.key,
+        .auth_key = n->tls ? fdn_tls_discovery_key(n->tls) : NULL,
     };
     lua_getfield(L, 1, "send");
     o.send = lua_isnil(L, -1) || lua_toboolean(L, -1);
@@ -92,12 +95,15 @@ static int l_discovery_stats(lua_State *L)
         return 1;
     }
     fdn_discovery_stats(n->discovery, &s);
-    lua_createtable(L, 0, 16);
+    lua_createtable(L, 0, 20);
     set_int(L, "sent", (lua_Integer)s.sent);
     set_int(L, "send_errors", (lua_Integer)s.send_errors);
     set_int(L, "received", (lua_Integer)s.received);
     set_int(L, "malformed", (lua_Integer)s.malformed);
     set_int(L, "untrusted", (lua_Integer)s.untrusted);
+    set_int(L, "unauthenticated", (lua_Integer)s.unauthenticated);
+    set_int(L, "stale", (lua_Integer)s.stale);
+    set_int(L, "replayed", (lua_Integer)s.replayed);
     set_int(L, "foreign", (lua_Integer)s.foreign);
     set_int(L, "own", (lua_Integer)s.own);
     set_int(L, "duplicate", (lua_Integer)s.duplicate);
@@ -108,6 +114,8 @@ static int l_discovery_stats(lua_State *L)
     set_int(L, "boot_id", s.boot_id);
     set_int(L, "seq", s.seq);
     set_int(L, "version", s.version);
+    lua_pushboolean(L, s.authenticated);
+    lua_setfield(L, -2, "authenticated");
     return 1;
 }
 

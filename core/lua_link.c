@@ -133,14 +133,15 @@ static void set_int(lua_State *L, const char *k, uint64_t v)
 }
 
 /* stats() -> {links, accepted, connected, frames_in, frames_out, bytes_in, bytes_out,
- * pings_sent, protocol_errors, closes = {[reason] = count}} */
+ * pings_sent, protocol_errors, tls_handshakes, tls_failures, closes = {[reason] = count},
+ * tls = true when the node has a secret} */
 static int l_link_stats(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     struct fdn_link_stats st = {0};
     if (n->links)
         fdn_links_stats(n->links, &st);
-    lua_createtable(L, 0, 10);
+    lua_createtable(L, 0, 13);
     set_int(L, "links", st.links);
     set_int(L, "accepted", st.accepted);
     set_int(L, "connected", st.connected);
@@ -150,6 +151,10 @@ static int l_link_stats(lua_State *L)
     set_int(L, "bytes_out", st.bytes_out);
     set_int(L, "pings_sent", st.pings_sent);
     set_int(L, "protocol_errors", st.protocol_errors);
+    set_int(L, "tls_handshakes", st.tls_handshakes);
+    set_int(L, "tls_failures", st.tls_failures);
+    lua_pushboolean(L, n->tls != NULL);
+    lua_setfield(L, -2, "tls");
     lua_createtable(L, 0, FDN_LINK_R_MAX);
     for (int i = 0; i < FDN_LINK_R_MAX; i++)
         set_int(L, fdn_link_reason_name(i), st.closes[i]);
@@ -157,7 +162,8 @@ static int l_link_stats(lua_State *L)
     return 1;
 }
 
-/* info(id) -> {ip, port, inbound, connected, ready, pending} | nil */
+/* info(id) -> {ip, port, inbound, connected, ready, secure, pending} | nil: secure once the
+ * TLS handshake is over */
 static int l_link_info(lua_State *L)
 {
     uint64_t id = check_id(L, 1);
@@ -167,7 +173,7 @@ static int l_link_info(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     lua_pushstring(L, in.ip);
     lua_setfield(L, -2, "ip");
     set_int(L, "port", (uint64_t)in.port);
@@ -177,6 +183,8 @@ static int l_link_info(lua_State *L)
     lua_setfield(L, -2, "connected");
     lua_pushboolean(L, in.ready);
     lua_setfield(L, -2, "ready");
+    lua_pushboolean(L, in.secure);
+    lua_setfield(L, -2, "secure");
     set_int(L, "pending", in.pending);
     return 1;
 }

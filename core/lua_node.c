@@ -180,6 +180,8 @@ static int l_node_info(lua_State *L)
     }
     lua_pushinteger(L, n->cfg.grace_ms);
     lua_setfield(L, -2, "grace");
+    lua_pushboolean(L, n->cfg.watch);
+    lua_setfield(L, -2, "watch");
     return 1;
 }
 

@@ -35,12 +35,19 @@ static const char usage_text[] =
     "  --bind ADDR          address of the RPC listener and of discovery (default 0.0.0.0)\n"
     "  --key NAME           cluster partition: only nodes with the same key see each other\n"
     "                       (default: default)\n"
+    "  --secret S           cluster secret: beacons are authenticated and links run TLS; only\n"
+    "                       nodes with the same secret see and reach each other (default: none;\n"
+    "                       also $FDN_SECRET, which other users cannot see in ps: prefer it).\n"
+    "                       Without one, a node whose RPC listener is not on loopback warns\n"
+    "                       at start: anyone who reaches it can call every service\n"
     "  --multicast GROUP:PORT  discovery group (default 239.255.70.68:47468)\n"
     "  --seeds HOST:PORT,...   RPC addresses of nodes to join, where multicast is unavailable\n"
     "  --grace MS           how long a path without provider keeps its proxy (default 10000)\n"
     "  --ping-timeout MS    a silent link is declared lost after MS (default 3000)\n"
     "  --max-frame BYTES    largest RPC frame (default 1048576)\n"
     "  --json               fdnode ls: print JSON instead of a table\n"
+    "  --watch              reload the scripts (and the Lua files they require) when they\n"
+    "                       change; SIGHUP reloads them with or without it\n"
     "  --call-budget MS     Lua that runs MS without yielding is stopped (default 1000, 0: off)\n"
     "  --lua-memory MB      cap on the Lua state's memory (default 1024, 0: none)\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
@@ -59,6 +66,7 @@ enum {
     OPT_PORT,
     OPT_BIND,
     OPT_KEY,
+    OPT_SECRET,
     OPT_MULTICAST,
     OPT_SEEDS,
     OPT_GRACE,
@@ -66,6 +74,7 @@ enum {
     OPT_MAX_FRAME,
     OPT_JSON,
     OPT_CALL_BUDGET,
+    OPT_WATCH,
     OPT_LUA_MEMORY,
 };
 
@@ -81,6 +90,7 @@ static const struct option long_options[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"bind", required_argument, NULL, OPT_BIND},
     {"key", required_argument, NULL, OPT_KEY},
+    {"secret", required_argument, NULL, OPT_SECRET},
     {"multicast", required_argument, NULL, OPT_MULTICAST},
     {"seeds", required_argument, NULL, OPT_SEEDS},
     {"grace", required_argument, NULL, OPT_GRACE},
@@ -88,6 +98,7 @@ static const struct option long_options[] = {
     {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
     {"json", no_argument, NULL, OPT_JSON},
     {"call-budget", required_argument, NULL, OPT_CALL_BUDGET},
+    {"watch", no_argument, NULL, OPT_WATCH},
     {"lua-memory", required_argument, NULL, OPT_LUA_MEMORY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -182,6 +193,7 @@ int main(int argc, char **argv)
         }
     }
     int json_output = 0;
+    char *secret = NULL; /* --secret wins over $FDN_SECRET */
 
     int c;
     long long v;
@@ -217,6 +229,14 @@ int main(int argc, char **argv)
                 return fail("--key must not be empty%s%s", "", "");
             cfg.key = optarg;
             break;
+        case OPT_SECRET:
+            if (!*optarg)
+                return fail("--secret must not be empty%s%s", "", "");
+            free(secret);
+            secret = xstrdup(optarg);
+            /* out of sight of ps (as far as it can be: it was visible until now) */
+            memset(optarg, '*', strlen(optarg));
+            break;
         case OPT_MULTICAST: {
             const char *colon = strrchr(optarg, ':');
             if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof group ||
@@ -235,6 +255,9 @@ int main(int argc, char **argv)
             if (parse_number(optarg, 1024, 1LL << 30, &v) < 0)
                 return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg, "");
             cfg.max_frame = (size_t)v;
+            break;
+        case OPT_WATCH:
+            cfg.watch = 1;
             break;
         case OPT_CALL_BUDGET:
             if (parse_number(optarg, 0, 86400000, &v) < 0)
@@ -301,6 +324,11 @@ int main(int argc, char **argv)
         return fail("usage: fdnode call PATH METHOD [ID] [JSON]%s%s", "", "");
     if (strcmp(mode, "ls") == 0 && json_output)
         mode = "ls-json";
+    const char *env_secret = getenv("FDN_SECRET");
+    if (!secret && env_secret && *env_secret)
+        secret = xstrdup(env_secret);
+    unsetenv("FDN_SECRET"); /* copied: not passed on to what scripts may run */
+    cfg.secret = secret;
     fdn_log_set_level(cfg.log_level);
     cfg.lib_dir = find_lib_dir();
     signal(SIGPIPE, SIG_IGN);
@@ -312,5 +340,9 @@ int main(int argc, char **argv)
     if (fdn_node_boot(n, argc - optind, argv + optind, mode) == 0)
         code = fdn_node_run(n);
     fdn_node_free(n);
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
     return code;
 }

@@ -15,6 +15,7 @@
 #include "discovery.h"
 #include "http.h"
 #include "link.h"
+#include "tls.h"
 #include "util.h"
 
 int luaopen_fdn_core_node(lua_State *L);
@@ -23,6 +24,7 @@ int luaopen_fdn_core_qs(lua_State *L);
 int luaopen_fdn_core_http(lua_State *L);
 int luaopen_fdn_core_link(lua_State *L);
 int luaopen_fdn_core_discovery(lua_State *L);
+int luaopen_fdn_core_watch(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -57,6 +59,17 @@ struct fdn_node *fdn_node_new(const struct fdn_config *cfg)
         snprintf(n->id_hex + 2 * i, 3, "%02x", n->id[i]);
     n->dispatch_ref = LUA_NOREF;
     n->traceback_ref = LUA_NOREF;
+    if (cfg->secret) {
+        size_t len = strlen(cfg->secret);
+        if (fdn_tls_new(cfg->secret, len, &n->tls) < 0) {
+            event_base_free(n->base);
+            free(n);
+            return NULL;
+        }
+        if (len < 16) /* a captured beacon lets anyone try guesses offline */
+            fdn_warn("the cluster secret is short (%zu characters): use 16 or more random ones",
+                     len);
+    }
     return n;
 }
 
@@ -78,6 +91,7 @@ void fdn_node_free(struct fdn_node *n)
         if (*evs[i])
             event_free(*evs[i]);
     event_base_free(n->base);
+    fdn_tls_free(n->tls); /* after every link: their sessions use its configuration */
     free(n);
 }
 
@@ -226,6 +240,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.http", luaopen_fdn_core_http);
     preload(L, n, "fdn.core.link", luaopen_fdn_core_link);
     preload(L, n, "fdn.core.discovery", luaopen_fdn_core_discovery);
+    preload(L, n, "fdn.core.watch", luaopen_fdn_core_watch);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

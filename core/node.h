@@ -15,6 +15,7 @@ struct event;
 struct fdn_http;
 struct fdn_links;
 struct fdn_discovery;
+struct fdn_tls;
 
 struct fdn_config {
     const char *name;      /* --name, default host-pid */
@@ -32,6 +33,7 @@ struct fdn_config {
     const char *bind;         /* --bind: RPC listener and discovery address, default 0.0.0.0 */
     int port;                 /* --port: RPC listener port, 0 = any free port */
     const char *key;          /* --key: cluster partition, default "default" */
+    const char *secret;       /* --secret or $FDN_SECRET: cluster secret, or NULL; never logged */
     const char *mcast_group;  /* --multicast GROUP:PORT, default 239.255.70.68:47468 */
     int mcast_port;
     const char *seeds;        /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
@@ -40,6 +42,7 @@ struct fdn_config {
     int ping_timeout_ms;      /* --ping-timeout MS: a silent link is lost after it, default 3000 */
     int grace_ms;             /* --grace MS: a path without provider keeps its proxy so long */
     int call_budget_ms;       /* --call-budget MS: how long Lua may run without yielding */
+    int watch;                /* --watch: reload scripts when they change */
     size_t lua_memory;        /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
 };
 
@@ -53,6 +56,7 @@ struct fdn_node {
     struct fdn_http *http;
     struct fdn_links *links;         /* RPC links and listener, created on first use */
     struct fdn_discovery *discovery; /* beacons, created on first use */
+    struct fdn_tls *tls;             /* keys and TLS setup of cfg.secret; NULL without one */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *shutdown_timer;
     struct event *exit_poll; /* waits for the gateway's last answers to flush */

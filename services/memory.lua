@@ -6,8 +6,8 @@ local query = require "fdn.query"
 
 local M = {}
 
-local type, pairs, ipairs, tostring, setmetatable, rawequal, rawget, error =
-  type, pairs, ipairs, tostring, setmetatable, rawequal, rawget, error
+local type, pairs, ipairs, tostring, setmetatable, rawequal, error =
+  type, pairs, ipairs, tostring, setmetatable, rawequal, error
 local tointeger, mtype, huge, min = math.tointeger, math.type, math.huge, math.min
 local sort = table.sort
 local format = string.format
@@ -183,7 +183,7 @@ end
 -- The state, rebuilt when someone assigned a new table to svc.store.
 local function state(self)
   local s = self._s
-  local st = rawget(self, "store")
+  local st = self.store
   if st ~= s.store then
     local ns = new_state(s.uid)
     s_load(ns, self.options.id, st)
@@ -402,7 +402,7 @@ end
 -- loaded as initial records.
 function Service.migrate(self, old)
   if type(old) ~= "table" then return end
-  local os_ = rawget(old, "_s")
+  local os_ = old._s
   if type(os_) == "table" and os_.store ~= nil then
     state(old) -- fold in a store table assigned by hand
     os_ = old._s

@@ -66,10 +66,18 @@ end
 -- The local service at path, or the proxy of a remote one; nil if neither.
 function App:service(path)
   if type(path) ~= "string" then error("app:service: path must be a string", 2) end
-  local s = self.services[path]
+  local s = self:local_service(path)
   if s then return s end
   path = path:gsub("^/+", ""):gsub("/+$", "")
-  return self.services[path] or self.remotes[path]
+  return self:local_service(path) or self.remotes[path]
+end
+
+-- The local service at path. While a reload is building the new services,
+-- paths it has not registered yet still answer with the running version.
+function App:local_service(path)
+  local s = self.services[path]
+  if s == nil and self.__previous then s = self.__previous[path] end
+  return s
 end
 
 -- feathers-distributed's options (see distribution.lua).

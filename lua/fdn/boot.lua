@@ -89,12 +89,9 @@ end
 local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
-  for _, path in ipairs(scripts) do
-    local configure, err = loader.load(path)
-    if not configure then return fatal(err) end
-    local ok, cerr = loader.configure(path, configure, app)
-    if not ok then return fatal(cerr) end
-  end
+  local reload = require "fdn.reload"
+  local booted, berr = reload.boot(app, scripts)
+  if not booted then return fatal(berr) end
   local ok, err = pcall(app.setup, app)
   if not ok then return fatal("setup failed: " .. loader.one_line(err)) end
   local port, jerr = join(app, info, false)
@@ -122,9 +119,11 @@ local function serve(scripts, fdn, info)
         end)
       end)
     elseif sig == "hup" then
-      fdn.log.info("SIGHUP: reload is not available yet; ignored")
+      fdn.log.info("SIGHUP: reloading every script")
+      sched.spawn(reload.reload)
     end
   end)
+  if info.watch then reload.watch() end
 end
 
 local function run(scripts)

@@ -14,7 +14,7 @@ local function list(self, event, create)
   if not all then
     if not create then return nil end
     all = {}
-    self.__listeners = all
+    rawset(self, "__listeners", all)
   end
   local l = all[event]
   if not l and create then
@@ -42,7 +42,7 @@ end
 -- off() removes every listener.
 function M.off(self, event, fn)
   if event == nil then
-    self.__listeners = nil
+    rawset(self, "__listeners", false)
     return self
   end
   local l = list(self, event, false)

@@ -26,6 +26,7 @@ end
 local std_require = require
 local by_path = {}
 M.by_path = by_path
+local collecting = nil -- the set of files the script being loaded depends on
 
 local function caller_dir(level)
   local info = getinfo(level + 1, "S")
@@ -47,6 +48,7 @@ local function require_beside(name)
   local dir = caller_dir(2)
   local path = dir and package.loaded[name] == nil and beside(dir, name)
   if not path then return std_require(name) end
+  if collecting then collecting[path] = true end
   local cached = by_path[path]
   if cached ~= nil then return cached, path end
   local chunk, err = loadfile(path, "t")
@@ -60,6 +62,16 @@ end
 
 function M.install()
   _G.require = require_beside
+end
+
+-- Runs fn(...) while recording in `deps` every file required beside a script.
+function M.track(deps, fn, ...)
+  local outer = collecting
+  collecting = deps
+  local results = table.pack(pcall(fn, ...))
+  collecting = outer
+  if not results[1] then error(results[2], 0) end
+  return table.unpack(results, 2, results.n)
 end
 
 -- The first line of an error, as one clear line (file:line: message).

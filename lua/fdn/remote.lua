@@ -189,8 +189,7 @@ local function make_proxy(lp, d)
   for _, e in ipairs(dist.STANDARD_EVENTS) do evs[#evs + 1] = e end
   for _, e in ipairs(d.events or {}) do evs[#evs + 1] = e end
   local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
-  svc.__remote = true
-  svc.__describe_extra = { node = d.node, key = d.key, remote = d.path }
+  rawset(svc, "__remote", true)
   local hooks = dist.options.hooks
   if hooks then svc:hooks(hooks) end
   return svc

@@ -72,7 +72,7 @@ local function run(lid, id, body)
   if data == null then data = nil end
   if type(params) ~= "table" then params = {} end
   params.fromRemote = true
-  local svc = app.services[path]
+  local svc = app:local_service(path)
   local pub = published[path]
   if path == "_health" then
     send(lid, T.RES, 0, id, "true")

@@ -42,11 +42,17 @@ local function is_list(v)
 end
 M.is_list = is_list
 
+-- The service object: hooked methods and the emitter on top of the user's
+-- table. Reads fall through to that table; writes go to it (self.count = 1
+-- inside a method changes the user's table, which is what migrate sees).
 local Service = {}
 Service.__index = function(self, k)
   local v = Service[k]
   if v ~= nil then return v end
   return self.__raw[k]
+end
+Service.__newindex = function(self, k, v)
+  self.__raw[k] = v
 end
 events.mixin(Service)
 
@@ -100,10 +106,10 @@ local function chain_for(self, method)
   local app_store = self.__app.__hooks
   local cache = self.__chains[method]
   local version = self.__hooks.version * 65536 + app_store.version
-  if cache and cache.version == version then return cache.fn end
+  if cache and cache.version == version and cache.app_store == app_store then return cache.fn end
   local fn = hooks.compile(app_store, self.__hooks, method, method_caller(method), catch,
     self.__hooked[method] ~= nil)
-  self.__chains[method] = { version = version, fn = fn }
+  self.__chains[method] = { version = version, fn = fn, app_store = app_store }
   return fn
 end
 
@@ -216,14 +222,14 @@ function M.wrap(app, path, raw, options)
   local svc = setmetatable({
     __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
     __methods = methods, __method_list = method_list, __own_events = own_events,
-    __event_list = event_list, __hooked = {}, __options = options,
+    __event_list = event_list, __hooked = {}, __options = options, __listeners = false,
   }, Service)
   -- Hooked methods: the standard ones the service has, and every listed one.
   for _, m in ipairs(M.STANDARD) do
     if type(raw[m]) == "function" then svc.__hooked[m] = true end
   end
   for m in pairs(methods) do svc.__hooked[m] = true end
-  for m in pairs(svc.__hooked) do svc[m] = make_method(m) end
+  for m in pairs(svc.__hooked) do rawset(svc, m, make_method(m)) end
   return svc
 end
 

@@ -1,120 +1,70 @@
 """cluster: helpers for the multi-node integration tests (replicas, failover,
-discovery, multi-host). Builds on fdntest: its processes are killed at exit and
+discovery, multi-host). Builds on fdntest: its nodes are killed at exit and
 its check/eq/finish count the results. Every wait here is bounded."""
-import atexit
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
+import signal
 import sys
-import tempfile
 import threading
 import time
 
 import fdntest
-from fdntest import FDNODE, ROOT, Node, free_port
+from fdntest import Node, eq
 
 FIX = "tests/integration/fixtures/cluster/"
 PROVIDER = FIX + "provider.lua"      # items + echo (echo:get answers {id, node})
 CONSUMER = FIX + "consumer.lua"      # heard: remote events and service/service-removed
 LOCAL_ECHO = FIX + "local_echo.lua"  # a local `echo` (and, with FDN_LATE_MS, a late local `items`)
 NAMED = FIX + "named.lua"            # one service at $FDN_PATH or "svc-<node name>"
-
-_logdir = []  # created with the first node; removed at exit unless FDN_KEEP_LOGS=1
-
-
-def logdir():
-    if not _logdir:
-        _logdir.append(tempfile.mkdtemp(prefix="fdn-cluster-"))
-        atexit.register(_cleanup_logs)
-    return _logdir[0]
+_T0 = time.monotonic()
 
 
-def _cleanup_logs():
-    if os.environ.get("FDN_KEEP_LOGS") != "1":
-        shutil.rmtree(_logdir[0], ignore_errors=True)
-    else:
-        print("logs kept in", _logdir[0], file=sys.stderr)
+def finish():
+    """fdntest.finish(), after a line with the test's runtime."""
+    print("runtime: %.1f s" % (time.monotonic() - _T0))
+    fdntest.finish()
 
 
-_next_port = [21000]
+def stop_all(nodes):
+    """SIGTERM to every node at once, then waits for each: each must exit 0
+    (the tail of its log is printed when it does not)."""
+    nodes = list(nodes)
+    for n in nodes:
+        if n.alive():
+            n.signal(signal.SIGTERM)
+    for n in nodes:
+        code = n.stop()
+        if code != 0:
+            dump(n, title="exit %r" % code)
+        eq(code, 0, "%s exits 0 on SIGTERM" % n.name)
 
 
-def quiet_port():
-    """A free TCP port below the ephemeral range (32768 and up), so that no
-    fdnode's --port 0 listener or outbound connection can take it between
-    this choice and the node's bind (fdntest.free_port picks an ephemeral one)."""
-    while _next_port[0] < 32000:
-        port = _next_port[0]
-        _next_port[0] += 1
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    return free_port()
+def kill_all(nodes):
+    for n in nodes:
+        n.kill()
 
 
-class CNode(Node):
-    """An fdnode whose log goes to a file (readable while it runs, and never a
-    full pipe that blocks the node). `http=False` starts it without a gateway;
-    `prefix` runs it under another command (e.g. `ip netns exec NS`)."""
+class Fleet:
+    """The nodes a test (or one part of it) starts, to end them together."""
 
-    def __init__(self, *scripts, name=None, args=(), http=True, port=None, wait=True, env=None,
-                 prefix=(), http_host=None):
-        self.name = name
-        self.port = (port or quiet_port()) if http else None
-        self.logpath = os.path.join(logdir(), "%s-%d.log" % (name or "node", len(fdntest._procs)))
-        self._logf = open(self.logpath, "wb")
-        cmd = [*prefix, FDNODE]
-        if http:
-            cmd += ["--http", str(self.port)]
-            if http_host:
-                cmd += ["--http-host", http_host]
-        if name:
-            cmd += ["--name", name]
-        cmd += [*args, *scripts]
-        self.cmd = cmd
-        self.signalled = False
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self._logf, env={**os.environ, **(env or {})})
-        fdntest._procs.append(self.proc)
-        self.started = time.monotonic()
-        if wait:
-            self.wait_ready()
+    def __init__(self):
+        self.nodes = []
 
-    def log(self):
-        try:
-            with open(self.logpath, "rb") as f:
-                return f.read().decode(errors="replace")
-        except OSError:
-            return ""
+    def node(self, *scripts, **kw):
+        """Starts a Node (same arguments) that belongs to the fleet."""
+        n = Node(*scripts, **kw)
+        self.nodes.append(n)
+        return n
 
-    def stderr(self):
-        return self.log()
+    def stop_all(self):
+        """Stops every node with SIGTERM: each must exit 0. The fleet is empty again."""
+        stop_all(self.nodes)
+        self.nodes.clear()
 
-    def wait_ready(self, seconds=10):
-        """Ready when the node logged that it serves (the gateway listens by then)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if " serving " in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError("fdnode %s exited early (%s): %s" % (self.name, self.proc.returncode, self.log()))
-            time.sleep(0.01)
-        raise RuntimeError("fdnode %s not serving after %ss: %s" % (self.name, seconds, self.log()))
-
-    def kill(self):
-        """SIGKILL, and reap it."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-
-    def alive(self):
-        return self.proc.poll() is None
+    def kill_all(self):
+        """Kills every node (-9): the next part starts on a clean cluster."""
+        kill_all(self.nodes)
+        self.nodes.clear()
 
 
 def dump(node, lines=40, title=None):

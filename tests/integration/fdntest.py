@@ -4,6 +4,7 @@ import atexit
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,32 +37,62 @@ def free_port():
     raise RuntimeError("no free port in 20000-31999")
 
 
-class Node:
-    """One fdnode process with its REST gateway on a free port."""
+_logdir = []  # made with the first node; removed at exit unless FDN_KEEP_LOGS=1
 
-    def __init__(self, *scripts, args=(), port=None, wait=True, env=None):
-        self.port = port or free_port()
-        cmd = [FDNODE, "--http", str(self.port), *args, *scripts]
-        # the log goes to a file: a pipe nobody reads would block a chatty node
-        self._logfile = tempfile.TemporaryFile()
+
+def logdir():
+    """The folder of this test's node logs (one file a node)."""
+    if not _logdir:
+        _logdir.append(tempfile.mkdtemp(prefix="fdn-test-"))
+        atexit.register(_cleanup_logs)
+    return _logdir[0]
+
+
+def _cleanup_logs():
+    if os.environ.get("FDN_KEEP_LOGS") == "1":
+        print("logs kept in", _logdir[0], file=sys.stderr)
+    else:
+        shutil.rmtree(_logdir[0], ignore_errors=True)
+
+
+class Node:
+    """One fdnode process. Its log goes to a file of its own in logdir(), readable
+    while it runs (never a full pipe that blocks a chatty node). `http=False`
+    starts it without a REST gateway; `prefix` runs it under another command
+    (e.g. `ip netns exec NS`); `name` is its --name (and its log file's)."""
+
+    def __init__(self, *scripts, name=None, args=(), http=True, port=None, wait=True, env=None,
+                 prefix=(), http_host=None):
+        self.name = name
+        self.port = (port or free_port()) if http else None
+        self.logpath = os.path.join(logdir(), "%s-%d.log" % (name or "node", len(_procs)))
+        self._logfile = open(self.logpath, "wb")
+        cmd = [*prefix, FDNODE]
+        if http:
+            cmd += ["--http", str(self.port)]
+            if http_host:
+                cmd += ["--http-host", http_host]
+        if name:
+            cmd += ["--name", name]
+        cmd += [*args, *scripts]
         self.signalled = False
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._logfile, env={**os.environ, **(env or {})})
         _procs.append(self.proc)
         if wait:
             self.wait_ready()
 
     def wait_ready(self, seconds=10):
+        """Ready when the node logs that it serves (its gateway, if any, listens by
+        then): the same for a node with or without a gateway, in any namespace."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
+            if " serving " in self.log():
+                return
             if self.proc.poll() is not None:
-                raise RuntimeError("fdnode exited early: " + self.stderr())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("fdnode did not listen on port %d in %ss" % (self.port, seconds))
+                raise RuntimeError("fdnode %s exited early (%s): %s" % (self.name, self.proc.returncode, self.log()))
+            time.sleep(0.01)
+        raise RuntimeError("fdnode %s not serving after %ss: %s" % (self.name, seconds, self.log()))
 
     def request(self, method, path, body=None, headers=None, raw=None, timeout=10):
         """Returns (status, decoded JSON or None, headers dict)."""
@@ -84,7 +115,8 @@ class Node:
         self.proc.send_signal(sig)
 
     def stop(self, timeout=10):
-        """SIGTERM (unless the test already sent a stop signal), then wait."""
+        """SIGTERM (unless the test already sent a stop signal), then wait: the
+        exit code, or None when it had to be killed."""
         if self.proc.poll() is None and not self.signalled:
             self.signalled = True
             self.proc.send_signal(signal.SIGTERM)
@@ -95,10 +127,24 @@ class Node:
             self.proc.wait()
             return None
 
-    def stderr(self):
-        """The node's log so far."""
-        self._logfile.seek(0)
-        return self._logfile.read().decode(errors="replace")
+    def kill(self):
+        """SIGKILL, and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def log(self):
+        """The node's log (its stderr) so far."""
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    stderr = log
 
 
 def run_fdnode(*args, timeout=10):

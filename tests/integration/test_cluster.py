@@ -13,9 +13,9 @@ from fdntest import Node, answers, check, eq, finish, run_fdnode, wait_until  # 
 P = "tests/integration/fixtures/cluster/provider.lua"
 C = "tests/integration/fixtures/cluster/consumer.lua"
 
-a = Node(P, args=["--name", "alpha"])
+a = Node(P, name="alpha")
 t0 = time.monotonic()
-b = Node(C, args=["--name", "beta"])
+b = Node(C, name="beta")
 check(wait_until(answers(b, "/items"), 5), "the remote service answers on the other node")
 print("discovery to first answer: %.0f ms" % ((time.monotonic() - t0) * 1000))
 

@@ -10,34 +10,12 @@ from netns import isolate
 
 isolate()
 
-from cluster import (CONSUMER, NAMED, PROVIDER, CNode, dump, get, lost_lines, ls_json, ms,  # noqa: E402
-                     quiet_port, wait_providers, who)
-from fdntest import check, eq, finish, wait_until  # noqa: E402
+from cluster import (CONSUMER, NAMED, PROVIDER, Fleet, dump, finish, get, lost_lines, ls_json, ms,  # noqa: E402
+                     wait_providers, who)
+from fdntest import check, eq, free_port, wait_until  # noqa: E402
 
-T0 = time.monotonic()
-nodes = []
-
-
-def node(*a, **kw):
-    n = CNode(*a, **kw)
-    nodes.append(n)
-    return n
-
-
-def stop_all(check_exit=True):
-    for n in nodes:
-        if n.alive():
-            n.proc.terminate()
-    for n in nodes:
-        try:
-            code = n.proc.wait(timeout=10)
-        except Exception:  # noqa: BLE001
-            n.kill()
-            code = "hung: killed"
-        if check_exit and code != 0:
-            dump(n, title="exit %r" % code)
-            check(False, "%s exits 0 on SIGTERM" % n.name, repr(code))
-    nodes.clear()
+fleet = Fleet()
+node, stop_all = fleet.node, fleet.stop_all
 
 
 def health(n):
@@ -86,7 +64,7 @@ stop_all()
 # ---- b. --seeds where multicast is unavailable ---------------------------------------------
 # Every node has a multicast port of its own: no node hears another's beacons.
 GROUP = "239.255.70.68:%d"
-p1 = quiet_port()
+p1 = free_port()
 lonely = node(NAMED, name="s9", args=["--multicast", GROUP % 40009])  # no seeds: must see nobody
 s1 = node(NAMED, name="s1", args=["--multicast", GROUP % 40001, "--port", str(p1)])
 seeds = ["--seeds", "127.0.0.1:%d" % p1]
@@ -218,9 +196,7 @@ good = [t for t in times + back if t is not None]
 if good:
     print("discovery (start to first answer): median %d ms, max %d ms" % (statistics.median(good), max(good)))
 check(good and max(good) < 2000, "d: a start is heard and served within 2 s", repr(times + back))
-flaps = lost_lines(*nodes)
+flaps = lost_lines(*fleet.nodes)
 eq((len(flaps), flaps[:3]), (0, []), "d: no node of a healthy cluster loses (or drops as restarted) a peer")
 stop_all()
-
-print("runtime: %.1f s" % (time.monotonic() - T0))
 finish()

@@ -10,26 +10,12 @@ from netns import isolate
 
 isolate()
 
-from cluster import (CONSUMER, PROVIDER, Call, CallLoop, CNode, dump, get, log_times, ms,  # noqa: E402
+from cluster import (CONSUMER, PROVIDER, Call, CallLoop, Fleet, dump, finish, get, log_times, ms,  # noqa: E402
                      utc_now, wait_providers, who)
-from fdntest import check, eq, finish  # noqa: E402
+from fdntest import check, eq  # noqa: E402
 
-T0 = time.monotonic()
-nodes = []
-
-
-def node(*a, **kw):
-    n = CNode(*a, **kw)
-    nodes.append(n)
-    return n
-
-
-def reset():
-    """Kills every node of the previous part: each part starts on a clean cluster."""
-    for n in nodes:
-        if n.alive():
-            n.kill()
-    nodes.clear()
+fleet = Fleet()
+node, reset = fleet.node, fleet.kill_all  # each part starts on a clean cluster
 
 
 def run_loops(c, k, seconds, first=0):
@@ -213,8 +199,5 @@ eq((s, who(r)), (200, "pf"), "f: a call after the late answer arrived succeeds")
 check(c.alive() and pf.alive(), "f: both nodes still run")
 print("f. --timeout 500: 408 after %d ms" % ms(took))
 
-for n in list(nodes):
-    code = n.stop()
-    eq(code, 0, "%s exits 0 on SIGTERM" % n.name)
-print("runtime: %.1f s" % (time.monotonic() - T0))
+fleet.stop_all()
 finish()

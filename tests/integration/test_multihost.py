@@ -58,10 +58,9 @@ if os.environ.get("FDN_IN_MNTNS") != "1":
     os.execve(unshare, [unshare, "-m", "--propagation", "private", sys.executable, *sys.argv],
               dict(os.environ, FDN_IN_MNTNS="1"))
 
-from cluster import CONSUMER, NAMED, PROVIDER, CNode, dump, log_times, lost_lines, ms  # noqa: E402
-from fdntest import FDNODE, ROOT, check, eq, finish  # noqa: E402
+from cluster import CONSUMER, NAMED, PROVIDER, finish, kill_all, log_times, lost_lines, ms, stop_all  # noqa: E402
+from fdntest import FDNODE, ROOT, Node, check, eq  # noqa: E402
 
-T0 = time.monotonic()
 HOSTS = ["h1", "h2", "h3"]
 ADDR = {h: "10.77.0.%d" % (i + 1) for i, h in enumerate(HOSTS)}
 BRIDGE = "fdnbr0"
@@ -151,8 +150,8 @@ try:
     t_start = time.monotonic()
     for h in HOSTS:
         scripts = (NAMED, CONSUMER) if h == "h1" else (NAMED, PROVIDER)
-        nodes[h] = CNode(*scripts, name=h, port=PORT, args=["--grace", "1000"],
-                         prefix=["ip", "netns", "exec", h], wait=False)
+        nodes[h] = Node(*scripts, name=h, port=PORT, args=["--grace", "1000"],
+                        prefix=["ip", "netns", "exec", h], wait=False)
     for n in nodes.values():
         n.wait_ready()
 
@@ -246,16 +245,9 @@ try:
         seen.add(node_of(nsget("h1", "/echo/%d" % i)[1]))
     eq(seen, {"h2", "h3"}, "after the rejoin echo calls on h1 are shared by h2 and h3 again")
 
-    for h, n in nodes.items():
-        code = n.stop()
-        if code != 0:
-            dump(n, title="exit %r" % code)
-        eq(code, 0, "%s exits 0 on SIGTERM" % h)
+    stop_all(nodes.values())
 finally:
-    for n in nodes.values():
-        if n.alive():
-            n.kill()
+    kill_all(nodes.values())
     teardown()
 
-print("runtime: %.1f s" % (time.monotonic() - T0))
 finish()

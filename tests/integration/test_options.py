@@ -13,8 +13,8 @@ from fdntest import Node, answers, check, eq, finish, wait_until  # noqa: E402
 P = "tests/integration/fixtures/cluster/options_provider.lua"
 C = "tests/integration/fixtures/cluster/options_consumer.lua"
 
-a = Node(P, args=["--name", "provider"])
-b = Node(C, args=["--name", "consumer", "--grace", "20000"])
+a = Node(P, name="provider")
+b = Node(C, name="consumer", args=["--grace", "20000"])
 check(wait_until(answers(b, "/things"), 5), "remoteServicePath: api/things is consumed as things")
 eq(b.request("GET", "/api/things")[0], 404, "the remote path itself is not there")
 eq(b.request("GET", "/hidden")[0], 404, "remoteServices: a skipped path is not consumed")
@@ -53,8 +53,8 @@ b.stop()
 
 # a cap on requests in flight per link: the rest are refused at once, not queued
 F = "tests/integration/fixtures/cluster/flood.lua"
-fp = Node(F, args=["--name", "flood-provider"], env={"FDN_ROLE": "provider"})
-fc = Node(F, args=["--name", "flood-consumer"], env={"FDN_ROLE": "consumer"})
+fp = Node(F, name="flood-provider", env={"FDN_ROLE": "provider"})
+fc = Node(F, name="flood-consumer", env={"FDN_ROLE": "consumer"})
 check(wait_until(lambda: fc.request("POST", "/flood", {"n": 1})[1].get("ok") == 1, 5), "flood consumer ready")
 s, r, _ = fc.request("POST", "/flood", {"n": 20})
 eq((s, r), (201, {"ok": 8, "TooManyRequests": 12}), "over the in-flight cap: TooManyRequests at once")

@@ -8,14 +8,12 @@ from netns import isolate
 
 isolate()
 
-from cluster import CONSUMER, LOCAL_ECHO, PROVIDER, CNode, dump, get, wait_providers, who  # noqa: E402
-from fdntest import check, eq, finish, wait_until  # noqa: E402
+from cluster import CONSUMER, LOCAL_ECHO, PROVIDER, finish, get, stop_all, wait_providers, who  # noqa: E402
+from fdntest import Node, check, eq, wait_until  # noqa: E402
 
-T0 = time.monotonic()
-
-r1 = CNode(PROVIDER, name="r1")
-r2 = CNode(PROVIDER, name="r2")
-c = CNode(CONSUMER, name="c")
+r1 = Node(PROVIDER, name="r1")
+r2 = Node(PROVIDER, name="r2")
+c = Node(CONSUMER, name="c")
 seen = wait_providers(c, {"r1", "r2"}, seconds=8)
 eq(seen, {"r1", "r2"}, "the consumer reaches both replicas")
 
@@ -71,7 +69,7 @@ check(fcounts.get("r1", 0) >= 6 and fcounts.get("r2", 0) >= 6, "find is balanced
 
 # a local service is never shadowed: `echo` is local on L, remote on r1/r2.
 # FDN_LATE_MS: L also registers a local `items` after it has learned the remote one.
-lo = CNode(LOCAL_ECHO, name="L", env={"FDN_LATE_MS": "2500"})
+lo = Node(LOCAL_ECHO, name="L", env={"FDN_LATE_MS": "2500"})
 check(wait_until(lambda: "items" in (get(lo, "/distribution/healthcheck")[1] or {}), 2),
       "L learns the remote items")
 s, r = get(lo, "/items/0")
@@ -105,10 +103,5 @@ eq([(s, who(r), r.get("local") if isinstance(r, dict) else None) for s, r in lat
 
 if any(n.proc.poll() is not None for n in (r1, r2, c, lo)):
     check(False, "every node is still running")
-for n in (r1, r2, c, lo):
-    code = n.stop()
-    if code != 0:
-        dump(n, title="exit %r" % code)
-    eq(code, 0, "%s exits 0 on SIGTERM" % n.name)
-print("runtime: %.1f s" % (time.monotonic() - T0))
+stop_all((r1, r2, c, lo))
 finish()

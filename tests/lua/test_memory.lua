@@ -3,18 +3,7 @@ local t = require "lib.t"
 local check, throws = t.check, t.throws
 local memory = require "fdn.memory"
 local errors = require "fdn.errors"
-
-local function ids(list)
-  local out = {}
-  for i, r in ipairs(list) do out[i] = tostring(r.id) end
-  return table.concat(out, ",")
-end
-
-local function count(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
-end
+local ids, count = t.ids, t.count
 
 local function people()
   local svc = memory.new()

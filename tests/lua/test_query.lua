@@ -4,6 +4,7 @@ local t = require "lib.t"
 local check, throws = t.check, t.throws
 local query = require "fdn.query"
 local errors = require "fdn.errors"
+local ids, count = t.ids, t.count
 
 -- The records of list that pred accepts, as their ids "1,2,...".
 local function matching(list, q)
@@ -15,22 +16,10 @@ local function matching(list, q)
   return table.concat(out, ",")
 end
 
-local function ids(list)
-  local out = {}
-  for i, r in ipairs(list) do out[i] = tostring(r.id) end
-  return table.concat(out, ",")
-end
-
 local function keys_of(specs)
   local out = {}
   for i, s in ipairs(specs or {}) do out[i] = s.key .. (s.dir > 0 and "+" or "-") end
   return table.concat(out, ",")
-end
-
-local function count(t)
-  local n = 0
-  for _ in pairs(t) do n = n + 1 end
-  return n
 end
 
 local people = {

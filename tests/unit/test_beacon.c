@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "beacon.h"
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static struct fdn_beacon sample(void)
 {
@@ -208,6 +198,5 @@ int main(void)
     test_bad_header();
     test_tagged();
     test_key_hash();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_beacon");
 }

@@ -23,19 +23,9 @@
 #include "discovery.h"
 #include "node.h"
 #include "util.h"
+#include "check.h"
 
 int luaopen_fdn_core_discovery(lua_State *L);
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
 
 /* ---- stand-ins for node.c: dispatches are recorded ---- */
 
@@ -207,6 +197,16 @@ static int child_main(void)
 static struct event_base *base;
 static lua_State *L;
 static struct fdn_node A, B, C, D, E, F;
+
+/* Runs a chunk in L: an error there (a failed assert) is a failed check at the caller's line. */
+static void run_lua_at(lua_State *L, const char *chunk, int line)
+{
+    if (!check_at(luaL_dostring(L, chunk) == LUA_OK, __FILE__, line, "the Lua chunk runs")) {
+        fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+        lua_settop(L, 0);
+    }
+}
+#define RUN_LUA(L, chunk) run_lua_at(L, chunk, __LINE__)
 
 static void test_config_errors(void)
 {
@@ -425,16 +425,12 @@ static void test_lua_binding(void)
         "assert(s.boot_id == 0x7fffffff and s.peers == 0)\n"
         "disc.set_version(4)\n"
         "assert(disc.stats().seq == 2 and disc.stats().version == 4)\n";
-    if (luaL_dostring(LE, setup) != LUA_OK) {
-        fprintf(stderr, "lua: %s\n", lua_tostring(LE, -1));
-        lua_settop(LE, 0);
-        CHECK(0);
-    }
+    RUN_LUA(LE, setup);
     run_ms(base, 1100); /* E hears the others' beacons (one a second) */
     struct rec r;
     CHECK(heard(&A, &E, since, &r) == 2); /* version 3, then 4 */
     CHECK(r.port == 5555 && r.version == 4 && r.seq == 2 && r.boot == 0x7fffffff);
-    CHECK(strcmp(r.ip, "127.0.0.1") == 0);
+    CHECK_STR(r.ip, "127.0.0.1");
     const char *finish = "local s = disc.stats()\n"
                          "assert(s.peers >= 1 and s.received >= 1, s.peers)\n"
                          "disc.leave(); disc.leave()\n"
@@ -444,11 +440,7 @@ static void test_lua_binding(void)
                          "assert(disc.start { send = false } == true)\n"
                          "assert(disc.stats().sent == 0)\n"
                          "disc.stop()\n";
-    if (luaL_dostring(LE, finish) != LUA_OK) {
-        fprintf(stderr, "lua: %s\n", lua_tostring(LE, -1));
-        lua_settop(LE, 0);
-        CHECK(0);
-    }
+    RUN_LUA(LE, finish);
     run_ms(base, 50);
     CHECK(heard(&A, &E, since, &r) == 3 && r.leaving);
     CHECK(E.discovery == NULL);
@@ -515,6 +507,5 @@ int main(void)
         fdn_discovery_free(all[i]->discovery);
     lua_close(L);
     event_base_free(base);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_discovery");
 }

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "frame.h"
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 /* Parses a heap copy of exactly n bytes of buf. */
 static int parse_exact(const uint8_t *buf, size_t n, size_t max, struct fdn_frame *f)
@@ -180,13 +170,13 @@ static void test_types(void)
     buf[4] = 0;
     put32(buf, 2);
     CHECK(parse_exact(buf, 10, 0, &f) == FDN_FRAME_ETOOSHORT);
-    CHECK(strcmp(fdn_frame_type_name(FDN_FRAME_HELLO), "HELLO") == 0);
-    CHECK(strcmp(fdn_frame_type_name(FDN_FRAME_PEERS), "PEERS") == 0);
-    CHECK(strcmp(fdn_frame_type_name(-1), "?") == 0);
-    CHECK(strcmp(fdn_frame_strerror(FDN_FRAME_ETOOLARGE), "frame too large") == 0);
-    CHECK(strcmp(fdn_frame_strerror(FDN_FRAME_ETOOSHORT), "frame too short") == 0);
-    CHECK(strcmp(fdn_frame_strerror(FDN_FRAME_ETYPE), "unknown frame type") == 0);
-    CHECK(strcmp(fdn_frame_strerror(-99), "frame error") == 0);
+    CHECK_STR(fdn_frame_type_name(FDN_FRAME_HELLO), "HELLO");
+    CHECK_STR(fdn_frame_type_name(FDN_FRAME_PEERS), "PEERS");
+    CHECK_STR(fdn_frame_type_name(-1), "?");
+    CHECK_STR(fdn_frame_strerror(FDN_FRAME_ETOOLARGE), "frame too large");
+    CHECK_STR(fdn_frame_strerror(FDN_FRAME_ETOOSHORT), "frame too short");
+    CHECK_STR(fdn_frame_strerror(FDN_FRAME_ETYPE), "unknown frame type");
+    CHECK_STR(fdn_frame_strerror(-99), "frame error");
 }
 
 static void test_empty(void)
@@ -204,6 +194,5 @@ int main(void)
     test_limits();
     test_types();
     test_empty();
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_frame");
 }

@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "http_parser.h"
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 #define MAX_BODY 64
 
@@ -121,11 +111,8 @@ static void expect(const char *s, const char *want)
 {
     struct run r;
     parse(s, strlen(s), &r);
-    if (strcmp(r.log, want) != 0) {
-        failures++;
+    if (!CHECK(strcmp(r.log, want) == 0))
         fprintf(stderr, "input:\n%s\ngot:\n%s\nwant:\n%s\n", s, r.log, want);
-    }
-    checks++;
 }
 
 /* Parses s and checks it ends in an error with this status. */
@@ -133,8 +120,7 @@ static void expect_error(const char *s, size_t len, int status)
 {
     struct run r;
     parse(s, len, &r);
-    CHECK(r.status == status);
-    if (r.status != status)
+    if (!CHECK(r.status == status))
         fprintf(stderr, "input [%.*s]: status %d, want %d\n%s", (int)len, s, r.status, status,
                 r.log);
 }
@@ -341,7 +327,7 @@ static void test_api(void)
     const char *b;
     CHECK(fdn_http_parser_feed(p, s, strlen(s), &used, &b, &blen) == FDN_HP_HEAD);
     CHECK(used == strlen(s));
-    CHECK(strcmp(fdn_http_parser_header(p, "x-a"), "1") == 0);
+    CHECK_STR(fdn_http_parser_header(p, "x-a"), "1");
     CHECK(fdn_http_parser_header(p, "x-b") == NULL);
     CHECK(fdn_http_parser_feed(p, "", 0, &used, &b, &blen) == FDN_HP_DONE && used == 0);
     CHECK(fdn_http_parser_feed(p, "", 0, &used, &b, &blen) == FDN_HP_NEED_MORE);
@@ -374,6 +360,5 @@ int main(void)
     test_limits();
     test_malformed();
     test_api();
-    printf("test_http_parser: %d checks, %d failed\n", checks, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_http_parser");
 }

@@ -9,20 +9,10 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "check.h"
+
 /* Weak: the test links with core/json.c alone; the binding's tests run when it is linked. */
 int luaopen_fdn_core_json(lua_State *L) __attribute__((weak));
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
 
 static lua_State *L;
 static char err[128];
@@ -523,6 +513,5 @@ int main(void)
     CHECK(lua_gettop(L) == 0);
 
     lua_close(L);
-    printf("test_json: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary("test_json");
 }

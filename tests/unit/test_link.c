@@ -21,19 +21,9 @@
 #include "link.h"
 #include "node.h"
 #include "util.h"
+#include "check.h"
 
 int luaopen_fdn_core_link(lua_State *L);
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_PENDING (256 * 1024)
@@ -570,7 +560,7 @@ static void test_lua(int port)
     lua_pop(L, 1);
     uint64_t in = await_accept(before);
     CHECK(await_frames(in, 1, 2000));
-    CHECK(strcmp(events[nevents - 1].body, "{\"lua\":true}") == 0);
+    CHECK_STR(events[nevents - 1].body, "{\"lua\":true}");
     lua_pushinteger(L, (lua_Integer)id);
     lua_setglobal(L, "ID");
     CHECK(luaL_dostring(L, "local s = link.stats()\n"
@@ -692,6 +682,5 @@ int main(int argc, char **argv)
     fdn_links_free(node.links);
     lua_close(node.L);
     event_base_free(node.base);
-    printf("%d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_link");
 }

@@ -9,20 +9,10 @@
 #include <lualib.h>
 
 #include "qs.h"
+#include "check.h"
 
 /* Weak: the binding is tested when core/lua_qs.c is linked in, skipped (with a note) when not. */
 int luaopen_fdn_core_qs(lua_State *L) __attribute__((weak));
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
 
 /* Canonical JSON of a parsed query: object keys sorted, arrays only for tables with the
  * array metatable (so a missing metatable shows up as a failure), strings escaped. */
@@ -209,7 +199,7 @@ static void test_limits(lua_State *L)
 
     s = many_params(1001, &n);
     CHECK(fdn_qs_parse(L, s, n, NULL, err, sizeof(err)) == -1);
-    CHECK(strcmp(err, "too many parameters") == 0);
+    CHECK_STR(err, "too many parameters");
     CHECK(lua_gettop(L) == top);
     free(s);
 
@@ -227,7 +217,7 @@ static void test_limits(lua_State *L)
     CHECK(fdn_qs_parse(L, "a=12345678", 10, &lim, err, sizeof(err)) == 0);
     lua_settop(L, top);
     CHECK(fdn_qs_parse(L, "a=123456789", 11, &lim, err, sizeof(err)) == -1);
-    CHECK(strcmp(err, "query string too long") == 0);
+    CHECK_STR(err, "query string too long");
     CHECK(lua_gettop(L) == top);
 
     /* a NULL or zero-length err buffer is fine */
@@ -403,6 +393,5 @@ int main(void)
     test_binding(L);
     CHECK(lua_gettop(L) == 0);
     lua_close(L);
-    printf("test_qs: %d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_qs");
 }

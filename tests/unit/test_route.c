@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "route.h"
-
-static int checks, failures;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        checks++;                                                                                  \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+#include "check.h"
 
 static int slice_is(const char *s, size_t n, const char *want)
 {
@@ -153,17 +143,16 @@ static void test_methods(void)
     size_t i;
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         enum fdn_route_method got = fdn_route_map(cases[i].http, cases[i].has_id, cases[i].custom);
-        if (got != cases[i].want)
+        if (!CHECK(got == cases[i].want))
             fprintf(stderr, "  case %zu: %s has_id=%d custom=%d\n", i,
                     cases[i].http ? cases[i].http : "NULL", cases[i].has_id, cases[i].custom);
-        CHECK(got == cases[i].want);
     }
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_FIND), "find") == 0);
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_GET), "get") == 0);
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_CREATE), "create") == 0);
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_UPDATE), "update") == 0);
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_PATCH), "patch") == 0);
-    CHECK(strcmp(fdn_route_method_name(FDN_ROUTE_REMOVE), "remove") == 0);
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_FIND), "find");
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_GET), "get");
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_CREATE), "create");
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_UPDATE), "update");
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_PATCH), "patch");
+    CHECK_STR(fdn_route_method_name(FDN_ROUTE_REMOVE), "remove");
     CHECK(fdn_route_method_name(FDN_ROUTE_CUSTOM) == NULL);
     CHECK(fdn_route_method_name(FDN_ROUTE_NOT_ALLOWED) == NULL);
 }
@@ -173,6 +162,5 @@ int main(void)
     test_split();
     test_limits();
     test_methods();
-    printf("test_route: %d passed, %d failed\n", checks - failures, failures);
-    return failures ? 1 : 0;
+    return check_summary("test_route");
 }

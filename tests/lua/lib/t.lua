@@ -1,6 +1,7 @@
 -- t.lua: a minimal test helper for Lua tests run with `fdnode run`:
 -- t.check(cond, name), t.eq(a, b, name) (deep), t.raises(fn, name),
--- t.throws(fn, class, message, name), t.done().
+-- t.throws(fn, class, message, name), t.done(); t.ids(records) ("1,2,...") and
+-- t.count(table) (its number of keys) for comparing results.
 local M = {}
 local passed, failed = 0, 0
 
@@ -49,6 +50,20 @@ function M.throws(fn, name, message, label)
   local good = not ok and errors.is(e, name) and (message == nil or e.message == message)
   M.check(good, label, "got: " .. tostring(ok) .. " " .. tostring(e))
   return e
+end
+
+-- The ids of a list of records, as "1,2,...".
+function M.ids(list)
+  local out = {}
+  for i, r in ipairs(list) do out[i] = tostring(r.id) end
+  return table.concat(out, ",")
+end
+
+-- The number of keys of a table.
+function M.count(tbl)
+  local n = 0
+  for _ in pairs(tbl) do n = n + 1 end
+  return n
 end
 
 function M.done()

@@ -1,0 +1,508 @@
+/* test_watch.c: end-to-end test of core/watch.c and its binding core/lua_watch.c on a real
+ * event_base, lua_State and inotify, in a fresh directory under /tmp, without node.c: stand-ins
+ * for the dispatch door record every "watch" event. Every wait is bounded (a few seconds). */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "check.h"
+#include "node.h"
+#include "util.h"
+#include "watch.h"
+
+int luaopen_fdn_core_watch(lua_State *L);
+
+#define QUIET 30
+#define SLACK 5 /* ms of timer imprecision allowed */
+#define MAX_DISPATCH 64
+#define MAX_PATHS 16
+
+/* --- stand-ins for node.c: the dispatch door records events ----------------------------- */
+
+struct rec {
+    int n;
+    char paths[MAX_PATHS][PATH_MAX];
+    int64_t at;
+};
+
+static struct fdn_node node;
+static struct rec recs[MAX_DISPATCH];
+static int nrecs, dispatch_top = -1;
+static void (*hook)(void); /* runs inside the dispatch, after recording */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
+{
+    CHECK(dispatch_top < 0); /* never re-entered */
+    dispatch_top = lua_gettop(n->L);
+    lua_pushstring(n->L, kind);
+}
+
+void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
+{
+    lua_State *L = n->L;
+    int base = lua_gettop(L) - nargs;
+    CHECK(base - 1 == dispatch_top);
+    CHECK(nargs == 1);
+    CHECK_STR(lua_tostring(L, base), "watch");
+    CHECK(lua_istable(L, base + 1));
+    struct rec r = {.at = now_ms()};
+    r.n = (int)lua_rawlen(L, base + 1);
+    for (int i = 0; i < r.n && i < MAX_PATHS; i++) {
+        lua_rawgeti(L, base + 1, i + 1);
+        CHECK(lua_type(L, -1) == LUA_TSTRING);
+        snprintf(r.paths[i], sizeof r.paths[i], "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_settop(L, dispatch_top);
+    dispatch_top = -1;
+    if (nrecs < MAX_DISPATCH)
+        recs[nrecs++] = r;
+    if (hook)
+        hook();
+}
+
+struct fdn_node *fdn_node_from_upvalue(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* --- helpers ----------------------------------------------------------------------------- */
+
+static char dir[64]; /* /tmp/fdn-watch-XXXXXX */
+static struct fdn_watch *w;
+
+/* An absolute path in the test directory; four rotating buffers. */
+static const char *P(const char *name)
+{
+    static char bufs[4][PATH_MAX];
+    static int k;
+    char *b = bufs[k++ % 4];
+    snprintf(b, PATH_MAX, "%s/%s", dir, name);
+    return b;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void run_ms(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_base_loopexit(node.base, &tv);
+    event_base_dispatch(node.base);
+}
+
+/* Runs the loop in 10 ms slices until at least want dispatches arrived or ms passed. */
+static int wait_dispatches(int want, int ms)
+{
+    int64_t end = now_ms() + ms;
+    while (nrecs < want && now_ms() < end)
+        run_ms(10);
+    return nrecs >= want;
+}
+
+static void reset(void)
+{
+    nrecs = 0;
+    hook = NULL;
+}
+
+/* Exactly one dispatch (waiting for it, then a few quiet periods for any second one) listing
+ * exactly the given paths in order. */
+static void expect_one(int line, int count, ...)
+{
+    wait_dispatches(1, 2000);
+    run_ms(3 * QUIET);
+    int ok = nrecs == 1 && recs[0].n == count;
+    va_list ap;
+    va_start(ap, count);
+    for (int i = 0; ok && i < count; i++)
+        ok = strcmp(recs[0].paths[i], va_arg(ap, const char *)) == 0;
+    va_end(ap);
+    if (!check_at(ok, __FILE__, line, "one dispatch with the expected paths")) {
+        fprintf(stderr, "  %d dispatches:\n", nrecs);
+        for (int d = 0; d < nrecs; d++)
+            for (int i = 0; i < recs[d].n; i++)
+                fprintf(stderr, "    [%d] %s\n", d, recs[d].paths[i]);
+    }
+    reset();
+}
+
+static void expect_none(int line)
+{
+    run_ms(4 * QUIET);
+    if (!check_at(nrecs == 0, __FILE__, line, "no dispatch"))
+        fprintf(stderr, "  %d dispatches, first: %s\n", nrecs, recs[0].n ? recs[0].paths[0] : "");
+    reset();
+}
+
+#define EXPECT_ONE(...) expect_one(__LINE__, __VA_ARGS__)
+#define EXPECT_NONE() expect_none(__LINE__)
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* --- the cases ------------------------------------------------------------------------- */
+
+static void test_editors(void)
+{
+    char a[PATH_MAX];
+    snprintf(a, sizeof a, "%s", P("a.lua"));
+    int64_t t = now_ms();
+    write_file(a, "return 1\n"); /* in place */
+    wait_dispatches(1, 2000);
+    CHECK(nrecs == 1 && recs[0].at >= t + QUIET - SLACK);
+    EXPECT_ONE(1, a);
+
+    write_file(P("a.lua.tmp"), "return 2\n"); /* temp + rename over */
+    CHECK(rename(P("a.lua.tmp"), a) == 0);
+    EXPECT_ONE(1, a);
+
+    CHECK(unlink(a) == 0); /* delete + recreate */
+    write_file(a, "return 3\n");
+    EXPECT_ONE(1, a);
+
+    CHECK(rename(a, P("a.lua~")) == 0); /* vim: backup by rename, write anew, drop backup */
+    write_file(a, "return 4\n");
+    CHECK(unlink(P("a.lua~")) == 0);
+    EXPECT_ONE(1, a);
+
+    CHECK(chmod(a, 0600) == 0); /* attributes (touch, chmod) */
+    EXPECT_ONE(1, a);
+
+    CHECK(unlink(P("b.lua")) == 0); /* deleted, not recreated: still reported */
+    EXPECT_ONE(1, P("b.lua"));
+    write_file(P("b.lua"), "return 'b'\n"); /* and watched again once back */
+    EXPECT_ONE(1, P("b.lua"));
+}
+
+struct burst {
+    struct event *ev;
+    const char *path;
+    int left;
+    int64_t last;
+};
+
+static void burst_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct burst *b = arg;
+    (void)fd;
+    (void)what;
+    if (b->left <= 0)
+        return;
+    write_file(b->path, "return 'burst'\n");
+    b->last = now_ms();
+    if (--b->left == 0)
+        event_del(b->ev);
+}
+
+/* Writes path count times, every interval ms, from the loop; returns the last write's time. */
+static int64_t burst(const char *path, int count, int interval)
+{
+    struct burst b = {.path = path, .left = count};
+    b.ev = event_new(node.base, -1, EV_PERSIST, burst_tick_cb, &b);
+    struct timeval tv = {0, interval * 1000};
+    event_add(b.ev, &tv);
+    int64_t end = now_ms() + count * interval + 2000;
+    while (b.left > 0 && now_ms() < end)
+        run_ms(10);
+    CHECK(b.left == 0);
+    event_free(b.ev);
+    return b.last;
+}
+
+static void test_burst(void)
+{
+    int64_t last = burst(P("a.lua"), 20, 5); /* 100 ms of writes, gaps well under QUIET */
+    CHECK(nrecs == 0);
+    wait_dispatches(1, 2000);
+    CHECK(nrecs == 1 && recs[0].at >= last + QUIET - SLACK);
+    EXPECT_ONE(1, P("a.lua"));
+
+    /* a file rewritten without pause still reloads: at most ten quiet periods after the
+     * first change */
+    last = burst(P("a.lua"), 30, 15); /* 450 ms: over ten quiet periods */
+    CHECK(nrecs >= 1 && recs[0].at < last);
+    wait_dispatches(nrecs + 1, 2000);
+    run_ms(3 * QUIET);
+    CHECK(nrecs >= 2 && nrecs <= 4);
+    reset();
+}
+
+static void test_together(void)
+{
+    write_file(P("b.lua"), "return 'b2'\n");
+    write_file(P("a.lua"), "return 'a2'\n");
+    EXPECT_ONE(2, P("a.lua"), P("b.lua")); /* in the order added */
+
+    write_file(P("sub/c.lua"), "return 'c'\n");
+    EXPECT_ONE(1, "sub/c.lua"); /* the caller's string, relative as it was given */
+
+    write_file(P("unrelated.txt"), "x"); /* same directories, other names */
+    CHECK(rename(P("unrelated.txt"), P("unrelated2.txt")) == 0);
+    write_file(P("sub/a.lua"), "same name, other directory");
+    write_file(P("a.lua.swp"), "x");
+    CHECK(unlink(P("a.lua.swp")) == 0);
+    EXPECT_NONE();
+}
+
+static void test_add_remove(void)
+{
+    int count = fdn_watch_count(w);
+    CHECK(fdn_watch_add(w, "./a.lua") == 0); /* another spelling of a watched file */
+    CHECK(fdn_watch_add(w, "sub/../b.lua") == 0);
+    CHECK(fdn_watch_count(w) == count);
+    write_file(P("a.lua"), "return 'a3'\n");
+    EXPECT_ONE(1, P("a.lua")); /* reported as first added */
+
+    errno = 0;
+    CHECK(fdn_watch_add(w, P("nodir/x.lua")) == -1 && errno == ENOENT);
+    CHECK(fdn_watch_add(w, "/") == -1);
+    CHECK(fdn_watch_add(w, P("sub/..")) == 0 && fdn_watch_remove(w, P("sub/..")) == 0);
+    CHECK(fdn_watch_count(w) == count);
+
+    CHECK(fdn_watch_add(w, P("later.lua")) == 0); /* not there yet */
+    write_file(P("later.lua"), "return 'later'\n");
+    EXPECT_ONE(1, P("later.lua"));
+    CHECK(fdn_watch_remove(w, "./later.lua") == 0); /* removed by another spelling */
+    CHECK(fdn_watch_remove(w, P("later.lua")) == -1);
+
+    CHECK(fdn_watch_remove(w, P("b.lua")) == 0); /* remove stops reporting */
+    write_file(P("b.lua"), "return 'b3'\n");
+    EXPECT_NONE();
+    write_file(P("b.lua"), "return 'b4'\n"); /* a pending change is dropped by remove */
+    write_file(P("a.lua"), "return 'a4'\n");
+    int64_t end = now_ms() + 2000;
+    while (fdn_watch_pending(w) == 0 && now_ms() < end)
+        run_ms(5);
+    CHECK(fdn_watch_add(w, P("b.lua")) == 0);
+    CHECK(fdn_watch_remove(w, P("a.lua")) == 0);
+    CHECK(fdn_watch_pending(w) == 0);
+    EXPECT_NONE();
+    CHECK(fdn_watch_count(w) == count - 1);
+    CHECK_STR(fdn_watch_path(w, count - 2), P("b.lua"));
+    CHECK(fdn_watch_path(w, count - 1) == NULL);
+    CHECK(fdn_watch_add(w, P("a.lua")) == 0);
+    CHECK(fdn_watch_count(w) == count);
+}
+
+/* What a reload does: clear, then add every file again. A change the kernel queued before
+ * the clear is not lost. */
+static void rewatch(void)
+{
+    fdn_watch_clear(w);
+    CHECK(fdn_watch_count(w) == 0);
+    CHECK(fdn_watch_add(w, P("a.lua")) == 0);
+    CHECK(fdn_watch_add(w, P("b.lua")) == 0);
+    CHECK(fdn_watch_add(w, "sub/c.lua") == 0);
+}
+
+static void test_rewatch(void)
+{
+    write_file(P("a.lua"), "return 'a5'\n"); /* queued in the kernel, not read yet */
+    rewatch();
+    EXPECT_ONE(1, P("a.lua"));
+
+    hook = rewatch; /* from inside the dispatch, as Lua would */
+    write_file(P("sub/c.lua"), "return 'c2'\n");
+    wait_dispatches(1, 2000);
+    hook = NULL;
+    EXPECT_ONE(1, "sub/c.lua");
+    write_file(P("b.lua"), "return 'b5'\n");
+    EXPECT_ONE(1, P("b.lua"));
+    CHECK(fdn_watch_count(w) == 3);
+}
+
+static void test_dir_gone(void)
+{
+    CHECK(mkdir(P("gone"), 0755) == 0);
+    write_file(P("gone/e.lua"), "return 'e'\n");
+    CHECK(fdn_watch_add(w, P("gone/e.lua")) == 0);
+    CHECK(unlink(P("gone/e.lua")) == 0);
+    CHECK(rmdir(P("gone")) == 0);
+    EXPECT_ONE(1, P("gone/e.lua"));
+    CHECK(fdn_watch_count(w) == 4); /* still in the set, unwatched */
+    CHECK(mkdir(P("gone"), 0755) == 0);
+    write_file(P("gone/e.lua"), "return 'e2'\n");
+    EXPECT_NONE();
+    CHECK(fdn_watch_add(w, P("gone/e.lua")) == 0); /* added again: watched again */
+    CHECK(fdn_watch_count(w) == 4);
+    write_file(P("gone/e.lua"), "return 'e3'\n");
+    EXPECT_ONE(1, P("gone/e.lua"));
+
+    CHECK(rename(P("gone"), P("moved")) == 0); /* a directory renamed away counts as gone */
+    EXPECT_ONE(1, P("gone/e.lua"));
+    write_file(P("moved/e.lua"), "return 'e4'\n");
+    EXPECT_NONE();
+    CHECK(fdn_watch_remove(w, P("gone/e.lua")) == 0);
+}
+
+/* The kernel's queue overflows: every watched file is reported. Two unrelated files touched
+ * in turn (identical consecutive events are merged) fill the queue. */
+static void test_overflow(void)
+{
+    long max = 0;
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    if (f) {
+        if (fscanf(f, "%ld", &max) != 1)
+            max = 0;
+        fclose(f);
+    }
+    if (max <= 0 || max > 200000) {
+        printf("test_watch: overflow case skipped (max_queued_events %ld)\n", max);
+        return;
+    }
+    write_file(P("x.txt"), "x");
+    write_file(P("y.txt"), "y");
+    int fx = open(P("x.txt"), O_RDONLY | O_CLOEXEC), fy = open(P("y.txt"), O_RDONLY | O_CLOEXEC);
+    CHECK(fx >= 0 && fy >= 0);
+    for (long i = 0; i < max + 100; i++)
+        futimens(i % 2 ? fy : fx, NULL);
+    close(fx);
+    close(fy);
+    EXPECT_ONE(3, P("a.lua"), P("b.lua"), "sub/c.lua");
+}
+
+static void test_lua(lua_State *L)
+{
+    const char *script =
+        "local dir = ...\n"
+        "local w = require 'fdn.core.watch'\n"
+        "assert(require 'fdn.core.watch' == w)\n"
+        "w.quiet(30)\n"
+        "assert(#w.files() == 0 and w.remove(dir .. '/l.lua') == false)\n"
+        "assert(w.add(dir .. '/l.lua') == true)\n"
+        "assert(w.add(dir .. '/l.lua') == true)\n"
+        "local ok, err = w.add(dir .. '/nodir/l.lua')\n"
+        "assert(ok == nil and err == 'not found', tostring(err))\n"
+        "assert(w.add(dir .. '/m.lua'))\n"
+        "local fs = w.files()\n"
+        "assert(#fs == 2 and fs[1] == dir .. '/l.lua' and fs[2] == dir .. '/m.lua')\n"
+        "assert(w.remove(dir .. '/m.lua') == true and #w.files() == 1)\n"
+        "assert(not pcall(w.quiet, -1) and not pcall(w.quiet, 60001) and not pcall(w.add))\n"
+        "return w\n";
+    CHECK(luaL_loadstring(L, script) == LUA_OK);
+    lua_pushstring(L, dir);
+    if (!CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK)) {
+        fprintf(stderr, "  %s\n", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return;
+    }
+    lua_setglobal(L, "W");
+    int64_t t = now_ms();
+    write_file(P("l.lua"), "return 'l'\n");
+    write_file(P("m.lua"), "return 'm'\n");
+    wait_dispatches(1, 2000);
+    CHECK(nrecs == 1 && recs[0].at >= t + 30 - SLACK && recs[0].at < t + 3 * QUIET);
+    EXPECT_ONE(1, P("l.lua"));
+    CHECK(luaL_dostring(L, "W.clear(); assert(#W.files() == 0)") == LUA_OK);
+    write_file(P("l.lua"), "return 'l2'\n");
+    EXPECT_NONE();
+    /* left with a change pending: lua_close frees it through __gc, with no dispatch */
+    lua_pushstring(L, dir);
+    lua_setglobal(L, "DIR");
+    CHECK(luaL_dostring(L, "W.quiet(1000); assert(W.add(DIR .. '/l.lua'))") == LUA_OK);
+    write_file(P("l.lua"), "return 'l3'\n");
+    run_ms(50);
+    lua_close(L);
+    node.L = NULL;
+    run_ms(50);
+    CHECK(nrecs == 0);
+}
+
+static void test_free_pending(void)
+{
+    fdn_watch_set_quiet(w, 200);
+    write_file(P("a.lua"), "return 'a6'\n");
+    int64_t end = now_ms() + 2000;
+    while (fdn_watch_pending(w) == 0 && now_ms() < end)
+        run_ms(5);
+    CHECK(fdn_watch_pending(w) == 1);
+    fdn_watch_free(w);
+    w = NULL;
+    fdn_watch_free(NULL);
+    run_ms(300);
+    CHECK(nrecs == 0);
+}
+
+int main(void)
+{
+    fdn_log_set_level(FDN_LOG_ERROR + 1); /* the cases provoke errors on purpose */
+    int64_t start = now_ms();
+    char cwd[PATH_MAX];
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    snprintf(dir, sizeof dir, "/tmp/fdn-watch-XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    CHECK(chdir(dir) == 0);
+    CHECK(mkdir(P("sub"), 0755) == 0);
+    write_file(P("a.lua"), "return 0\n");
+    write_file(P("b.lua"), "return 0\n");
+    write_file(P("sub/c.lua"), "return 0\n");
+
+    node.base = event_base_new();
+    node.L = luaL_newstate();
+    luaL_openlibs(node.L);
+    luaL_getsubtable(node.L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushlightuserdata(node.L, &node);
+    lua_pushcclosure(node.L, luaopen_fdn_core_watch, 1);
+    lua_setfield(node.L, -2, "fdn.core.watch");
+    lua_pop(node.L, 1);
+
+    CHECK(fdn_watch_new(&node, &w) == 0);
+    fdn_watch_set_quiet(w, QUIET);
+    CHECK(fdn_watch_add(w, P("a.lua")) == 0);
+    CHECK(fdn_watch_add(w, P("b.lua")) == 0);
+    CHECK(fdn_watch_add(w, "sub/c.lua") == 0);
+    CHECK(fdn_watch_count(w) == 3 && fdn_watch_pending(w) == 0);
+    EXPECT_NONE();
+
+    test_editors();
+    test_burst();
+    test_together();
+    test_add_remove();
+    test_rewatch();
+    test_dir_gone();
+    test_overflow();
+    test_free_pending();
+    test_lua(node.L);
+
+    event_base_free(node.base);
+    CHECK(chdir(cwd) == 0);
+    CHECK(nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) == 0);
+    printf("test_watch: %lld ms\n", (long long)(now_ms() - start));
+    return check_summary("test_watch");
+}
