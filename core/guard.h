@@ -9,19 +9,19 @@
 #include <lua.h>
 
 struct fdn_guard {
-    size_t used;        /* bytes the Lua state holds */
-    size_t cap;         /* refuse allocations beyond it; 0 = no cap */
-    uint64_t budget_ns; /* how long one dispatch may run Lua; 0 = no budget */
-    uint64_t start_ns;  /* when the outermost dispatch began */
-    int depth;          /* dispatch nesting */
-    int enforce;        /* the cap applies only while Lua runs under lua_pcall: C code
-                           that pushes a dispatch's arguments must never fail */
-    uint64_t aborted;   /* handlers stopped by the budget */
-    int tripped;        /* this dispatch ran past the budget */
+    size_t used;         /* bytes the Lua state holds */
+    size_t cap;          /* refuse allocations beyond it; 0 = no cap */
+    uint64_t budget_ns;  /* how long one dispatch may run Lua; 0 = no budget */
+    uint64_t start_ns;   /* when the outermost dispatch began */
+    int depth;           /* dispatch nesting */
+    int enforce;         /* the cap applies only while Lua runs under lua_pcall: C code
+                            that pushes a dispatch's arguments must never fail */
+    uint64_t aborted;    /* handlers stopped by the budget */
+    int tripped;         /* this dispatch ran past the budget */
     int tripped_refs[8]; /* registry refs of threads whose hook now fires every instruction */
     int ntripped;
     char lib_prefix[512]; /* "@<lib>/lua/": fdnode's own Lua is never interrupted */
-    uint64_t refused;   /* allocations refused by the cap */
+    uint64_t refused;     /* allocations refused by the cap */
 };
 
 /* The lua_Alloc for lua_newstate; ud is the struct fdn_guard. */

@@ -391,8 +391,7 @@ static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
     } else if (c->state == C_IN_LUA) {
         c->h->in_flight--; /* a late answer from Lua is dropped: the state changed */
         send_error(c, 504, "The service did not answer in time");
-    }
-    else if (c->state == C_IDLE || c->state == C_LINGER)
+    } else if (c->state == C_IDLE || c->state == C_LINGER)
         conn_free(c);
 }
 

@@ -253,7 +253,8 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_FRAME:
             if (parse_number(optarg, 1024, 1LL << 30, &v) < 0)
-                return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg, "");
+                return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg,
+                            "");
             cfg.max_frame = (size_t)v;
             break;
         case OPT_WATCH:

@@ -30,27 +30,27 @@ struct fdn_config {
     const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
-    const char *bind;         /* --bind: RPC listener and discovery address, default 0.0.0.0 */
-    int port;                 /* --port: RPC listener port, 0 = any free port */
-    const char *key;          /* --key: cluster partition, default "default" */
-    const char *secret;       /* --secret or $FDN_SECRET: cluster secret, or NULL; never logged */
-    const char *mcast_group;  /* --multicast GROUP:PORT, default 239.255.70.68:47468 */
+    const char *bind;        /* --bind: RPC listener and discovery address, default 0.0.0.0 */
+    int port;                /* --port: RPC listener port, 0 = any free port */
+    const char *key;         /* --key: cluster partition, default "default" */
+    const char *secret;      /* --secret or $FDN_SECRET: cluster secret, or NULL; never logged */
+    const char *mcast_group; /* --multicast GROUP:PORT, default 239.255.70.68:47468 */
     int mcast_port;
-    const char *seeds;        /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
-    size_t max_frame;         /* --max-frame BYTES, default 1 MiB */
-    size_t max_pending;       /* pending output per link before the peer is dropped, default 8 MiB */
-    int ping_timeout_ms;      /* --ping-timeout MS: a silent link is lost after it, default 3000 */
-    int grace_ms;             /* --grace MS: a path without provider keeps its proxy so long */
-    int call_budget_ms;       /* --call-budget MS: how long Lua may run without yielding */
-    int watch;                /* --watch: reload scripts when they change */
-    size_t lua_memory;        /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
+    const char *seeds;   /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
+    size_t max_frame;    /* --max-frame BYTES, default 1 MiB */
+    size_t max_pending;  /* pending output per link before the peer is dropped, default 8 MiB */
+    int ping_timeout_ms; /* --ping-timeout MS: a silent link is lost after it, default 3000 */
+    int grace_ms;        /* --grace MS: a path without provider keeps its proxy so long */
+    int call_budget_ms;  /* --call-budget MS: how long Lua may run without yielding */
+    int watch;           /* --watch: reload scripts when they change */
+    size_t lua_memory;   /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
 };
 
 struct fdn_node {
     struct event_base *base;
     lua_State *L;
     struct fdn_guard guard; /* the Lua state's time budget and memory cap */
-    int dispatch_ref; /* registry ref of the Lua dispatch function */
+    int dispatch_ref;       /* registry ref of the Lua dispatch function */
     int traceback_ref;
     struct fdn_config cfg;
     struct fdn_http *http;
