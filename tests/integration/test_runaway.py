@@ -1,0 +1,42 @@
+"""A runaway handler is stopped and its node goes on serving: Lua that runs
+past --call-budget without yielding (even inside a pcall loop) and Lua that
+allocates past --lua-memory both answer GeneralError 500."""
+import time
+
+from netns import isolate
+
+isolate()
+
+from fdntest import Node, check, eq, finish  # noqa: E402
+
+n = Node("tests/integration/fixtures/runaway.lua", args=["--call-budget", "300", "--lua-memory", "64"])
+
+t0 = time.monotonic()
+s, r, _ = n.request("GET", "/spin")
+took = time.monotonic() - t0
+eq((s, r["name"]), (500, "GeneralError"), "an endless loop is stopped: GeneralError")
+check("call budget" in r["message"], "the message says why", r["message"])
+check(took < 2, "after about the budget (300 ms)", "%.2fs" % took)
+eq(n.request("GET", "/ok")[1], {"fine": True}, "the node goes on serving")
+
+s, r, _ = n.request("POST", "/spin", {})
+eq((s, r["name"]), (500, "GeneralError"), "a loop around pcall cannot swallow the stop")
+eq(n.request("GET", "/ok")[1], {"fine": True}, "still serving")
+
+s, r, _ = n.request("GET", "/spin/1")
+eq((s, r["name"]), (500, "GeneralError"), "allocating without end is stopped")
+eq(n.request("GET", "/ok")[1], {"fine": True}, "still serving")
+
+# the memory cap alone (no time budget)
+m = Node("tests/integration/fixtures/runaway.lua", args=["--call-budget", "0", "--lua-memory", "64"])
+s, r, _ = m.request("GET", "/spin/1", timeout=30)
+eq((s, r["name"], r["message"]), (500, "GeneralError", "not enough memory"),
+   "past --lua-memory: 'not enough memory' for the caller")
+eq(m.request("GET", "/ok")[1], {"fine": True}, "still serving after the memory cap")
+eq(m.stop(), 0, "exits 0 on SIGTERM")
+
+for _ in range(3):
+    n.request("GET", "/spin")
+eq(n.request("GET", "/ok")[1], {"fine": True}, "repeated runaways change nothing")
+eq(n.stop(), 0, "exits 0 on SIGTERM")
+finish()
