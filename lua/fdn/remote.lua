@@ -17,27 +17,50 @@ local T = link.TYPES
 local encode, decode, null, array_mt = json.encode, json.decode, json.null, json.array_mt
 local type, pairs, ipairs, tostring, setmetatable, error = type, pairs, ipairs, tostring, setmetatable, error
 local send = link.send
+local remove, now_ms = table.remove, core.now
+local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
 local timeout_ms, grace_ms = 10000, 10000
 local routes = {}     -- local path -> route
 local by_remote = {}  -- remote path -> route
-local pending = {}    -- call id -> call
-local next_id = 0
+-- Calls waiting for an answer live in `pending`, indexed by a slot number
+-- (1..MAX_PENDING, reused from a free list so the table stays a plain array);
+-- the frame's request id is slot + generation * 65536, so that an answer that
+-- comes after its call timed out never matches the slot's next call.
+local pending = {}    -- slot -> call
+local free_slots, nslots = {}, 0
+local generation = 0
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local npending = 0
 -- Calls this node may have waiting for remote answers; more are refused at
 -- once (TooManyRequests) rather than queued without bound.
-M.MAX_PENDING = 65536
+M.MAX_PENDING = 65535
 
 M.routes = routes
 
-local function new_call_id()
-  repeat
-    next_id = next_id + 1
-    if next_id > 0xffffffff then next_id = 1 end
-  until pending[next_id] == nil
-  return next_id
+local function new_slot()
+  local slot = remove(free_slots)
+  if not slot then
+    nslots = nslots + 1
+    slot = nslots
+  end
+  generation = (generation + 1) & 0xffff
+  return slot, slot + generation * 65536
+end
+
+local sweeper = nil -- a timer while calls are pending: times out the late ones
+
+local function sweep()
+  local now = now_ms()
+  for slot = 1, nslots do
+    local call = pending[slot]
+    if call and call.deadline <= now then M.timeout(call) end
+  end
+  if npending == 0 and sweeper then
+    sweeper:cancel()
+    sweeper = nil
+  end
 end
 
 -- Params cross nodes when they are JSON: fields that are not (functions,
@@ -76,10 +99,11 @@ local function pick(route, exclude)
 end
 
 local function finish(call, ok, value)
-  if pending[call.id] ~= call then return end
-  pending[call.id] = nil
+  local slot = call.slot
+  if pending[slot] ~= call then return end
+  pending[slot] = false
+  free_slots[#free_slots + 1] = slot
   npending = npending - 1
-  if call.timer then call.timer:cancel() end
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   sched.wake(call.co, ok, value)
 end
@@ -122,8 +146,8 @@ local function dispatch(call)
   end
 end
 
-local function on_timeout(call)
-  if pending[call.id] ~= call then return end
+function M.timeout(call)
+  if pending[call.slot] ~= call then return end
   local route = routes[call.path]
   if route and not call.peer then remove_waiter(route, call) end
   finish(call, false, errors.Timeout(("Timeout of %dms exceeded calling %s on %s"):format(call.ms, call.method, call.path)))
@@ -139,11 +163,13 @@ function M.call(path, method, id, data, params, ms)
   if npending >= M.MAX_PENDING then
     error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)
   end
-  local call = { co = co, path = path, method = method, body = request_body(route, method, id, data, params),
-    id = new_call_id(), ms = ms }
-  pending[call.id] = call
+  local body = request_body(route, method, id, data, params)
+  local slot, rid = new_slot()
+  local call = { co = co, path = path, method = method, body = body, slot = slot, id = rid, ms = ms,
+    deadline = now_ms() + ms }
+  pending[slot] = call
   npending = npending + 1
-  call.timer = core.timer(ms, function() on_timeout(call) end)
+  if not sweeper then sweeper = core.timer(SWEEP_MS, sweep, true) end
   dispatch(call)
   local ok, value = sched.wait()
   if ok then return value end
@@ -151,8 +177,8 @@ function M.call(path, method, id, data, params, ms)
 end
 
 function M.response(c, ftype, id, body)
-  local call = pending[id]
-  if not call or call.peer == nil or call.peer.link ~= c.link then return end -- late or foreign: dropped
+  local call = pending[id % 65536]
+  if not call or call.id ~= id or call.peer == nil or call.peer.link ~= c.link then return end -- late: dropped
   if ftype == T.RES then
     local value = nil
     if body ~= "" then
@@ -227,7 +253,7 @@ function M.provider_added(p, d)
   local waiting = route.waiters
   route.waiters = {}
   for _, call in ipairs(waiting) do
-    if pending[call.id] == call then dispatch(call) end
+    if pending[call.slot] == call then dispatch(call) end
   end
 end
 
@@ -268,8 +294,9 @@ end
 function M.peer_lost(p, reason)
   for _, d in pairs(p.services) do M.provider_removed(p, d) end
   local lost = {}
-  for _, call in pairs(pending) do
-    if call.peer == p then lost[#lost + 1] = call end
+  for slot = 1, nslots do
+    local call = pending[slot]
+    if call and call.peer == p then lost[#lost + 1] = call end
   end
   for _, call in ipairs(lost) do
     p.inflight = p.inflight - 1

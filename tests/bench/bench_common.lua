@@ -1,0 +1,74 @@
+-- bench_common.lua: what the bench nodes (echo_provider.lua, bench_client.lua) share: the
+-- parameters (from the environment, with the peers' harness defaults), the bounds, and the
+-- one-line JSON result in the peers' key order (lib/common.js of the peers' harness).
+local M = {}
+
+local function num(name, dflt)
+  local v = tonumber(os.getenv(name))
+  if v and v > 0 then return v end
+  return dflt
+end
+
+M.DURATION = num("DURATION", 5)               -- measured seconds
+M.WARMUP = num("WARMUP", 1)                   -- rpc warm-up seconds (not measured)
+M.CONCURRENCY = math.floor(num("CONCURRENCY", 64)) -- rpc calls in flight
+M.WORKLOAD = os.getenv("WORKLOAD") or "rpc"   -- rpc | events
+M.PEER = os.getenv("BENCH_PEER") or "fdnode"
+M.DISCOVERY_TIMEOUT_MS = 30000                -- bound on waiting for the remote side
+M.BATCH = math.floor(num("BATCH", 100))       -- events emitted between yields (as the peers)
+-- events: the provider stops emitting while a subscriber's link has more than this many bytes
+-- queued (0: never, pure batch-and-yield as the peers do). fdnode drops a consumer whose
+-- pending output passes 8 MiB, so unpaced emission at more than the consumer's speed loses it.
+M.PENDING_HIGH = math.floor(tonumber(os.getenv("EVENTS_PENDING_HIGH") or "") or 1048576)
+M.DRAIN_IDLE_MS = 1000                        -- events: stop waiting after this long without one
+M.DRAIN_MAX_MS = 20000                        -- events: hard bound on the drain
+-- every bench process exits by itself after this long, even if its parent died
+M.MAX_LIFETIME_S = M.DISCOVERY_TIMEOUT_MS / 1000 + M.WARMUP + 2 * M.DURATION
+  + M.DRAIN_MAX_MS / 1000 + 20
+
+-- Profiling knob (not for the reported figures): BENCH_GC=stop|generational|incremental sets
+-- the Lua collector's mode in the node that loads this module.
+local gc_mode = os.getenv("BENCH_GC")
+if gc_mode == "stop" or gc_mode == "generational" or gc_mode == "incremental" then
+  collectgarbage(gc_mode)
+end
+
+local floor, format, concat = math.floor, string.format, table.concat
+
+function M.round(x)
+  return floor(x + 0.5)
+end
+
+-- One JSON object with its keys in the given order; values are strings, numbers (integers
+-- printed as such) or nil (null). Written on stdout and flushed.
+function M.result(fields)
+  local parts = {}
+  for i = 1, #fields, 2 do
+    local k, v = fields[i], fields[i + 1]
+    local s
+    if v == nil then
+      s = "null"
+    elseif type(v) == "string" then
+      s = fdn.json.encode(v)
+    elseif math.type(v) == "integer" then
+      s = tostring(v)
+    elseif v == floor(v) and v > -2^53 and v < 2^53 then
+      s = format("%d", v)
+    else
+      s = format("%.3f", v)
+    end
+    parts[#parts + 1] = format("%q:%s", k, s)
+  end
+  io.write("{", concat(parts, ","), "}\n")
+  io.flush()
+end
+
+-- Exits after MAX_LIFETIME_S whatever happens (the harness also runs us under timeout(1)).
+function M.watchdog(role)
+  fdn.timer(M.MAX_LIFETIME_S * 1000, function()
+    io.stderr:write(role, ": watchdog: still alive after ", M.MAX_LIFETIME_S, " s, exiting\n")
+    os.exit(124)
+  end)
+end
+
+return M
