@@ -157,14 +157,20 @@ static void stop_signal_cb(evutil_socket_t sig, short what, void *arg)
     fdn_node_stop(n, 0);
 }
 
+/* Tells Lua about a signal: "stop" or "hup". */
+static void dispatch_signal(struct fdn_node *n, const char *name)
+{
+    fdn_node_dispatch_begin(n, "signal");
+    lua_pushstring(n->L, name);
+    fdn_node_dispatch_end(n, 1);
+}
+
 static void hup_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct fdn_node *n = arg;
     (void)sig;
     (void)what;
-    fdn_node_dispatch_begin(n, "signal");
-    lua_pushstring(n->L, "hup");
-    fdn_node_dispatch_end(n, 1);
+    dispatch_signal(n, "hup");
 }
 
 static void shutdown_deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -187,9 +193,7 @@ void fdn_node_stop(struct fdn_node *n, int exit_code)
     if (n->http)
         fdn_http_stop_accepting(n->http);
     /* Lua lets calls in flight finish, tears services down, then calls exit(). */
-    fdn_node_dispatch_begin(n, "signal");
-    lua_pushstring(n->L, "stop");
-    fdn_node_dispatch_end(n, 1);
+    dispatch_signal(n, "stop");
 }
 
 static void exit_poll_cb(evutil_socket_t fd, short what, void *arg)

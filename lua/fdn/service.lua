@@ -134,20 +134,8 @@ local function send_event(self, ctx)
   end
 end
 
--- Runs a method call through its hooks; returns the context. Errors propagate
--- as fdn error objects.
-function Service:__call_ctx(method, id, data, params)
-  local ctx = new_context(self, method, id, data, params)
-  local ok, err = xpcall(chain_for(self, method), catch, ctx)
-  if not ok then
-    ctx.error = err
-    error(err, 0)
-  end
-  if ctx.event then send_event(self, ctx) end
-  return ctx
-end
-
--- Like __call_ctx but never throws: returns ok, ctx (ctx.error set on failure).
+-- Runs a method call through its hooks; never throws: returns ok, ctx
+-- (ctx.error set on failure). Standard events go out after a success.
 function Service:__try(method, id, data, params)
   local ctx = new_context(self, method, id, data, params)
   local ok, err = xpcall(chain_for(self, method), catch, ctx)
@@ -157,6 +145,13 @@ function Service:__try(method, id, data, params)
   end
   if ctx.event then send_event(self, ctx) end
   return true, ctx
+end
+
+-- Like __try, but an error propagates (as an fdn error object).
+function Service:__call_ctx(method, id, data, params)
+  local ok, ctx = self:__try(method, id, data, params)
+  if not ok then error(ctx.error, 0) end
+  return ctx
 end
 
 function Service:hooks(spec)
