@@ -1,11 +1,12 @@
 /* guard.c: the Lua state's guards. The allocator counts bytes and refuses to
  * pass the cap (Lua then raises "not enough memory" in the code that asked);
- * a count hook raises an error in code that has run past the dispatch's time
- * budget, and keeps raising until the dispatch ends, so a pcall in a loop
- * cannot swallow it. */
+ * a watchdog (SIGALRM, four times per budget) notices a dispatch that has run
+ * past its time budget and only then sets a hook on the running thread, so
+ * Lua runs hook-free (no trap per instruction) until something overruns. */
 #include "guard.h"
 
 #include <stdio.h>
+#include <sys/time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,9 +14,6 @@
 #include <lauxlib.h>
 
 #include "util.h"
-
-/* instructions between two looks at the clock: ~10 µs of Lua, a negligible cost */
-#define HOOK_EVERY 10000
 
 static uint64_t now_ns(void)
 {
@@ -51,27 +49,16 @@ static struct fdn_guard *guard_of(lua_State *L)
     return ud;
 }
 
-/* Past the budget the hook raises in user code only, and in the thread that
- * ran too long it fires at every instruction from then on, so that a loop
- * around pcall cannot swallow the error: it is raised again the moment the
- * loop's own code runs. fdnode's library code is let through so that the
- * error is turned into an answer for the caller. */
+/* Set on the thread that overran, by the watchdog: it fires at every
+ * instruction, so a loop around pcall cannot swallow the error (it is raised
+ * again the moment the loop's own code runs). fdnode's library code is let
+ * through so that the error is turned into an answer for the caller. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     struct fdn_guard *g = guard_of(L);
-    if (!g->budget_ns || !g->depth)
+    if (!g->depth || !g->tripped) { /* a thread that inherited the hook: heal it */
+        lua_sethook(L, NULL, 0, 0);
         return;
-    if (!g->tripped) {
-        if (now_ns() - g->start_ns <= g->budget_ns)
-            return;
-        g->tripped = 1;
-        g->aborted++;
-    }
-    lua_Hook hook = lua_gethook(L);
-    if (lua_gethookcount(L) != 1 && hook && g->ntripped < 8) {
-        lua_pushthread(L);
-        g->tripped_refs[g->ntripped++] = luaL_ref(L, LUA_REGISTRYINDEX);
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
     }
     if (lua_getinfo(L, "S", ar) && ar->source &&
         strncmp(ar->source, g->lib_prefix, strlen(g->lib_prefix)) == 0)
@@ -80,33 +67,85 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
                (int)(g->budget_ns / 1000000u));
 }
 
+/* The watchdog. A signal handler can only reach the guard through a static:
+ * the one piece of state outside the node struct besides the log level. It
+ * does only what is async-signal-safe: read the clock, and lua_sethook (which
+ * Lua's own interpreter calls from its SIGINT handler). */
+static struct fdn_guard *watched;
+
+/* Sets the hook on a thread and remembers it, so that it can be cleared when
+ * the dispatch ends; a thread that cannot be remembered is not hooked. */
+static void hook_thread(struct fdn_guard *g, lua_State *L)
+{
+    for (int i = 0; i < g->nhooked; i++)
+        if (g->hooked[i] == L)
+            return;
+    if (g->nhooked == (int)(sizeof g->hooked / sizeof g->hooked[0]))
+        return;
+    g->hooked[g->nhooked++] = L;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+static void watchdog(int sig)
+{
+    (void)sig;
+    struct fdn_guard *g = watched;
+    if (!g || !g->depth || g->tripped || now_ns() - g->start_ns <= g->budget_ns)
+        return;
+    g->tripped = 1;
+    g->aborted++;
+    hook_thread(g, g->running ? g->running : g->main);
+}
+
 void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir)
 {
     snprintf(g->lib_prefix, sizeof g->lib_prefix, "@%s/lua/", lib_dir);
-    if (g->budget_ns)
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    g->main = L;
+    if (!g->budget_ns)
+        return;
+    watched = g;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = watchdog;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGALRM, &sa, NULL);
+    /* look four times per budget: an overrun is caught within 1.25 budgets */
+    uint64_t every_us = g->budget_ns / 4000u;
+    if (every_us < 5000)
+        every_us = 5000;
+    struct itimerval it = {{(time_t)(every_us / 1000000u), (suseconds_t)(every_us % 1000000u)},
+                           {(time_t)(every_us / 1000000u), (suseconds_t)(every_us % 1000000u)}};
+    setitimer(ITIMER_REAL, &it, NULL);
 }
 
 void fdn_guard_enter(struct fdn_guard *g)
 {
-    if (g->depth++ == 0 && g->budget_ns)
+    if (g->depth == 0 && g->budget_ns)
         g->start_ns = now_ns();
+    g->depth++;
 }
 
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L)
 {
+    (void)L;
     if (--g->depth > 0 || !g->tripped)
         return;
-    /* the dispatch is over: the threads that ran too long go back to the
-     * ordinary hook (they may be reused from the coroutine pool) */
-    for (int i = 0; i < g->ntripped; i++) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, g->tripped_refs[i]);
-        lua_State *t = lua_tothread(L, -1);
-        if (t)
-            lua_sethook(t, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-        lua_pop(L, 1);
-        luaL_unref(L, LUA_REGISTRYINDEX, g->tripped_refs[i]);
-    }
-    g->ntripped = 0;
+    /* the dispatch is over: the threads that overran lose the hook (they may
+     * be reused from the coroutine pool) */
+    for (int i = 0; i < g->nhooked; i++)
+        lua_sethook(g->hooked[i], NULL, 0, 0);
+    g->nhooked = 0;
     g->tripped = 0;
+}
+
+int fdn_guard_resume(struct fdn_guard *g, lua_State *co, lua_State *from, int narg, int *nres)
+{
+    lua_State *outer = g->running;
+    g->running = co;
+    if (g->tripped) /* already over budget: user code resumed now is stopped too */
+        hook_thread(g, co);
+    int status = lua_resume(co, from, narg, nres);
+    g->running = outer;
+    return status;
 }

@@ -185,10 +185,52 @@ static int l_node_info(lua_State *L)
     return 1;
 }
 
+/* resume(co, ...) -> true, results... | false, err: coroutine.resume that
+ * tells the call budget's watchdog which thread runs (sched.lua and the
+ * coroutine library use it). */
+static int l_node_resume(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int narg = lua_gettop(L) - 1;
+    lua_Debug ar;
+    int status = lua_status(co);
+    const char *refuse = NULL;
+    if (co == L || (status == LUA_OK && lua_getstack(co, 0, &ar)))
+        refuse = "cannot resume non-suspended coroutine";
+    else if ((status == LUA_OK && lua_gettop(co) == 0) || (status != LUA_OK && status != LUA_YIELD))
+        refuse = "cannot resume dead coroutine";
+    else if (!lua_checkstack(co, narg))
+        refuse = "too many arguments to resume";
+    if (refuse) {
+        lua_pushboolean(L, 0);
+        lua_pushstring(L, refuse);
+        return 2;
+    }
+    lua_xmove(L, co, narg);
+    int nres;
+    status = fdn_guard_resume(&n->guard, co, L, narg, &nres);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushboolean(L, 0);
+            lua_pushstring(L, "too many results to resume");
+            return 2;
+        }
+        lua_pushboolean(L, 1);
+        lua_xmove(co, L, nres);
+        return nres + 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, 1); /* the error object */
+    return 2;
+}
+
 static const luaL_Reg node_funcs[] = {
-    {"timer", l_node_timer},         {"now", l_node_now},   {"log", l_node_log},
-    {"log_level", l_node_log_level}, {"exit", l_node_exit}, {"http_listen", l_node_http_listen},
-    {"info", l_node_info},           {NULL, NULL},
+    {"timer", l_node_timer},         {"now", l_node_now},       {"log", l_node_log},
+    {"log_level", l_node_log_level}, {"exit", l_node_exit},     {"http_listen", l_node_http_listen},
+    {"info", l_node_info},           {"resume", l_node_resume}, {NULL, NULL},
 };
 
 static const luaL_Reg timer_methods[] = {

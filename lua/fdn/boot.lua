@@ -147,8 +147,24 @@ local function client(mode, args, fdn, info)
   require("fdn.tools")[mode == "call" and "call" or "ls"](app, args, info, mode == "ls-json")
 end
 
+-- The coroutine library, on core.resume: the call budget's watchdog must
+-- know which coroutine runs, users' own coroutines included.
+local function track_coroutines()
+  local resume, create, pack, unpack = core.resume, coroutine.create, table.pack, table.unpack
+  coroutine.resume = resume
+  coroutine.wrap = function(f)
+    local co = create(f)
+    return function(...)
+      local r = pack(resume(co, ...))
+      if r[1] then return unpack(r, 2, r.n) end
+      error(r[2], 0)
+    end
+  end
+end
+
 function M.start(mode, args)
   local info = core.info()
+  track_coroutines()
   math.randomseed(tonumber(info.id:sub(1, 8), 16), os.time())
   install_services_searcher(info.lib_dir)
   loader.install()

@@ -4,7 +4,9 @@ local core = require "fdn.core.node"
 
 local M = {}
 
-local create, resume, yield, running = coroutine.create, coroutine.resume, coroutine.yield,
+-- core.resume is coroutine.resume that tells the call budget's watchdog
+-- which coroutine runs (boot.lua installs it as coroutine.resume too)
+local create, resume, yield, running = coroutine.create, core.resume, coroutine.yield,
   coroutine.running
 local traceback, xpcall, tostring, error, select, setmetatable, unpack =
   debug.traceback, xpcall, tostring, error, select, setmetatable, table.unpack
