@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -22,6 +21,7 @@
 #include "node.h"
 #include "util.h"
 #include "check.h"
+#include "standins.h"
 
 int luaopen_fdn_core_link(lua_State *L);
 
@@ -30,7 +30,7 @@ int luaopen_fdn_core_link(lua_State *L);
 #define PING_TIMEOUT 600
 #define MAX_EVENTS 4096
 
-/* --- stand-ins for node.c: the dispatch door records events ----------------------------- */
+/* --- stand-ins for node.c (standins.h): the dispatch door records events ----------------- */
 
 struct event_rec {
     int frame; /* 1: "frame", 0: "link" */
@@ -44,22 +44,14 @@ struct event_rec {
 };
 
 static struct fdn_node node;
-static struct event_rec events[MAX_EVENTS];
-static int nevents, dispatch_top = -1;
+static struct event_rec events[MAX_EVENTS], recorded; /* the dispatch being recorded */
+static int nevents;
 static void (*hook)(const struct event_rec *e); /* runs inside the dispatch, after recording */
 
-void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
-{
-    CHECK(dispatch_top < 0); /* never re-entered */
-    dispatch_top = lua_gettop(n->L);
-    lua_pushstring(n->L, kind);
-}
-
-void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
+/* The door of standins.h hands every dispatch here, then calls after_dispatch. */
+static void record_dispatch(struct fdn_node *n, int base, int nargs)
 {
     lua_State *L = n->L;
-    int base = lua_gettop(L) - nargs;
-    CHECK(base - 1 == dispatch_top);
     struct event_rec e = {0};
     const char *kind = lua_tostring(L, base);
     e.frame = strcmp(kind, "frame") == 0;
@@ -81,27 +73,18 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
         else if (nargs >= 4)
             snprintf(e.detail, sizeof e.detail, "%s", lua_tostring(L, base + 4));
     }
-    lua_settop(L, dispatch_top);
-    dispatch_top = -1;
-    if (nevents < MAX_EVENTS)
-        events[nevents++] = e;
-    if (hook)
-        hook(&e);
+    recorded = e;
 }
 
-struct fdn_node *fdn_node_from_upvalue(lua_State *L)
+static void after_dispatch(void)
 {
-    return lua_touserdata(L, lua_upvalueindex(1));
+    if (nevents < MAX_EVENTS)
+        events[nevents++] = recorded;
+    if (hook)
+        hook(&recorded);
 }
 
 /* --- helpers ----------------------------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const struct event_rec *find_link_event(uint64_t link, const char *what)
 {
@@ -118,22 +101,6 @@ static int count_frames(uint64_t link, int type)
     for (int i = 0; i < nevents; i++)
         n += events[i].frame && events[i].link == link && (!type || events[i].type == type);
     return n;
-}
-
-/* Runs the loop until pred() holds or ms pass; returns pred(). */
-static int run_until(int (*pred)(void), int ms)
-{
-    int64_t end = now_ms() + ms;
-    while (!pred() && now_ms() < end)
-        event_base_loop(node.base, EVLOOP_ONCE);
-    return pred();
-}
-
-static void run_for(int ms)
-{
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end)
-        event_base_loop(node.base, EVLOOP_ONCE);
 }
 
 static uint64_t wait_link;
@@ -154,7 +121,7 @@ static const struct event_rec *await(uint64_t link, const char *what, int ms)
 {
     wait_link = link;
     wait_what = what;
-    run_until(have_link_event, ms);
+    run_until(node.base, have_link_event, ms);
     return find_link_event(link, what);
 }
 
@@ -162,7 +129,7 @@ static int await_frames(uint64_t link, int n, int ms)
 {
     wait_link = link;
     wait_count = n;
-    return run_until(have_frames, ms);
+    return run_until(node.base, have_frames, ms);
 }
 
 static int raw_connect(int port)
@@ -261,7 +228,7 @@ static void test_frames_and_pings(int port)
     struct fdn_link_stats s0, s1;
     fdn_links_stats(node.links, &s0);
     int before = nevents;
-    run_for(PING_TIMEOUT * 5 / 2);
+    run_for(node.base, PING_TIMEOUT * 5 / 2);
     fdn_links_stats(node.links, &s1);
     CHECK(nevents == before);
     CHECK(s1.pings_sent >= s0.pings_sent + 4);
@@ -301,9 +268,9 @@ static void test_stall(int port)
 {
     uint64_t a, b;
     pair(port, &a, &b);
-    run_for(PING_TIMEOUT / 2);
+    run_for(node.base, PING_TIMEOUT / 2);
     usleep(PING_TIMEOUT * 3 / 2 * 1000);
-    run_for(PING_TIMEOUT / 2);
+    run_for(node.base, PING_TIMEOUT / 2);
     CHECK(find_link_event(a, "down") == NULL && find_link_event(b, "down") == NULL);
     CHECK(fdn_links_close(node.links, a, NULL, 0) == 0);
     CHECK(fdn_links_close(node.links, b, NULL, 0) == 0);
@@ -423,7 +390,7 @@ static void test_flush_close(int port)
     CHECK(count_frames(b, FDN_FRAME_BYE) == 1);
     CHECK(events[nevents - 2].frame && events[nevents - 2].type == FDN_FRAME_BYE);
     CHECK(events[nevents - 3].body[0] == 'a' + 3 && events[nevents - 3].body_len == sizeof body);
-    run_for(50);
+    run_for(node.base, 50);
     CHECK(find_link_event(a, "down") == NULL);
 }
 
@@ -524,10 +491,7 @@ static void test_ids(void)
 static void test_lua(int port)
 {
     lua_State *L = node.L;
-    lua_pushlightuserdata(L, &node);
-    lua_pushcclosure(L, luaopen_fdn_core_link, 1);
-    lua_call(L, 0, 1);
-    lua_setglobal(L, "link");
+    open_binding(L, &node, luaopen_fdn_core_link, "link");
     const char *chunk =
         "local port = ...\n"
         "assert(link.TYPES.HELLO == 1 and link.TYPES.PEERS == 11 and link.TYPES.BYE == 10)\n"
@@ -601,7 +565,7 @@ static void test_free_in_dispatch(void)
         event_base_loop(node.base, EVLOOP_ONCE);
     hook = NULL;
     CHECK(node.links == NULL);
-    run_for(50); /* nothing of the links may fire any more */
+    run_for(node.base, 50); /* nothing of the links may fire any more */
 }
 
 /* --- benchmark: request/response over one pair, 64 in flight ----------------------------- */

@@ -7,12 +7,10 @@
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -31,6 +29,7 @@
 #include "tls.h"
 #include "util.h"
 #include "check.h"
+#include "standins.h"
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_PENDING (256 * 1024)
@@ -39,7 +38,7 @@
 #define MAX_RECS 8192
 #define MARKER "PLAINTEXT-MARKER-4711"
 
-/* ---- stand-ins for node.c: every dispatch is recorded ---- */
+/* ---- stand-ins for node.c (standins.h): every dispatch is recorded ---- */
 
 struct rec {
     struct fdn_node *to;
@@ -55,9 +54,9 @@ struct rec {
     long long boot, seq;
 };
 
-static struct rec recs[MAX_RECS];
-static int nrecs, dispatch_top = -1;
-static void (*hook)(const struct rec *r);
+static struct rec recs[MAX_RECS], recorded; /* the dispatch being recorded */
+static int nrecs;
+static void (*hook)(const struct rec *r); /* runs inside the dispatch, after recording */
 
 static uint32_t fnv(const void *p, size_t n)
 {
@@ -67,18 +66,10 @@ static uint32_t fnv(const void *p, size_t n)
     return h;
 }
 
-void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
-{
-    CHECK(dispatch_top < 0); /* never re-entered */
-    dispatch_top = lua_gettop(n->L);
-    lua_pushstring(n->L, kind);
-}
-
-void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
+/* The door of standins.h hands every dispatch here, then calls after_dispatch. */
+static void record_dispatch(struct fdn_node *n, int base, int nargs)
 {
     lua_State *L = n->L;
-    int base = lua_gettop(L) - nargs;
-    CHECK(base - 1 == dispatch_top);
     struct rec r = {.to = n};
     snprintf(r.kind, sizeof r.kind, "%s", lua_tostring(L, base));
     if (strcmp(r.kind, "beacon") == 0) {
@@ -102,52 +93,28 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
         if (nargs >= 4 && !lua_isinteger(L, base + 4))
             snprintf(r.detail, sizeof r.detail, "%s", lua_tostring(L, base + 4));
     }
-    lua_settop(L, dispatch_top);
-    dispatch_top = -1;
-    if (nrecs < MAX_RECS)
-        recs[nrecs++] = r;
-    if (hook)
-        hook(&recs[nrecs - 1]);
+    recorded = r;
 }
 
-struct fdn_node *fdn_node_from_upvalue(lua_State *L)
+static void after_dispatch(void)
 {
-    return lua_touserdata(L, lua_upvalueindex(1));
+    if (nrecs < MAX_RECS)
+        recs[nrecs++] = recorded;
+    if (hook)
+        hook(&recs[nrecs - 1]);
 }
 
 /* ---- helpers ---- */
 
 static struct event_base *base;
 static lua_State *L;
-static struct event *beat;
+static struct event *beat; /* wakes the loop at least every 10 ms: run_until looks that often */
 
 static void beat_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     (void)arg;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int run_until(int (*pred)(void), int ms)
-{
-    int64_t end = now_ms() + ms;
-    while (!pred() && now_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE); /* the beat wakes it at least every 10 ms */
-    return pred();
-}
-
-static void run_for(int ms)
-{
-    int64_t end = now_ms() + ms;
-    while (now_ms() < end)
-        event_base_loop(base, EVLOOP_ONCE);
 }
 
 static const struct rec *find_event(struct fdn_node *n, uint64_t link, const char *what)
@@ -183,7 +150,7 @@ static const struct rec *await(struct fdn_node *n, uint64_t link, const char *wh
     w_node = n;
     w_link = link;
     w_what = what;
-    run_until(have_event, ms);
+    run_until(base, have_event, ms);
     return find_event(n, link, what);
 }
 
@@ -197,7 +164,7 @@ static int await_frames(struct fdn_node *n, uint64_t link, int count, int ms)
     w_node = n;
     w_link = link;
     w_count = count;
-    return run_until(have_frames, ms);
+    return run_until(base, have_frames, ms);
 }
 
 static int have_accept(void)
@@ -213,7 +180,7 @@ static uint64_t await_accept(struct fdn_node *n, int since, int ms)
 {
     w_node = n;
     w_since = since;
-    run_until(have_accept, ms);
+    run_until(base, have_accept, ms);
     for (int i = since; i < nrecs; i++)
         if (recs[i].to == n && strcmp(recs[i].what, "accept") == 0)
             return recs[i].link;
@@ -716,7 +683,7 @@ static void test_link_traffic(void)
 
     /* idle past the ping timeout: encrypted PING/PONG keep the pair alive */
     int before = nrecs;
-    run_for(PING_TIMEOUT * 5 / 2);
+    run_for(base, PING_TIMEOUT * 5 / 2);
     fdn_links_stats(A.links, &s1);
     CHECK(nrecs == before);
     CHECK(s1.pings_sent >= s0.pings_sent + 4);
@@ -733,7 +700,7 @@ static void test_link_traffic(void)
     CHECK(find_event(&A, out, "down") == NULL);
 
     /* the wire: plenty of bytes, none of them the plaintext */
-    run_for(50);
+    run_for(base, 50);
     size_t n = evbuffer_get_length(px.seen);
     const uint8_t *w = evbuffer_pullup(px.seen, -1);
     CHECK(n > 2 * sizeof body);
@@ -840,7 +807,7 @@ static void test_link_refused(void)
     since = nrecs;
     CHECK(fdn_links_connect(A.links, "127.0.0.1", portA, &out) == 0);
     in = await_accept(&A, since, 2000);
-    run_for(100);
+    run_for(base, 100);
     struct fdn_link_info info;
     CHECK(fdn_links_info(A.links, out, &info) == 0 && info.secure && !info.ready);
     e = await(&A, in, "down", HANDSHAKE_MS + 1000);
@@ -927,22 +894,6 @@ static void test_open_warning(void)
 
 /* ---- tagged beacons ---- */
 
-static int enter_netns(void)
-{
-    if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
-        return -1;
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof ifr);
-    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-    if (fd < 0 || ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
-        return -1;
-    ifr.ifr_flags |= IFF_UP;
-    int rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
-    close(fd);
-    return rc;
-}
-
 static struct fdn_node D1, D2, D3, D4; /* D1, D2: secret 1; D3: secret 2; D4: none */
 static struct fdn_tls_keys K1, K2;
 
@@ -952,8 +903,7 @@ static void make_dnode(struct fdn_node *n, const uint8_t *key, int tcp_port)
     n->base = base;
     n->L = L;
     CHECK(getrandom(n->id, sizeof n->id, 0) == (ssize_t)sizeof n->id);
-    for (int i = 0; i < 16; i++)
-        snprintf(n->id_hex + 2 * i, 3, "%02x", n->id[i]);
+    id_to_hex(n->id, n->id_hex);
     struct fdn_discovery_opts o = {.key = "t", .tcp_port = tcp_port, .send = 1, .auth_key = key};
     CHECK(fdn_discovery_new(n, &o, &n->discovery) == 0);
 }
@@ -1029,7 +979,7 @@ static void test_beacons(void)
     make_dnode(&D2, K1.discovery, 1002);
     make_dnode(&D3, K2.discovery, 1003);
     make_dnode(&D4, NULL, 1004);
-    run_for(1500);
+    run_for(base, 1500);
     CHECK(dstats(&D1).authenticated && !dstats(&D4).authenticated);
     CHECK(beacons(&D1, D2.id_hex, -1) > 0 && beacons(&D2, D1.id_hex, -1) > 0);
     CHECK(beacons(&D1, D3.id_hex, -1) == 0 && beacons(&D1, D4.id_hex, -1) == 0);
@@ -1048,14 +998,14 @@ static void test_beacons(void)
         if (r == FDN_BEACON_MAX_LEN && memcmp(captured + 6, d2, 16) == 0)
             captured_len = (int)r;
         else if (r < 0)
-            run_for(5);
+            run_for(base, 5);
     }
     CHECK(captured_len == FDN_BEACON_MAX_LEN);
     struct fdn_discovery_stats s0 = dstats(&D1);
     int heard0 = beacons(&D1, D2.id_hex, -1);
     for (int i = 0; i < 3; i++)
         send_raw(captured, (size_t)captured_len);
-    run_for(100);
+    run_for(base, 100);
     struct fdn_discovery_stats s1 = dstats(&D1);
     CHECK(s1.duplicate >= s0.duplicate + 3);
     CHECK(beacons(&D1, D2.id_hex, -1) <= heard0 + 1); /* at most D2's own next one */
@@ -1064,28 +1014,27 @@ static void test_beacons(void)
     uint8_t x[16];
     char xhex[33];
     CHECK(getrandom(x, sizeof x, 0) == (ssize_t)sizeof x);
-    for (int i = 0; i < 16; i++)
-        snprintf(xhex + 2 * i, 3, "%02x", x[i]);
+    id_to_hex(x, xhex);
     s0 = dstats(&D1);
     send_x(x, 100, 1, 0, 1, 0);
-    run_for(50);
+    run_for(base, 50);
     CHECK(beacons(&D1, xhex, 100) == 1 && beacons(&D4, xhex, -1) == 0);
     send_x(x, 100, 2, -(FDN_DISCOVERY_WINDOW_S + 20), 1, 0); /* too old */
     send_x(x, 100, 3, FDN_DISCOVERY_WINDOW_S + 20, 1, 0);    /* from the future */
-    run_for(50);
+    run_for(base, 50);
     s1 = dstats(&D1);
     CHECK(s1.stale == s0.stale + 2);
     send_x(x, 200, 1, 0, 1, 0); /* X restarted */
-    run_for(50);
+    run_for(base, 50);
     CHECK(beacons(&D1, xhex, 200) == 1);
     send_x(x, 100, 9, -5, 1, 0); /* the old boot again, replayed */
-    run_for(50);
+    run_for(base, 50);
     s1 = dstats(&D1);
     CHECK(s1.replayed == s0.replayed + 1);
     CHECK(beacons(&D1, xhex, 100) == 1);
     send_x(x, 300, 1, 0, 1, 1); /* a tag changed in flight */
     send_x(x, 300, 2, 0, 0, 0); /* no tag */
-    run_for(50);
+    run_for(base, 50);
     s1 = dstats(&D1);
     CHECK(s1.unauthenticated >= s0.unauthenticated + 2);
     CHECK(beacons(&D1, xhex, 300) == 0);

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -20,6 +19,7 @@
 
 #include "check.h"
 #include "node.h"
+#include "standins.h"
 #include "util.h"
 #include "watch.h"
 
@@ -30,7 +30,7 @@ int luaopen_fdn_core_watch(lua_State *L);
 #define MAX_DISPATCH 64
 #define MAX_PATHS 16
 
-/* --- stand-ins for node.c: the dispatch door records events ----------------------------- */
+/* --- stand-ins for node.c (standins.h): the dispatch door records events ----------------- */
 
 struct rec {
     int n;
@@ -39,29 +39,14 @@ struct rec {
 };
 
 static struct fdn_node node;
-static struct rec recs[MAX_DISPATCH];
-static int nrecs, dispatch_top = -1;
+static struct rec recs[MAX_DISPATCH], recorded; /* the dispatch being recorded */
+static int nrecs;
 static void (*hook)(void); /* runs inside the dispatch, after recording */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
-{
-    CHECK(dispatch_top < 0); /* never re-entered */
-    dispatch_top = lua_gettop(n->L);
-    lua_pushstring(n->L, kind);
-}
-
-void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
+/* The door of standins.h hands every dispatch here, then calls after_dispatch. */
+static void record_dispatch(struct fdn_node *n, int base, int nargs)
 {
     lua_State *L = n->L;
-    int base = lua_gettop(L) - nargs;
-    CHECK(base - 1 == dispatch_top);
     CHECK(nargs == 1);
     CHECK_STR(lua_tostring(L, base), "watch");
     CHECK(lua_istable(L, base + 1));
@@ -73,17 +58,15 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
         snprintf(r.paths[i], sizeof r.paths[i], "%s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
-    lua_settop(L, dispatch_top);
-    dispatch_top = -1;
-    if (nrecs < MAX_DISPATCH)
-        recs[nrecs++] = r;
-    if (hook)
-        hook();
+    recorded = r;
 }
 
-struct fdn_node *fdn_node_from_upvalue(lua_State *L)
+static void after_dispatch(void)
 {
-    return lua_touserdata(L, lua_upvalueindex(1));
+    if (nrecs < MAX_DISPATCH)
+        recs[nrecs++] = recorded;
+    if (hook)
+        hook();
 }
 
 /* --- helpers ----------------------------------------------------------------------------- */
@@ -111,19 +94,12 @@ static void write_file(const char *path, const char *text)
     close(fd);
 }
 
-static void run_ms(int ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_base_loopexit(node.base, &tv);
-    event_base_dispatch(node.base);
-}
-
 /* Runs the loop in 10 ms slices until at least want dispatches arrived or ms passed. */
 static int wait_dispatches(int want, int ms)
 {
     int64_t end = now_ms() + ms;
     while (nrecs < want && now_ms() < end)
-        run_ms(10);
+        run_ms(node.base, 10);
     return nrecs >= want;
 }
 
@@ -138,7 +114,7 @@ static void reset(void)
 static void expect_one(int line, int count, ...)
 {
     wait_dispatches(1, 2000);
-    run_ms(3 * QUIET);
+    run_ms(node.base, 3 * QUIET);
     int ok = nrecs == 1 && recs[0].n == count;
     va_list ap;
     va_start(ap, count);
@@ -156,7 +132,7 @@ static void expect_one(int line, int count, ...)
 
 static void expect_none(int line)
 {
-    run_ms(4 * QUIET);
+    run_ms(node.base, 4 * QUIET);
     if (!check_at(nrecs == 0, __FILE__, line, "no dispatch"))
         fprintf(stderr, "  %d dispatches, first: %s\n", nrecs, recs[0].n ? recs[0].paths[0] : "");
     reset();
@@ -236,7 +212,7 @@ static int64_t burst(const char *path, int count, int interval)
     event_add(b.ev, &tv);
     int64_t end = now_ms() + count * interval + 2000;
     while (b.left > 0 && now_ms() < end)
-        run_ms(10);
+        run_ms(node.base, 10);
     CHECK(b.left == 0);
     event_free(b.ev);
     return b.last;
@@ -255,7 +231,7 @@ static void test_burst(void)
     last = burst(P("a.lua"), 30, 15); /* 450 ms: over ten quiet periods */
     CHECK(nrecs >= 1 && recs[0].at < last);
     wait_dispatches(nrecs + 1, 2000);
-    run_ms(3 * QUIET);
+    run_ms(node.base, 3 * QUIET);
     CHECK(nrecs >= 2 && nrecs <= 4);
     reset();
 }
@@ -305,7 +281,7 @@ static void test_add_remove(void)
     write_file(P("a.lua"), "return 'a4'\n");
     int64_t end = now_ms() + 2000;
     while (fdn_watch_pending(w) == 0 && now_ms() < end)
-        run_ms(5);
+        run_ms(node.base, 5);
     CHECK(fdn_watch_add(w, P("b.lua")) == 0);
     CHECK(fdn_watch_remove(w, P("a.lua")) == 0);
     CHECK(fdn_watch_pending(w) == 0);
@@ -434,10 +410,10 @@ static void test_lua(lua_State *L)
     lua_setglobal(L, "DIR");
     CHECK(luaL_dostring(L, "W.quiet(1000); assert(W.add(DIR .. '/l.lua'))") == LUA_OK);
     write_file(P("l.lua"), "return 'l3'\n");
-    run_ms(50);
+    run_ms(node.base, 50);
     lua_close(L);
     node.L = NULL;
-    run_ms(50);
+    run_ms(node.base, 50);
     CHECK(nrecs == 0);
 }
 
@@ -447,12 +423,12 @@ static void test_free_pending(void)
     write_file(P("a.lua"), "return 'a6'\n");
     int64_t end = now_ms() + 2000;
     while (fdn_watch_pending(w) == 0 && now_ms() < end)
-        run_ms(5);
+        run_ms(node.base, 5);
     CHECK(fdn_watch_pending(w) == 1);
     fdn_watch_free(w);
     w = NULL;
     fdn_watch_free(NULL);
-    run_ms(300);
+    run_ms(node.base, 300);
     CHECK(nrecs == 0);
 }
 
@@ -476,11 +452,7 @@ int main(void)
     node.base = event_base_new();
     node.L = luaL_newstate();
     luaL_openlibs(node.L);
-    luaL_getsubtable(node.L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    lua_pushlightuserdata(node.L, &node);
-    lua_pushcclosure(node.L, luaopen_fdn_core_watch, 1);
-    lua_setfield(node.L, -2, "fdn.core.watch");
-    lua_pop(node.L, 1);
+    preload_binding(node.L, &node, luaopen_fdn_core_watch, "fdn.core.watch");
 
     CHECK(fdn_watch_new(&node, &w) == 0);
     fdn_watch_set_quiet(w, QUIET);
