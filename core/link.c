@@ -38,6 +38,9 @@
 #define DEFAULT_MAX_PENDING (8 * 1024 * 1024)
 #define IO_CHUNK (256 * 1024) /* bytes read or written per socket call at most */
 #define TLS_LOG_MS 10000      /* failed TLS handshakes are logged at most this often */
+#define CLOSE_LOG_MS 10000    /* other link failures: at most CLOSE_LOG_BURST lines per period */
+#define CLOSE_LOG_BURST 20
+#define HELLO_MAX_FRAME 65536 /* the largest frame accepted before the handshake is done */
 
 enum { S_CONNECTING, S_OPEN, S_FLUSHING, S_LINGER };
 
@@ -78,11 +81,13 @@ struct fdn_links {
     uint64_t seq;
     size_t max_frame, max_pending;
     int ping_timeout, ping_interval, connect_ms, handshake_ms;
-    int64_t accept_resume; /* 0, or when a paused listener accepts again */
-    int64_t last_tick;     /* a late tick means the reactor stalled */
-    int64_t tls_logged;    /* when a failed TLS handshake was last logged */
-    int open_warned;       /* the warning about a listener open to the network, without TLS */
-    int depth, dead;       /* dispatches under way; freed while in one */
+    int64_t accept_resume;   /* 0, or when a paused listener accepts again */
+    int64_t last_tick;       /* a late tick means the reactor stalled */
+    int64_t tls_logged;      /* when a failed TLS handshake was last logged */
+    int64_t close_log_start; /* rate limit of the other failures' log lines */
+    uint64_t close_log_count[FDN_LINK_R_MAX], close_log_dropped[FDN_LINK_R_MAX];
+    int open_warned; /* the warning about a listener open to the network, without TLS */
+    int depth, dead; /* dispatches under way; freed while in one */
     struct fdn_link_stats st;
 };
 
@@ -270,10 +275,27 @@ static void fail(struct link *l, int reason, const char *detail)
     } else {
         if (reason >= FDN_LINK_R_PROTOCOL)
             ls->st.protocol_errors++;
-        fdn_log(reason >= FDN_LINK_R_PROTOCOL          ? FDN_LOG_WARN
-                : reason >= FDN_LINK_R_CONNECT_TIMEOUT ? FDN_LOG_INFO
-                                                       : FDN_LOG_DEBUG,
-                "link %llu (%s port %d): %s%s%s", (unsigned long long)l->id, l->ip, l->port,
+        int level = reason >= FDN_LINK_R_PROTOCOL          ? FDN_LOG_WARN
+                    : reason >= FDN_LINK_R_CONNECT_TIMEOUT ? FDN_LOG_INFO
+                                                           : FDN_LOG_DEBUG;
+        /* a flood of bad peers must not flood the log: per reason, at most
+         * CLOSE_LOG_BURST lines per CLOSE_LOG_MS, then one line saying how many
+         * were not logged */
+        int64_t now = now_ms();
+        if (now - ls->close_log_start >= CLOSE_LOG_MS) {
+            for (int i = 0; i < FDN_LINK_R_MAX; i++)
+                if (ls->close_log_dropped[i])
+                    fdn_log(FDN_LOG_WARN, "link: %llu more '%s' failures were not logged",
+                            (unsigned long long)ls->close_log_dropped[i], reason_names[i]);
+            ls->close_log_start = now;
+            memset(ls->close_log_count, 0, sizeof ls->close_log_count);
+            memset(ls->close_log_dropped, 0, sizeof ls->close_log_dropped);
+        }
+        if (level > FDN_LOG_DEBUG && ++ls->close_log_count[reason] > CLOSE_LOG_BURST) {
+            ls->close_log_dropped[reason]++;
+            level = FDN_LOG_DEBUG;
+        }
+        fdn_log(level, "link %llu (%s port %d): %s%s%s", (unsigned long long)l->id, l->ip, l->port,
                 reason_names[reason], detail ? ": " : "", detail ? detail : "");
     }
     if (l->mapped) {
@@ -432,10 +454,13 @@ static int read_frames(struct link *l)
         size_t hl = avail < FDN_FRAME_HEADER ? avail : FDN_FRAME_HEADER;
         const uint8_t *p = evbuffer_pullup(in, (ev_ssize_t)hl);
         struct fdn_frame f;
-        int r = fdn_frame_parse(p, hl, ls->max_frame, &f);
+        /* until the handshake is done only a HELLO may come, and it is small: a
+         * stranger cannot make us buffer a megabyte per connection */
+        size_t limit = l->ready ? ls->max_frame : HELLO_MAX_FRAME;
+        int r = fdn_frame_parse(p, hl, limit, &f);
         if (r == 0 && f.size && f.size <= avail) {
             p = evbuffer_pullup(in, (ev_ssize_t)f.size);
-            r = fdn_frame_parse(p, f.size, ls->max_frame, &f);
+            r = fdn_frame_parse(p, f.size, limit, &f);
         }
         if (r < 0) {
             fail(l, parse_reason(r), NULL);

@@ -14,6 +14,12 @@ local type, pairs, ipairs, tostring, setmetatable = type, pairs, ipairs, tostrin
 local array_mt = json.array_mt
 
 local PROTOCOL = 1
+-- Hints are cheap to forge (a beacon is one datagram): at most this many links
+-- being set up at once, and this many peers in all; hints beyond are ignored
+-- (a real node's next beacon, a second later, tries again).
+M.MAX_CONNECTING = 32
+M.MAX_PEERS = 1024
+local connecting, npeers = 0, 0
 
 local me = {}       -- this node: id, name, key, port, boot, client
 local peers = {}    -- node id -> peer (outbound: we consume from it)
@@ -45,7 +51,8 @@ function M.hint(node, host, port, boot, via)
       return p
     end
   end
-  if type(port) ~= "number" or port <= 0 then return end
+  if type(port) ~= "number" or port <= 0 or port > 65535 then return end
+  if connecting >= M.MAX_CONNECTING or npeers >= M.MAX_PEERS then return end
   local lid, err = link.connect(host, port)
   if not lid then
     log.debug("cannot connect to " .. tostring(host) .. ":" .. tostring(port) .. ": " .. tostring(err))
@@ -54,14 +61,22 @@ function M.hint(node, host, port, boot, via)
   p = { node = node, host = host, port = port, boot = boot, link = lid, state = "connecting",
     services = {}, version = -1, inflight = 0, via = via }
   peers[node] = p
+  connecting, npeers = connecting + 1, npeers + 1
   conns[lid] = { link = lid, inbound = false, peer = p }
   return p
+end
+
+-- A peer leaves the "connecting" state (joined, or dropped while connecting).
+local function settled(p)
+  if p.state == "connecting" then connecting = connecting - 1 end
 end
 
 -- Forgets a peer: its services go, its link closes.
 function M.drop(p, reason)
   if peers[p.node] ~= p then return end
   peers[p.node] = nil
+  settled(p)
+  npeers = npeers - 1
   local c = conns[p.link]
   conns[p.link] = nil
   if c then link.close(p.link, reason) end
@@ -143,13 +158,19 @@ local function on_hello(c, body)
     end
   else
     local p = c.peer
+    if h.node == me.id then -- a hint that pointed at ourselves (forged, or our own address)
+      M.drop(p, "self")
+      return
+    end
     p.name, p.boot = h.name, p.boot or h.boot
     if p.node ~= h.node then -- a node restarted on the same address under a new id
       peers[p.node] = nil
       p.node = h.node
-      if peers[h.node] then
+      if peers[h.node] then -- we have a link to that node already
         conns[c.link] = nil
         link.close(c.link, "duplicate")
+        settled(p)
+        npeers = npeers - 1
         return
       end
       peers[h.node] = p
@@ -166,6 +187,7 @@ local handlers = {
     end
     local p = c.peer
     local first = p.state == "connecting"
+    settled(p)
     p.state = "up"
     if first then
       log.info(("peer %s (%s) at %s:%d joined"):format(p.name or "?", p.node:sub(1, 8), p.host, p.port))
