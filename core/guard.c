@@ -119,6 +119,17 @@ void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir)
     setitimer(ITIMER_REAL, &it, NULL);
 }
 
+void fdn_guard_uninstall(struct fdn_guard *g)
+{
+    if (watched != g)
+        return;
+    struct itimerval off;
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_REAL, &off, NULL);
+    signal(SIGALRM, SIG_IGN);
+    watched = NULL;
+}
+
 void fdn_guard_enter(struct fdn_guard *g)
 {
     if (g->depth == 0 && g->budget_ns)

@@ -33,6 +33,8 @@ void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
  * overruns). lib_dir is where fdnode's own Lua lives: that code is never
  * interrupted, so the error always reaches the caller. */
 void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir);
+/* Stops the watchdog (no SIGALRM after this): before the state goes away. */
+void fdn_guard_uninstall(struct fdn_guard *g);
 void fdn_guard_enter(struct fdn_guard *g);
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L);
 /* lua_resume that tells the watchdog which thread runs. */

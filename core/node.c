@@ -83,6 +83,7 @@ void fdn_node_free(struct fdn_node *n)
     n->links = NULL;
     fdn_discovery_free(n->discovery);
     n->discovery = NULL;
+    fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
     struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer,

@@ -178,25 +178,25 @@ serving("a (1 MiB)")
 
 # ---- b. absurd frame lengths ------------------------------------------------------------------------
 for ln in (0xFFFFFFFF, 0x80000000, (1 << 20) + 1):
-    took, _ = case_disconnect("b: length 0x%08x" % ln, struct.pack(">IBBI", ln, HELLO, 0, 0), 1.0,
+    took, _ = case_disconnect("b: length 0x%08x" % ln, struct.pack(">IBBI", ln, HELLO, 0, 0), 2.0,
                               "frame too large")
     figure("b. frame length 0x%08x: closed after %s s" % (ln, "%.3f" % took if took is not None else "-"))
-case_disconnect("b: length 0 (shorter than a header)", struct.pack(">IBBI", 0, HELLO, 0, 0), 1.0, "frame too short")
-case_disconnect("b: absurd length after a good HELLO", hello() + struct.pack(">IBBI", 0xFFFFFFF0, REQ, 0, 1), 1.0,
+case_disconnect("b: length 0 (shorter than a header)", struct.pack(">IBBI", 0, HELLO, 0, 0), 2.0, "frame too short")
+case_disconnect("b: absurd length after a good HELLO", hello() + struct.pack(">IBBI", 0xFFFFFFF0, REQ, 0, 1), 2.0,
                 "frame too large")
 
 # ---- c. unknown frame types ----------------------------------------------------------------------
 for ft in (200, 0, 12):
-    case_disconnect("c: frame type %d" % ft, frame(ft, 1, b"{}"), 1.0, "unknown frame type")
-case_disconnect("c: type 200 after a good HELLO", hello() + frame(200, 1, b"{}"), 1.0, "unknown frame type")
+    case_disconnect("c: frame type %d" % ft, frame(ft, 1, b"{}"), 2.0, "unknown frame type")
+case_disconnect("c: type 200 after a good HELLO", hello() + frame(200, 1, b"{}"), 2.0, "unknown frame type")
 
 # ---- d. bad HELLOs, and frames before HELLO ----------------------------------------------------------
-case_disconnect("d: HELLO with protocol version 2", hello(v=2), 1.0, "bad HELLO (protocol version 2)")
-case_disconnect("d: HELLO that is not JSON", frame(HELLO, 0, b"\xff{not json"), 1.0, "bad HELLO")
-case_disconnect("d: HELLO without a node id", frame(HELLO, 0, json.dumps({"v": 1, "key": "default"})), 1.0,
+case_disconnect("d: HELLO with protocol version 2", hello(v=2), 2.0, "bad HELLO (protocol version 2)")
+case_disconnect("d: HELLO that is not JSON", frame(HELLO, 0, b"\xff{not json"), 2.0, "bad HELLO")
+case_disconnect("d: HELLO without a node id", frame(HELLO, 0, json.dumps({"v": 1, "key": "default"})), 2.0,
                 "bad HELLO")
 # another partition's key: refused (logged at debug level only: other partitions on one LAN are normal)
-took, _ = case_disconnect("d: HELLO with another key", hello(key="elsewhere"), 1.0, None)
+took, _ = case_disconnect("d: HELLO with another key", hello(key="elsewhere"), 2.0, None)
 s = connect(rpc)
 send_quietly(s, hello(key="elsewhere") + frame(REQ, 1, json.dumps(["echo", "get", 1, None, {}])))
 got = b""
@@ -214,10 +214,10 @@ while True:
 s.close()
 check(b'"node":"hostile"' not in got and b"echo" not in got, "d: another key gets no HELLO, no table, no answer",
       repr(got[:200]))
-case_disconnect("d: REQ before any HELLO", frame(REQ, 1, json.dumps(["echo", "get", 1, None, {}])), 1.0,
+case_disconnect("d: REQ before any HELLO", frame(REQ, 1, json.dumps(["echo", "get", 1, None, {}])), 2.0,
                 "protocol error: REQ")
-case_disconnect("d: SUB before any HELLO", frame(6, 1, json.dumps({"path": "echo"})), 1.0, "protocol error")
-case_disconnect("d: RES before any HELLO", frame(RES, 1, b"{}"), 1.0, "protocol error")
+case_disconnect("d: SUB before any HELLO", frame(6, 1, json.dumps({"path": "echo"})), 2.0, "protocol error")
+case_disconnect("d: RES before any HELLO", frame(RES, 1, b"{}"), 2.0, "protocol error")
 
 # a good HELLO then a REQ is answered (the control: the cases above fail for their own reason)
 s = connect(rpc)
@@ -340,11 +340,13 @@ eq(len(pending_socks), 0, "e: every silent connection is closed by the handshake
 lat = sorted(closed_at.values())
 if lat:
     check(lat[0] >= 2.5, "e: not closed before the 3 s deadline", "first after %.2f s" % lat[0])
-    check(lat[-1] <= 3.6, "e: closed by the 3 s deadline (+ the 250 ms sweep)", "last after %.2f s" % lat[-1])
+    check(lat[-1] <= 4.5, "e: closed by the 3 s deadline (+ the 250 ms sweep, + slack for a loaded machine)",
+          "last after %.2f s" % lat[-1])
 back = wait_until(lambda: nfds(pid) <= fds0 + 2, 3)
 peak = sampler.stop()
 fds1, rss1 = nfds(pid), rss_kb(pid)
-check(peak >= fds0 + len(idle) - 5, "e: the node accepted the %d connections" % len(idle), "fds %d -> %d" % (fds0, peak))
+check(peak >= fds0 + len(idle) - 5, "e: the node accepted the %d connections" % len(idle),
+      "fds %d -> %d" % (fds0, peak))
 eq(bool(back), True, "e: the node's fd count goes back down (%d -> peak %d -> %d)" % (fds0, peak, fds1))
 check(rss1 - rss0 <= 4096, "e: VmRSS bounded after 1000 silent connections", "%d -> %d kB" % (rss0, rss1))
 new = log_lines()[lines0:]
@@ -557,8 +559,8 @@ slowest = max((p[0] for p in probes), default=-1)
 check(not emfile, "g2: the forged peers do not exhaust the node's descriptors",
       "%d lines like %r" % (len(emfile), emfile[:1]))
 check(len(new) <= 100, "g2: the log is rate-limited (8000 forged datagrams, at most 100 lines)", "%d lines" % len(new))
-figure("g2. RLIMIT_NOFILE 1024, %d forged datagrams in %.2f s: fd peak %d; %d REST probes (slowest %.2f s), %d failed %r; "
-       "%d log lines, %d 'Too many open files'" % (
+figure("g2. RLIMIT_NOFILE 1024, %d forged datagrams in %.2f s: fd peak %d; %d REST probes (slowest %.2f s), "
+       "%d failed %r; %d log lines, %d 'Too many open files'" % (
            sent, time.monotonic() - t, fd_peak, len(probes), slowest, len(prober.failures()), prober.failures()[:3],
            len(new), len(emfile)))
 g2.kill()
@@ -594,7 +596,8 @@ eq(serving_bh, 200, "i: the node answers while %d partial 1 MiB HELLOs are pendi
 check(rss_peak - rss0 <= 64 * 1024, "i: %d partial 1 MiB HELLOs before any handshake: VmRSS +64 MiB at most"
       % N_BIGHELLO, "%d -> %d kB" % (rss0, rss_peak))
 figure("i. %d connections each sending %d bytes of an announced 1 MiB HELLO (in %.2f s): VmRSS %d -> peak "
-       "(VmHWM) %d kB (%d kB after they were closed)" % (len(held), len(partial), time.monotonic() - t, rss0, rss_peak, rss1))
+       "(VmHWM) %d kB (%d kB after they were closed)" % (
+           len(held), len(partial), time.monotonic() - t, rss0, rss_peak, rss1))
 bh.kill()
 
 # ---- h. --secret: untagged beacons are dropped ---------------------------------------------------------

@@ -249,10 +249,11 @@ absurd = ["a[b][c][d][e][f][g][h]=1", "%zz", "[", "]", "a[", "a]=1", "[]=1", "a[
           "$sort=1", "$sort[a]=abc", "$sort[a][b]=1", "$sort[]=1", "$select=a", "$select[a]=1", "$select[][b]=1",
           "$or=1", "$or[a]=1", "$or[0]=1", "$or[0][$or][0][$or]=1", "$and=x", "$in=1", "a[$in]=1", "a[$in][b]=1",
           "a[$nin]=x", "a[$lt][b]=1", "a[$gt]=", "a[$ne][]=1", "a[$regex]=.*", "a[$unknown]=1", "$where=1",
-          "a.b.c=1", "a..b=1", "a[$lt]=1&a[$gt]=x", "b[$lte]=1", "b[$in][]=1&b[$in][]=x", "a.c=1", "$sort[a]=1&$sort[b]=-1",
-          "$sort[a.b]=1", "$select[]=a.b&$select[]=__index", "a[$ne]=1&$limit=0", "$limit=0", "$limit=99999999999999999999",
-          "$skip=99999999999999999999", "$or[0][a][$gt]=1&$or[1][b][$lt]=x", "$and[0][$or][0][a]=1",
-          "a[$gte][$gte]=1", "$sort[a]=1&$select[]=a&$limit=1&$skip=1", "id[$in][]=" + "&id[$in][]=".join(str(i) for i in range(900))]
+          "a.b.c=1", "a..b=1", "a[$lt]=1&a[$gt]=x", "b[$lte]=1", "b[$in][]=1&b[$in][]=x", "a.c=1",
+          "$sort[a]=1&$sort[b]=-1", "$sort[a.b]=1", "$select[]=a.b&$select[]=__index", "a[$ne]=1&$limit=0",
+          "$limit=0", "$limit=99999999999999999999", "$skip=99999999999999999999",
+          "$or[0][a][$gt]=1&$or[1][b][$lt]=x", "$and[0][$or][0][a]=1", "a[$gte][$gte]=1",
+          "$sort[a]=1&$select[]=a&$limit=1&$skip=1", "id[$in][]=" + "&id[$in][]=".join(str(i) for i in range(900))]
 fivexx = []
 statuses = {}
 for q in absurd:
@@ -327,7 +328,7 @@ for i in range(60):  # 6 s at most
 took = time.monotonic() - t
 s.close()
 eq(got and got[0], 408, "5: a head trickled one byte per 100 ms: 408")
-check(0.8 <= took <= 1.8, "5: ... after --http-timeout (1 s), though bytes keep coming", "%.2f s" % took)
+check(0.8 <= took <= 2.5, "5: ... after --http-timeout (1 s), though bytes keep coming", "%.2f s" % took)
 figure("5. slow head (1 byte / 100 ms): %s after %.2f s (%d bytes trickled)" % (got and got[0], took, i + 1))
 # a body that stalls
 s = connect(port)
@@ -337,13 +338,13 @@ got = read_response(s, 4)
 took = time.monotonic() - t
 s.close()
 eq(got[0], 408, "5: a body that stalls: 408")
-check(took <= 1.8, "5: ... after --http-timeout", "%.2f s" % took)
+check(took <= 2.5, "5: ... after --http-timeout", "%.2f s" % took)
 figure("5. stalled body: %s after %.2f s" % (got[0], took))
 # a connection that never sends a byte: closed (no answer owed)
 s = connect(port)
 took = closed_within(s, 4)
 s.close()
-check(took is not None and took <= 1.8, "5: a silent connection is closed after --http-timeout", repr(took))
+check(took is not None and took <= 2.5, "5: a silent connection is closed after --http-timeout", repr(took))
 figure("5. silent connection: closed after %s s" % ("%.2f" % took if took is not None else "-"))
 # 200 slow heads at once: each gets its 408, the node keeps answering others meanwhile
 slow = [connect(port) for _ in range(200)]
