@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import Node, check, eq, finish, free_port, wait_until  # noqa: E402
+from fdntest import Node, check, check_memory, eq, finish, free_port, wait_until  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -348,7 +348,7 @@ fds1, rss1 = nfds(pid), rss_kb(pid)
 check(peak >= fds0 + len(idle) - 5, "e: the node accepted the %d connections" % len(idle),
       "fds %d -> %d" % (fds0, peak))
 eq(bool(back), True, "e: the node's fd count goes back down (%d -> peak %d -> %d)" % (fds0, peak, fds1))
-check(rss1 - rss0 <= 4096, "e: VmRSS bounded after 1000 silent connections", "%d -> %d kB" % (rss0, rss1))
+check_memory(rss1 - rss0 <= 4096, "e: VmRSS bounded after 1000 silent connections", "%d -> %d kB" % (rss0, rss1))
 new = log_lines()[lines0:]
 timeouts = [ln for ln in new if "handshake timeout" in ln]
 check(timeouts, "e: the node logs the handshake timeouts", "\n".join(new[-5:]))
@@ -403,9 +403,9 @@ for rnd in range(3):
     rss_f.append(rss_kb(pid))
     figure("f%d. slow consumer: dropped after %.2f s; %d bytes had reached the client (then %s); VmRSS %d kB "
            "(%d at the drop)" % (rnd, took, drained, end, rss_f[-1], rss_peak))
-check(rss_f[-1] - rss_f[0] <= 16 * 1024, "f: VmRSS bounded over 3 slow consumers (at most 16 MiB above the start)",
+check_memory(rss_f[-1] - rss_f[0] <= 16 * 1024, "f: VmRSS bounded over 3 slow consumers (at most 16 MiB above the start)",
       "%r kB" % rss_f)
-check(rss_f[3] - rss_f[1] <= 4 * 1024, "f: no growth from one slow consumer to the next (rounds 1 -> 3)",
+check_memory(rss_f[3] - rss_f[1] <= 4 * 1024, "f: no growth from one slow consumer to the next (rounds 1 -> 3)",
       "%r kB" % rss_f)
 eq(nfds(pid) <= fds_f0 + 1, True, "f: fd count back (%d -> %d)" % (fds_f0, nfds(pid)))
 
@@ -499,7 +499,7 @@ check(node.alive(), "g: the node survives %d forged beacons" % N_BEACONS)
 eq(bool(back), True, "g: the node's fd count goes back down after the flood (%d -> %d)" % (fds0, fds1))
 check(fd_peak - fds0 <= 1024, "g: the node does not open thousands of links to bogus peers (fd peak at most +1024)",
       "fds %d -> peak %d" % (fds0, fd_peak))
-check(rss1 - rss0 <= 8 * 1024, "g: VmRSS bounded after the beacon flood (at most 8 MiB more)",
+check_memory(rss1 - rss0 <= 8 * 1024, "g: VmRSS bounded after the beacon flood (at most 8 MiB more)",
       "%d -> %d kB (%d right after the flood)" % (rss0, rss1, rss_flood))
 new = log_lines()[lines0:]
 malformed = [ln for ln in new if "malformed" in ln]
@@ -533,7 +533,7 @@ wait_until(lambda: nfds(pid) <= fds0 + 2, 5)
 end_rss, end_fds = rss_kb(pid), nfds(pid)
 figure("plain node overall: VmRSS %d -> %d kB, fds %d -> %d, %d log lines in all" % (
     base_rss, end_rss, base_fds, end_fds, len(log_lines())))
-check(end_rss - base_rss <= 24 * 1024, "overall VmRSS growth at most 24 MiB", "%d -> %d kB" % (base_rss, end_rss))
+check_memory(end_rss - base_rss <= 24 * 1024, "overall VmRSS growth at most 24 MiB", "%d -> %d kB" % (base_rss, end_rss))
 check(end_fds <= base_fds + 3, "overall fd count back to its start", "%d -> %d" % (base_fds, end_fds))
 eq(node.stop(), 0, "the plain node exits 0 on SIGTERM after all this")
 
@@ -593,7 +593,7 @@ for s in held:
     s.close()
 rss_peak, rss1 = rss_kb(bhpid, "VmHWM:"), rss_kb(bhpid)
 eq(serving_bh, 200, "i: the node answers while %d partial 1 MiB HELLOs are pending" % N_BIGHELLO)
-check(rss_peak - rss0 <= 64 * 1024, "i: %d partial 1 MiB HELLOs before any handshake: VmRSS +64 MiB at most"
+check_memory(rss_peak - rss0 <= 64 * 1024, "i: %d partial 1 MiB HELLOs before any handshake: VmRSS +64 MiB at most"
       % N_BIGHELLO, "%d -> %d kB" % (rss0, rss_peak))
 figure("i. %d connections each sending %d bytes of an announced 1 MiB HELLO (in %.2f s): VmRSS %d -> peak "
        "(VmHWM) %d kB (%d kB after they were closed)" % (

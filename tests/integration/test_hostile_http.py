@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from fdntest import Node, check, eq, finish, wait_until  # noqa: E402
+from fdntest import Node, check, check_memory, eq, finish, wait_until  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -199,7 +199,7 @@ except OSError:
 st, _, _ = read_response(s, 3)
 s.close()
 eq(st, 413, "1: a chunked body growing past 1 MiB: 413")
-check(rss_kb(pid) - rss0 <= 4096, "1: ... and the node did not buffer it (VmRSS +4 MiB at most)",
+check_memory(rss_kb(pid) - rss0 <= 4096, "1: ... and the node did not buffer it (VmRSS +4 MiB at most)",
       "%d -> %d kB" % (rss0, rss_kb(pid)))
 figure("1. chunked body: 413 after %d bytes sent; VmRSS %d -> %d kB" % (sent, rss0, rss_kb(pid)))
 st, _, _ = raw(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFF\r\n")
@@ -390,7 +390,7 @@ rss1 = rss_kb(pid)
 serving("6 (while a pipelining client does not read)")
 dropped = wait_until(lambda: nfds(pid) <= fds0, 5)
 check(dropped, "6: a pipelining client that never reads is dropped (write timeout)", "fds %d -> %d" % (fds0, nfds(pid)))
-check(rss1 - rss0 <= 4096, "6: VmRSS bounded while %d pipelined requests wait" % N_PIPE, "%d -> %d kB" % (rss0, rss1))
+check_memory(rss1 - rss0 <= 4096, "6: VmRSS bounded while %d pipelined requests wait" % N_PIPE, "%d -> %d kB" % (rss0, rss1))
 s.close()
 figure("6. %d pipelined requests, never read: %d of %d bytes taken by the kernel; VmRSS %d -> %d kB; "
        "dropped: %s" % (N_PIPE, off, len(data), rss0, rss1, bool(dropped)))
@@ -402,14 +402,14 @@ time.sleep(0.5)
 rss1 = rss_kb(pid)
 dropped = wait_until(lambda: nfds(pid) <= fds0, 5)
 check(dropped, "6: a client that does not read its 64 KiB answers is dropped", "fds %d -> %d" % (fds0, nfds(pid)))
-check(rss1 - rss0 <= 4096, "6: VmRSS bounded while 300 big answers wait", "%d -> %d kB" % (rss0, rss1))
+check_memory(rss1 - rss0 <= 4096, "6: VmRSS bounded while 300 big answers wait", "%d -> %d kB" % (rss0, rss1))
 s.close()
 figure("6. 300 pipelined 64 KiB answers, never read: VmRSS %d -> %d kB; dropped: %s" % (rss0, rss1, bool(dropped)))
 serving("6")
 
 end_rss, end_fds = rss_kb(pid), nfds(pid)
 figure("gate node overall: VmRSS %d -> %d kB, fds %d -> %d" % (base_rss, end_rss, base_fds, end_fds))
-check(end_rss - base_rss <= 16 * 1024, "gate node: VmRSS growth at most 16 MiB over every case",
+check_memory(end_rss - base_rss <= 16 * 1024, "gate node: VmRSS growth at most 16 MiB over every case",
       "%d -> %d kB" % (base_rss, end_rss))
 eq(node.stop(), 0, "gate node exits 0 on SIGTERM")
 
@@ -467,7 +467,7 @@ fds1 = nfds(cpid)
 serving("7 (after the 1100 connections close)", cap)
 eq(bool(back), True, "7: the node's fd count goes back down (%d -> peak %d -> %d)" % (fds0, peak, fds1))
 rss1 = rss_kb(cpid)
-check(rss1 - rss0 <= 8 * 1024, "7: VmRSS bounded (+8 MiB at most)", "%d -> %d kB" % (rss0, rss1))
+check_memory(rss1 - rss0 <= 8 * 1024, "7: VmRSS bounded (+8 MiB at most)", "%d -> %d kB" % (rss0, rss1))
 new = cap.log().splitlines()[lines0:]
 check(len(new) <= 20, "7: the log stays short (at most 20 lines)", "%d lines: %r" % (len(new), new[:3]))
 figure("7. 1100 connections (opened in %.2f s): %d held, %d told 503, %d closed; fds %d -> peak %d -> %d; "
