@@ -18,8 +18,10 @@ local PROTOCOL = 1
 -- being set up at once, and this many peers in all; hints beyond are ignored
 -- (a real node's next beacon, a second later, tries again).
 M.MAX_CONNECTING = 32
+M.MAX_CONNECTING_PER_HOST = 8 -- one host's (forged) beacons cannot take every slot
 M.MAX_PEERS = 1024
 local connecting, npeers = 0, 0
+local connecting_at = {} -- host -> links being set up to it
 
 local me = {}       -- this node: id, name, key, port, boot, client
 local peers = {}    -- node id -> peer (outbound: we consume from it)
@@ -52,7 +54,13 @@ function M.hint(node, host, port, boot, via)
     end
   end
   if type(port) ~= "number" or port <= 0 or port > 65535 then return end
-  if connecting >= M.MAX_CONNECTING or npeers >= M.MAX_PEERS then return end
+  -- beacons and gossip are cheap to forge and share the connecting slots; a
+  -- node that reached us (its HELLO) or a seed we were given always gets one
+  local vouched = via == "hello" or via == "seed"
+  if npeers >= M.MAX_PEERS then return end
+  if not vouched and (connecting >= M.MAX_CONNECTING or (connecting_at[host] or 0) >= M.MAX_CONNECTING_PER_HOST) then
+    return
+  end
   local lid, err = link.connect(host, port)
   if not lid then
     log.debug("cannot connect to " .. tostring(host) .. ":" .. tostring(port) .. ": " .. tostring(err))
@@ -62,13 +70,17 @@ function M.hint(node, host, port, boot, via)
     services = {}, version = -1, inflight = 0, via = via }
   peers[node] = p
   connecting, npeers = connecting + 1, npeers + 1
+  connecting_at[host] = (connecting_at[host] or 0) + 1
   conns[lid] = { link = lid, inbound = false, peer = p }
   return p
 end
 
 -- A peer leaves the "connecting" state (joined, or dropped while connecting).
 local function settled(p)
-  if p.state == "connecting" then connecting = connecting - 1 end
+  if p.state ~= "connecting" then return end
+  connecting = connecting - 1
+  local n = (connecting_at[p.host] or 1) - 1
+  connecting_at[p.host] = n > 0 and n or nil
 end
 
 -- Forgets a peer: its services go, its link closes.
