@@ -151,8 +151,8 @@ end
 -- know which coroutine runs, users' own coroutines included.
 local function track_coroutines()
   local resume, create, pack, unpack = core.resume, coroutine.create, table.pack, table.unpack
-  coroutine.resume = resume
-  coroutine.wrap = function(f)
+  coroutine.resume = resume -- luacheck: ignore 122 (on purpose: the budget watchdog must see every resume)
+  coroutine.wrap = function(f) -- luacheck: ignore 122
     local co = create(f)
     return function(...)
       local r = pack(resume(co, ...))

@@ -5,7 +5,6 @@ local M = {}
 local type, error, tostring, loadfile, setmetatable = type, error, tostring, loadfile, setmetatable
 local getinfo = debug.getinfo
 
-M.files = {} -- every Lua file loaded through the loader (scripts and their modules)
 
 local function dirname(path)
   return path:match("^(.*)/[^/]*$") or "."
@@ -53,7 +52,6 @@ local function require_beside(name)
   if cached ~= nil then return cached, path end
   local chunk, err = loadfile(path, "t")
   if not chunk then error(err, 2) end
-  M.files[#M.files + 1] = path
   local result = chunk(name, path)
   if result == nil then result = true end
   by_path[path] = result
@@ -86,7 +84,6 @@ function M.load(path)
   local env = setmetatable({}, { __index = _G })
   local chunk, err = loadfile(path, "t", env)
   if not chunk then return nil, one_line(err) end
-  M.files[#M.files + 1] = path
   local ok, configure = xpcall(chunk, debug.traceback)
   if not ok then return nil, one_line(configure) end
   if type(configure) ~= "function" then

@@ -101,8 +101,9 @@ local function attempt(changed)
   end
   local next_entries = {}
   for _, e in ipairs(entries) do
-    local entry, err = e, nil
+    local entry = e
     if fresh[e.path] then
+      local err
       entry, err = load_entry(e.path)
       if not entry then return fail(err) end
     end

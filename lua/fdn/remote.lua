@@ -304,9 +304,8 @@ function M.peer_lost(p, reason)
     if IDEMPOTENT[call.method] then
       dispatch(call)
     else
-      call.peer = nil
-      finish(call, false, errors.Unavailable(("Provider of '%s' was lost during %s (%s)"):format(call.path,
-        call.method, tostring(reason))))
+      local msg = ("Provider of '%s' was lost during %s (%s)"):format(call.path, call.method, tostring(reason))
+      finish(call, false, errors.Unavailable(msg))
     end
   end
 end

@@ -121,8 +121,9 @@ local function serve(app, req_id, method, path, query, headers, body)
   local ok, ctx = svc:__try(fmethod, id, data, params)
   if not ok then return send_error(req_id, ctx.error) end
   local result = ctx.result
-  local out, err = "", nil
+  local out = ""
   if result ~= nil then
+    local err
     out, err = encode(result)
     if out == nil then
       return send_error(req_id, errors.GeneralError("Result of " .. fmethod .. " is not JSON: " .. tostring(err)))

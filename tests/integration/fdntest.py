@@ -147,6 +147,23 @@ class Node:
     stderr = log
 
 
+def rss_kb(pid, field="VmRSS:"):
+    """A process's resident set now (VmRSS), or its peak so far ("VmHWM:"), in kB; -1 if unknown."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field):
+                return int(line.split()[1])
+    return -1
+
+
+def nfds(pid):
+    """How many file descriptors a process has open; -1 if unknown."""
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
 def run_fdnode(*args, timeout=10):
     """Runs fdnode to completion; returns (exit code, stdout, stderr)."""
     p = subprocess.run([FDNODE, *args], cwd=ROOT, capture_output=True, timeout=timeout)

@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import Node, check, check_memory, eq, finish, free_port, wait_until  # noqa: E402
+from fdntest import Node, check, check_memory, eq, finish, free_port, wait_until, nfds, rss_kb  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -38,22 +38,6 @@ FIGURES = []
 def figure(line):
     FIGURES.append(line)
     print("  " + line)
-
-
-def rss_kb(pid, field="VmRSS:"):
-    """The process's resident set now (VmRSS), or its peak so far (field "VmHWM:"), in kB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1])
-    return -1
-
-
-def nfds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
 
 
 def frame(ftype, fid=0, body=b"", flags=0):

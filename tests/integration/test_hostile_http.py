@@ -18,7 +18,7 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from fdntest import Node, check, check_memory, eq, finish, wait_until  # noqa: E402
+from fdntest import Node, check, check_memory, eq, finish, wait_until, nfds, rss_kb  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -35,21 +35,6 @@ if soft < want:
 def figure(line):
     FIGURES.append(line)
     print("  " + line)
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return -1
-
-
-def nfds(pid):
-    try:
-        return len(os.listdir("/proc/%d/fd" % pid))
-    except OSError:
-        return -1
 
 
 def connect(port, timeout=5, rcvbuf=None):
