@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <lua.h>
+
 struct fdn_node;
 struct fdn_links;
 
@@ -127,6 +129,13 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
 int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out);
 void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out);
 const char *fdn_link_reason_name(int reason);
+
+/* The fast door for frames: from now on every frame but PING/PONG is handed to fn (through
+ * fdn_node_call_begin/end) instead of the "frame" dispatch, as
+ *   fn(link_id, type, flags, id, body, len)
+ * with body a light userdata pointing at len bytes that stay valid only until fn returns
+ * (fn must not use them after it has run Lua code that may close the link). */
+void fdn_links_set_deliver(struct fdn_links *ls, lua_CFunction fn);
 
 /* Shortens the connect and handshake deadlines (for tests); 0 keeps the current value. */
 void fdn_links_set_deadlines(struct fdn_links *ls, int connect_ms, int handshake_ms);

@@ -1,12 +1,22 @@
 /* lua_link.c: RPC links for Lua (fdn.core.link): listen, connect, send frames, mark a link
  * ready, close, stats and info. Frames and link events come back through the dispatcher as
  * "frame" and "link" (see link.h). The links are created on first use. */
+#include <string.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "frame.h"
+#include "json.h"
 #include "link.h"
 #include "node.h"
+
+/* Registry keys: the frame handlers (type -> function, -type -> body mode) and the scratch
+ * buffer frames are encoded into (no Lua code runs while it is in use). */
+static const char handlers_key, scratch_key;
+#define SCRATCH_KEEP (64 * 1024) /* a larger scratch buffer is released after use */
+
+enum { BODY_RAW = 0, BODY_VALUE = -1 }; /* or n > 0: a JSON array, unpacked into n values */
 
 static struct fdn_links *links_of(lua_State *L)
 {
@@ -108,6 +118,278 @@ static int l_link_send(lua_State *L)
     return ok_or(L, fdn_links_send(n->links, id, (int)type, (int)flags, (uint32_t)req, body, len));
 }
 
+/* --- frames in: the fast door ------------------------------------------------------------ */
+
+/* Replaces the JSON null at idx by nil (the unpacked top-level values of a frame). */
+static void null_to_nil(lua_State *L, int idx)
+{
+    if (fdn_json_is_null(L, idx)) {
+        lua_pushnil(L);
+        lua_replace(L, idx);
+    }
+}
+
+/* deliver(link_id, type, flags, id, body, len), from link.c: calls the handler Lua set for the
+ * type (link.handle), with the body as the handler asked for it. Decoding comes first: the
+ * body's bytes are not touched once Lua runs. */
+static int l_deliver(lua_State *L)
+{
+    lua_Integer type = lua_tointeger(L, 2);
+    const char *body = lua_touserdata(L, 5);
+    size_t len = (size_t)lua_tointeger(L, 6);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key);
+    if (lua_rawgeti(L, 7, type) != LUA_TFUNCTION)
+        return 0; /* nobody handles it: dropped */
+    lua_rawgeti(L, 7, -type);
+    int mode = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (mode == BODY_RAW) { /* fn(link_id, type, flags, id, body) */
+        lua_pushvalue(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, 3);
+        lua_pushvalue(L, 4);
+        lua_pushlstring(L, body, len);
+        lua_call(L, 5, 0);
+        return 0;
+    }
+    /* fn(link_id, id, value, err) or fn(link_id, id, v1, ..., vn) */
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 4);
+    int fn = lua_gettop(L) - 2;
+    char err[128];
+    if (len == 0) {
+        lua_call(L, 2, 0); /* no body: nil values */
+        return 0;
+    }
+    if (fdn_json_decode(L, body, len, err, sizeof err) < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        lua_call(L, 4, 0);
+        return 0;
+    }
+    if (mode == BODY_VALUE) {
+        null_to_nil(L, -1);
+        lua_call(L, 3, 0);
+        return 0;
+    }
+    if (lua_type(L, -1) != LUA_TTABLE) { /* not a list: malformed, the handler sees nils */
+        lua_pop(L, 1);
+        lua_call(L, 2, 0);
+        return 0;
+    }
+    int list = lua_gettop(L);
+    luaL_checkstack(L, mode, "frame values");
+    for (int i = 1; i <= mode; i++) {
+        lua_rawgeti(L, list, i);
+        null_to_nil(L, -1);
+    }
+    lua_remove(L, list);
+    lua_call(L, lua_gettop(L) - fn, 0);
+    return 0;
+}
+
+/* handle(type, fn [, mode]): from now on frames of this type go to fn; mode says how their
+ * body comes: "raw" (default) fn(link_id, type, flags, id, body); "value" fn(link_id, id,
+ * value, err), the decoded JSON body (nil when empty; JSON null is nil; err when malformed);
+ * or a count n: fn(link_id, id, v1, ..., vn), the elements of the body's JSON array (nil
+ * where missing or null; all nil when the body is not an array). */
+static int l_link_handle(lua_State *L)
+{
+    lua_Integer type = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, type >= 1 && type <= FDN_FRAME_TYPE_MAX, 1, "unknown frame type");
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_Integer mode = BODY_RAW;
+    if (lua_type(L, 3) == LUA_TNUMBER) {
+        mode = luaL_checkinteger(L, 3);
+        luaL_argcheck(L, mode >= 1 && mode <= 16, 3, "a count must be in 1..16");
+    } else if (!lua_isnoneornil(L, 3)) {
+        const char *m = luaL_checkstring(L, 3);
+        luaL_argcheck(L, strcmp(m, "raw") == 0 || strcmp(m, "value") == 0, 3,
+                      "mode must be \"raw\", \"value\" or a count");
+        mode = m[0] == 'v' ? BODY_VALUE : BODY_RAW;
+    }
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &handlers_key);
+    }
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, type);
+    lua_pushinteger(L, mode);
+    lua_rawseti(L, -2, -type);
+    fdn_links_set_deliver(links_of(L), l_deliver);
+    return 0;
+}
+
+/* --- frames out, encoded here ------------------------------------------------------------ */
+
+static struct fdn_buf *scratch(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key);
+    struct fdn_buf *b = lua_touserdata(L, -1);
+    lua_pop(L, 1); /* the registry keeps it */
+    b->len = 0;
+    return b;
+}
+
+static void put(struct fdn_buf *b, const char *s, size_t n)
+{
+    fdn_buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+/* Appends the value at idx (nil as null); 0, or -1 with err set and b as it was. */
+static int put_value(lua_State *L, int idx, struct fdn_buf *b, char *err, size_t errlen)
+{
+    if (lua_isnoneornil(L, idx)) {
+        put(b, "null", 4);
+        return 0;
+    }
+    return fdn_json_encode(L, idx, b, err, errlen);
+}
+
+/* Appends '[' and the values from..to, comma-separated: a JSON list still open; 0 or -1. */
+static int open_list(lua_State *L, int from, int to, struct fdn_buf *b, char *err, size_t errlen)
+{
+    put(b, "[", 1);
+    for (int i = from; i <= to; i++) {
+        if (i > from)
+            put(b, ",", 1);
+        if (put_value(L, i, b, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Appends the table at idx, leaving out the fields that are not JSON (functions, userdata,
+ * connections: params that cannot cross nodes stay behind); other values as put_value. */
+static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
+{
+    if (put_value(L, idx, b, NULL, 0) == 0)
+        return;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        put(b, "null", 4);
+        return;
+    }
+    put(b, "{", 1);
+    size_t open = b->len;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int value = lua_gettop(L);
+        if (lua_type(L, value - 1) == LUA_TSTRING) {
+            size_t mark = b->len;
+            if (b->len > open)
+                put(b, ",", 1);
+            if (fdn_json_encode(L, value - 1, b, NULL, 0) < 0)
+                b->len = mark;
+            else {
+                put(b, ":", 1);
+                if (fdn_json_encode(L, value, b, NULL, 0) < 0)
+                    b->len = mark;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    put(b, "}", 1);
+}
+
+/* Sends b as one frame; the usual true | nil, err. */
+static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fdn_buf *b)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    int r = n->links ? fdn_links_send(n->links, id, type, 0, req, b->data, b->len) : FDN_LINK_EGONE;
+    if (b->cap > SCRATCH_KEEP)
+        fdn_buf_free(b);
+    return ok_or(L, r);
+}
+
+static int not_json(lua_State *L, const char *err)
+{
+    lua_pushnil(L);
+    lua_pushliteral(L, "not JSON");
+    lua_pushstring(L, err);
+    return 3;
+}
+
+static uint32_t check_req(lua_State *L, int arg)
+{
+    lua_Integer req = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, req >= 0 && req <= 0xffffffffLL, arg, "request id must be in 0..2^32-1");
+    return (uint32_t)req;
+}
+
+/* request(id, req_id, path, method, id, data, params) -> true | nil, err [, detail]: a REQ
+ * whose body is [path, method, id, data, params] (nil as null; the fields of params that are
+ * not JSON are left out); err "not JSON" (detail says why) when id or data is not. */
+static int l_link_request(lua_State *L)
+{
+    uint64_t id = check_id(L, 1);
+    uint32_t req = check_req(L, 2);
+    luaL_checkstring(L, 3);
+    luaL_checkstring(L, 4);
+    lua_settop(L, 7);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (open_list(L, 3, 6, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    put(b, ",", 1);
+    put_portable(L, 7, b);
+    put(b, "]", 1);
+    return send_buf(L, id, FDN_FRAME_REQ, req, b);
+}
+
+/* reply(id, type, req_id [, value]) -> true | nil, err [, detail]: a frame (RES, ERR, SUB...)
+ * whose body is value as JSON (empty when nil); err "not JSON" when it is not. */
+static int l_link_reply(lua_State *L)
+{
+    uint64_t id = check_id(L, 1);
+    lua_Integer type = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, type >= 1 && type <= FDN_FRAME_TYPE_MAX, 2, "unknown frame type");
+    uint32_t req = check_req(L, 3);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (!lua_isnoneornil(L, 4) && fdn_json_encode(L, 4, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    return send_buf(L, id, (int)type, req, b);
+}
+
+/* publish(set, path, event, data, meta) -> sent | nil, "not JSON", detail: one EVT body,
+ * [path, event, data, meta] (nil as null), encoded once and queued on every link whose id
+ * is a key of set; the links that are gone (or were just dropped as slow) leave the set. */
+static int l_link_publish(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkstring(L, 2);
+    luaL_checkstring(L, 3);
+    lua_settop(L, 5);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (open_list(L, 2, 5, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    put(b, "]", 1);
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Integer sent = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        lua_Integer lid = lua_tointeger(L, -1);
+        if (lid > 0 && n->links &&
+            fdn_links_send(n->links, (uint64_t)lid, FDN_FRAME_EVT, 0, 0, b->data, b->len) == 0) {
+            sent++;
+        } else { /* assigning nil to a present field during the traversal is allowed */
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, 1);
+        }
+    }
+    if (b->cap > SCRATCH_KEEP)
+        fdn_buf_free(b);
+    lua_pushinteger(L, sent);
+    return 1;
+}
+
 /* ready(id) -> true | nil, "gone": the handshake is over, any frame type may come. */
 static int l_link_ready(lua_State *L)
 {
@@ -194,6 +476,10 @@ static const luaL_Reg link_funcs[] = {
     {"stop_listening", l_link_stop_listening},
     {"connect", l_link_connect},
     {"send", l_link_send},
+    {"handle", l_link_handle},
+    {"request", l_link_request},
+    {"reply", l_link_reply},
+    {"publish", l_link_publish},
     {"ready", l_link_ready},
     {"close", l_link_close},
     {"stats", l_link_stats},
@@ -201,8 +487,21 @@ static const luaL_Reg link_funcs[] = {
     {NULL, NULL},
 };
 
+static int l_scratch_gc(lua_State *L)
+{
+    fdn_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
 int luaopen_fdn_core_link(lua_State *L)
 {
+    struct fdn_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    fdn_buf_init(b);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_scratch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
     luaL_newlibtable(L, link_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, link_funcs, 1);

@@ -110,6 +110,30 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
+void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
+{
+    lua_State *L = n->L;
+    fdn_guard_enter(&n->guard);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
+    lua_pushcfunction(L, fn);
+}
+
+void fdn_node_call_end(struct fdn_node *n, int nargs)
+{
+    lua_State *L = n->L;
+    int handler = lua_gettop(L) - nargs - 1;
+    int enforcing = n->guard.enforce;
+    n->guard.enforce = 1;
+    int rc = lua_pcall(L, nargs, 0, handler);
+    n->guard.enforce = enforcing;
+    if (rc != LUA_OK) {
+        fdn_error("dispatch: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* the traceback handler */
+    fdn_guard_leave(&n->guard, L);
+}
+
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
 {
     lua_State *L = n->L;
@@ -121,18 +145,7 @@ void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
 
 void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
 {
-    lua_State *L = n->L;
-    int handler = lua_gettop(L) - nargs - 2;
-    int enforcing = n->guard.enforce;
-    n->guard.enforce = 1;
-    int rc = lua_pcall(L, nargs + 1, 0, handler);
-    n->guard.enforce = enforcing;
-    if (rc != LUA_OK) {
-        fdn_error("dispatch: %s", lua_tostring(L, -1));
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1); /* the traceback handler */
-    fdn_guard_leave(&n->guard, L);
+    fdn_node_call_end(n, nargs + 1);
 }
 
 static void preload(lua_State *L, struct fdn_node *n, const char *name, lua_CFunction open)

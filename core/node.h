@@ -84,6 +84,12 @@ void fdn_node_exit(struct fdn_node *n);
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind);
 void fdn_node_dispatch_end(struct fdn_node *n, int nargs);
 
+/* The hot paths' door (frames of the RPC protocol): like dispatch, under the same pcall,
+ * traceback and guards, but begin pushes the C function fn instead of the Lua dispatcher
+ * and its kind; end calls fn with the nargs arguments pushed in between. */
+void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn);
+void fdn_node_call_end(struct fdn_node *n, int nargs);
+
 /* Lua bindings find the node through this upvalue helper. */
 struct fdn_node *fdn_node_from_upvalue(lua_State *L);
 

@@ -230,9 +230,6 @@ local handlers = {
 local function on_frame(lid, ftype, flags, id, body)
   local c = conns[lid]
   if not c then return end
-  if ftype == T.REQ then return serve.request(c, id, body) end
-  if ftype == T.RES or ftype == T.ERR then return remote.response(c, ftype, id, body) end
-  if ftype == T.EVT then return remote.event(c, body) end
   if ftype == T.SUB then return serve.subscribe(c, body) end
   local h = handlers[ftype]
   if h then return h(c, body) end
@@ -295,7 +292,14 @@ function M.start(opts)
   me.port = opts.port
   serve = require "fdn.serve"
   remote = require "fdn.remote"
-  sched.handle("frame", on_frame)
+  -- the RPC frames come decoded, straight from C; the rest to on_frame
+  link.handle(T.REQ, serve.request, 5)
+  link.handle(T.RES, remote.answer, "value")
+  link.handle(T.ERR, remote.failed, "value")
+  link.handle(T.EVT, remote.event, 4)
+  for _, t in pairs(T) do
+    if t ~= T.REQ and t ~= T.RES and t ~= T.ERR and t ~= T.EVT then link.handle(t, on_frame) end
+  end
   sched.handle("link", on_link)
   sched.handle("beacon", on_beacon)
 end

@@ -14,9 +14,9 @@ local dist = require "fdn.distribution"
 local M = {}
 
 local T = link.TYPES
-local encode, decode, null, array_mt = json.encode, json.decode, json.null, json.array_mt
-local type, pairs, ipairs, tostring, setmetatable, error = type, pairs, ipairs, tostring, setmetatable, error
-local send = link.send
+local encode, null = json.encode, json.null
+local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
+local send, request = link.send, link.request
 local remove, now_ms = table.remove, core.now
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
@@ -61,26 +61,6 @@ local function sweep()
     sweeper:cancel()
     sweeper = nil
   end
-end
-
--- Params cross nodes when they are JSON: fields that are not (functions,
--- connections) stay behind.
-local function portable(params)
-  if params == nil then return null end
-  if encode(params) then return params end
-  local out = {}
-  for k, v in pairs(params) do
-    if type(k) == "string" and encode({ v }) then out[k] = v end
-  end
-  return out
-end
-
-local function request_body(route, method, id, data, params)
-  local req = setmetatable({ route.remote, method, id == nil and null or id, data == nil and null or data,
-    portable(params) }, array_mt)
-  local body, err = encode(req)
-  if not body then error(errors.BadRequest("Data for " .. method .. " is not JSON: " .. tostring(err)), 0) end
-  return body
 end
 
 -- Fewest calls in flight, round robin on ties.
@@ -131,7 +111,8 @@ local function dispatch(call)
       route.waiters[#route.waiters + 1] = call
       return
     end
-    local ok, err = send(p.link, T.REQ, 0, call.id, call.body)
+    local ok, err, why = request(p.link, call.id, route.remote, call.method, call.arg_id, call.data,
+      call.params)
     if ok then
       call.peer = p
       p.inflight = p.inflight + 1
@@ -139,6 +120,8 @@ local function dispatch(call)
     end
     if err == "too large" then
       return finish(call, false, errors.BadRequest("Request to '" .. call.path .. "' is larger than the frame limit"))
+    elseif why then
+      return finish(call, false, errors.BadRequest("Data for " .. call.method .. " is not JSON: " .. why))
     end
     tried = tried or {}
     call.tried = tried
@@ -163,10 +146,9 @@ function M.call(path, method, id, data, params, ms)
   if npending >= M.MAX_PENDING then
     error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)
   end
-  local body = request_body(route, method, id, data, params)
   local slot, rid = new_slot()
-  local call = { co = co, path = path, method = method, body = body, slot = slot, id = rid, ms = ms,
-    deadline = now_ms() + ms }
+  local call = { co = co, path = path, method = method, arg_id = id, data = data, params = params, slot = slot,
+    id = rid, ms = ms, deadline = now_ms() + ms, peer = false, tried = nil }
   pending[slot] = call
   npending = npending + 1
   if not sweeper then sweeper = core.timer(SWEEP_MS, sweep, true) end
@@ -176,24 +158,25 @@ function M.call(path, method, id, data, params, ms)
   error(value, 0)
 end
 
-function M.response(c, ftype, id, body)
-  local call = pending[id % 65536]
-  if not call or call.id ~= id or call.peer == nil or call.peer.link ~= c.link then return end -- late: dropped
-  if ftype == T.RES then
-    local value = nil
-    if body ~= "" then
-      local err
-      value, err = decode(body)
-      if value == nil then
-        return finish(call, false, errors.GeneralError("Malformed response: " .. tostring(err)))
-      end
-      if value == null then value = nil end
-    end
-    finish(call, true, value)
-  else
-    local e = decode(body)
-    finish(call, false, errors.convert(type(e) == "table" and e or { message = tostring(body) }))
-  end
+-- The call a RES/ERR answers, if it is still waiting for it from this link.
+local function answered(lid, rid)
+  local call = pending[rid % 65536]
+  if call and call.id == rid and call.peer and call.peer.link == lid then return call end
+end
+
+-- RES: the result (nil when the body was empty), err when it was not JSON.
+function M.answer(lid, rid, value, err)
+  local call = answered(lid, rid)
+  if not call then return end -- late: dropped
+  if err then return finish(call, false, errors.GeneralError("Malformed response: " .. err)) end
+  finish(call, true, value)
+end
+
+-- ERR: the error's JSON form.
+function M.failed(lid, rid, e)
+  local call = answered(lid, rid)
+  if not call then return end
+  finish(call, false, errors.convert(type(e) == "table" and e or { message = "malformed error" }))
 end
 
 -- The proxy: a Feathers service (hooks, events, REST) whose methods are calls.
@@ -300,7 +283,7 @@ function M.peer_lost(p, reason)
   end
   for _, call in ipairs(lost) do
     p.inflight = p.inflight - 1
-    call.peer = nil
+    call.peer = false
     if IDEMPOTENT[call.method] then
       dispatch(call)
     else
@@ -310,13 +293,9 @@ function M.peer_lost(p, reason)
   end
 end
 
-function M.event(c, body)
-  local e = decode(body)
-  if type(e) ~= "table" then return end
-  local route = by_remote[e[1]]
+function M.event(_, _, path, ev, data, meta)
+  local route = by_remote[path]
   if not route then return end
-  local ev, data, meta = e[2], e[3], e[4]
-  if data == null then data = nil end
   if type(meta) ~= "table" then meta = {} end
   local id = meta.id
   if id == null then id = nil end

@@ -9,10 +9,11 @@ local dist = require "fdn.distribution"
 local M = {}
 
 local T = link.TYPES
-local encode, decode, null = json.encode, json.decode, json.null
+local encode, decode = json.encode, json.decode
 local send = link.send
-local type, pairs, ipairs, setmetatable, next, select, tostring =
-  type, pairs, ipairs, setmetatable, next, select, tostring
+local spawn = sched.spawn
+local type, pairs, ipairs, setmetatable, next, select =
+  type, pairs, ipairs, setmetatable, next, select
 local array_mt = json.array_mt
 
 local app
@@ -54,74 +55,58 @@ function M.version()
   return version
 end
 
+local reply, publish_to = link.reply, link.publish
+
 local function answer_error(lid, id, err)
   local e = errors.is(err) and err or errors.from(err)
-  send(lid, T.ERR, 0, id, encode(e:toJSON()) or '{"name":"GeneralError","message":"error","code":500}')
+  if reply(lid, T.ERR, id, e:toJSON()) == nil then
+    send(lid, T.ERR, 0, id, '{"name":"GeneralError","message":"error","code":500}')
+  end
 end
 
--- Serves one REQ: [path, method, id, data, params].
-local function run(lid, id, body)
+-- Requests being served, per link: a consumer may have MAX_INFLIGHT of them; more are
+-- refused at once (TooManyRequests) rather than queued without bound.
+M.MAX_INFLIGHT = 1024
+local inflight = {} -- link id -> count
+
+-- Serves one REQ [path, method, id, data, params], in a coroutine of its own.
+local function run(lid, rid, path, method, id, data, params)
   sched.call_begin()
-  local req = decode(body)
-  if type(req) ~= "table" then
-    answer_error(lid, id, errors.BadRequest("malformed request"))
-    return sched.call_end()
-  end
-  local path, method, rid, data, params = req[1], req[2], req[3], req[4], req[5]
-  if rid == null then rid = nil end
-  if data == null then data = nil end
-  if type(params) ~= "table" then params = {} end
-  params.fromRemote = true
-  local svc = app:local_service(path)
   local pub = published[path]
-  if path == "_health" then
-    send(lid, T.RES, 0, id, "true")
-    return sched.call_end()
-  end
-  if not svc or not pub then
-    answer_error(lid, id, errors.NotFound("Service '" .. tostring(path) .. "' is not served by this node"))
-    return sched.call_end()
-  end
-  if method == "_health" then
-    send(lid, T.RES, 0, id, "true")
-    return sched.call_end()
-  end
-  if not pub.methods[method] then
-    answer_error(lid, id, errors.MethodNotAllowed("Method `" .. tostring(method) .. "` is not supported by this endpoint."))
-    return sched.call_end()
-  end
-  local ok, ctx = svc:__try(method, rid, data, params)
-  if not ok then
-    answer_error(lid, id, ctx.error)
+  local svc = pub and app:local_service(path)
+  if path == "_health" or (svc and method == "_health") then
+    send(lid, T.RES, 0, rid, "true")
+  elseif type(path) ~= "string" or type(method) ~= "string" then
+    answer_error(lid, rid, errors.BadRequest("malformed request"))
+  elseif not svc then
+    answer_error(lid, rid, errors.NotFound("Service '" .. path .. "' is not served by this node"))
+  elseif not pub.methods[method] then
+    answer_error(lid, rid, errors.MethodNotAllowed("Method `" .. method .. "` is not supported by this endpoint."))
   else
-    local result = ctx.result
-    local out, err = "", nil
-    if result ~= nil then out, err = encode(result) end
-    if out == nil then
-      answer_error(lid, id, errors.GeneralError("Result of " .. method .. " is not JSON: " .. tostring(err)))
+    if type(params) ~= "table" then params = {} end
+    params.fromRemote = true
+    local ok, result = svc:__run(method, id, data, params)
+    if not ok then
+      answer_error(lid, rid, result)
     else
-      send(lid, T.RES, 0, id, out)
+      local sent, _, why = reply(lid, T.RES, rid, result)
+      if not sent and why then -- (a link that is gone needs no answer)
+        answer_error(lid, rid, errors.GeneralError("Result of " .. method .. " is not JSON: " .. why))
+      end
     end
   end
+  local n = inflight[lid]
+  if n then inflight[lid] = n - 1 end
   sched.call_end()
 end
 
--- A consumer may have this many requests in flight on one link; more are
--- refused at once (TooManyRequests) rather than queued without bound.
-M.MAX_INFLIGHT = 1024
-
-local function run_counted(c, id, body)
-  run(c.link, id, body)
-  c.inflight = c.inflight - 1
-end
-
-function M.request(c, id, body)
-  local n = c.inflight or 0
+function M.request(lid, rid, path, method, id, data, params)
+  local n = inflight[lid] or 0
   if n >= M.MAX_INFLIGHT then
-    return answer_error(c.link, id, errors.TooManyRequests("Too many requests in flight on this link (" .. n .. ")"))
+    return answer_error(lid, rid, errors.TooManyRequests("Too many requests in flight on this link (" .. n .. ")"))
   end
-  c.inflight = n + 1
-  sched.spawn(run_counted, c, id, body)
+  inflight[lid] = n + 1
+  spawn(run, lid, rid, path, method, id, data, params)
 end
 
 -- SUB { path = p }: events of p go to this link from now on.
@@ -137,7 +122,9 @@ function M.subscribe(c, body)
   c.subs[s.path] = true
 end
 
+-- The link is gone: its subscriptions and its count of requests.
 function M.unsubscribe_all(c)
+  inflight[c.link] = nil
   for path in pairs(c.subs or {}) do
     local set = subs[path]
     if set then set[c.link] = nil end
@@ -157,11 +144,7 @@ local function publish(svc, event, data, ctx)
     local q = ctx.params and ctx.params.query
     meta = { method = ctx.method, id = ctx.id, query = type(q) == "table" and q or nil }
   end
-  local body = encode(setmetatable({ path, event, data == nil and null or data, meta or null }, array_mt))
-  if not body then return end
-  for lid in pairs(set) do
-    if not send(lid, T.EVT, 0, 0, body) then set[lid] = nil end
-  end
+  publish_to(set, path, event, data, meta)
 end
 
 function M.start(the_app)

@@ -101,16 +101,32 @@ local function method_caller(method)
   end
 end
 
--- The compiled chain for a method, rebuilt when app or service hooks change.
+-- How a method with no hook at all is called: the raw method with the arguments
+-- it takes, from (self, id, data, params).
+local function bare_caller(method)
+  if method == "find" then
+    return function(svc, _, _, params) return svc.__raw.find(svc, params) end
+  elseif HAS_ID[method] and HAS_DATA[method] then
+    return function(svc, id, data, params) return svc.__raw[method](svc, id, data, params) end
+  elseif HAS_ID[method] then
+    return function(svc, id, _, params) return svc.__raw[method](svc, id, params) end
+  else
+    return function(svc, _, data, params) return svc.__raw[method](svc, data, params) end
+  end
+end
+
+-- The compiled chain for a method, rebuilt when app or service hooks change;
+-- also its bare caller when no hook applies to the method (else nil).
 local function chain_for(self, method)
   local app_store = self.__app.__hooks
   local cache = self.__chains[method]
   local version = self.__hooks.version * 65536 + app_store.version
-  if cache and cache.version == version and cache.app_store == app_store then return cache.fn end
-  local fn = hooks.compile(app_store, self.__hooks, method, method_caller(method), catch,
-    self.__hooked[method] ~= nil)
-  self.__chains[method] = { version = version, fn = fn, app_store = app_store }
-  return fn
+  if cache and cache.version == version and cache.app_store == app_store then return cache.fn, cache.bare end
+  local caller = method_caller(method)
+  local fn = hooks.compile(app_store, self.__hooks, method, caller, catch, self.__hooked[method] ~= nil)
+  local bare = fn == caller and bare_caller(method) or nil
+  self.__chains[method] = { version = version, fn = fn, app_store = app_store, bare = bare }
+  return fn, bare
 end
 
 local function new_context(self, method, id, data, params)
@@ -136,7 +152,7 @@ end
 
 -- Runs a method call through its hooks; never throws: returns ok, ctx
 -- (ctx.error set on failure). Standard events go out after a success.
-function Service:__try(method, id, data, params)
+local function try(self, method, id, data, params)
   local ctx = new_context(self, method, id, data, params)
   local ok, err = xpcall(chain_for(self, method), catch, ctx)
   if not ok then
@@ -146,13 +162,21 @@ function Service:__try(method, id, data, params)
   if ctx.event then send_event(self, ctx) end
   return true, ctx
 end
+Service.__try = try
 
--- Like __try, but an error propagates (as an fdn error object).
-function Service:__call_ctx(method, id, data, params)
-  local ok, ctx = self:__try(method, id, data, params)
-  if not ok then error(ctx.error, 0) end
-  return ctx
+-- Runs a method call; never throws: returns true, result or false, err (an fdn
+-- error). With no hook for the method and no event to send, nothing could see
+-- a context, so none is made: the raw method runs under xpcall alone.
+local function run(self, method, id, data, params)
+  local _, bare = chain_for(self, method)
+  if bare and not EVENT_OF[method] then
+    return xpcall(bare, catch, self, id, data, params == nil and {} or params)
+  end
+  local ok, ctx = try(self, method, id, data, params)
+  if ok then return true, ctx.result end
+  return false, ctx.error
 end
+Service.__run = run
 
 function Service:hooks(spec)
   hooks.register(self.__hooks, spec)
@@ -172,14 +196,18 @@ function Service:describe()
 end
 
 local function make_method(method)
+  local function result(ok, r)
+    if ok then return r end
+    error(r, 0)
+  end
   if method == "find" then
-    return function(self, params) return self:__call_ctx("find", nil, nil, params).result end
+    return function(self, params) return result(run(self, "find", nil, nil, params)) end
   elseif HAS_ID[method] and HAS_DATA[method] then
-    return function(self, id, data, params) return self:__call_ctx(method, id, data, params).result end
+    return function(self, id, data, params) return result(run(self, method, id, data, params)) end
   elseif HAS_ID[method] then
-    return function(self, id, params) return self:__call_ctx(method, id, nil, params).result end
+    return function(self, id, params) return result(run(self, method, id, nil, params)) end
   else
-    return function(self, data, params) return self:__call_ctx(method, nil, data, params).result end
+    return function(self, data, params) return result(run(self, method, nil, data, params)) end
   end
 end
 
