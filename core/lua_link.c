@@ -123,6 +123,7 @@ static int l_link_send(lua_State *L)
 /* Replaces the JSON null at idx by nil (the unpacked top-level values of a frame). */
 static void null_to_nil(lua_State *L, int idx)
 {
+    idx = lua_absindex(L, idx);
     if (fdn_json_is_null(L, idx)) {
         lua_pushnil(L);
         lua_replace(L, idx);

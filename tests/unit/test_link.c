@@ -568,6 +568,126 @@ static void test_free_in_dispatch(void)
     run_for(node.base, 50); /* nothing of the links may fire any more */
 }
 
+/* Runs the loop until the Lua expression is true; 0 when it did not become true in ms. */
+static int await_lua(const char *expr, int ms)
+{
+    char chunk[256];
+    snprintf(chunk, sizeof chunk, "return %s", expr);
+    int64_t end = now_ms() + ms;
+    for (;;) {
+        CHECK(luaL_dostring(node.L, chunk) == LUA_OK);
+        int ok = lua_toboolean(node.L, -1);
+        lua_settop(node.L, 0);
+        if (ok)
+            return 1;
+        if (now_ms() >= end)
+            return 0;
+        event_base_loop(node.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+}
+
+static int lua_ok(const char *chunk)
+{
+    if (luaL_dostring(node.L, chunk) == LUA_OK)
+        return 1;
+    fprintf(stderr, "lua: %s\n", lua_tostring(node.L, -1));
+    lua_settop(node.L, 0);
+    return 0;
+}
+
+/* The fast door: link.handle's handlers get the bodies decoded (a REQ/EVT list unpacked,
+ * null as nil), and request/reply/publish encode them. Last: once a handler is set, every
+ * frame of these links goes through the door. */
+static void test_fast_door(void)
+{
+    if (!node.links)
+        node.links = fdn_links_new(&node);
+    int port;
+    CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == 0);
+    CHECK(lua_ok("T = link.TYPES\n"
+                 "got = { hello = 0 }\n"
+                 "assert(not pcall(link.handle, 99, print))\n"
+                 "assert(not pcall(link.handle, T.REQ, print, 0))\n"
+                 "assert(not pcall(link.handle, T.REQ, print, 'bogus'))\n"
+                 "assert(not pcall(link.handle, T.REQ, 'nope'))\n"
+                 "link.handle(T.HELLO, function(lid, t, flags, rid, body)\n"
+                 "  assert(t == T.HELLO and body == '{}')\n"
+                 "  got.hello = got.hello + 1\n"
+                 "  link.ready(lid)\n"
+                 "end)\n"
+                 "link.handle(T.REQ, function(...) got.req = table.pack(...) end, 5)\n"
+                 "link.handle(T.RES, function(...) got.res = table.pack(...) end, 'value')\n"
+                 "link.handle(T.EVT, function(...) got.evt = table.pack(...) end, 4)\n"));
+    int before = nevents;
+    uint64_t out, in;
+    CHECK(fdn_links_connect(node.links, "127.0.0.1", port, &out) == 0);
+    in = await_accept(before);
+    CHECK(in != 0 && await(out, "up", 2000) != NULL);
+    CHECK(fdn_links_send(node.links, out, FDN_FRAME_HELLO, 0, 0, "{}", 2) == 0);
+    CHECK(fdn_links_send(node.links, in, FDN_FRAME_HELLO, 0, 0, "{}", 2) == 0);
+    CHECK(await_lua("got.hello == 2", 2000));
+    lua_pushinteger(node.L, (lua_Integer)out);
+    lua_setglobal(node.L, "OUT");
+    lua_pushinteger(node.L, (lua_Integer)in);
+    lua_setglobal(node.L, "IN");
+
+    /* REQ: [path, method, id, data, params]; params keep only their JSON fields */
+    CHECK(lua_ok("assert(link.request(OUT, 7, 'echo', 'get', 42, nil,\n"
+                 "  { user = { id = 1 }, fn = print, out = io.stdout, [1] = 'x' }))"));
+    CHECK(await_lua("got.req ~= nil", 2000));
+    CHECK(lua_ok(
+        "local r = got.req\n"
+        "assert(r.n == 7 and r[1] == IN and r[2] == 7 and r[3] == 'echo' and r[4] == 'get')\n"
+        "assert(r[5] == 42 and r[6] == nil and r[7].user.id == 1)\n"
+        "assert(r[7].fn == nil and r[7].out == nil and r[7][1] == nil)\n"
+        "got.req = nil\n"
+        "assert(link.request(OUT, 8, 'echo', 'create', nil, { a = 1 }))\n"));
+    CHECK(await_lua("got.req ~= nil", 2000));
+    CHECK(lua_ok("local r = got.req\n"
+                 "assert(r[2] == 8 and r[5] == nil and r[6].a == 1 and r[7] == nil)\n"
+                 "local ok, err, why = link.request(OUT, 9, 'echo', 'create', nil, { f = print })\n"
+                 "assert(ok == nil and err == 'not JSON' and type(why) == 'string', why)\n"
+                 "assert(select(2, link.request(999999, 9, 'p', 'get')) == 'gone')\n"
+                 "assert(not pcall(link.request, OUT, 9, nil, 'get'))\n"
+                 "got.req = nil\n"
+                 "assert(link.send(OUT, T.REQ, 0, 10, '{\"not\":\"a list\"}'))\n"));
+    CHECK(await_lua("got.req ~= nil", 2000));
+    CHECK(lua_ok("local r = got.req\n"
+                 "assert(r[2] == 10 and r[3] == nil and r[4] == nil and r[7] == nil)\n"));
+
+    /* RES: the decoded value, nil for an empty body, err for a malformed one */
+    CHECK(lua_ok("assert(link.reply(IN, T.RES, 7, { id = 42, text = 'hi' }))"));
+    CHECK(await_lua("got.res ~= nil", 2000));
+    CHECK(lua_ok("local r = got.res\n"
+                 "assert(r[1] == OUT and r[2] == 7 and r[3].text == 'hi' and r[4] == nil)\n"
+                 "got.res = nil\n"
+                 "assert(link.reply(IN, T.RES, 8))\n"));
+    CHECK(await_lua("got.res ~= nil", 2000));
+    CHECK(lua_ok("local r = got.res\n"
+                 "assert(r.n == 2 and r[2] == 8)\n"
+                 "got.res = nil\n"
+                 "assert(link.reply(IN, T.RES, 9, fdn_null or nil))\n"
+                 "assert(link.send(IN, T.RES, 0, 10, '{bad'))\n"
+                 "local ok, err = link.reply(IN, T.RES, 11, { f = print })\n"
+                 "assert(ok == nil and err == 'not JSON')\n"));
+    CHECK(await_lua("got.res ~= nil and got.res[2] == 10", 2000));
+    CHECK(lua_ok("local r = got.res\n"
+                 "assert(r[3] == nil and type(r[4]) == 'string' and r[4]:find('at 2'), r[4])\n"));
+
+    /* EVT: one body for the whole set; links that are gone leave it */
+    CHECK(
+        lua_ok("set = { [IN] = true, [999999] = true }\n"
+               "assert(link.publish(set, 'echo', 'created', { seq = 1 }) == 1)\n"
+               "assert(set[IN] and set[999999] == nil)\n"
+               "assert(select(2, link.publish(set, 'echo', 'x', { f = print })) == 'not JSON')\n"));
+    CHECK(await_lua("got.evt ~= nil", 2000));
+    CHECK(lua_ok("local r = got.evt\n"
+                 "assert(r[1] == OUT and r[2] == 0 and r[3] == 'echo' and r[4] == 'created')\n"
+                 "assert(r[5].seq == 1 and r[6] == nil)\n"));
+    CHECK(fdn_links_close(node.links, out, NULL, 0) == 0);
+    CHECK(fdn_links_close(node.links, in, NULL, 0) == 0);
+}
+
 /* --- benchmark: request/response over one pair, 64 in flight ----------------------------- */
 
 static uint64_t bench_a, bench_b;
@@ -641,6 +761,7 @@ int main(int argc, char **argv)
         TIMED(test_ids());
         TIMED(test_lua(port));
         TIMED(test_free_in_dispatch());
+        TIMED(test_fast_door());
         printf("link tests took %lld ms\n", (long long)(now_ms() - t0));
     }
     fdn_links_free(node.links);
