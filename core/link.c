@@ -48,8 +48,10 @@ struct link {
     struct fdn_links *ls;
     struct link *prev, *next; /* every link, including those flushing before close */
     struct bufferevent *bev;
-    /* Frames are parsed from pin and queued on pout: the bufferevent's own buffers, or, with
-     * TLS, plaintext buffers that tls moves to and from the bufferevent's */
+    /* Frames are parsed from pin: the bufferevent's input, or, with TLS, a plaintext buffer tls
+     * decrypts into. They are queued on pout, a buffer of our own, and move out after the
+     * turn (or every few frames of a batch): written to the socket at once when nothing
+     * waits before them, else through the bufferevent's output (with TLS, encrypted) */
     struct evbuffer *pin, *pout;
     struct fdn_tls_conn *tls; /* NULL without a secret */
     uint64_t id;
@@ -72,7 +74,7 @@ struct fdn_links {
     struct fdn_tls *tls; /* the node's, or NULL: no TLS */
     struct evconnlistener *listener;
     struct event *tick, *deferred;
-    struct event *encrypt; /* TLS: encrypts what the links queued, after the current turn */
+    struct event *flush; /* moves out what the links queued, after the current turn */
     struct link *all;
     struct link **map; /* id -> open link: open addressing, linear probing */
     size_t map_cap, map_count;
@@ -201,19 +203,15 @@ static struct link *link_new(struct fdn_links *ls, evutil_socket_t fd, int inbou
         fdn_error("link: out of memory creating a bufferevent");
         abort();
     }
-    if (ls->tls) {
-        l->pin = evbuffer_new();
-        l->pout = evbuffer_new();
-        if (!l->pin || !l->pout) {
-            fdn_error("link: out of memory creating buffers");
-            abort();
-        }
+    l->pout = evbuffer_new();
+    l->pin = ls->tls ? evbuffer_new() : bufferevent_get_input(l->bev);
+    if (!l->pin || !l->pout) {
+        fdn_error("link: out of memory creating buffers");
+        abort();
+    }
+    if (ls->tls)
         l->tls = fdn_tls_conn_new(ls->tls, inbound, bufferevent_get_input(l->bev),
                                   bufferevent_get_output(l->bev));
-    } else {
-        l->pin = bufferevent_get_input(l->bev);
-        l->pout = bufferevent_get_output(l->bev);
-    }
     bufferevent_setcb(l->bev, link_read_cb, NULL, link_event_cb, l);
     bufferevent_set_max_single_read(l->bev, IO_CHUNK);
     bufferevent_set_max_single_write(l->bev, IO_CHUNK);
@@ -239,19 +237,18 @@ static void link_free(struct link *l)
     if (l->next)
         l->next->prev = l->prev;
     bufferevent_free(l->bev); /* safe inside its own callbacks: libevent holds a reference */
+    evbuffer_free(l->pout);
     if (l->tls) {
         fdn_tls_conn_free(l->tls);
         evbuffer_free(l->pin);
-        evbuffer_free(l->pout);
     }
     free(l);
 }
 
-/* Bytes queued for output: ciphertext not yet written, and plaintext not yet encrypted. */
+/* Bytes queued for output: frames not moved out yet, and what the bufferevent has to write. */
 static size_t pending(const struct link *l)
 {
-    size_t n = evbuffer_get_length(bufferevent_get_output(l->bev));
-    return l->tls ? n + evbuffer_get_length(l->pout) : n;
+    return evbuffer_get_length(bufferevent_get_output(l->bev)) + evbuffer_get_length(l->pout);
 }
 
 /* A close Lua did not ask for: the link goes now, its "down" is dispatched from the reactor
@@ -373,19 +370,30 @@ static void links_deferred_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- frames out ------------------------------------------------------------------------ */
 
-/* TLS: encrypts what is queued on l (nothing before the handshake is over); 0, or -1 when
- * that failed and l is gone. */
-static int encrypt(struct link *l)
+/* Moves out what is queued on l: with TLS, encrypted into the bufferevent's output (nothing
+ * before the handshake is over); without, written to the socket now when nothing waits
+ * before it, and what the socket does not take goes to the bufferevent, which writes it
+ * when it can. So a link under load never arms the write event just to find its queue
+ * empty. 0, or -1 when that failed and l is gone. */
+static int move_out(struct link *l)
 {
     l->dirty = 0;
-    if (fdn_tls_conn_write(l->tls, l->pout) < 0) {
-        fail(l, FDN_LINK_R_TLS_RECORD, fdn_tls_conn_error(l->tls));
-        return -1;
+    if (l->tls) {
+        if (fdn_tls_conn_write(l->tls, l->pout) < 0) {
+            fail(l, FDN_LINK_R_TLS_RECORD, fdn_tls_conn_error(l->tls));
+            return -1;
+        }
+        return 0;
     }
+    struct evbuffer *out = bufferevent_get_output(l->bev);
+    if (l->state == S_OPEN && evbuffer_get_length(out) == 0) /* errors: the bufferevent sees them */
+        evbuffer_write_atmost(l->pout, bufferevent_getfd(l->bev), IO_CHUNK);
+    if (evbuffer_get_length(l->pout))
+        evbuffer_add_buffer(out, l->pout);
     return 0;
 }
 
-static void links_encrypt_cb(evutil_socket_t fd, short what, void *arg)
+static void links_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fdn_links *ls = arg;
     (void)fd;
@@ -393,7 +401,7 @@ static void links_encrypt_cb(evutil_socket_t fd, short what, void *arg)
     for (struct link *l = ls->all, *next; l; l = next) {
         next = l->next; /* nothing here calls Lua: only l can go */
         if (l->dirty)
-            encrypt(l);
+            move_out(l);
     }
 }
 
@@ -410,9 +418,9 @@ static int queue_frame(struct link *l, int type, int flags, uint32_t id, const v
     l->sent = 1;
     ls->st.frames_out++;
     ls->st.bytes_out += sizeof h + len;
-    if (l->tls && !l->dirty) { /* the frames of this turn go in as few records as they fit */
+    if (!l->dirty) { /* the frames of this turn go out together (with TLS: in few records) */
         l->dirty = 1;
-        event_active(ls->encrypt, EV_TIMEOUT, 0);
+        event_active(ls->flush, EV_TIMEOUT, 0);
     }
     if (pending(l) > ls->max_pending) {
         fail(l, FDN_LINK_R_SLOW, NULL);
@@ -447,20 +455,6 @@ static int parse_reason(int err)
     return err == FDN_FRAME_ETOOLARGE   ? FDN_LINK_R_TOO_LARGE
            : err == FDN_FRAME_ETOOSHORT ? FDN_LINK_R_TOO_SHORT
                                         : FDN_LINK_R_TYPE;
-}
-
-/* Writes what is queued on l to its socket now, without waiting for the next turn of the
- * loop, so that the peer can start on the first answers while we are still working on the
- * rest of a batch (the two nodes then run in parallel instead of taking turns). */
-static void flush_now(struct link *l)
-{
-    if (l->state != S_OPEN)
-        return;
-    if (l->tls && l->dirty && encrypt(l) < 0)
-        return;
-    struct evbuffer *out = bufferevent_get_output(l->bev);
-    if (evbuffer_get_length(out))
-        evbuffer_write_atmost(out, bufferevent_getfd(l->bev), IO_CHUNK);
 }
 
 /* Hands one frame (r bytes at the head of l's input) to Lua and drains it; -1 when the links
@@ -502,9 +496,10 @@ void fdn_links_set_deliver(struct fdn_links *ls, lua_CFunction fn)
     ls->deliver = fn;
 }
 
-#ifndef FLUSH_EVERY
+/* While a batch of frames is handed to Lua, what it queued on the link goes out every
+ * FLUSH_EVERY frames (and after the last), so that the peer can start on the first answers
+ * while this node works on the rest: the two run in parallel instead of taking turns. */
 #define FLUSH_EVERY 8
-#endif
 
 /* Hands every complete frame of l's input (plaintext) to Lua, PING/PONG excepted; 0, or -1 when
  * l is gone. The frame is parsed in place: evbuffer_pullup copies only when a frame straddles
@@ -519,7 +514,7 @@ static int read_frames(struct link *l)
         size_t avail = evbuffer_get_length(in);
         if (avail < 4) {
             if (handed)
-                flush_now(l);
+                move_out(l);
             return 0;
         }
         size_t hl = avail < FDN_FRAME_HEADER ? avail : FDN_FRAME_HEADER;
@@ -543,7 +538,7 @@ static int read_frames(struct link *l)
         }
         if (r == 0) {
             if (handed)
-                flush_now(l);
+                move_out(l);
             return 0;
         }
         ls->st.frames_in++;
@@ -562,7 +557,7 @@ static int read_frames(struct link *l)
         if (!l)
             return -1;
         if (++handed % FLUSH_EVERY == 0)
-            flush_now(l);
+            move_out(l);
     }
 }
 
@@ -581,7 +576,7 @@ static int decrypt(struct link *l)
         l->ls->st.tls_handshakes++;
         fdn_debug("link %llu (%s port %d): tls handshake done", (unsigned long long)l->id, l->ip,
                   l->port);
-        if (encrypt(l) < 0) /* what Lua queued meanwhile (its HELLO) goes now */
+        if (move_out(l) < 0) /* what Lua queued meanwhile (its HELLO) goes now */
             return -1;
     }
     return r == FDN_TLS_EOF;
@@ -891,9 +886,11 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
         if (flush && fdn_tls_conn_established(l->tls) &&
             fdn_tls_conn_write(l->tls, l->pout) == FDN_TLS_OK)
             fdn_tls_conn_close(l->tls);
-        evbuffer_drain(l->pout, evbuffer_get_length(l->pout));
-        l->dirty = 0;
+    } else if (flush) {
+        evbuffer_add_buffer(bufferevent_get_output(l->bev), l->pout);
     }
+    evbuffer_drain(l->pout, evbuffer_get_length(l->pout));
+    l->dirty = 0;
     size_t pending = evbuffer_get_length(bufferevent_get_output(l->bev));
     if (!flush || (l->state == S_CONNECTING && pending == 0)) {
         link_free(l);
@@ -966,8 +963,8 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
     struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
     ls->tick = event_new(n->base, -1, EV_PERSIST, links_tick_cb, ls);
     ls->deferred = event_new(n->base, -1, 0, links_deferred_cb, ls);
-    ls->encrypt = event_new(n->base, -1, 0, links_encrypt_cb, ls);
-    if (!ls->tick || !ls->deferred || !ls->encrypt) {
+    ls->flush = event_new(n->base, -1, 0, links_flush_cb, ls);
+    if (!ls->tick || !ls->deferred || !ls->flush) {
         fdn_error("link: out of memory creating timers");
         abort();
     }
@@ -988,7 +985,7 @@ void fdn_links_free(struct fdn_links *ls)
     }
     event_free(ls->tick);
     event_free(ls->deferred);
-    event_free(ls->encrypt);
+    event_free(ls->flush);
     free(ls->map);
     free(ls->downs);
     ls->dead = 1;

@@ -50,6 +50,8 @@ static const char usage_text[] =
     "                       change; SIGHUP reloads them with or without it\n"
     "  --call-budget MS     Lua that runs MS without yielding is stopped (default 1000, 0: off)\n"
     "  --lua-memory MB      cap on the Lua state's memory (default 1024, 0: none)\n"
+    "  --spin US            after handling work, poll US microseconds for more before\n"
+    "                       sleeping (default 50, 0: sleep at once)\n"
     "  --log-level LEVEL    debug, info, warn or error (default info)\n"
     "  -h, --help           show this help and exit\n"
     "  -V, --version        print the version and exit\n";
@@ -74,6 +76,7 @@ enum {
     OPT_MAX_FRAME,
     OPT_JSON,
     OPT_CALL_BUDGET,
+    OPT_SPIN,
     OPT_WATCH,
     OPT_LUA_MEMORY,
 };
@@ -98,6 +101,7 @@ static const struct option long_options[] = {
     {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
     {"json", no_argument, NULL, OPT_JSON},
     {"call-budget", required_argument, NULL, OPT_CALL_BUDGET},
+    {"spin", required_argument, NULL, OPT_SPIN},
     {"watch", no_argument, NULL, OPT_WATCH},
     {"lua-memory", required_argument, NULL, OPT_LUA_MEMORY},
     {"help", no_argument, NULL, 'h'},
@@ -178,6 +182,7 @@ int main(int argc, char **argv)
         .ping_timeout_ms = 3000,
         .grace_ms = 10000,
         .call_budget_ms = 1000,
+        .spin_us = 50,
         .lua_memory = (size_t)1024 << 20,
     };
     static char group[64];
@@ -264,6 +269,12 @@ int main(int argc, char **argv)
             if (parse_number(optarg, 0, 86400000, &v) < 0)
                 return fail("--call-budget: '%s' is not a duration in milliseconds%s", optarg, "");
             cfg.call_budget_ms = (int)v;
+            break;
+        case OPT_SPIN:
+            if (parse_number(optarg, 0, 10000, &v) < 0)
+                return fail("--spin: '%s' is not a duration in microseconds (0 to 10000)%s", optarg,
+                            "");
+            cfg.spin_us = (int)v;
             break;
         case OPT_LUA_MEMORY:
             if (parse_number(optarg, 0, 1 << 20, &v) < 0)

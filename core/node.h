@@ -44,6 +44,7 @@ struct fdn_config {
     int call_budget_ms;  /* --call-budget MS: how long Lua may run without yielding */
     int watch;           /* --watch: reload scripts when they change */
     size_t lua_memory;   /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
+    int spin_us;         /* --spin US: how long the reactor polls for more work before sleeping */
 };
 
 struct fdn_node {
@@ -63,6 +64,7 @@ struct fdn_node {
     uint8_t id[16];
     char id_hex[33];
     int exit_code;
+    uint64_t turns; /* calls into Lua so far: the reactor spins a little after one */
 };
 
 struct fdn_node *fdn_node_new(const struct fdn_config *cfg);
