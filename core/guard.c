@@ -22,13 +22,54 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define POOLED 0 /* AddressSanitizer must see every block to check it */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define POOLED 0
+#endif
+#endif
+#ifndef POOLED
+#define POOLED 1
+#endif
+
+static int small(size_t n)
+{
+    return POOLED && n <= FDN_POOL_MAX;
+}
+
+static void release(struct fdn_guard *g, void *ptr, size_t size)
+{
+    if (small(size))
+        fdn_pool_free(&g->pool, ptr, size);
+    else
+        free(ptr);
+}
+
+/* Resizes a block when either size is small: in place within its size class, else by
+ * moving it. */
+static void *resize(struct fdn_guard *g, void *ptr, size_t osize, size_t nsize)
+{
+    if (ptr && small(osize) && small(nsize) &&
+        (osize + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN ==
+            (nsize + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN)
+        return ptr;
+    void *p = small(nsize) ? fdn_pool_alloc(&g->pool, nsize) : malloc(nsize);
+    if (p && ptr) {
+        memcpy(p, ptr, osize < nsize ? osize : nsize);
+        release(g, ptr, osize);
+    }
+    return p;
+}
+
 void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct fdn_guard *g = ud;
     if (!ptr)
         osize = 0; /* osize then encodes the type of the new object, not a size */
     if (nsize == 0) {
-        free(ptr);
+        if (ptr)
+            release(g, ptr, osize);
         g->used -= osize;
         return NULL;
     }
@@ -36,10 +77,15 @@ void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         g->refused++;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p = small(osize) || small(nsize) ? resize(g, ptr, osize, nsize) : realloc(ptr, nsize);
     if (p)
         g->used = g->used - osize + nsize;
     return p;
+}
+
+void fdn_guard_release(struct fdn_guard *g)
+{
+    fdn_pool_release(&g->pool);
 }
 
 static struct fdn_guard *guard_of(lua_State *L)

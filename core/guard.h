@@ -9,6 +9,8 @@
 
 #include <lua.h>
 
+#include "pool.h"
+
 struct fdn_guard {
     size_t used;                   /* bytes the Lua state holds */
     size_t cap;                    /* refuse allocations beyond it; 0 = no cap */
@@ -25,6 +27,7 @@ struct fdn_guard {
     int nhooked;
     uint64_t aborted;     /* handlers stopped by the budget */
     char lib_prefix[512]; /* "@<lib>/lua/": fdnode's own Lua is never interrupted */
+    struct fdn_pool pool; /* small blocks (not under AddressSanitizer: it must see each one) */
 };
 
 /* The lua_Alloc for lua_newstate; ud is the struct fdn_guard. */
@@ -33,6 +36,8 @@ void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
  * overruns). lib_dir is where fdnode's own Lua lives: that code is never
  * interrupted, so the error always reaches the caller. */
 void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir);
+/* Returns the small-block pool to the system: after lua_close. */
+void fdn_guard_release(struct fdn_guard *g);
 /* Stops the watchdog (no SIGALRM after this): before the state goes away. */
 void fdn_guard_uninstall(struct fdn_guard *g);
 void fdn_guard_enter(struct fdn_guard *g);

@@ -86,6 +86,7 @@ void fdn_node_free(struct fdn_node *n)
     fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
+    fdn_guard_release(&n->guard);
     struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer,
                             &n->exit_poll};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
