@@ -133,7 +133,8 @@ function M.timeout(call)
   if pending[call.slot] ~= call then return end
   local route = routes[call.path]
   if route and not call.peer then remove_waiter(route, call) end
-  finish(call, false, errors.Timeout(("Timeout of %dms exceeded calling %s on %s"):format(call.ms, call.method, call.path)))
+  local msg = ("Timeout of %dms exceeded calling %s on %s"):format(call.ms, call.method, call.path)
+  finish(call, false, errors.Timeout(msg))
 end
 
 -- A remote call: looks blocking, only suspends the calling coroutine.
@@ -293,15 +294,24 @@ function M.peer_lost(p, reason)
   end
 end
 
+-- EVT [path, event, data, meta]: the proxy emits it (listeners get data and a
+-- context built from meta), unless nobody listens to it here.
 function M.event(_, _, path, ev, data, meta)
   local route = by_remote[path]
   if not route then return end
-  if type(meta) ~= "table" then meta = {} end
-  local id = meta.id
-  if id == null then id = nil end
-  local ctx = { app = app, service = route.svc, path = route.path, method = meta.method, id = id, result = data,
-    params = { query = meta.query or {}, provider = "remote" }, event = ev, type = "around", fromRemote = true }
-  events.emit(route.svc, ev, data, ctx)
+  local svc = route.svc
+  local all = svc.__listeners
+  local list = all and all[ev]
+  if not list or #list == 0 then return end
+  local method, id, query
+  if type(meta) == "table" then
+    method, id, query = meta.method, meta.id, meta.query
+    if id == null then id = nil end
+  end
+  local ctx = { app = app, service = svc, path = route.path, method = method, id = id, result = data,
+    params = { query = type(query) == "table" and query or {}, provider = "remote" }, event = ev, type = "around",
+    fromRemote = true }
+  events.emit(svc, ev, data, ctx)
 end
 
 -- Probes every remote path at once; returns a map path -> true/false.
