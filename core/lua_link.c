@@ -472,7 +472,22 @@ static int l_link_info(lua_State *L)
     return 1;
 }
 
+/* pending(id) -> bytes queued for output on the link (see info), or nil when it is gone */
+static int l_link_pending(lua_State *L)
+{
+    uint64_t id = check_id(L, 1);
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    struct fdn_link_info in;
+    if (!n->links || fdn_links_info(n->links, id, &in) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushinteger(L, (lua_Integer)in.pending);
+    return 1;
+}
+
 static const luaL_Reg link_funcs[] = {
+    {"pending", l_link_pending},
     {"listen", l_link_listen},
     {"stop_listening", l_link_stop_listening},
     {"connect", l_link_connect},

@@ -22,6 +22,23 @@ local function install_services_searcher(lib_dir)
   end
 end
 
+-- Back-pressure for event producers: the bytes queued toward the slowest
+-- subscribed node (fdn.backlog), and a wait until that is at most `high`
+-- (fdn.drain: sleeps 1 ms at a time, at most ms; true when drained).
+local function backlog(path)
+  return require("fdn.serve").backlog(path)
+end
+
+local function drain(high, path, ms)
+  if type(high) ~= "number" or high < 0 then error("fdn.drain: high must be a number of bytes", 2) end
+  local deadline = core.now() + (ms or 10000)
+  while backlog(path) > high do
+    if core.now() >= deadline then return false end
+    sched.sleep(1)
+  end
+  return true
+end
+
 local function make_fdn(info)
   local log = require "fdn.log"
   local fdn = {
@@ -29,6 +46,8 @@ local function make_fdn(info)
     timer = sched.timer,
     every = sched.every,
     now = core.now,
+    backlog = backlog,
+    drain = drain,
     log = log,
     node = { id = info.id, name = info.name },
     json = require "fdn.json",

@@ -147,6 +147,23 @@ local function publish(svc, event, data, ctx)
   publish_to(set, path, event, data, meta)
 end
 
+-- The bytes queued toward the slowest node subscribed to path's events (to any
+-- path's when path is nil): what an event producer watches to keep pace with its
+-- consumers (a link with more than 8 MiB queued is dropped as a slow consumer).
+local pending = link.pending
+function M.backlog(path)
+  local most = 0
+  for p, set in pairs(subs) do
+    if path == nil or p == path then
+      for lid in pairs(set) do
+        local n = pending(lid)
+        if n and n > most then most = n end
+      end
+    end
+  end
+  return most
+end
+
 function M.start(the_app)
   app = the_app
   app.__publish = publish
