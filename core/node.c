@@ -13,6 +13,7 @@
 #include <lualib.h>
 
 #include "discovery.h"
+#include "reactor.h"
 #include "http.h"
 #include "link.h"
 #include "tls.h"
@@ -297,43 +298,6 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     return 0;
 }
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int loop_over(struct event_base *base, int r)
-{
-    return r != 0 || event_base_got_exit(base) || event_base_got_break(base);
-}
-
-/* The reactor. After a turn that ran Lua, it keeps polling for more without blocking for a
- * little while (--spin) before it sleeps in epoll_wait: under load the next frame is usually
- * a few microseconds away, and waking a sleeping process (in a VM, a halted vCPU) costs
- * more than that: at one call in flight, polling halves the round trip. An idle node
- * sleeps at once; a busy one pays at most spin_us of polling per burst of work. */
-static void run_loop(struct fdn_node *n)
-{
-    struct event_base *base = n->base;
-    int64_t spin_us = n->cfg.spin_us;
-    for (;;) {
-        uint64_t seen = n->turns;
-        int64_t end = now_us() + spin_us;
-        while (spin_us > 0 && now_us() < end) {
-            if (loop_over(base, event_base_loop(base, EVLOOP_NONBLOCK)))
-                return;
-            if (n->turns != seen) {
-                seen = n->turns;
-                end = now_us() + spin_us;
-            }
-        }
-        if (loop_over(base, event_base_loop(base, EVLOOP_ONCE)))
-            return;
-    }
-}
-
 int fdn_node_run(struct fdn_node *n)
 {
     n->sig_term = evsignal_new(n->base, SIGTERM, stop_signal_cb, n);
@@ -342,7 +306,7 @@ int fdn_node_run(struct fdn_node *n)
     event_add(n->sig_term, NULL);
     event_add(n->sig_int, NULL);
     event_add(n->sig_hup, NULL);
-    run_loop(n);
+    fdn_reactor_run(n->base, n->cfg.spin_us, &n->turns);
     /* from here on the node is going away whatever happens: a late signal must
      * not turn a clean exit into death by signal */
     signal(SIGTERM, SIG_IGN);

@@ -64,7 +64,7 @@ struct fdn_node {
     uint8_t id[16];
     char id_hex[33];
     int exit_code;
-    uint64_t turns; /* calls into Lua so far: the reactor spins a little after one */
+    uint64_t turns; /* calls into Lua so far: the reactor polls a little after one (reactor.h) */
 };
 
 struct fdn_node *fdn_node_new(const struct fdn_config *cfg);

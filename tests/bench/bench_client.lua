@@ -1,6 +1,7 @@
 -- bench_client.lua: node B of the distributed benchmark (DESIGN §10), a service script with no
 -- service of its own, so that it joins the cluster (`fdnode run` does not):
 --   WORKLOAD=rpc|events CONCURRENCY=64 DURATION=5 WARMUP=1 fdnode tests/bench/bench_client.lua --name b
+-- (PAYLOAD=bytes, rpc: echo answers that many bytes of text and the client checks them)
 -- It waits for node A's `echo` (tests/bench/echo_provider.lua), runs the workload the way the
 -- peers' harness does (lib/common.js: rpcPhase, runRpc, runEvents), prints one JSON line on
 -- stdout and exits. discovery_ms is the time from this script's load (before the node joins
@@ -13,8 +14,10 @@ local now, sleep = fdn.now, fdn.sleep
 
 local function fail(msg)
   io.stderr:write("bench_client: ", tostring(msg), "\n")
-  B.result { "peer", B.PEER, "workload", B.WORKLOAD, "concurrency", B.CONCURRENCY,
-    "error", tostring(msg) }
+  local fields = { "peer", B.PEER, "workload", B.WORKLOAD, "concurrency", B.CONCURRENCY }
+  if B.PAYLOAD > 0 then fields[#fields + 1], fields[#fields + 2] = "payload_bytes", B.PAYLOAD end
+  fields[#fields + 1], fields[#fields + 2] = "error", tostring(msg)
+  B.result(fields)
   os.exit(1)
 end
 
@@ -25,14 +28,14 @@ local function rpc_phase(echo, seconds, lat)
   local t_end = t0 + seconds * 1000
   local calls, errors, left = 0, 0, B.CONCURRENCY
   local me = sched.current()
-  local get = echo.get
+  local get, text = echo.get, B.TEXT
   local function worker(w)
     local i = 0
     while now() < t_end do -- bounded in time (each call is bounded by --timeout)
       local c0 = now()
       local ok, r = pcall(get, echo, w * 1000000 + i)
       i = i + 1
-      if ok and type(r) == "table" and r.text == "hello" then
+      if ok and type(r) == "table" and r.text == text then
         calls = calls + 1
         if lat then lat[#lat + 1] = (now() - c0) * 1000 end
       else
@@ -65,10 +68,16 @@ local function run_rpc(echo, discovery_ms)
     io.stderr:write(("bench_client: latency us p10 %.0f p50 %.0f p90 %.0f p99 %.0f p99.9 %.0f max %.0f\n"):format(
       pct(lat, 0.10), p50, pct(lat, 0.90), p99, pct(lat, 0.999), lat[#lat]))
   end
-  B.result { "peer", B.PEER, "workload", "rpc", "concurrency", B.CONCURRENCY, "calls", calls,
+  local fields = { "peer", B.PEER, "workload", "rpc", "concurrency", B.CONCURRENCY, "calls", calls,
     "seconds", math.floor(secs * 1000 + 0.5) / 1000, "calls_per_s", B.round(calls / secs),
     "p50_us", p50 and B.round(p50), "p99_us", p99 and B.round(p99), "errors", errors,
     "discovery_ms", discovery_ms }
+  if B.PAYLOAD > 0 then -- only with PAYLOAD set: the default line keeps the peers' format
+    local n = #fields
+    fields[n + 1], fields[n + 2] = "payload_bytes", B.PAYLOAD
+    fields[n + 3], fields[n + 4] = "payload_mb_per_s", B.round(calls / secs * B.PAYLOAD / 1e4) / 100
+  end
+  B.result(fields)
 end
 
 local function run_events(app, counter, discovery_ms)
@@ -84,17 +93,7 @@ local function run_events(app, counter, discovery_ms)
     end
   end
   -- 2. start the flood and wait for A to report it finished
-  local t_begin = now()
-  local ok, err = pcall(control.get, control, "start")
-  if not ok then fail("events: start failed: " .. tostring(err)) end
-  local stats = { done = false, sent = 0 }
-  local deadline = now() + (B.DURATION + 30) * 1000
-  while not stats.done do
-    if now() > deadline then fail("events: source did not finish") end
-    sleep(200)
-    local sok, s = pcall(control.get, control, "stats")
-    if sok and type(s) == "table" then stats = s end
-  end
+  local t_begin, stats = B.run_source(control, fail, 200)
   -- 3. let in-flight events drain (bounded)
   local drain_end = now() + B.DRAIN_MAX_MS
   while counter.received < stats.sent and now() < drain_end
@@ -112,16 +111,7 @@ return function(app)
   B.watchdog("bench_client")
   if B.WORKLOAD ~= "rpc" and B.WORKLOAD ~= "events" then fail("unknown workload " .. B.WORKLOAD) end
 
-  local counter = { received = 0, probe_seen = false, t_last = nil }
-  local function on_event(data)
-    if type(data) ~= "table" then return end
-    if data.probe then
-      counter.probe_seen = true
-    elseif data.seq ~= nil then
-      counter.received = counter.received + 1
-      counter.t_last = now()
-    end
-  end
+  local counter, on_event = B.event_counter()
 
   local started = false
   local function main()
@@ -133,7 +123,7 @@ return function(app)
     local echo = app:service("echo")
     if B.WORKLOAD == "events" then echo:on("created", on_event) end
     local ok, r = pcall(echo.get, echo, 0)
-    if not ok or type(r) ~= "table" or r.text ~= "hello" then fail("first call failed: " .. tostring(r)) end
+    if not ok or type(r) ~= "table" or r.text ~= B.TEXT then fail("first call failed: " .. tostring(r)) end
     local discovery_ms = B.round(now() - t_start)
     if B.WORKLOAD == "rpc" then
       run_rpc(echo, discovery_ms)

@@ -7,14 +7,17 @@
  *                                             the port on stdout, serves until killed
  *   transport client HOST PORT rpc|events     one run, one JSON line on stdout
  *     env: DURATION (s, default 5), WARMUP (s, default 1), CONCURRENCY (default 64)
+ *   env SPIN=US (both sides): after a callback that read frames, the loop polls US µs for
+ *     more before it sleeps: fdnode's own loop (core/reactor.c, --spin); the JSON lines then
+ *     say "transport-spin"
  *
  * rpc: CONCURRENCY requests in flight on one connection (closed loop: each answer sends the
  * next request), a WARMUP phase then a DURATION phase, as the peers' harness does; latency
  * from queueing a REQ to parsing its RES. events: the client sends SUB; the server sends EVT
  * frames for DURATION s, BATCH at a time, stopping while more than 1 MiB is queued (the same
  * pacing as tests/bench/echo_provider.lua), then one BYE carrying the count it sent.
- * Build: cc -O2 -Icore tests/bench/transport.c core/frame.c $(pkg-config --cflags --libs
- * libevent_core) -o transport   (tests/bench/run does this). */
+ * Build: cc -O2 -Icore tests/bench/transport.c core/frame.c core/reactor.c $(pkg-config --cflags
+ * --libs libevent_core) -o transport   (tests/bench/run does this). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,6 +39,7 @@
 #include <event2/listener.h>
 
 #include "frame.h"
+#include "reactor.h"
 
 #define MAX_FRAME (1024 * 1024)
 #define EVT_BATCH 100
@@ -54,6 +58,15 @@ static double env_num(const char *name, double dflt)
     const char *s = getenv(name);
     double v = s ? atof(s) : 0;
     return v > 0 ? v : dflt;
+}
+
+static uint64_t
+    turns; /* read callbacks so far: the loop polls a little after one (core/reactor.h) */
+
+static int spin_us(void)
+{
+    const char *s = getenv("SPIN");
+    return s ? atoi(s) : 0;
 }
 
 static void die(const char *what)
@@ -193,6 +206,7 @@ static void server_frame(struct bufferevent *bev, const struct fdn_frame *f, voi
 
 static void server_read_cb(struct bufferevent *bev, void *arg)
 {
+    turns++;
     if (each_frame(bev, server_frame, arg) < 0)
         sconn_free(arg);
 }
@@ -238,7 +252,7 @@ static int run_server(const char *host, int port)
     printf("%d\n", ntohs(sin.sin_port));
     fflush(stdout);
     alarm(MAX_LIFETIME_S); /* bounded even if nobody stops us */
-    event_base_dispatch(base);
+    fdn_reactor_run(base, spin_us(), &turns);
     return 0;
 }
 
@@ -337,6 +351,7 @@ static void client_frame(struct bufferevent *bev, const struct fdn_frame *f, voi
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
+    turns++;
     if (each_frame(bev, client_frame, arg) < 0) {
         fprintf(stderr, "transport: malformed stream\n");
         exit(1);
@@ -406,13 +421,14 @@ static int run_client(const char *host, int port, const char *workload)
         struct timeval limit = {(time_t)(cl.duration_s + 30), 0};
         event_base_loopexit(cl.base, &limit);
     }
-    event_base_dispatch(cl.base);
+    fdn_reactor_run(cl.base, spin_us(), &turns);
+    const char *peer = spin_us() > 0 ? "transport-spin" : "transport";
     if (cl.events) {
         double secs = cl.received ? (cl.t_last - cl.t_sub) / 1000 : 0;
-        printf("{\"peer\":\"transport\",\"workload\":\"events\",\"sent\":%llu,\"received\":%llu,"
+        printf("{\"peer\":\"%s\",\"workload\":\"events\",\"sent\":%llu,\"received\":%llu,"
                "\"lost\":%lld,\"seconds\":%.3f,\"events_per_s\":%.0f,\"sent_per_s\":%.0f,"
                "\"discovery_ms\":null,\"connect_ms\":%.3f}\n",
-               (unsigned long long)cl.sent, (unsigned long long)cl.received,
+               peer, (unsigned long long)cl.sent, (unsigned long long)cl.received,
                (long long)cl.sent - (long long)cl.received, secs,
                secs > 0 ? (double)cl.received / secs : 0, (double)cl.sent / cl.duration_s,
                cl.connect_ms);
@@ -421,10 +437,10 @@ static int run_client(const char *host, int port, const char *workload)
     if (cl.phase != PH_DONE)
         return 1;
     qsort(cl.lat, cl.nlat, sizeof *cl.lat, cmp_double);
-    printf("{\"peer\":\"transport\",\"workload\":\"rpc\",\"concurrency\":%d,\"calls\":%llu,"
+    printf("{\"peer\":\"%s\",\"workload\":\"rpc\",\"concurrency\":%d,\"calls\":%llu,"
            "\"seconds\":%.3f,\"calls_per_s\":%.0f,\"p50_us\":%.0f,\"p99_us\":%.0f,"
            "\"errors\":%llu,\"discovery_ms\":null,\"connect_ms\":%.3f}\n",
-           cl.conc, (unsigned long long)cl.calls, cl.seconds, (double)cl.calls / cl.seconds,
+           peer, cl.conc, (unsigned long long)cl.calls, cl.seconds, (double)cl.calls / cl.seconds,
            round(pct(cl.lat, cl.nlat, 0.50)), round(pct(cl.lat, cl.nlat, 0.99)),
            (unsigned long long)cl.errors, cl.connect_ms);
     return 0;
