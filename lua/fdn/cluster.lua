@@ -30,9 +30,17 @@ M.peers, M.conns, M.me = peers, conns, me
 
 local serve, remote -- set in M.start (they require this module)
 
+local table_too_large = nil -- the service table last logged as too large to send
+
 local function send(conn_or_link, ftype, id, body)
   local lid = type(conn_or_link) == "table" and conn_or_link.link or conn_or_link
-  return link.send(lid, ftype, 0, id or 0, body or "")
+  local ok, err = link.send(lid, ftype, 0, id or 0, body or "")
+  if err == "too large" and ftype == T.SERVICES and table_too_large ~= body then
+    table_too_large = body -- said once per table, not once per peer
+    log.error(("the service table (%d bytes) is larger than --max-frame: no peer can see this node's "
+      .. "services; raise --max-frame on every node"):format(#body))
+  end
+  return ok, err
 end
 M.send = send
 

@@ -62,4 +62,16 @@ s, r, _ = fc.request("POST", "/flood", {"n": 8})
 eq(r, {"ok": 8}, "under the cap again once the first ones finished")
 fp.stop()
 fc.stop()
+
+# a service table larger than --max-frame cannot reach any peer: the provider says so, once
+M = "tests/integration/fixtures/cluster/many.lua"
+big = Node(M, name="big-table", args=["--max-frame", "1024"])
+peer = Node(C, name="big-table-peer", args=["--max-frame", "1024"])
+check(wait_until(lambda: "larger than --max-frame" in big.log(), 5),
+      "a service table over --max-frame is logged", big.log()[-600:])
+lines = [l for l in big.log().splitlines() if "larger than --max-frame" in l]
+check(len(lines) == 1 and " error " in lines[0] and "bytes" in lines[0], "one error line, with the size", lines)
+eq(peer.request("GET", "/s001")[0], 404, "the peer does not see the services")
+big.stop()
+peer.stop()
 finish()
