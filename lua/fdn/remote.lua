@@ -17,7 +17,7 @@ local T = link.TYPES
 local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local send, request = link.send, link.request
-local remove, now_ms = table.remove, core.now
+local now_ms = core.now
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
@@ -39,9 +39,15 @@ M.MAX_PENDING = 65535
 
 M.routes = routes
 
+local nfree = 0 -- free_slots is a stack of nfree slots
+
 local function new_slot()
-  local slot = remove(free_slots)
-  if not slot then
+  local slot
+  if nfree > 0 then
+    slot = free_slots[nfree]
+    free_slots[nfree] = nil
+    nfree = nfree - 1
+  else
     nslots = nslots + 1
     slot = nslots
   end
@@ -65,7 +71,12 @@ end
 
 -- Fewest calls in flight, round robin on ties.
 local function pick(route, exclude)
-  local list, n = route.providers, #route.providers
+  local list = route.providers
+  local n = #list
+  if n == 1 and not exclude then -- the common case: one provider
+    local p = list[1]
+    return p.state == "up" and p or nil
+  end
   if n == 0 then return nil end
   route.rr = (route.rr % n) + 1
   local best
@@ -82,7 +93,8 @@ local function finish(call, ok, value)
   local slot = call.slot
   if pending[slot] ~= call then return end
   pending[slot] = false
-  free_slots[#free_slots + 1] = slot
+  nfree = nfree + 1
+  free_slots[nfree] = slot
   npending = npending - 1
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   sched.wake(call.co, ok, value)
