@@ -112,13 +112,18 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
-void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
+/* The opening of both doors: the guards, the Lua work count and the traceback handler. */
+static void enter(struct fdn_node *n)
 {
-    lua_State *L = n->L;
     n->turns++;
     fdn_guard_enter(&n->guard);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
-    lua_pushcfunction(L, fn);
+    lua_rawgeti(n->L, LUA_REGISTRYINDEX, n->traceback_ref);
+}
+
+void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
+{
+    enter(n);
+    lua_pushcfunction(n->L, fn);
 }
 
 void fdn_node_call_end(struct fdn_node *n, int nargs)
@@ -139,12 +144,9 @@ void fdn_node_call_end(struct fdn_node *n, int nargs)
 
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
 {
-    lua_State *L = n->L;
-    n->turns++;
-    fdn_guard_enter(&n->guard);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, n->traceback_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, n->dispatch_ref);
-    lua_pushstring(L, kind);
+    enter(n);
+    lua_rawgeti(n->L, LUA_REGISTRYINDEX, n->dispatch_ref);
+    lua_pushstring(n->L, kind);
 }
 
 void fdn_node_dispatch_end(struct fdn_node *n, int nargs)

@@ -6,14 +6,9 @@
 #define SLAB_BYTES (64 * 1024)
 #define SLAB_HEAD FDN_POOL_GRAIN /* the link to the next slab, padded to keep blocks aligned */
 
-static size_t class_of(size_t n)
-{
-    return (n + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN - 1;
-}
-
 void *fdn_pool_alloc(struct fdn_pool *p, size_t n)
 {
-    size_t c = class_of(n);
+    size_t c = fdn_pool_class(n);
     void *block = p->free[c];
     if (block) {
         p->free[c] = *(void **)block;
@@ -38,7 +33,7 @@ void *fdn_pool_alloc(struct fdn_pool *p, size_t n)
 
 void fdn_pool_free(struct fdn_pool *p, void *block, size_t n)
 {
-    size_t c = class_of(n);
+    size_t c = fdn_pool_class(n);
     *(void **)block = p->free[c];
     p->free[c] = block;
 }

@@ -20,6 +20,13 @@ struct fdn_pool {
     size_t slab_bytes;            /* held in slabs */
 };
 
+/* The size class of a block of n bytes (1..FDN_POOL_MAX): blocks of one class are
+ * interchangeable. */
+static inline size_t fdn_pool_class(size_t n)
+{
+    return (n + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN - 1;
+}
+
 /* A block of n bytes (1..FDN_POOL_MAX), 16-byte aligned; NULL when the system has no memory. */
 void *fdn_pool_alloc(struct fdn_pool *p, size_t n);
 /* Gives back a block that fdn_pool_alloc returned for a size of n. */

@@ -151,16 +151,19 @@ end
 -- path's when path is nil): what an event producer watches to keep pace with its
 -- consumers (a link with more than 8 MiB queued is dropped as a slow consumer).
 local pending = link.pending
-function M.backlog(path)
-  local most = 0
-  for p, set in pairs(subs) do
-    if path == nil or p == path then
-      for lid in pairs(set) do
-        local n = pending(lid)
-        if n and n > most then most = n end
-      end
-    end
+
+local function most_pending(set, most)
+  for lid in pairs(set) do
+    local n = pending(lid)
+    if n and n > most then most = n end
   end
+  return most
+end
+
+function M.backlog(path)
+  if path ~= nil then return most_pending(subs[path] or {}, 0) end
+  local most = 0
+  for _, set in pairs(subs) do most = most_pending(set, most) end
   return most
 end
 

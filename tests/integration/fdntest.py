@@ -164,6 +164,38 @@ def nfds(pid):
         return -1
 
 
+def connect(port, timeout=5, rcvbuf=None, nodelay=False):
+    """A TCP connection to port on 127.0.0.1; rcvbuf (set before connecting, so the window stays
+    small) for a client that is not going to read."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(timeout)
+    s.connect(("127.0.0.1", port))
+    if nodelay:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def open_many(port, n, pause_every, label):
+    """Opens up to n connections to port, pausing 10 ms after every pause_every of them (so
+    the listener's backlog keeps up). A connection that fails is a failed check named after
+    label and stops the opening. Returns the sockets, when each was opened, and the seconds
+    it all took."""
+    socks, opened_at = [], []
+    t = time.monotonic()
+    for i in range(n):
+        try:
+            socks.append(connect(port))
+            opened_at.append(time.monotonic())
+        except OSError as e:
+            check(False, "%s: connection %d opens" % (label, i), repr(e))
+            break
+        if i % pause_every == pause_every - 1:
+            time.sleep(0.01)
+    return socks, opened_at, time.monotonic() - t
+
+
 def run_fdnode(*args, timeout=10):
     """Runs fdnode to completion; returns (exit code, stdout, stderr)."""
     p = subprocess.run([FDNODE, *args], cwd=ROOT, capture_output=True, timeout=timeout)

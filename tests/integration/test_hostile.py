@@ -18,7 +18,8 @@ import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import Node, check, check_memory, eq, finish, free_port, wait_until, nfds, rss_kb  # noqa: E402
+from fdntest import (Node, check, check_memory, connect, eq, finish, free_port, nfds, open_many,  # noqa: E402
+                     rss_kb, wait_until)
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -49,15 +50,6 @@ def frame(ftype, fid=0, body=b"", flags=0):
 def hello(v=1, key="default", node=None, port=0):
     return frame(HELLO, 0, json.dumps({"v": v, "node": node or os.urandom(16).hex(), "name": "hostile",
                                        "key": key, "port": port, "boot": RNG.randrange(1, 1 << 31)}))
-
-
-def connect(port, rcvbuf=None):
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(5)
-    s.connect(("127.0.0.1", port))
-    return s
 
 
 def closed_by_peer(s, seconds):
@@ -280,18 +272,7 @@ class Prober(threading.Thread):
 N_IDLE = 1000
 fds0, rss0, lines0 = nfds(pid), rss_kb(pid), len(log_lines())
 sampler = Sampler(pid)
-t = time.monotonic()
-idle, opened_at = [], []
-for i in range(N_IDLE):
-    try:
-        idle.append(connect(rpc))
-        opened_at.append(time.monotonic())
-    except OSError as e:
-        check(False, "e: connection %d opens" % i, repr(e))
-        break
-    if i % 50 == 49:
-        time.sleep(0.01)
-t_open = time.monotonic() - t
+idle, opened_at, t_open = open_many(rpc, N_IDLE, 50, "e")
 serving("e (while %d silent connections are open)" % len(idle))
 closed_at, pinged = {}, 0
 pending_socks = {}

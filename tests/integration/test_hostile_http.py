@@ -18,7 +18,8 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
-from fdntest import Node, check, check_memory, eq, finish, wait_until, nfds, rss_kb  # noqa: E402
+import fdntest  # noqa: E402
+from fdntest import Node, check, check_memory, eq, finish, wait_until, nfds, open_many, rss_kb  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -38,15 +39,8 @@ def figure(line):
 
 
 def connect(port, timeout=5, rcvbuf=None):
-    """A connection to the gateway; rcvbuf (set before connecting, so the window stays small)
-    for a client that is not going to read."""
-    s = socket.socket()
-    if rcvbuf:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
+    """A connection to the gateway, without Nagle's delay."""
+    return fdntest.connect(port, timeout, rcvbuf, nodelay=True)
 
 
 def read_response(s, seconds=5.0):
@@ -405,17 +399,7 @@ cap = Node(BIG, name="capped")
 cport, cpid = cap.port, cap.proc.pid
 serving("7 start", cap)
 fds0, rss0, lines0 = nfds(cpid), rss_kb(cpid), len(cap.log().splitlines())
-conns = []
-t = time.monotonic()
-for i in range(1100):
-    try:
-        conns.append(connect(cport))
-    except OSError as e:
-        check(False, "7: connection %d opens" % i, repr(e))
-        break
-    if i % 100 == 99:
-        time.sleep(0.01)
-t_open = time.monotonic() - t
+conns, _, t_open = open_many(cport, 1100, 100, "7")
 time.sleep(0.5)
 peak = nfds(cpid)
 told, closed, silent, names = 0, 0, [], set()
