@@ -74,6 +74,9 @@ static int l_node_timer(lua_State *L)
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long long)(ms * 1000) % 1000000)};
+    /* libevent counts from the time it cached when this turn of the loop began; Lua may have
+     * run for a while since (long under a sanitizer), and a timer must not fire early */
+    event_base_update_cache_time(n->base);
     event_add(t->ev, &tv);
     lua_pushvalue(L, -1);
     t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
