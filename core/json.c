@@ -667,21 +667,28 @@ static void leave(struct dec *d, int obj, lua_Integer n)
     d->hint[obj][d->depth--] = (unsigned char)(n < HINT_MAX ? n : HINT_MAX);
 }
 
-static int dec_array(struct dec *d)
+/* The items of the array whose '[' d->p is on. With want < 0 they go into a new table; else
+ * the first `want` stay on the stack, nil-padded to `want`, and the others are decoded (the
+ * document must be valid) and dropped. */
+static int dec_items(struct dec *d, int want)
 {
     lua_State *L = d->L;
     if (enter(d))
         return -1;
-    lua_createtable(L, d->hint[0][d->depth], 0);
+    if (want < 0)
+        lua_createtable(L, d->hint[0][d->depth], 0);
     lua_Integer i = 0;
     const char *p = skip_ws(d->p, d->end);
     if (p < d->end && *p == ']') {
         d->p = p + 1;
     } else {
-        for (i = 1;; i++) {
+        for (;;) {
             if (dec_value(d))
                 return -1;
-            lua_rawseti(L, -2, i);
+            if (++i, want < 0)
+                lua_rawseti(L, -2, i);
+            else if (i > want)
+                lua_pop(L, 1);
             p = skip_ws(d->p, d->end);
             if (p == d->end)
                 return eof(d);
@@ -692,6 +699,17 @@ static int dec_array(struct dec *d)
                 return dfail(d, "unexpected character", p);
         }
     }
+    for (lua_Integer k = i; k < want; k++)
+        lua_pushnil(L);
+    leave(d, 0, i);
+    return 0;
+}
+
+static int dec_array(struct dec *d)
+{
+    lua_State *L = d->L;
+    if (dec_items(d, -1))
+        return -1;
     if (!d->have_mt) {
         fdn_json_push_array_mt(L);
         lua_replace(L, d->mt);
@@ -699,7 +717,6 @@ static int dec_array(struct dec *d)
     }
     lua_pushvalue(L, d->mt);
     lua_setmetatable(L, -2);
-    leave(d, 0, i);
     return 0;
 }
 
@@ -771,24 +788,42 @@ static int dec_value(struct dec *d)
     return dfail(d, "unexpected character", p);
 }
 
-int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen)
+/* The one body of both entry points: want < 0 decodes one value, else a list's items. */
+static int decode(lua_State *L, const char *s, size_t n, int want, char *err, size_t errlen)
 {
     int top = lua_gettop(L);
     if (!s)
         s = "";
     struct dec d = {
         .L = L, .s = s, .p = s, .end = s + n, .mt = top + 1, .err = err, .errlen = errlen};
-    if (!lua_checkstack(L, 8))
+    if (!lua_checkstack(L, 8 + (want > 0 ? want : 0)))
         return dfail(&d, "too deep", s);
     lua_pushnil(L); /* the array metatable's slot */
-    if (dec_value(&d) == 0) {
+    int rc;
+    if (want < 0) {
+        rc = dec_value(&d);
+    } else {
+        d.p = skip_ws(d.p, d.end);
+        rc = d.p < d.end && *d.p == '[' ? dec_items(&d, want) : 1;
+    }
+    if (rc == 0) {
         const char *p = skip_ws(d.p, d.end);
         if (p == d.end) {
-            lua_replace(L, top + 1);
+            lua_remove(L, top + 1);
             return 0;
         }
-        dfail(&d, "trailing characters", p);
+        rc = dfail(&d, "trailing characters", p);
     }
     lua_settop(L, top);
-    return -1;
+    return rc < 0 || want < 0 ? -1 : rc;
+}
+
+int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen)
+{
+    return decode(L, s, n, -1, err, errlen);
+}
+
+int fdn_json_decode_items(lua_State *L, const char *s, size_t n, int want, char *err, size_t errlen)
+{
+    return decode(L, s, n, want, err, errlen);
 }

@@ -44,4 +44,12 @@ int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_
  * int64 are integers, others floats (a float overflowing to inf is "number out of range"). */
 int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen);
 
+/* Decodes s[0..n), a JSON array, straight onto the stack: pushes its first `want` items
+ * (0..255), nil where the array is shorter (null stays the sentinel), and returns 0; the
+ * items after `want` are checked and dropped. Returns 1 and pushes nothing when s is not
+ * an array (it may not even be JSON); -1 with err set as fdn_json_decode when it is a
+ * malformed one. No table is built for the array itself. */
+int fdn_json_decode_items(lua_State *L, const char *s, size_t n, int want, char *err,
+                          size_t errlen);
+
 #endif

@@ -162,30 +162,27 @@ static int l_deliver(lua_State *L)
         lua_call(L, 2, 0); /* no body: nil values */
         return 0;
     }
-    if (fdn_json_decode(L, body, len, err, sizeof err) < 0) {
-        lua_pushnil(L);
-        lua_pushstring(L, err);
-        lua_call(L, 4, 0);
-        return 0;
-    }
-    if (mode == BODY_VALUE) {
+    if (mode != BODY_VALUE) { /* a list's items, straight onto the stack */
+        int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
+        if (rc == 0) {
+            for (int i = fn + 3; i <= fn + 2 + mode; i++)
+                null_to_nil(L, i);
+            lua_call(L, 2 + mode, 0);
+            return 0;
+        }
+        if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
+            lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
+            lua_call(L, 2, 0);
+            return 0;
+        }
+    } else if (fdn_json_decode(L, body, len, err, sizeof err) == 0) {
         null_to_nil(L, -1);
         lua_call(L, 3, 0);
         return 0;
     }
-    if (lua_type(L, -1) != LUA_TTABLE) { /* not a list: malformed, the handler sees nils */
-        lua_pop(L, 1);
-        lua_call(L, 2, 0);
-        return 0;
-    }
-    int list = lua_gettop(L);
-    luaL_checkstack(L, mode, "frame values");
-    for (int i = 1; i <= mode; i++) {
-        lua_rawgeti(L, list, i);
-        null_to_nil(L, -1);
-    }
-    lua_remove(L, list);
-    lua_call(L, lua_gettop(L) - fn, 0);
+    lua_pushnil(L); /* malformed: fn(link_id, id, nil, err) */
+    lua_pushstring(L, err);
+    lua_call(L, 4, 0);
     return 0;
 }
 

@@ -24,18 +24,38 @@ local function list(self, event, create)
   return l
 end
 
-function M.on(self, event, fn)
-  if type(fn) ~= "function" then error("on: listener must be a function", 2) end
+-- Whether fn can see a second argument (the context): a Lua function declared
+-- with fewer than two parameters cannot, so an emitter may skip building one.
+local getinfo = debug.getinfo
+local function takes_context(fn)
+  local info = getinfo(fn, "u")
+  return info.isvararg or info.nparams >= 2
+end
+
+local function add(self, event, fn, once, who)
+  if type(fn) ~= "function" then error(who .. ": listener must be a function", 3) end
   local l = list(self, event, true)
-  l[#l + 1] = { fn = fn }
+  l[#l + 1] = { fn = fn, once = once, context = takes_context(fn) }
   return self
 end
 
+function M.on(self, event, fn)
+  return add(self, event, fn, false, "on")
+end
+
 function M.once(self, event, fn)
-  if type(fn) ~= "function" then error("once: listener must be a function", 2) end
-  local l = list(self, event, true)
-  l[#l + 1] = { fn = fn, once = true }
-  return self
+  return add(self, event, fn, true, "once")
+end
+
+-- Whether some listener of event may look at the context it is given (false when
+-- there is no listener, or each takes the data alone).
+function M.wants_context(self, event)
+  local l = list(self, event, false)
+  if not l then return false end
+  for i = 1, #l do
+    if l[i].context then return true end
+  end
+  return false
 end
 
 -- off(event, fn) removes one listener; off(event) removes all of the event's;

@@ -307,7 +307,10 @@ function M.peer_lost(p, reason)
 end
 
 -- EVT [path, event, data, meta]: the proxy emits it (listeners get data and a
--- context built from meta), unless nobody listens to it here.
+-- context built from meta), unless nobody listens to it here. The context is
+-- built only when a listener can see it (one that takes more than the data).
+local wants_context = events.wants_context
+
 function M.event(_, _, path, ev, data, meta)
   local route = by_remote[path]
   if not route then return end
@@ -315,6 +318,10 @@ function M.event(_, _, path, ev, data, meta)
   local all = svc.__listeners
   local list = all and all[ev]
   if not list or #list == 0 then return end
+  if not wants_context(svc, ev) then
+    events.emit(svc, ev, data)
+    return
+  end
   local method, id, query
   if type(meta) == "table" then
     method, id, query = meta.method, meta.id, meta.query

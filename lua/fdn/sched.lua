@@ -10,9 +10,8 @@ local create, resume, yield, running = coroutine.create, core.resume, coroutine.
   coroutine.running
 local traceback, xpcall, tostring, error, select, setmetatable, unpack =
   debug.traceback, xpcall, tostring, error, select, setmetatable, table.unpack
-local remove = table.remove
 
-local pool = {}      -- parked coroutines, reused so that a call allocates no new coroutine
+local pool, npool = {}, 0 -- parked coroutines (a stack), reused so that a call allocates none
 local POOL_MAX = 512
 local handlers = {}  -- dispatch kind -> function(...)
 local inflight = 0   -- calls being served (requests from outside), for shutdown
@@ -43,8 +42,9 @@ local function worker(fn, ...)
 end
 
 park = function()
-  if #pool >= POOL_MAX then return end
-  pool[#pool + 1] = running()
+  if npool >= POOL_MAX then return end
+  npool = npool + 1
+  pool[npool] = running()
   return worker(yield())
 end
 
@@ -56,8 +56,16 @@ end
 
 -- Runs fn(...) in a coroutine of its own, now, until it first waits.
 function M.spawn(fn, ...)
-  local co = remove(pool) or create(worker)
-  check(co, resume(co, fn, ...))
+  local co
+  if npool > 0 then
+    co = pool[npool]
+    pool[npool] = nil
+    npool = npool - 1
+  else
+    co = create(worker)
+  end
+  local ok, err = resume(co, fn, ...)
+  if not ok then check(co, ok, err) end
 end
 
 -- Resumes a coroutine suspended in M.wait, passing it values. A wake for a

@@ -59,11 +59,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!L)
         L = luaL_newstate();
     lua_settop(L, 0);
+    /* a list's items straight onto the stack agree with a whole decode (checked below) */
+    int items = fdn_json_decode_items(L, (const char *)data, size, 3, err, sizeof err);
+    if (lua_gettop(L) != (items == 0 ? 3 : 0) || (items < 0 && strstr(err, " at ") == NULL))
+        abort();
+    lua_settop(L, 0);
     if (fdn_json_decode(L, (const char *)data, size, err, sizeof err)) {
-        if (lua_gettop(L) != 0 || strstr(err, " at ") == NULL)
+        if (lua_gettop(L) != 0 || strstr(err, " at ") == NULL || items == 0)
             abort();
         return 0;
     }
+    int is_list = lua_getmetatable(L, 1) && (lua_pop(L, 1), 1);
+    if (items != (is_list ? 0 : 1))
+        abort();
     struct fdn_buf e1, e2;
     fdn_buf_init(&e1);
     fdn_buf_init(&e2);

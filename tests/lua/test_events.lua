@@ -89,6 +89,29 @@ m:remove(1)
 fdn.sleep(40)
 t.eq(order, { "fast", "slow" }, "a sleeping listener does not hold up the others")
 
+-- wants_context: whether some listener can see a second argument (a remote event's
+-- context is built only then)
+local events = require "fdn.events"
+local e = events.mixin({})
+t.eq(events.wants_context(e, "x"), false, "no listener: no context wanted")
+e:on("x", function(data) return data end)
+e:on("x", function() end)
+t.eq(events.wants_context(e, "x"), false, "listeners of (data) and () cannot see a context")
+e:once("x", function(...) return ... end)
+t.eq(events.wants_context(e, "x"), true, "a vararg listener can")
+e:off("x")
+e:on("x", function(_, ctx) return ctx end)
+t.eq(events.wants_context(e, "x"), true, "a listener of (data, ctx) can")
+e:off("x")
+e:on("x", print)
+t.eq(events.wants_context(e, "x"), true, "a C function is taken to see it")
+local saw = {}
+e:off("x")
+e:on("x", function(...) saw[#saw + 1] = select("#", ...) end)
+e:emit("x", 1, { method = "create" })
+settle()
+t.eq(saw, { 2 }, "emit still passes every argument it is given")
+
 -- app events: "service" when a service is registered
 local seen
 app:on("service", function(d) seen = d end)

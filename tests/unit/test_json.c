@@ -387,6 +387,63 @@ static void test_errors(void)
     CHECK(dec_err(NULL, 0, "unexpected end of input at 1"));
 }
 
+/* fdn_json_decode_items(s, want): the items, as the Lua predicate sees them in a table
+ * `items` (nil-padded: #items is not used, `n` is want) when rc is 0. */
+static int items_are(const char *s, int want, int want_rc, const char *pred)
+{
+    int top = lua_gettop(L);
+    int rc = fdn_json_decode_items(L, s, strlen(s), want, err, sizeof err);
+    int pushed = lua_gettop(L) - top;
+    if (rc != want_rc || pushed != (rc == 0 ? want : 0)) {
+        fprintf(stderr, "  items %s (%d): rc %d (%s), pushed %d\n", s, want, rc, rc < 0 ? err : "-",
+                pushed);
+        lua_settop(L, top);
+        return 0;
+    }
+    if (!pred)
+        return 1;
+    lua_createtable(L, want, 0);
+    lua_insert(L, top + 1);
+    for (int i = want; i >= 1; i--)
+        lua_rawseti(L, top + 1, i);
+    lua_setglobal(L, "items");
+    push_expr(pred);
+    int ok = lua_toboolean(L, -1);
+    lua_settop(L, top);
+    if (!ok)
+        fprintf(stderr, "  items %s (%d): predicate %s is false\n", s, want, pred);
+    return ok;
+}
+
+static void test_items(void)
+{
+    CHECK(items_are("[\"echo\",\"created\",{\"seq\":1},null]", 4, 0,
+                    "items[1] == 'echo' and items[2] == 'created' and items[3].seq == 1 and "
+                    "items[4] == null"));
+    CHECK(items_are(" [1, [2, 3], {\"a\": []}] ", 3, 0,
+                    "items[1] == 1 and eq(items[2], arr(2, 3)) and eq(items[3], {a = arr()})"));
+    CHECK(items_are("[1]", 3, 0, "items[1] == 1 and items[2] == nil and items[3] == nil"));
+    CHECK(items_are("[]", 2, 0, "items[1] == nil and items[2] == nil"));
+    CHECK(items_are("[1,2,3,4,5]", 2, 0, "items[1] == 1 and items[2] == 2 and items[3] == nil"));
+    CHECK(items_are("[1,2]", 0, 0, NULL));
+    /* not an array: rc 1, nothing pushed, whether it is JSON or not */
+    CHECK(items_are("{\"a\":1}", 2, 1, NULL));
+    CHECK(items_are("\"x\"", 2, 1, NULL));
+    CHECK(items_are("", 2, 1, NULL));
+    CHECK(items_are("nope", 2, 1, NULL));
+    /* a malformed array: -1 with the position, as fdn_json_decode says it */
+    CHECK(items_are("[1,2", 2, -1, NULL) && strcmp(err, "unexpected end of input at 5") == 0);
+    CHECK(items_are("[1,]", 2, -1, NULL) && strcmp(err, "unexpected character at 4") == 0);
+    CHECK(items_are("[1,2,x]", 1, -1, NULL) && strcmp(err, "unexpected character at 6") == 0);
+    CHECK(items_are("[1] 2", 1, -1, NULL) && strcmp(err, "trailing characters at 5") == 0);
+    /* the depth limit counts the outer array, as a whole decode does */
+    char *ok = nested(128, '[', ']'), *bad = nested(129, '[', ']');
+    CHECK(items_are(ok, 1, 0, "type(items[1]) == 'table'"));
+    CHECK(items_are(bad, 1, -1, NULL) && strcmp(err, "too deep at 129") == 0);
+    free(ok);
+    free(bad);
+}
+
 static void test_round_trips(void)
 {
     static const char *values[] = {
@@ -508,6 +565,7 @@ int main(void)
     test_depth();
     test_strings();
     test_errors();
+    test_items();
     test_round_trips();
     test_binding();
     CHECK(lua_gettop(L) == 0);
