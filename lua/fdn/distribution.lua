@@ -86,8 +86,4 @@ function M.events_of(custom)
   return kept
 end
 
-function M.timeout(default)
-  return options.timeout or default
-end
-
 return M

@@ -18,6 +18,7 @@ local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local send, request = link.send, link.request
 local now_ms = core.now
+local running, yield, resume_owned = coroutine.running, coroutine.yield, sched.resume_owned
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
@@ -89,6 +90,8 @@ local function pick(route, exclude)
   return best
 end
 
+-- The call's outcome: its coroutine resumes with it, or, when the call ends before
+-- it was sent (no answer could come), M.call finds it in the call and returns at once.
 local function finish(call, ok, value)
   local slot = call.slot
   if pending[slot] ~= call then return end
@@ -97,7 +100,12 @@ local function finish(call, ok, value)
   free_slots[nfree] = slot
   npending = npending - 1
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
-  sched.wake(call.co, ok, value)
+  local co = call.co
+  if co then
+    resume_owned(co, ok, value)
+  else
+    call.ok, call.value = ok, value
+  end
 end
 
 local function remove_waiter(route, call)
@@ -149,24 +157,31 @@ function M.timeout(call)
   finish(call, false, errors.Timeout(msg))
 end
 
--- A remote call: looks blocking, only suspends the calling coroutine.
+-- A remote call: looks blocking, only suspends the calling coroutine. The
+-- coroutine waits on its own (not in sched.wait): only finish() resumes it, once.
 function M.call(path, method, id, data, params, ms)
-  local co = sched.current()
-  if not co then error("a remote call must run inside a coroutine (a service, hook or task)", 2) end
+  local co, main = running()
+  if main then error("a remote call must run inside a coroutine (a service, hook or task)", 2) end
   local route = routes[path]
   if not route then error(errors.NotFound("Service '" .. path .. "' is not available"), 0) end
-  ms = ms or dist.timeout(timeout_ms)
+  ms = ms or dist.options.timeout or timeout_ms
   if npending >= M.MAX_PENDING then
     error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)
   end
   local slot, rid = new_slot()
-  local call = { co = co, path = path, method = method, arg_id = id, data = data, params = params, slot = slot,
-    id = rid, ms = ms, deadline = now_ms() + ms, peer = false, tried = nil }
+  local call = { co = false, path = path, method = method, arg_id = id, data = data, params = params, slot = slot,
+    id = rid, ms = ms, deadline = now_ms() + ms, peer = false }
   pending[slot] = call
   npending = npending + 1
   if not sweeper then sweeper = core.timer(SWEEP_MS, sweep, true) end
   dispatch(call)
-  local ok, value = sched.wait()
+  local ok, value
+  if pending[slot] == call then -- sent, or parked until a provider comes: wait for the outcome
+    call.co = co
+    ok, value = yield()
+  else -- ended at once (too large, not JSON, no route)
+    ok, value = call.ok, call.value
+  end
   if ok then return value end
   error(value, 0)
 end

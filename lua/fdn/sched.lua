@@ -78,6 +78,14 @@ function M.wake(co, ...)
   return true
 end
 
+-- Resumes a coroutine that suspended itself with coroutine.yield and is woken
+-- only by its owner (remote.lua's calls), which knows it is suspended: no
+-- `waiting` entry to set and clear on every call.
+function M.resume_owned(co, ...)
+  local ok, err = resume(co, ...)
+  if not ok then check(co, ok, err) end
+end
+
 -- Suspends the running call until M.wake(co, ...) resumes it; returns those values.
 function M.wait()
   local co, main = running()

@@ -166,11 +166,13 @@ Service.__try = try
 
 -- Runs a method call; never throws: returns true, result or false, err (an fdn
 -- error). With no hook for the method and no event to send, nothing could see
--- a context, so none is made: the raw method runs under xpcall alone.
+-- a context, so none is made: the raw method runs under xpcall alone (a proxy's
+-- raw method takes nil params as none: no empty table is made for it).
 local function run(self, method, id, data, params)
   local _, bare = chain_for(self, method)
   if bare and not EVENT_OF[method] then
-    return xpcall(bare, catch, self, id, data, params == nil and {} or params)
+    if params == nil and not self.__remote then params = {} end
+    return xpcall(bare, catch, self, id, data, params)
   end
   local ok, ctx = try(self, method, id, data, params)
   if ok then return true, ctx.result end
@@ -245,7 +247,7 @@ function M.wrap(app, path, raw, options)
   local svc = setmetatable({
     __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
     __methods = methods, __method_list = method_list, __own_events = own_events,
-    __event_list = event_list, __hooked = {}, __options = options, __listeners = false,
+    __event_list = event_list, __hooked = {}, __options = options, __listeners = false, __remote = false,
   }, Service)
   -- Hooked methods: the standard ones the service has, and every listed one.
   for _, m in ipairs(M.STANDARD) do

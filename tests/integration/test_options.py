@@ -14,7 +14,7 @@ P = "tests/integration/fixtures/cluster/options_provider.lua"
 C = "tests/integration/fixtures/cluster/options_consumer.lua"
 
 a = Node(P, name="provider")
-b = Node(C, name="consumer", args=["--grace", "20000"])
+b = Node(C, name="consumer", args=["--grace", "20000", "--max-frame", "4096"])
 check(wait_until(answers(b, "/things"), 5), "remoteServicePath: api/things is consumed as things")
 eq(b.request("GET", "/api/things")[0], 404, "the remote path itself is not there")
 eq(b.request("GET", "/hidden")[0], 404, "remoteServices: a skipped path is not consumed")
@@ -35,6 +35,14 @@ s, r, _ = b.request("GET", "/whoami/1", headers={"X-Trace": "abc"})
 eq((s, r.get("user"), r.get("tag")), (200, {"id": 42, "name": "ada"}, "from-hook"),
    "hooks on every proxy; params.user and custom params cross nodes")
 eq(r.get("authentication"), {"strategy": "jwt", "accessToken": "t"}, "params.authentication crosses")
+
+# a request larger than the frame limit is refused before it is sent, at once
+t0 = time.monotonic()
+s, r, _ = b.request("POST", "/things", {"n": "x" * 5000})
+eq((s, r.get("name")), (400, "BadRequest"), "a request over --max-frame: BadRequest")
+check("larger than the frame limit" in r.get("message", ""), "it says why", r)
+check(time.monotonic() - t0 < 0.5, "at once, not after a timeout", "%.2fs" % (time.monotonic() - t0))
+eq(b.request("POST", "/things", {"n": 3})[0], 201, "the next call goes through")
 
 t0 = time.monotonic()
 s, r, _ = b.request("GET", "/whoami?ms=2000")
