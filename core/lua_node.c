@@ -191,6 +191,74 @@ static int l_node_info(lua_State *L)
 /* resume(co, ...) -> true, results... | false, err: coroutine.resume that
  * tells the call budget's watchdog which thread runs (sched.lua and the
  * coroutine library use it). */
+/* --- tasks on pooled threads ---------------------------------------------------------------
+ * spawn(fn, ...) runs fn(...) as the main function of a thread of its own, now, until it first
+ * waits or ends. A thread whose function returned is empty again and can run the next task, so
+ * finished threads are parked and reused: a task costs no new thread and no wrapper function,
+ * and one that never waits never yields (no longjmp). */
+#define POOL_MAX 512
+static const char task_tag; /* a task thread's extra space points here */
+_Static_assert(LUA_EXTRASPACE >= sizeof(void *), "a thread's extra space holds a pointer");
+
+static int is_task_thread(lua_State *co)
+{
+    return *(const void **)lua_getextraspace(co) == &task_tag;
+}
+
+/* co (at index idx of L) ended its task: parked for the next one, unless the pool is full */
+static void park(lua_State *L, struct fdn_node *n, int idx)
+{
+    if (n->pool_n >= POOL_MAX)
+        return;
+    idx = lua_absindex(L, idx);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, n->pool_ref);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, ++n->pool_n);
+    lua_pop(L, 1);
+}
+
+/* The task on co raised: logged with co's traceback (its stack is still there); co, dead, is
+ * not reused. */
+static void task_failed(lua_State *L, lua_State *co)
+{
+    lua_xmove(co, L, 1); /* the error object */
+    const char *msg = luaL_tolstring(L, -1, NULL);
+    luaL_traceback(L, co, msg, 0);
+    fdn_error("uncaught error in task: %s", lua_tostring(L, -1));
+    lua_pop(L, 3);
+}
+
+static int l_node_spawn(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    int narg = lua_gettop(L);
+    lua_State *co;
+    if (n->pool_n > 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, n->pool_ref);
+        lua_rawgeti(L, -1, n->pool_n);
+        lua_pushnil(L);
+        lua_rawseti(L, -3, n->pool_n--);
+        lua_remove(L, -2);
+        co = lua_tothread(L, -1);
+    } else {
+        co = lua_newthread(L);
+        *(const void **)lua_getextraspace(co) = &task_tag;
+    }
+    lua_insert(L, 1); /* co stays referenced below fn and its arguments while it runs */
+    luaL_checkstack(co, narg, "too many arguments to spawn");
+    lua_xmove(L, co, narg);
+    int nres;
+    int status = fdn_guard_resume(&n->guard, co, L, narg - 1, &nres);
+    if (status == LUA_OK) {
+        lua_pop(co, nres);
+        park(L, n, 1);
+    } else if (status != LUA_YIELD) {
+        task_failed(L, co);
+    }
+    return 0;
+}
+
 static int l_node_resume(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -215,7 +283,7 @@ static int l_node_resume(lua_State *L)
     int nres;
     status = fdn_guard_resume(&n->guard, co, L, narg, &nres);
     if (status == LUA_OK || status == LUA_YIELD) {
-        if (!lua_checkstack(L, nres + 1)) {
+        if (!lua_checkstack(L, nres + 3)) { /* the results, and room to park co */
             lua_pop(co, nres);
             lua_pushboolean(L, 0);
             lua_pushstring(L, "too many results to resume");
@@ -223,6 +291,8 @@ static int l_node_resume(lua_State *L)
         }
         lua_pushboolean(L, 1);
         lua_xmove(co, L, nres);
+        if (status == LUA_OK && is_task_thread(co)) /* a spawned task that had waited ended */
+            park(L, n, 1);
         return nres + 1;
     }
     lua_pushboolean(L, 0);
@@ -231,9 +301,11 @@ static int l_node_resume(lua_State *L)
 }
 
 static const luaL_Reg node_funcs[] = {
-    {"timer", l_node_timer},         {"now", l_node_now},       {"log", l_node_log},
-    {"log_level", l_node_log_level}, {"exit", l_node_exit},     {"http_listen", l_node_http_listen},
-    {"info", l_node_info},           {"resume", l_node_resume}, {NULL, NULL},
+    {"timer", l_node_timer}, {"now", l_node_now},
+    {"log", l_node_log},     {"log_level", l_node_log_level},
+    {"exit", l_node_exit},   {"http_listen", l_node_http_listen},
+    {"info", l_node_info},   {"resume", l_node_resume},
+    {"spawn", l_node_spawn}, {NULL, NULL},
 };
 
 static const luaL_Reg timer_methods[] = {

@@ -65,6 +65,8 @@ struct fdn_node {
     char id_hex[33];
     int exit_code;
     uint64_t turns; /* calls into Lua so far: the reactor polls a little after one (reactor.h) */
+    int pool_ref;   /* registry ref of the parked task threads (lua_node.c, spawn) */
+    int pool_n;     /* how many are parked there */
 };
 
 struct fdn_node *fdn_node_new(const struct fdn_config *cfg);

@@ -6,13 +6,10 @@ local M = {}
 
 -- core.resume is coroutine.resume that tells the call budget's watchdog
 -- which coroutine runs (boot.lua installs it as coroutine.resume too)
-local create, resume, yield, running = coroutine.create, core.resume, coroutine.yield,
-  coroutine.running
-local traceback, xpcall, tostring, error, select, setmetatable, unpack =
-  debug.traceback, xpcall, tostring, error, select, setmetatable, table.unpack
+local resume, yield, running = core.resume, coroutine.yield, coroutine.running
+local traceback, tostring, error, select, setmetatable, unpack =
+  debug.traceback, tostring, error, select, setmetatable, table.unpack
 
-local pool, npool = {}, 0 -- parked coroutines (a stack), reused so that a call allocates none
-local POOL_MAX = 512
 local handlers = {}  -- dispatch kind -> function(...)
 local inflight = 0   -- calls being served (requests from outside), for shutdown
 local drain_waiters = {}
@@ -21,52 +18,18 @@ local function log_error(msg)
   core.log(3, msg)
 end
 
-local function with_traceback(err)
-  if type(err) == "table" then return err end
-  return traceback(tostring(err), 2)
-end
-
 local waiting = setmetatable({}, { __mode = "k" }) -- coroutines suspended in M.wait
-
--- A pooled coroutine runs one task, parks itself, and is resumed with the next
--- task's function and arguments. park() is a tail call, so the finished task's
--- frame (its function and arguments) is gone before the coroutine waits.
-local park
-
-local function worker(fn, ...)
-  local ok, err = xpcall(fn, with_traceback, ...)
-  if not ok then
-    log_error("uncaught error in task: " .. tostring(err))
-  end
-  return park()
-end
-
-park = function()
-  if npool >= POOL_MAX then return end
-  npool = npool + 1
-  pool[npool] = running()
-  return worker(yield())
-end
 
 local function check(co, ok, err)
   if not ok then
-    log_error("coroutine died: " .. traceback(co, tostring(err)))
+    log_error("uncaught error in task: " .. traceback(co, tostring(err)))
   end
 end
 
--- Runs fn(...) in a coroutine of its own, now, until it first waits.
-function M.spawn(fn, ...)
-  local co
-  if npool > 0 then
-    co = pool[npool]
-    pool[npool] = nil
-    npool = npool - 1
-  else
-    co = create(worker)
-  end
-  local ok, err = resume(co, fn, ...)
-  if not ok then check(co, ok, err) end
-end
+-- Runs fn(...) in a coroutine of its own, now, until it first waits. The
+-- coroutines are pooled in C (core.spawn): one that ended its task runs the next.
+-- An error is logged with the task's traceback.
+M.spawn = core.spawn
 
 -- Resumes a coroutine suspended in M.wait, passing it values. A wake for a
 -- coroutine that is not waiting (parked, running, already woken) is ignored

@@ -34,6 +34,44 @@ fdn.timer(1, function() fdn.sleep(5); done = true end)
 fdn.sleep(30)
 t.check(done, "a timer callback may sleep")
 
+-- tasks (sched.spawn): each runs now until it first waits, on a thread of its own;
+-- a thread whose task ended runs the next one, one whose task raised does not
+local sched = require "fdn.sched"
+local order, threads = {}, {}
+sched.spawn(function(a, b, ...)
+  order[#order + 1] = a .. b .. select("#", ...)
+  threads[1] = coroutine.running()
+end, "x", "y", nil, nil)
+order[#order + 1] = "after"
+t.eq(order, { "xy2", "after" }, "a task runs at once, with all its arguments (trailing nils too)")
+sched.spawn(function() threads[2] = coroutine.running() end)
+t.check(threads[1] == threads[2], "the thread of a task that ended runs the next task")
+sched.spawn(function() threads[3] = coroutine.running(); error("boom (an expected test error)") end)
+sched.spawn(function() threads[4] = coroutine.running() end)
+t.check(threads[3] ~= threads[4], "a thread whose task raised is not reused")
+local sleepers, woke = {}, 0
+for i = 1, 600 do -- more than the pool keeps
+  sched.spawn(function()
+    sleepers[i] = coroutine.running()
+    fdn.sleep(1)
+    woke = woke + 1
+  end)
+end
+t.eq(woke, 0, "tasks that wait are suspended, not finished")
+fdn.sleep(30)
+t.eq(woke, 600, "every waiting task finished")
+local reused = false
+sched.spawn(function()
+  local me = coroutine.running()
+  for i = 1, 600 do if sleepers[i] == me then reused = true end end
+end)
+t.check(reused, "a task that waited and then ended gives its thread back to the pool")
+local distinct = {}
+for i = 1, 600 do distinct[sleepers[i]] = true end
+local n = 0
+for _ in pairs(distinct) do n = n + 1 end
+t.eq(n, 600, "tasks waiting at the same time each have a thread of their own")
+
 -- json round trip through the global
 local j = fdn.json
 t.eq(j.decode(j.encode({ a = { 1, 2 }, b = j.array() })), { a = { 1, 2 }, b = {} }, "fdn.json round trip")
