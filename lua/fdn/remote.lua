@@ -18,7 +18,7 @@ local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local send, request = link.send, link.request
 local now_ms = core.now
-local running, yield, resume_owned = coroutine.running, coroutine.yield, sched.resume_owned
+local running, yield, resume = coroutine.running, coroutine.yield, core.resume
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
@@ -102,7 +102,8 @@ local function finish(call, ok, value)
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   local co = call.co
   if co then
-    resume_owned(co, ok, value)
+    local resumed, err = resume(co, ok, value)
+    if not resumed then sched.task_failed(co, err) end
   else
     call.ok, call.value = ok, value
   end

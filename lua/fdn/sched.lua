@@ -20,10 +20,14 @@ end
 
 local waiting = setmetatable({}, { __mode = "k" }) -- coroutines suspended in M.wait
 
+-- A task raised after it had waited (and was resumed): logged with its traceback.
+local function task_failed(co, err)
+  log_error("uncaught error in task: " .. traceback(co, tostring(err)))
+end
+M.task_failed = task_failed
+
 local function check(co, ok, err)
-  if not ok then
-    log_error("uncaught error in task: " .. traceback(co, tostring(err)))
-  end
+  if not ok then task_failed(co, err) end
 end
 
 -- Runs fn(...) in a coroutine of its own, now, until it first waits. The
@@ -39,14 +43,6 @@ function M.wake(co, ...)
   waiting[co] = nil
   check(co, resume(co, ...))
   return true
-end
-
--- Resumes a coroutine that suspended itself with coroutine.yield and is woken
--- only by its owner (remote.lua's calls), which knows it is suspended: no
--- `waiting` entry to set and clear on every call.
-function M.resume_owned(co, ...)
-  local ok, err = resume(co, ...)
-  if not ok then check(co, ok, err) end
 end
 
 -- Suspends the running call until M.wake(co, ...) resumes it; returns those values.

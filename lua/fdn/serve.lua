@@ -5,6 +5,7 @@ local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
 local dist = require "fdn.distribution"
+local service = require "fdn.service"
 
 local M = {}
 
@@ -69,11 +70,14 @@ end
 M.MAX_INFLIGHT = 1024
 local inflight = {} -- link id -> count
 
+local run_method = service.run
+local call_begin, call_end = sched.call_begin, sched.call_end
+
 -- Serves one REQ [path, method, id, data, params], in a coroutine of its own.
 local function run(lid, rid, path, method, id, data, params)
-  sched.call_begin()
+  call_begin()
   local pub = published[path]
-  local svc = pub and app:local_service(path)
+  local svc = pub and (app.services[path] or app:local_service(path))
   if path == "_health" or (svc and method == "_health") then
     send(lid, T.RES, 0, rid, "true")
   elseif type(path) ~= "string" or type(method) ~= "string" then
@@ -83,9 +87,12 @@ local function run(lid, rid, path, method, id, data, params)
   elseif not pub.methods[method] then
     answer_error(lid, rid, errors.MethodNotAllowed("Method `" .. method .. "` is not supported by this endpoint."))
   else
-    if type(params) ~= "table" then params = {} end
-    params.fromRemote = true
-    local ok, result = svc:__run(method, id, data, params)
+    if type(params) == "table" then
+      params.fromRemote = true
+    else
+      params = { fromRemote = true }
+    end
+    local ok, result = run_method(svc, method, id, data, params)
     if not ok then
       answer_error(lid, rid, result)
     else
@@ -97,7 +104,7 @@ local function run(lid, rid, path, method, id, data, params)
   end
   local n = inflight[lid]
   if n then inflight[lid] = n - 1 end
-  sched.call_end()
+  call_end()
 end
 
 function M.request(lid, rid, path, method, id, data, params)

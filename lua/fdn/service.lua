@@ -179,6 +179,7 @@ local function run(self, method, id, data, params)
   return false, ctx.error
 end
 Service.__run = run
+M.run = run
 
 function Service:hooks(spec)
   hooks.register(self.__hooks, spec)
