@@ -41,6 +41,8 @@ M.MAX_PENDING = 65535
 M.routes = routes
 
 local nfree = 0 -- free_slots is a stack of nfree slots
+-- Tables of finished calls, reused for new ones (a call allocates no table).
+local spare, nspare, SPARE_MAX = {}, 0, 256
 
 local function new_slot()
   local slot
@@ -170,8 +172,17 @@ function M.call(path, method, id, data, params, ms)
     error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)
   end
   local slot, rid = new_slot()
-  local call = { co = false, path = path, method = method, arg_id = id, data = data, params = params, slot = slot,
-    id = rid, ms = ms, deadline = now_ms() + ms, peer = false }
+  local call
+  if nspare > 0 then -- a finished call's table: every field is set again
+    call = spare[nspare]
+    spare[nspare] = nil
+    nspare = nspare - 1
+    call.path, call.method, call.arg_id, call.data, call.params = path, method, id, data, params
+    call.slot, call.id, call.ms, call.deadline = slot, rid, ms, now_ms() + ms
+  else
+    call = { co = false, path = path, method = method, arg_id = id, data = data, params = params, slot = slot,
+      id = rid, ms = ms, deadline = now_ms() + ms, peer = false }
+  end
   pending[slot] = call
   npending = npending + 1
   if not sweeper then sweeper = core.timer(SWEEP_MS, sweep, true) end
@@ -182,6 +193,14 @@ function M.call(path, method, id, data, params, ms)
     ok, value = yield()
   else -- ended at once (too large, not JSON, no route)
     ok, value = call.ok, call.value
+  end
+  -- finished: nothing refers to the call any more (pending, waiters and peers let go of
+  -- it in finish), so its table serves a later call
+  call.co, call.peer, call.tried, call.ok, call.value = false, false, nil, nil, nil
+  call.arg_id, call.data, call.params = nil, nil, nil
+  if nspare < SPARE_MAX then
+    nspare = nspare + 1
+    spare[nspare] = call
   end
   if ok then return value end
   error(value, 0)
