@@ -344,7 +344,7 @@ end
 -- EVT [path, event, data, meta]: the proxy emits it (listeners get data and a
 -- context built from meta), unless nobody listens to it here. The context is
 -- built only when a listener can see it (one that takes more than the data).
-local wants_context = events.wants_context
+local spawn, emit, wants_context = sched.spawn, events.emit, events.wants_context
 
 function M.event(_, _, path, ev, data, meta)
   local route = by_remote[path]
@@ -352,11 +352,15 @@ function M.event(_, _, path, ev, data, meta)
   local svc = route.svc
   local all = svc.__listeners
   local list = all and all[ev]
-  if not list or #list == 0 then return end
-  if not wants_context(svc, ev) then
-    events.emit(svc, ev, data)
+  if not list then return end
+  local n = #list
+  if n == 1 then -- the common case, without emit's generality
+    local l = list[1]
+    if not l.context and not l.once then return spawn(l.fn, data) end
+  elseif n == 0 then
     return
   end
+  if not wants_context(svc, ev) then return emit(svc, ev, data) end
   local method, id, query
   if type(meta) == "table" then
     method, id, query = meta.method, meta.id, meta.query
@@ -365,7 +369,7 @@ function M.event(_, _, path, ev, data, meta)
   local ctx = { app = app, service = svc, path = route.path, method = method, id = id, result = data,
     params = { query = type(query) == "table" and query or {}, provider = "remote" }, event = ev, type = "around",
     fromRemote = true }
-  events.emit(svc, ev, data, ctx)
+  emit(svc, ev, data, ctx)
 end
 
 -- Probes every remote path at once; returns a map path -> true/false.
