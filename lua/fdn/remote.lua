@@ -246,7 +246,7 @@ local function make_proxy(lp, d)
   for _, e in ipairs(dist.STANDARD_EVENTS) do evs[#evs + 1] = e end
   for _, e in ipairs(d.events or {}) do evs[#evs + 1] = e end
   local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
-  rawset(svc, "__remote", true)
+  rawset(svc, "__remote", M.call) -- a proxy; service.run calls it directly when no hook applies
   local hooks = dist.options.hooks
   if hooks then svc:hooks(hooks) end
   return svc

@@ -166,13 +166,15 @@ Service.__try = try
 
 -- Runs a method call; never throws: returns true, result or false, err (an fdn
 -- error). With no hook for the method and no event to send, nothing could see
--- a context, so none is made: the raw method runs under xpcall alone (a proxy's
--- raw method takes nil params as none: no empty table is made for it).
+-- a context, so none is made: the raw method runs under xpcall alone. A proxy's
+-- raw method is the remote call itself, with the same arguments (and nil params
+-- taken as none), so that call is made directly.
 local function run(self, method, id, data, params)
   local _, bare = chain_for(self, method)
   if bare and not EVENT_OF[method] then
-    if params == nil and not self.__remote then params = {} end
-    return xpcall(bare, catch, self, id, data, params)
+    local remote_call = self.__remote
+    if remote_call then return xpcall(remote_call, catch, self.__path, method, id, data, params) end
+    return xpcall(bare, catch, self, id, data, params == nil and {} or params)
   end
   local ok, ctx = try(self, method, id, data, params)
   if ok then return true, ctx.result end
