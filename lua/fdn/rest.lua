@@ -106,7 +106,8 @@ local function serve(app, req_id, method, path, query, headers, body)
   local fmethod = qs.method(method, id ~= nil, custom)
   if not fmethod or not svc:exposes(fmethod) then
     local name = fmethod or headers["x-service-method"] or method:lower()
-    return send_error(req_id, errors.MethodNotAllowed("Method `" .. tostring(name) .. "` is not supported by this endpoint."))
+    return send_error(req_id,
+      errors.MethodNotAllowed("Method `" .. tostring(name) .. "` is not supported by this endpoint."))
   end
   local q = {}
   if query and query ~= "" then

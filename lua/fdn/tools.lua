@@ -96,7 +96,9 @@ function M.call(app, args, info)
   local deadline = core.now() + info.timeout
   while not app:service(path) and core.now() < deadline do sched.sleep(20) end
   local svc = app:service(path)
-  if not svc then return fail(errors.NotFound("No node serves '" .. tostring(path) .. "' (key '" .. info.key .. "')")) end
+  if not svc then
+    return fail(errors.NotFound("No node serves '" .. tostring(path) .. "' (key '" .. info.key .. "')"))
+  end
   if type(svc[method]) ~= "function" then
     return fail(errors.MethodNotAllowed("Method `" .. tostring(method) .. "` is not supported by '" .. path .. "'"))
   end
