@@ -444,15 +444,22 @@ static int l_link_stats(lua_State *L)
 
 /* info(id) -> {ip, port, inbound, connected, ready, secure, pending} | nil: secure once the
  * TLS handshake is over */
-static int l_link_info(lua_State *L)
+/* The link named by argument 1 into *in: 1, or 0 after pushing nil when it is gone. */
+static int link_info_arg(lua_State *L, struct fdn_link_info *in)
 {
     uint64_t id = check_id(L, 1);
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    struct fdn_link_info in;
-    if (!n->links || fdn_links_info(n->links, id, &in) < 0) {
-        lua_pushnil(L);
+    if (n->links && fdn_links_info(n->links, id, in) == 0)
         return 1;
-    }
+    lua_pushnil(L);
+    return 0;
+}
+
+static int l_link_info(lua_State *L)
+{
+    struct fdn_link_info in;
+    if (!link_info_arg(L, &in))
+        return 1;
     lua_createtable(L, 0, 7);
     lua_pushstring(L, in.ip);
     lua_setfield(L, -2, "ip");
@@ -472,13 +479,9 @@ static int l_link_info(lua_State *L)
 /* pending(id) -> bytes queued for output on the link (see info), or nil when it is gone */
 static int l_link_pending(lua_State *L)
 {
-    uint64_t id = check_id(L, 1);
-    struct fdn_node *n = fdn_node_from_upvalue(L);
     struct fdn_link_info in;
-    if (!n->links || fdn_links_info(n->links, id, &in) < 0) {
-        lua_pushnil(L);
+    if (!link_info_arg(L, &in))
         return 1;
-    }
     lua_pushinteger(L, (lua_Integer)in.pending);
     return 1;
 }

@@ -246,7 +246,8 @@ static int l_node_spawn(lua_State *L)
         *(const void **)lua_getextraspace(co) = &task_tag;
     }
     lua_insert(L, 1); /* co stays referenced below fn and its arguments while it runs */
-    luaL_checkstack(co, narg, "too many arguments to spawn");
+    if (!lua_checkstack(co, narg)) /* (raised in L: co is not running) */
+        return luaL_error(L, "too many arguments to spawn");
     lua_xmove(L, co, narg);
     int nres;
     int status = fdn_guard_resume(&n->guard, co, L, narg - 1, &nres);
