@@ -7,9 +7,14 @@ local type, ipairs, pairs, error, xpcall, next = type, ipairs, pairs, error, xpc
 
 local TYPES = { before = true, after = true, error = true, around = true }
 
+-- Moves on at every change to any store: a registration, or a new store (reload replaces
+-- the app's). A chain compiled in one epoch is good until the next (service.lua).
+M.epoch = 0
+
 -- A store keeps, per hook type, a map method -> list (with "all" for every method).
 function M.new_store()
-  return { before = {}, after = {}, error = {}, around = {}, version = 0 }
+  M.epoch = M.epoch + 1
+  return { before = {}, after = {}, error = {}, around = {} }
 end
 
 local function as_list(v, where)
@@ -56,7 +61,7 @@ function M.register(store, spec)
       end
     end
   end
-  store.version = store.version + 1
+  M.epoch = M.epoch + 1
 end
 
 -- Runs one regular hook; a returned table other than ctx is merged into ctx.

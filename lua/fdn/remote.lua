@@ -162,9 +162,10 @@ end
 
 -- A remote call: looks blocking, only suspends the calling coroutine. The
 -- coroutine waits on its own (not in sched.wait): only finish() resumes it, once.
+-- It raises fdn errors only: a quiet proxy's methods call it with no pcall around.
 function M.call(path, method, id, data, params, ms)
   local co, main = running()
-  if main then error("a remote call must run inside a coroutine (a service, hook or task)", 2) end
+  if main then error(errors.GeneralError("a remote call must run inside a coroutine (a service, hook or task)"), 0) end
   local route = routes[path]
   if not route then error(errors.NotFound("Service '" .. path .. "' is not available"), 0) end
   ms = ms or dist.options.timeout or timeout_ms
@@ -246,7 +247,7 @@ local function make_proxy(lp, d)
   for _, e in ipairs(dist.STANDARD_EVENTS) do evs[#evs + 1] = e end
   for _, e in ipairs(d.events or {}) do evs[#evs + 1] = e end
   local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
-  rawset(svc, "__remote", M.call) -- a proxy; service.run calls it directly when no hook applies
+  rawset(svc, "__remote", M.call) -- a proxy: service.lua calls it directly when no hook applies
   local hooks = dist.options.hooks
   if hooks then svc:hooks(hooks) end
   return svc

@@ -115,18 +115,19 @@ local function bare_caller(method)
   end
 end
 
--- The compiled chain for a method, rebuilt when app or service hooks change;
--- also its bare caller when no hook applies to the method (else nil).
-local function chain_for(self, method)
-  local app_store = self.__app.__hooks
-  local cache = self.__chains[method]
-  local version = self.__hooks.version * 65536 + app_store.version
-  if cache and cache.version == version and cache.app_store == app_store then return cache.fn, cache.bare end
+-- What a method runs, compiled once per hook epoch (hooks.epoch): fn, its hook chain; bare,
+-- the raw method's caller when no hook applies (else nil); quiet, true when there is no hook
+-- and no event for this service to send, so nothing could ever see a context.
+local function compiled(self, method)
+  local c = self.__chains[method]
+  if c and c.epoch == hooks.epoch then return c end
   local caller = method_caller(method)
-  local fn = hooks.compile(app_store, self.__hooks, method, caller, catch, self.__hooked[method] ~= nil)
+  local fn = hooks.compile(self.__app.__hooks, self.__hooks, method, caller, catch, self.__hooked[method] ~= nil)
   local bare = fn == caller and bare_caller(method) or nil
-  self.__chains[method] = { version = version, fn = fn, app_store = app_store, bare = bare }
-  return fn, bare
+  local ev = EVENT_OF[method]
+  c = { epoch = hooks.epoch, fn = fn, bare = bare, quiet = bare ~= nil and (ev == nil or self.__own_events[ev]) }
+  self.__chains[method] = c
+  return c
 end
 
 local function new_context(self, method, id, data, params)
@@ -154,7 +155,7 @@ end
 -- (ctx.error set on failure). Standard events go out after a success.
 local function try(self, method, id, data, params)
   local ctx = new_context(self, method, id, data, params)
-  local ok, err = xpcall(chain_for(self, method), catch, ctx)
+  local ok, err = xpcall(compiled(self, method).fn, catch, ctx)
   if not ok then
     ctx.error = err
     return false, ctx
@@ -165,16 +166,15 @@ end
 Service.__try = try
 
 -- Runs a method call; never throws: returns true, result or false, err (an fdn
--- error). With no hook for the method and no event to send, nothing could see
--- a context, so none is made: the raw method runs under xpcall alone. A proxy's
--- raw method is the remote call itself, with the same arguments (and nil params
--- taken as none), so that call is made directly.
+-- error). When nothing could see a context (quiet), none is made: the raw method
+-- runs under xpcall alone. A proxy's raw method is the remote call itself, with
+-- the same arguments (and nil params taken as none), so that call is made directly.
 local function run(self, method, id, data, params)
-  local _, bare = chain_for(self, method)
-  if bare and not EVENT_OF[method] then
+  local c = compiled(self, method)
+  if c.quiet then
     local remote_call = self.__remote
     if remote_call then return xpcall(remote_call, catch, self.__path, method, id, data, params) end
-    return xpcall(bare, catch, self, id, data, params == nil and {} or params)
+    return xpcall(c.bare, catch, self, id, data, params == nil and {} or params)
   end
   local ok, ctx = try(self, method, id, data, params)
   if ok then return true, ctx.result end
@@ -200,19 +200,41 @@ function Service:describe()
   return { path = self.__path, methods = methods, events = evs }
 end
 
+-- A hooked method called from Lua: run, raising the error.
+local function invoke(self, method, id, data, params)
+  local ok, r = run(self, method, id, data, params)
+  if ok then return r end
+  error(r, 0)
+end
+
+-- The methods. A quiet proxy's method is the remote call itself, made at once with no
+-- pcall around it (remote.call raises fdn errors only): the check is written out in each
+-- one, as a function call for it would cost a tenth of what it saves.
 local function make_method(method)
-  local function result(ok, r)
-    if ok then return r end
-    error(r, 0)
-  end
   if method == "find" then
-    return function(self, params) return result(run(self, "find", nil, nil, params)) end
+    return function(self, params)
+      local rc, c = self.__remote, self.__chains.find
+      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, "find", nil, nil, params) end
+      return invoke(self, "find", nil, nil, params)
+    end
   elseif HAS_ID[method] and HAS_DATA[method] then
-    return function(self, id, data, params) return result(run(self, method, id, data, params)) end
+    return function(self, id, data, params)
+      local rc, c = self.__remote, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, id, data, params) end
+      return invoke(self, method, id, data, params)
+    end
   elseif HAS_ID[method] then
-    return function(self, id, params) return result(run(self, method, id, nil, params)) end
+    return function(self, id, params)
+      local rc, c = self.__remote, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, id, nil, params) end
+      return invoke(self, method, id, nil, params)
+    end
   else
-    return function(self, data, params) return result(run(self, method, nil, data, params)) end
+    return function(self, data, params)
+      local rc, c = self.__remote, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, nil, data, params) end
+      return invoke(self, method, nil, data, params)
+    end
   end
 end
 

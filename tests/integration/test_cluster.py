@@ -41,6 +41,13 @@ eq((s, r["name"], r["message"]), (404, "NotFound", "No record found for id '99'"
 s, r, _ = b.request("DELETE", "/items/0")
 eq((s, r["id"]), (200, 0), "remote remove")
 
+# a proxy's methods called from Lua code
+s, r, _ = b.request("GET", "/via")
+eq((s, r["plain"]["query"], r["plain"]["node"]), (200, {"n": 1}, "alpha"), "a proxy's method called from Lua")
+eq(r["hooked"]["query"], {"hooked": True}, "a hook added to a proxy after a call runs from the next call on")
+eq(r["error"], {"ok": False, "name": "NotFound", "code": 404, "message": "No record found for id '12345'"},
+   "a remote error reaches Lua code with its class")
+
 # events exactly once, in order
 b.request("POST", "/items", {"seq": 1})
 b.request("POST", "/items", {"seq": 2, "shout": "hey"})
