@@ -183,6 +183,12 @@ void fdn_guard_enter(struct fdn_guard *g)
     g->depth++;
 }
 
+void fdn_guard_restart(struct fdn_guard *g)
+{
+    if (g->depth == 1 && g->budget_ns)
+        g->start_ns = now_ns();
+}
+
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L)
 {
     (void)L;

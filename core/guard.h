@@ -42,6 +42,8 @@ void fdn_guard_release(struct fdn_guard *g);
 void fdn_guard_uninstall(struct fdn_guard *g);
 void fdn_guard_enter(struct fdn_guard *g);
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L);
+/* Inside the outermost dispatch: its budget counts from now (the next piece of work in it). */
+void fdn_guard_restart(struct fdn_guard *g);
 /* lua_resume that tells the watchdog which thread runs. */
 int fdn_guard_resume(struct fdn_guard *g, lua_State *co, lua_State *from, int narg, int *nres);
 

@@ -130,12 +130,15 @@ int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out)
 void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out);
 const char *fdn_link_reason_name(int reason);
 
-/* The fast door for frames: from now on every frame but PING/PONG is handed to fn (through
- * fdn_node_call_begin/end) instead of the "frame" dispatch, as
- *   fn(link_id, type, flags, id, body, len)
- * with body a light userdata pointing at len bytes that stay valid only until fn returns
- * (fn must not use them after it has run Lua code that may close the link). */
-void fdn_links_set_deliver(struct fdn_links *ls, lua_CFunction fn);
+/* The fast door for frames: from now on every frame but PING/PONG goes through door instead
+ * of the "frame" dispatch. The frames of one read are handed over in one protected call
+ * (fdn_node_call_begin/end); for each, door pushes a function and its arguments and returns
+ * how many arguments (or -1: the frame is dropped), and the function is then called. The
+ * frame's bytes are valid only while door runs, and door must not run Lua code; it may raise
+ * (out of memory). */
+struct fdn_frame;
+typedef int (*fdn_frame_door)(lua_State *L, uint64_t link_id, const struct fdn_frame *f);
+void fdn_links_set_door(struct fdn_links *ls, fdn_frame_door door);
 
 /* Shortens the connect and handshake deadlines (for tests); 0 keeps the current value. */
 void fdn_links_set_deadlines(struct fdn_links *ls, int connect_ms, int handshake_ms);

@@ -130,60 +130,52 @@ static void null_to_nil(lua_State *L, int idx)
     }
 }
 
-/* deliver(link_id, type, flags, id, body, len), from link.c: calls the handler Lua set for the
- * type (link.handle), with the body as the handler asked for it. Decoding comes first: the
- * body's bytes are not touched once Lua runs. */
-static int l_deliver(lua_State *L)
+/* The fast door (link.h): pushes the handler Lua set for the frame's type (link.handle) and
+ * its arguments, the body as the handler asked for it; -1 when nobody handles the type (the
+ * frame is dropped). It only decodes: no Lua code runs here. */
+static int door(lua_State *L, uint64_t link, const struct fdn_frame *f)
 {
-    lua_Integer type = lua_tointeger(L, 2);
-    const char *body = lua_touserdata(L, 5);
-    size_t len = (size_t)lua_tointeger(L, 6);
+    const char *body = (const char *)f->body;
+    size_t len = f->body_len;
     lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key);
-    if (lua_rawgeti(L, 7, type) != LUA_TFUNCTION)
-        return 0; /* nobody handles it: dropped */
-    lua_rawgeti(L, 7, -type);
+    int handlers = lua_gettop(L);
+    if (lua_rawgeti(L, handlers, f->type) != LUA_TFUNCTION)
+        return -1;
+    lua_rawgeti(L, handlers, -(lua_Integer)f->type);
     int mode = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
+    lua_pushinteger(L, (lua_Integer)link);
     if (mode == BODY_RAW) { /* fn(link_id, type, flags, id, body) */
-        lua_pushvalue(L, 1);
-        lua_pushvalue(L, 2);
-        lua_pushvalue(L, 3);
-        lua_pushvalue(L, 4);
+        lua_pushinteger(L, f->type);
+        lua_pushinteger(L, f->flags);
+        lua_pushinteger(L, (lua_Integer)f->id);
         lua_pushlstring(L, body, len);
-        lua_call(L, 5, 0);
-        return 0;
+        return 5;
     }
     /* fn(link_id, id, value, err) or fn(link_id, id, v1, ..., vn) */
-    lua_pushvalue(L, 1);
-    lua_pushvalue(L, 4);
-    int fn = lua_gettop(L) - 2;
+    lua_pushinteger(L, (lua_Integer)f->id);
+    int fn = handlers + 1;
     char err[128];
-    if (len == 0) {
-        lua_call(L, 2, 0); /* no body: nil values */
-        return 0;
-    }
+    if (len == 0)
+        return 2;             /* no body: nil values */
     if (mode != BODY_VALUE) { /* a list's items, straight onto the stack */
         int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
         if (rc == 0) {
             for (int i = fn + 3; i <= fn + 2 + mode; i++)
                 null_to_nil(L, i);
-            lua_call(L, 2 + mode, 0);
-            return 0;
+            return 2 + mode;
         }
         if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
             lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
-            lua_call(L, 2, 0);
-            return 0;
+            return 2;
         }
     } else if (fdn_json_decode(L, body, len, err, sizeof err) == 0) {
         null_to_nil(L, -1);
-        lua_call(L, 3, 0);
-        return 0;
+        return 3;
     }
     lua_pushnil(L); /* malformed: fn(link_id, id, nil, err) */
     lua_pushstring(L, err);
-    lua_call(L, 4, 0);
-    return 0;
+    return 4;
 }
 
 /* handle(type, fn [, mode]): from now on frames of this type go to fn; mode says how their
@@ -216,7 +208,7 @@ static int l_link_handle(lua_State *L)
     lua_rawseti(L, -2, type);
     lua_pushinteger(L, mode);
     lua_rawseti(L, -2, -type);
-    fdn_links_set_deliver(links_of(L), l_deliver);
+    fdn_links_set_door(links_of(L), door);
     return 0;
 }
 

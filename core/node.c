@@ -150,6 +150,14 @@ void fdn_node_call_end(struct fdn_node *n, int nargs)
     fdn_guard_leave(&n->guard, L);
 }
 
+int fdn_node_call_next(struct fdn_node *n)
+{
+    if (n->guard.tripped)
+        return 1;
+    fdn_guard_restart(&n->guard);
+    return 0;
+}
+
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)
 {
     enter(n);

@@ -7,7 +7,7 @@ from netns import isolate
 
 isolate()
 
-from fdntest import Node, check, eq, finish  # noqa: E402
+from fdntest import Node, answers, check, eq, finish, wait_until  # noqa: E402
 
 n = Node("tests/integration/fixtures/runaway.lua", args=["--call-budget", "300", "--lua-memory", "64"])
 
@@ -38,5 +38,14 @@ eq(m.stop(), 0, "exits 0 on SIGTERM")
 for _ in range(3):
     n.request("GET", "/spin")
 eq(n.request("GET", "/ok")[1], {"fine": True}, "repeated runaways change nothing")
+
+# calls from another node that arrive in one read: the runaway among them is stopped alone
+c = Node("tests/integration/fixtures/runaway_consumer.lua", name="runaway-consumer")
+check(wait_until(answers(c, "/ok"), 5) and wait_until(answers(c, "/together"), 5), "the consumer sees the services")
+s, r, _ = c.request("GET", "/together")
+eq((r.get("before"), r.get("after")), ({"fine": True}, {"fine": True}),
+   "the calls that came with a runaway are answered")
+eq(r.get("spin", {}).get("name"), "GeneralError", "the runaway is stopped")
+c.stop()
 eq(n.stop(), 0, "exits 0 on SIGTERM")
 finish()

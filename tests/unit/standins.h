@@ -72,8 +72,10 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
 
 #endif
 
-/* The hot paths' door runs its C function for real, unprotected: a test that registers
- * frame handlers wants them called. */
+/* The hot paths' door runs its C function for real, protected as in node.c: a test that
+ * registers frame handlers wants them called. Errors are counted, not logged. */
+static int call_errors;
+
 void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
 {
     lua_pushcfunction(n->L, fn);
@@ -81,7 +83,16 @@ void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
 
 void fdn_node_call_end(struct fdn_node *n, int nargs)
 {
-    lua_call(n->L, nargs, 0);
+    if (lua_pcall(n->L, nargs, 0, 0) != LUA_OK) {
+        call_errors++;
+        lua_pop(n->L, 1);
+    }
+}
+
+int fdn_node_call_next(struct fdn_node *n)
+{
+    (void)n;
+    return 0;
 }
 
 /* Pushes the binding's open function as a closure over n, the upvalue fdn_node_from_upvalue reads.

@@ -684,6 +684,19 @@ static void test_fast_door(void)
     CHECK(lua_ok("local r = got.evt\n"
                  "assert(r[1] == OUT and r[2] == 0 and r[3] == 'echo' and r[4] == 'created')\n"
                  "assert(r[5].seq == 1 and r[6] == nil)\n"));
+
+    /* a handler that raises loses no frame: those after it in the same read are handled */
+    CHECK(lua_ok("subs = {}\n"
+                 "link.handle(T.SUB, function(lid, t, flags, rid)\n"
+                 "  subs[#subs + 1] = rid\n"
+                 "  if rid == 2 then error('handler bug') end\n"
+                 "end)\n"));
+    int errors_before = call_errors;
+    for (uint32_t rid = 1; rid <= 3; rid++) /* queued together: one write, one read */
+        CHECK(fdn_links_send(node.links, in, FDN_FRAME_SUB, 0, rid, NULL, 0) == 0);
+    CHECK(await_lua("#subs >= 2", 2000)); /* 3 in the same turn, not at the next read */
+    CHECK(lua_ok("assert(#subs == 3 and subs[1] == 1 and subs[2] == 2 and subs[3] == 3)"));
+    CHECK(call_errors == errors_before + 1);
     CHECK(fdn_links_close(node.links, out, NULL, 0) == 0);
     CHECK(fdn_links_close(node.links, in, NULL, 0) == 0);
 }
