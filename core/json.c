@@ -392,9 +392,8 @@ int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_
 struct dec {
     lua_State *L;
     const char *s, *p, *end;
-    int mt;          /* stack slot of the array metatable: nil until the first array */
-    int have_mt;     /* the slot is filled */
     int depth, seen; /* seen: deepest level whose hints are initialised */
+    int nil_level;   /* a null at this depth is pushed as nil (a list's items), else the sentinel */
     char *err;
     size_t errlen;
     unsigned char hint[2][FDN_JSON_MAX_DEPTH + 1]; /* [0] arrays, [1] objects */
@@ -600,9 +599,9 @@ static int dec_number(struct dec *d)
     if (!isfloat) {
         uint64_t u = 0;
         const char *q = start + neg;
-        for (; q < p; q++) {
+        for (; q < p; q++) { /* 19 digits cannot overflow; past that, check each */
             unsigned dg = (unsigned)(*q - '0');
-            if (u > (UINT64_MAX - dg) / 10)
+            if (q - (start + neg) >= 19 && u > (UINT64_MAX - dg) / 10)
                 break;
             u = u * 10 + dg;
         }
@@ -641,7 +640,9 @@ static int dec_literal(struct dec *d, const char *lit, size_t n, int value)
             return dfail(d, "invalid literal", p);
     }
     d->p = p + n;
-    if (value < 0)
+    if (value < 0 && d->depth == d->nil_level)
+        lua_pushnil(d->L);
+    else if (value < 0)
         fdn_json_push_null(d->L);
     else
         lua_pushboolean(d->L, value);
@@ -710,12 +711,7 @@ static int dec_array(struct dec *d)
     lua_State *L = d->L;
     if (dec_items(d, -1))
         return -1;
-    if (!d->have_mt) {
-        fdn_json_push_array_mt(L);
-        lua_replace(L, d->mt);
-        d->have_mt = 1;
-    }
-    lua_pushvalue(L, d->mt);
+    fdn_json_push_array_mt(L);
     lua_setmetatable(L, -2);
     return 0;
 }
@@ -794,11 +790,16 @@ static int decode(lua_State *L, const char *s, size_t n, int want, char *err, si
     int top = lua_gettop(L);
     if (!s)
         s = "";
-    struct dec d = {
-        .L = L, .s = s, .p = s, .end = s + n, .mt = top + 1, .err = err, .errlen = errlen};
+    struct dec d; /* the hints are left alone: each level's are set when it is first entered */
+    d.L = L;
+    d.s = d.p = s;
+    d.end = s + n;
+    d.depth = d.seen = 0;
+    d.nil_level = want < 0 ? -1 : 1;
+    d.err = err;
+    d.errlen = errlen;
     if (!lua_checkstack(L, 8 + (want > 0 ? want : 0)))
         return dfail(&d, "too deep", s);
-    lua_pushnil(L); /* the array metatable's slot */
     int rc;
     if (want < 0) {
         rc = dec_value(&d);
@@ -808,10 +809,8 @@ static int decode(lua_State *L, const char *s, size_t n, int want, char *err, si
     }
     if (rc == 0) {
         const char *p = skip_ws(d.p, d.end);
-        if (p == d.end) {
-            lua_remove(L, top + 1);
+        if (p == d.end)
             return 0;
-        }
         rc = dfail(&d, "trailing characters", p);
     }
     lua_settop(L, top);

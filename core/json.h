@@ -45,7 +45,8 @@ int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_
 int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen);
 
 /* Decodes s[0..n), a JSON array, straight onto the stack: pushes its first `want` items
- * (0..255), nil where the array is shorter (null stays the sentinel), and returns 0; the
+ * (0..255), nil where the array is shorter or an item is null (a null deeper inside an item
+ * stays the sentinel), and returns 0; the
  * items after `want` are checked and dropped. Returns 1 and pushes nothing when s is not
  * an array (it may not even be JSON); -1 with err set as fdn_json_decode when it is a
  * malformed one. No table is built for the array itself. */

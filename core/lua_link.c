@@ -154,17 +154,13 @@ static int door(lua_State *L, uint64_t link, const struct fdn_frame *f)
     }
     /* fn(link_id, id, value, err) or fn(link_id, id, v1, ..., vn) */
     lua_pushinteger(L, (lua_Integer)f->id);
-    int fn = handlers + 1;
     char err[128];
     if (len == 0)
         return 2;             /* no body: nil values */
     if (mode != BODY_VALUE) { /* a list's items, straight onto the stack */
         int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
-        if (rc == 0) {
-            for (int i = fn + 3; i <= fn + 2 + mode; i++)
-                null_to_nil(L, i);
-            return 2 + mode;
-        }
+        if (rc == 0)
+            return 2 + mode; /* (an item that is null comes as nil) */
         if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
             lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
             return 2;

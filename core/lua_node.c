@@ -208,13 +208,11 @@ static int is_task_thread(lua_State *co)
 /* co (at index idx of L) ended its task: parked for the next one, unless the pool is full */
 static void park(lua_State *L, struct fdn_node *n, int idx)
 {
-    if (n->pool_n >= POOL_MAX)
+    if (n->pool_n >= POOL_MAX || !lua_checkstack(n->pool, 1))
         return;
-    idx = lua_absindex(L, idx);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, n->pool_ref);
     lua_pushvalue(L, idx);
-    lua_rawseti(L, -2, ++n->pool_n);
-    lua_pop(L, 1);
+    lua_xmove(L, n->pool, 1);
+    n->pool_n++;
 }
 
 /* The task on co raised: logged with co's traceback (its stack is still there); co, dead, is
@@ -235,11 +233,8 @@ static int l_node_spawn(lua_State *L)
     int narg = lua_gettop(L);
     lua_State *co;
     if (n->pool_n > 0) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, n->pool_ref);
-        lua_rawgeti(L, -1, n->pool_n);
-        lua_pushnil(L);
-        lua_rawseti(L, -3, n->pool_n--);
-        lua_remove(L, -2);
+        lua_xmove(n->pool, L, 1);
+        n->pool_n--;
         co = lua_tothread(L, -1);
     } else {
         co = lua_newthread(L);

@@ -275,7 +275,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     /* threads copy the main thread's extra space: zero there, a task thread is told apart by
      * what spawn puts in its own (lua_node.c) */
     memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
-    lua_newtable(L);
+    n->pool = lua_newthread(L);
     n->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     luaL_openlibs(L);
     set_package_path(L, n->cfg.lib_dir);

@@ -64,9 +64,11 @@ struct fdn_node {
     uint8_t id[16];
     char id_hex[33];
     int exit_code;
-    uint64_t turns; /* calls into Lua so far: the reactor polls a little after one (reactor.h) */
-    int pool_ref;   /* registry ref of the parked task threads (lua_node.c, spawn) */
-    int pool_n;     /* how many are parked there */
+    uint64_t turns;  /* calls into Lua so far: the reactor polls a little after one (reactor.h) */
+    lua_State *pool; /* a thread never run, whose stack holds the parked task threads
+                      * (lua_node.c, spawn): taking one and parking it are an lua_xmove */
+    int pool_ref;    /* its registry ref, which keeps it (and them) alive */
+    int pool_n;      /* how many are parked there */
 };
 
 struct fdn_node *fdn_node_new(const struct fdn_config *cfg);

@@ -419,7 +419,10 @@ static void test_items(void)
 {
     CHECK(items_are("[\"echo\",\"created\",{\"seq\":1},null]", 4, 0,
                     "items[1] == 'echo' and items[2] == 'created' and items[3].seq == 1 and "
-                    "items[4] == null"));
+                    "items[4] == nil"));
+    /* an item that is null is nil; a null inside an item stays the sentinel */
+    CHECK(items_are("[null,{\"a\":null},[null]]", 3, 0,
+                    "items[1] == nil and items[2].a == null and items[3][1] == null"));
     CHECK(items_are(" [1, [2, 3], {\"a\": []}] ", 3, 0,
                     "items[1] == 1 and eq(items[2], arr(2, 3)) and eq(items[3], {a = arr()})"));
     CHECK(items_are("[1]", 3, 0, "items[1] == 1 and items[2] == nil and items[3] == nil"));
