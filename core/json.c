@@ -365,20 +365,32 @@ static int enc_value(struct enc *e, int idx)
     return efail(e, "cannot encode value of type ", luaL_typename(L, idx));
 }
 
-int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen)
+int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, char *err,
+                          size_t errlen)
 {
-    idx = lua_absindex(L, idx);
+    from = lua_absindex(L, from);
+    to = lua_absindex(L, to);
     int top = lua_gettop(L);
     size_t len0 = out->len;
     struct enc e = {L, out, top + 1, 0, 0, err, errlen};
     if (!lua_checkstack(L, 8))
         return efail(&e, "too deep", NULL);
-    lua_pushnil(L);
-    int rc = enc_value(&e, idx);
+    lua_pushnil(L); /* the array metatable's slot */
+    int rc = 0;
+    for (int i = from; i <= to && rc == 0; i++) {
+        if (i > from)
+            put_ch(out, ',');
+        rc = enc_value(&e, i);
+    }
     lua_settop(L, top);
     if (rc)
         out->len = len0;
     return rc;
+}
+
+int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen)
+{
+    return fdn_json_encode_items(L, idx, idx, out, err, errlen);
 }
 
 /* ---- decoder ---- */

@@ -37,6 +37,11 @@ int fdn_json_is_null(lua_State *L, int idx);
  * array_mt tables are arrays; other tables objects, integer keys written as strings. */
 int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen);
 
+/* Encodes the values at from..to (valid indices; none when to < from) as fdn_json_encode
+ * does, comma-separated: the inside of a JSON list. */
+int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, char *err,
+                          size_t errlen);
+
 /* Decodes s[0..n) (need not be NUL-terminated). Returns 0 and pushes the value, or -1
  * with a message such as "unexpected character at 17" (1-based byte position) and
  * pushes nothing. May raise only on Lua out-of-memory. Arrays get array_mt, objects are

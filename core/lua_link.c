@@ -13,7 +13,7 @@
 
 /* Registry keys: the frame handlers (type -> function, -type -> body mode) and the scratch
  * buffer frames are encoded into (no Lua code runs while it is in use). */
-static const char handlers_key, scratch_key;
+static const char handlers_key;
 #define SCRATCH_KEEP (64 * 1024) /* a larger scratch buffer is released after use */
 
 enum { BODY_RAW = 0, BODY_VALUE = -1 }; /* or n > 0: a JSON array, unpacked into n values */
@@ -210,11 +210,11 @@ static int l_link_handle(lua_State *L)
 
 /* --- frames out, encoded here ------------------------------------------------------------ */
 
+/* The buffer frames are encoded in: every function of the binding has it as its second
+ * upvalue (the node is the first). No Lua code runs while it is in use. */
 static struct fdn_buf *scratch(lua_State *L)
 {
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &scratch_key);
-    struct fdn_buf *b = lua_touserdata(L, -1);
-    lua_pop(L, 1); /* the registry keeps it */
+    struct fdn_buf *b = lua_touserdata(L, lua_upvalueindex(2));
     b->len = 0;
     return b;
 }
@@ -226,34 +226,20 @@ static void put(struct fdn_buf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* Appends the value at idx (nil as null); 0, or -1 with err set and b as it was. */
-static int put_value(lua_State *L, int idx, struct fdn_buf *b, char *err, size_t errlen)
-{
-    if (lua_isnoneornil(L, idx)) {
-        put(b, "null", 4);
-        return 0;
-    }
-    return fdn_json_encode(L, idx, b, err, errlen);
-}
-
-/* Appends '[' and the values from..to, comma-separated: a JSON list still open; 0 or -1. */
+/* Appends '[' and the values from..to (nil as null), comma-separated: a JSON list still
+ * open; 0 or -1. */
 static int open_list(lua_State *L, int from, int to, struct fdn_buf *b, char *err, size_t errlen)
 {
     put(b, "[", 1);
-    for (int i = from; i <= to; i++) {
-        if (i > from)
-            put(b, ",", 1);
-        if (put_value(L, i, b, err, errlen) < 0)
-            return -1;
-    }
-    return 0;
+    return fdn_json_encode_items(L, from, to, b, err, errlen);
 }
 
 /* Appends the table at idx, leaving out the fields that are not JSON (functions, userdata,
- * connections: params that cannot cross nodes stay behind); other values as put_value. */
+ * connections: params that cannot cross nodes stay behind); other values as fdn_json_encode (nil as
+ * null). */
 static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
 {
-    if (put_value(L, idx, b, NULL, 0) == 0)
+    if (fdn_json_encode(L, idx, b, NULL, 0) == 0)
         return;
     if (lua_type(L, idx) != LUA_TTABLE) {
         put(b, "null", 4);
@@ -505,10 +491,11 @@ int luaopen_fdn_core_link(lua_State *L)
     lua_pushcfunction(L, l_scratch_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &scratch_key);
     luaL_newlibtable(L, link_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
-    luaL_setfuncs(L, link_funcs, 1);
+    lua_pushvalue(L, -3);
+    luaL_setfuncs(L, link_funcs, 2);
+    lua_remove(L, -2); /* the buffer: its upvalues keep it */
     lua_createtable(L, 0, FDN_FRAME_TYPE_MAX);
     for (int t = 1; t <= FDN_FRAME_TYPE_MAX; t++) {
         lua_pushinteger(L, t);

@@ -60,7 +60,8 @@ events.mixin(Service)
 -- (app.__publish is installed by serve.lua); a proxy's events stay local.
 local emit_local = events.emit
 function Service:emit(event, ...)
-  local had = emit_local(self, event, ...)
+  local all, had = self.__listeners, false
+  if all and all[event] then had = emit_local(self, event, ...) end
   local publish = not self.__remote and self.__app.__publish
   if publish then publish(self, event, ...) end
   return had
