@@ -368,8 +368,10 @@ static int enc_value(struct enc *e, int idx)
 int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, char *err,
                           size_t errlen)
 {
-    from = lua_absindex(L, from);
-    to = lua_absindex(L, to);
+    if (from < 0) /* (lua_absindex(L, 0) would be 1) */
+        from = lua_absindex(L, from);
+    if (to < 0)
+        to = lua_absindex(L, to);
     int top = lua_gettop(L);
     size_t len0 = out->len;
     struct enc e = {L, out, top + 1, 0, 0, err, errlen};

@@ -37,8 +37,9 @@ int fdn_json_is_null(lua_State *L, int idx);
  * array_mt tables are arrays; other tables objects, integer keys written as strings. */
 int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen);
 
-/* Encodes the values at from..to (valid indices; none when to < from) as fdn_json_encode
- * does, comma-separated: the inside of a JSON list. */
+/* Encodes the values at from..to as fdn_json_encode does, comma-separated: the inside of a
+ * JSON list. Negative indices count from the top; none is encoded when to < from (from = 1
+ * and to = 0 for an empty range). */
 int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, char *err,
                           size_t errlen);
 

@@ -447,6 +447,42 @@ static void test_items(void)
     free(bad);
 }
 
+/* fdn_json_encode_items(from, to): the values of a stack range, comma-separated, appended
+ * to what the buffer holds; on failure the buffer and the stack are as they were. */
+static int enc_items_is(const char *exprs[], int n, const char *want)
+{
+    struct fdn_buf b;
+    fdn_buf_init(&b);
+    fdn_buf_reserve(&b, 1);
+    b.data[b.len++] = '[';
+    int top = lua_gettop(L);
+    for (int i = 0; i < n; i++)
+        push_expr(exprs[i]);
+    int rc = fdn_json_encode_items(L, top + 1, top + n, &b, err, sizeof err);
+    int ok = lua_gettop(L) == top + n;
+    lua_settop(L, top);
+    if (rc == 0)
+        ok = ok && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0;
+    else
+        ok = ok && want == NULL && b.len == 1;
+    if (!ok)
+        fprintf(stderr, "  items encode: rc %d, got %.*s, want %s\n", rc, (int)b.len, b.data,
+                want ? want : "an error");
+    fdn_buf_free(&b);
+    return ok;
+}
+
+static void test_encode_items(void)
+{
+    const char *values[] = {"1", "nil", "'x'", "{a = arr(true)}", "null"};
+    CHECK(enc_items_is(values, 5, "[1,null,\"x\",{\"a\":[true]},null"));
+    CHECK(enc_items_is(values, 1, "[1"));
+    CHECK(enc_items_is(values, 0, "["));
+    const char *bad[] = {"'ok'", "{f = print}"};
+    CHECK(enc_items_is(bad, 2, NULL));
+    CHECK(strstr(err, "function") != NULL);
+}
+
 static void test_round_trips(void)
 {
     static const char *values[] = {
@@ -569,6 +605,7 @@ int main(void)
     test_strings();
     test_errors();
     test_items();
+    test_encode_items();
     test_round_trips();
     test_binding();
     CHECK(lua_gettop(L) == 0);
