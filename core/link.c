@@ -525,13 +525,13 @@ struct batch {
 };
 enum { BATCH_GONE = -1, BATCH_DONE = 0, BATCH_MORE = 1 };
 
-/* After a frame was handed: l still there (else BATCH_GONE), and the half-batch flush. */
+/* After a frame's handler ran: l still there (else BATCH_GONE), and the half-batch flush. */
 static int handed_one(struct batch *b, struct link **lp)
 {
     struct link *l = *lp = b->ls->dead ? NULL : find(b->ls, b->id); /* Lua may have closed it */
     if (!l)
         return BATCH_GONE;
-    if (++b->handed >= FLUSH_MIN && !b->flushed && evbuffer_get_length(l->pin) <= b->half) {
+    if (b->handed >= FLUSH_MIN && !b->flushed && evbuffer_get_length(l->pin) <= b->half) {
         b->flushed = 1;
         if (move_out(l) < 0)
             return BATCH_GONE;
@@ -560,8 +560,10 @@ static int hand_frames(lua_State *L)
         }
         b->taken = f.size;
         int nargs = ls->door(L, b->id, &f);
-        evbuffer_drain(l->pin, f.size);
+        if ((l = find(ls, b->id)) != NULL) /* (a finalizer run by the door's GC could close it) */
+            evbuffer_drain(l->pin, f.size);
         b->taken = 0;
+        b->handed++;
         if (nargs >= 0)
             lua_call(L, nargs, 0);
         lua_settop(L, base);
@@ -593,6 +595,7 @@ static void dispatch_frames(struct batch *b, struct link *l)
         lua_pushinteger(L, (lua_Integer)f.id);
         lua_pushlstring(L, (const char *)f.body, f.body_len);
         evbuffer_drain(l->pin, f.size);
+        b->handed++;
         if (dispatch_end(b->ls, 5) < 0) {
             b->state = BATCH_GONE;
             return;
@@ -611,6 +614,7 @@ static int read_frames(struct link *l)
         dispatch_frames(&b, l);
     while (b.state == BATCH_MORE && ls->door) {
         lua_State *L = ls->n->L;
+        int handed = b.handed;
         lua_checkstack(L, 4);
         fdn_node_call_begin(ls->n, hand_frames);
         lua_pushlightuserdata(L, &b);
@@ -620,6 +624,8 @@ static int read_frames(struct link *l)
             if ((l = find(ls, b.id)) != NULL)
                 evbuffer_drain(l->pin, b.taken);
             b.taken = 0;
+        } else if (b.state == BATCH_MORE && b.handed == handed) {
+            break; /* the call failed before its first frame (out of memory): the next read */
         }
     }
     if (b.state == BATCH_GONE || (l = find(ls, b.id)) == NULL)

@@ -132,10 +132,10 @@ const char *fdn_link_reason_name(int reason);
 
 /* The fast door for frames: from now on every frame but PING/PONG goes through door instead
  * of the "frame" dispatch. The frames of one read are handed over in one protected call
- * (fdn_node_call_begin/end); for each, door pushes a function and its arguments and returns
- * how many arguments (or -1: the frame is dropped), and the function is then called. The
- * frame's bytes are valid only while door runs, and door must not run Lua code; it may raise
- * (out of memory). */
+ * (fdn_node_call_begin/end); for each, door pushes a function and its arguments (it may
+ * leave other values below them) and returns how many arguments, or -1 to drop the frame;
+ * the function is then called, and the stack reset. The frame's bytes are valid only while
+ * door runs, and door must not run Lua code; it may raise (out of memory). */
 struct fdn_frame;
 typedef int (*fdn_frame_door)(lua_State *L, uint64_t link_id, const struct fdn_frame *f);
 void fdn_links_set_door(struct fdn_links *ls, fdn_frame_door door);

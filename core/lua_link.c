@@ -11,8 +11,7 @@
 #include "link.h"
 #include "node.h"
 
-/* Registry keys: the frame handlers (type -> function, -type -> body mode) and the scratch
- * buffer frames are encoded into (no Lua code runs while it is in use). */
+/* Registry key of the frame handlers (type -> function, -type -> body mode). */
 static const char handlers_key;
 #define SCRATCH_KEEP (64 * 1024) /* a larger scratch buffer is released after use */
 

@@ -152,10 +152,8 @@ void fdn_node_call_end(struct fdn_node *n, int nargs)
 
 int fdn_node_call_next(struct fdn_node *n)
 {
-    if (n->guard.tripped)
-        return 1;
-    fdn_guard_restart(&n->guard);
-    return 0;
+    fdn_guard_restart(&n->guard); /* first: the watchdog may trip until the clock is reset */
+    return n->guard.tripped;
 }
 
 void fdn_node_dispatch_begin(struct fdn_node *n, const char *kind)

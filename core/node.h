@@ -96,8 +96,8 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs);
 void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn);
 void fdn_node_call_end(struct fdn_node *n, int nargs);
 /* Inside such a call, between two pieces of work that are each given the whole time budget:
- * restarts the budget's clock; 1 (and no restart) when the work before ran over the budget,
- * so that the call should end now (the watchdog's hook stops what runs next in it). */
+ * restarts the budget's clock; 1 when the work before ran over the budget, so that the call
+ * should end now (the watchdog's hook stops what runs next in it). */
 int fdn_node_call_next(struct fdn_node *n);
 
 /* Lua bindings find the node through this upvalue helper. */

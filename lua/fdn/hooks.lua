@@ -7,13 +7,18 @@ local type, ipairs, pairs, error, xpcall, next = type, ipairs, pairs, error, xpc
 
 local TYPES = { before = true, after = true, error = true, around = true }
 
--- Moves on at every change to any store: a registration, or a new store (reload replaces
--- the app's). A chain compiled in one epoch is good until the next (service.lua).
+-- Moves on at every change to any store: a registration, or a store put in the app's
+-- place (reload stages a new one, and puts the old one back when it fails). A chain
+-- compiled in one epoch is good until the next (service.lua).
 M.epoch = 0
+
+function M.changed()
+  M.epoch = M.epoch + 1
+end
 
 -- A store keeps, per hook type, a map method -> list (with "all" for every method).
 function M.new_store()
-  M.epoch = M.epoch + 1
+  M.changed()
   return { before = {}, after = {}, error = {}, around = {} }
 end
 
@@ -61,7 +66,7 @@ function M.register(store, spec)
       end
     end
   end
-  M.epoch = M.epoch + 1
+  M.changed()
 end
 
 -- Runs one regular hook; a returned table other than ctx is merged into ctx.

@@ -73,6 +73,7 @@ end
 
 local function restore(saved)
   app.services, app.order, app.__hooks, app.settings = saved.services, saved.order, saved.hooks, saved.settings
+  hooks.changed() -- chains compiled while the staged store was in place are stale
   rawset(app, "__listeners", saved.listeners)
   app.__previous, app.__services_changed, app.__setup_done = nil, saved.changed, true
 end

@@ -137,6 +137,20 @@ try:
     check("SIGHUP: reloading" in n.stderr(), "SIGHUP reloads")
     eq(counter(n).get("version"), 29, "the last version serves")
 
+    # a failed reload puts the app's hooks back, for proxies called from Lua too: the failing
+    # version calls a proxy while its own (empty) hooks are staged (each extra is one line: the
+    # template's comment names @EXTRA@ too)
+    hooked = ('app:hooks { after = { all = { function(ctx) if ctx.path == "heard" then '
+              'ctx.result.hooked_by = "app" end end } } } '
+              'app:use("probe", { find = function() return app:service("heard"):find() end })')
+    write(script, version(29, hooked))
+    check(wait_until(lambda: n.request("GET", "/probe")[1].get("hooked_by") == "app", 3),
+          "an app hook runs on a proxy called from Lua")
+    write(script, version(29, 'pcall(function() return app:service("heard"):find() end) '
+                              'error("boom after a proxy call")'))
+    check(wait_until(lambda: n.stderr().count("boom after a proxy call") > 0, 3), "that version fails")
+    eq(n.request("GET", "/probe")[1].get("hooked_by"), "app", "after a failed reload the app hook still runs")
+
     # across the cluster: a path that remains never disappears; new ones come, removed ones go
     write(script, version(30, 'app:use("fresh", { find = function() return { fresh = true } end })'))
     check(wait_until(lambda: peer.request("GET", "/fresh")[0] == 200, 3), "a new path is announced to peers")

@@ -73,7 +73,7 @@ void fdn_node_dispatch_end(struct fdn_node *n, int nargs)
 #endif
 
 /* The hot paths' door runs its C function for real, protected as in node.c: a test that
- * registers frame handlers wants them called. Errors are counted, not logged. */
+ * registers frame handlers wants them called. Errors are counted and printed. */
 static int call_errors;
 
 void fdn_node_call_begin(struct fdn_node *n, lua_CFunction fn)
@@ -85,6 +85,7 @@ void fdn_node_call_end(struct fdn_node *n, int nargs)
 {
     if (lua_pcall(n->L, nargs, 0, 0) != LUA_OK) {
         call_errors++;
+        fprintf(stderr, "error in a protected call: %s\n", lua_tostring(n->L, -1));
         lua_pop(n->L, 1);
     }
 }
