@@ -58,9 +58,14 @@ end
 
 local reply, publish_to = link.reply, link.publish
 
+-- An ERR answer. When the error's data or errors are not JSON (a function in them, say),
+-- its class, code and message still go, without them.
 local function answer_error(lid, id, err)
   local e = errors.is(err) and err or errors.from(err)
-  if reply(lid, T.ERR, id, e:toJSON()) == nil then
+  local body = e:toJSON()
+  if reply(lid, T.ERR, id, body) ~= nil then return end
+  body.data, body.errors = nil, nil
+  if reply(lid, T.ERR, id, body) == nil then -- (a link that is gone takes nothing at all)
     send(lid, T.ERR, 0, id, '{"name":"GeneralError","message":"error","code":500}')
   end
 end

@@ -38,6 +38,9 @@ eq((s, r["name"], r["code"], r.get("data")), (422, "Unprocessable", 422, {"reaso
    "an error keeps its class, code and data across nodes")
 s, r, _ = b.request("GET", "/items/99")
 eq((s, r["name"], r["message"]), (404, "NotFound", "No record found for id '99'"), "NotFound across nodes")
+s, r, _ = b.request("GET", "/echo/unsendable")
+eq((s, r.get("name"), r.get("message"), r.get("data")), (400, "BadRequest", "data that is not JSON", None),
+   "an error whose data is not JSON keeps its class and message across nodes")
 s, r, _ = b.request("DELETE", "/items/0")
 eq((s, r["id"]), (200, 0), "remote remove")
 
