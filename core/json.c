@@ -654,12 +654,12 @@ static int dec_literal(struct dec *d, const char *lit, size_t n, int value)
             return dfail(d, "invalid literal", p);
     }
     d->p = p + n;
-    if (value < 0 && d->depth == d->nil_level)
-        lua_pushnil(d->L);
-    else if (value < 0)
-        fdn_json_push_null(d->L);
-    else
+    if (value >= 0)
         lua_pushboolean(d->L, value);
+    else if (d->depth == d->nil_level)
+        lua_pushnil(d->L);
+    else
+        fdn_json_push_null(d->L);
     return 0;
 }
 

@@ -415,8 +415,6 @@ static int l_link_stats(lua_State *L)
     return 1;
 }
 
-/* info(id) -> {ip, port, inbound, connected, ready, secure, pending} | nil: secure once the
- * TLS handshake is over */
 /* The link named by argument 1 into *in: 1, or 0 after pushing nil when it is gone. */
 static int link_info_arg(lua_State *L, struct fdn_link_info *in)
 {
@@ -428,6 +426,8 @@ static int link_info_arg(lua_State *L, struct fdn_link_info *in)
     return 0;
 }
 
+/* info(id) -> {ip, port, inbound, connected, ready, secure, pending} | nil: secure once the
+ * TLS handshake is over */
 static int l_link_info(lua_State *L)
 {
     struct fdn_link_info in;

@@ -188,9 +188,6 @@ static int l_node_info(lua_State *L)
     return 1;
 }
 
-/* resume(co, ...) -> true, results... | false, err: coroutine.resume that
- * tells the call budget's watchdog which thread runs (sched.lua and the
- * coroutine library use it). */
 /* --- tasks on pooled threads ---------------------------------------------------------------
  * spawn(fn, ...) runs fn(...) as the main function of a thread of its own, now, until it first
  * waits or ends. A thread whose function returned is empty again and can run the next task, so
@@ -255,6 +252,9 @@ static int l_node_spawn(lua_State *L)
     return 0;
 }
 
+/* resume(co, ...) -> true, results... | false, err: coroutine.resume that
+ * tells the call budget's watchdog which thread runs (sched.lua and the
+ * coroutine library use it). */
 static int l_node_resume(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);

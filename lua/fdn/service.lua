@@ -181,7 +181,6 @@ local function run(self, method, id, data, params)
   if ok then return true, ctx.result end
   return false, ctx.error
 end
-Service.__run = run
 M.run = run
 
 function Service:hooks(spec)
