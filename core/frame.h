@@ -29,6 +29,10 @@ enum fdn_frame_type {
     FDN_FRAME_TYPE_MAX = 11, /* valid types are 1..FDN_FRAME_TYPE_MAX */
 };
 
+/* Flags. On an ERR: the request was refused before it ran (its node is stopping), so the
+ * caller may send it to another provider whatever its method. */
+enum { FDN_FRAME_F_NOT_RUN = 1 };
+
 /* fdn_frame_parse's errors: the stream cannot be resynchronised after any of them. */
 enum {
     FDN_FRAME_ETOOLARGE = -1, /* length > max_frame */

@@ -998,6 +998,14 @@ void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out)
     out->links = ls->map_count;
 }
 
+size_t fdn_links_closing(const struct fdn_links *ls)
+{
+    size_t n = 0;
+    for (const struct link *l = ls ? ls->all : NULL; l; l = l->next)
+        n += l->state == S_FLUSHING || l->state == S_LINGER;
+    return n;
+}
+
 const char *fdn_link_reason_name(int reason)
 {
     return reason >= 0 && reason < FDN_LINK_R_MAX ? reason_names[reason] : "?";

@@ -126,6 +126,10 @@ int fdn_links_ready(struct fdn_links *ls, uint64_t id);
  * deadline), then close; the id is unknown at once either way. 0 or FDN_LINK_EGONE. */
 int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int flush);
 
+/* How many closed links are still sending what was queued (closed with flush, not yet
+ * gone): the node waits for them before it exits. ls may be NULL. */
+size_t fdn_links_closing(const struct fdn_links *ls);
+
 int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out);
 void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out);
 const char *fdn_link_reason_name(int reason);

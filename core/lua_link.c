@@ -151,22 +151,36 @@ static int door(lua_State *L, uint64_t link, const struct fdn_frame *f)
         lua_pushlstring(L, body, len);
         return 5;
     }
-    /* fn(link_id, id, value, err) or fn(link_id, id, v1, ..., vn) */
+    /* fn(link_id, id, value, err [, flags]) or fn(link_id, id, v1, ..., vn) */
     lua_pushinteger(L, (lua_Integer)f->id);
     char err[128];
-    if (len == 0)
-        return 2;             /* no body: nil values */
-    if (mode != BODY_VALUE) { /* a list's items, straight onto the stack */
-        int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
-        if (rc == 0)
-            return 2 + mode; /* (an item that is null comes as nil) */
-        if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
-            lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
-            return 2;
+    if (mode == BODY_VALUE) {
+        int n = 2;
+        if (len == 0) {
+            /* no body: nil value */
+        } else if (fdn_json_decode(L, body, len, err, sizeof err) == 0) {
+            null_to_nil(L, -1);
+            n = 3;
+        } else { /* malformed: fn(link_id, id, nil, err) */
+            lua_pushnil(L);
+            lua_pushstring(L, err);
+            n = 4;
         }
-    } else if (fdn_json_decode(L, body, len, err, sizeof err) == 0) {
-        null_to_nil(L, -1);
-        return 3;
+        if (f->flags == 0) /* the common case: flags left out */
+            return n;
+        lua_settop(L, lua_gettop(L) + 4 - n);
+        lua_pushinteger(L, f->flags);
+        return 5;
+    }
+    if (len == 0)
+        return 2; /* no body: nil values */
+    /* a list's items, straight onto the stack */
+    int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
+    if (rc == 0)
+        return 2 + mode; /* (an item that is null comes as nil) */
+    if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
+        lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
+        return 2;
     }
     lua_pushnil(L); /* malformed: fn(link_id, id, nil, err) */
     lua_pushstring(L, err);
@@ -175,7 +189,8 @@ static int door(lua_State *L, uint64_t link, const struct fdn_frame *f)
 
 /* handle(type, fn [, mode]): from now on frames of this type go to fn; mode says how their
  * body comes: "raw" (default) fn(link_id, type, flags, id, body); "value" fn(link_id, id,
- * value, err), the decoded JSON body (nil when empty; JSON null is nil; err when malformed);
+ * value, err, flags), the decoded JSON body (nil when empty; JSON null is nil; err when
+ * malformed; flags only when the frame has any);
  * or a count n: fn(link_id, id, v1, ..., vn), the elements of the body's JSON array (nil
  * where missing or null; all nil when the body is not an array). */
 static int l_link_handle(lua_State *L)
@@ -266,14 +281,23 @@ static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
     put(b, "}", 1);
 }
 
-/* Sends b as one frame; the usual true | nil, err. */
+/* nil, "too large", the body's size in bytes */
+static int too_large(lua_State *L, size_t len)
+{
+    fail(L, "too large");
+    lua_pushinteger(L, (lua_Integer)len);
+    return 3;
+}
+
+/* Sends b as one frame; the usual true | nil, err, with the body's size after "too large". */
 static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fdn_buf *b)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     int r = n->links ? fdn_links_send(n->links, id, type, 0, req, b->data, b->len) : FDN_LINK_EGONE;
+    size_t len = b->len;
     if (b->cap > SCRATCH_KEEP)
         fdn_buf_free(b);
-    return ok_or(L, r);
+    return r == FDN_LINK_ETOOLARGE ? too_large(L, len) : ok_or(L, r);
 }
 
 static int not_json(lua_State *L, const char *err)
@@ -293,7 +317,8 @@ static uint32_t check_req(lua_State *L, int arg)
 
 /* request(id, req_id, path, method, id, data, params) -> true | nil, err [, detail]: a REQ
  * whose body is [path, method, id, data, params] (nil as null; the fields of params that are
- * not JSON are left out); err "not JSON" (detail says why) when id or data is not. */
+ * not JSON are left out); err "not JSON" (detail says why) when id or data is not, "too
+ * large" (detail: the body's size in bytes) over --max-frame. */
 static int l_link_request(lua_State *L)
 {
     uint64_t id = check_id(L, 1);
@@ -312,7 +337,8 @@ static int l_link_request(lua_State *L)
 }
 
 /* reply(id, type, req_id [, value]) -> true | nil, err [, detail]: a frame (RES, ERR, SUB...)
- * whose body is value as JSON (empty when nil); err "not JSON" when it is not. */
+ * whose body is value as JSON (empty when nil); err "not JSON" when it is not (detail says
+ * why), "too large" (detail: the body's size in bytes) over --max-frame. */
 static int l_link_reply(lua_State *L)
 {
     uint64_t id = check_id(L, 1);
@@ -326,9 +352,11 @@ static int l_link_reply(lua_State *L)
     return send_buf(L, id, (int)type, req, b);
 }
 
-/* publish(set, path, event, data, meta) -> sent | nil, "not JSON", detail: one EVT body,
+/* publish(set, path, event, data, meta) -> sent | nil, err, detail: one EVT body,
  * [path, event, data, meta] (nil as null), encoded once and queued on every link whose id
- * is a key of set; the links that are gone (or were just dropped as slow) leave the set. */
+ * is a key of set; the links that are gone (or were just dropped as slow) leave the set.
+ * err "not JSON" (detail says why), or "too large" (detail: the body's size; no link
+ * leaves the set). */
 static int l_link_publish(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -342,21 +370,30 @@ static int l_link_publish(lua_State *L)
     put(b, "]", 1);
     struct fdn_node *n = fdn_node_from_upvalue(L);
     lua_Integer sent = 0;
+    int r = 0;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         lua_pop(L, 1);
         lua_Integer lid = lua_tointeger(L, -1);
-        if (lid > 0 && n->links &&
-            fdn_links_send(n->links, (uint64_t)lid, FDN_FRAME_EVT, 0, 0, b->data, b->len) == 0) {
+        r = lid > 0 && n->links
+                ? fdn_links_send(n->links, (uint64_t)lid, FDN_FRAME_EVT, 0, 0, b->data, b->len)
+                : FDN_LINK_EGONE;
+        if (r == 0) {
             sent++;
+        } else if (r == FDN_LINK_ETOOLARGE) { /* too large for every link: they all stay */
+            lua_pop(L, 1);
+            break;
         } else { /* assigning nil to a present field during the traversal is allowed */
             lua_pushvalue(L, -1);
             lua_pushnil(L);
             lua_rawset(L, 1);
         }
     }
+    size_t len = b->len;
     if (b->cap > SCRATCH_KEEP)
         fdn_buf_free(b);
+    if (r == FDN_LINK_ETOOLARGE)
+        return too_large(L, len);
     lua_pushinteger(L, sent);
     return 1;
 }
@@ -501,5 +538,9 @@ int luaopen_fdn_core_link(lua_State *L)
         lua_setfield(L, -2, fdn_frame_type_name(t));
     }
     lua_setfield(L, -2, "TYPES");
+    lua_createtable(L, 0, 1);
+    lua_pushinteger(L, FDN_FRAME_F_NOT_RUN);
+    lua_setfield(L, -2, "NOT_RUN");
+    lua_setfield(L, -2, "FLAGS");
     return 1;
 }

@@ -240,7 +240,9 @@ static void exit_poll_cb(evutil_socket_t fd, short what, void *arg)
 
 void fdn_node_exit(struct fdn_node *n)
 {
-    if (fdn_http_in_flight(n->http) == 0) {
+    /* the answers still on their way out go first: HTTP responses, and the frames of links
+     * closed with flush (each bounded by its own deadline) */
+    if (fdn_http_in_flight(n->http) == 0 && fdn_links_closing(n->links) == 0) {
         event_base_loopexit(n->base, NULL);
         return;
     }

@@ -130,16 +130,23 @@ local function serve(scripts, fdn, info)
 
   sched.handle("signal", function(sig)
     if sig == "stop" then
+      -- The drain: no new request is run (each is refused as "not run", so its caller sends
+      -- it elsewhere); every consumer is told we leave and acknowledges it after the last
+      -- request it sent us; the calls in flight end and their answers go out before the
+      -- links close, and the process exits once they are sent (C bounds it all by
+      -- --shutdown-timeout).
       local cluster = require "fdn.cluster"
       require("fdn.core.link").stop_listening()
       require("fdn.core.discovery").leave()
-      cluster.bye()
-      sched.on_drained(function()
-        -- teardowns may wait (flush, sleep): they run in a coroutine of their own
-        sched.spawn(function()
-          app:teardown()
-          cluster.close_all()
-          core.exit()
+      require("fdn.serve").stop()
+      cluster.bye(function()
+        sched.on_drained(function()
+          -- teardowns may wait (flush, sleep): they run in a coroutine of their own
+          sched.spawn(function()
+            app:teardown()
+            cluster.close_all()
+            core.exit()
+          end)
         end)
       end)
     elseif sig == "hup" then

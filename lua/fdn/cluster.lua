@@ -30,6 +30,8 @@ M.peers, M.conns, M.me = peers, conns, me
 
 local serve, remote -- set in M.start (they require this module)
 
+local acknowledged -- (defined below) a consumer's BYE came back while we stop
+
 local table_too_large = nil -- the service table last logged as too large to send
 
 local function send(conn_or_link, ftype, id, body)
@@ -149,6 +151,20 @@ local function announce(p)
   end
 end
 
+-- While we stop: the links whose consumers have yet to acknowledge our BYE.
+local awaiting = nil -- { [link id] = true, n = count, done = fn }
+
+acknowledged = function(lid)
+  if not awaiting or not awaiting[lid] then return end
+  awaiting[lid] = nil
+  awaiting.n = awaiting.n - 1
+  if awaiting.n == 0 and awaiting.done then
+    local done = awaiting.done
+    awaiting.done = nil
+    done()
+  end
+end
+
 local function on_hello(c, body)
   local h = decode(body)
   if type(h) ~= "table" or h.v ~= PROTOCOL or type(h.node) ~= "string" then
@@ -224,13 +240,17 @@ local handlers = {
       end
     end
   end,
-  [T.BYE] = function(c, body)
-    if c.inbound then return end
+  -- BYE from a node we consume from: it is stopping. We send it nothing new, and say so
+  -- with a BYE back on the same link: every request we sent before it has reached it then.
+  -- BYE on a link a consumer opened to us: that acknowledgement (see M.bye).
+  [T.BYE] = function(c)
+    if c.inbound then return acknowledged(c.link) end
     local p = c.peer
     if p and p.state ~= "leaving" then
       p.state = "leaving"
       log.info(("peer %s (%s) is leaving"):format(p.name or "?", p.node:sub(1, 8)))
       remote.peer_leaving(p)
+      send(c, T.BYE, 0, "")
     end
   end,
 }
@@ -255,6 +275,7 @@ local function on_link(lid, event, a, b)
     conns[lid] = nil
     if c.inbound then
       serve.unsubscribe_all(c)
+      acknowledged(lid) -- a consumer gone sends nothing more either
     elseif c.peer then
       M.drop(c.peer, a or "link down")
     end
@@ -280,10 +301,20 @@ function M.services_changed(body)
   end
 end
 
--- Says goodbye on every link (peers stop routing new calls to us).
-function M.bye()
+-- Says goodbye on every link a consumer opened to us: they route no new call to us. Each
+-- answers with a BYE of its own after the last request it sent us; once every one has (or
+-- its link is gone), done() runs: no request can reach us any more.
+function M.bye(done)
+  awaiting = { n = 0, done = done }
   for lid, c in pairs(conns) do
-    if c.inbound and c.ready then send(lid, T.BYE, 0, "") end
+    if c.inbound and c.ready and send(lid, T.BYE, 0, "") then
+      awaiting[lid] = true
+      awaiting.n = awaiting.n + 1
+    end
+  end
+  if awaiting.n == 0 then
+    awaiting.done = nil
+    done()
   end
 end
 

@@ -221,10 +221,22 @@ function M.answer(lid, rid, value, err)
   finish(call, true, value)
 end
 
--- ERR: the error's JSON form.
-function M.failed(lid, rid, e)
+-- ERR: the error's JSON form. With the NOT_RUN flag the provider refused the call before
+-- running it (it is stopping): the call goes to another provider, whatever its method.
+local NOT_RUN = link.FLAGS.NOT_RUN
+
+function M.failed(lid, rid, e, _, flags)
   local call = answered(lid, rid)
   if not call then return end
+  if flags and flags & NOT_RUN ~= 0 then
+    local p = call.peer
+    p.inflight = p.inflight - 1
+    call.peer = false
+    local tried = call.tried or {}
+    call.tried = tried
+    tried[p] = true
+    return dispatch(call)
+  end
   finish(call, false, errors.convert(type(e) == "table" and e or { message = "malformed error" }))
 end
 

@@ -6,6 +6,8 @@ local errors = require "fdn.errors"
 local sched = require "fdn.sched"
 local dist = require "fdn.distribution"
 local service = require "fdn.service"
+local log = require "fdn.log"
+local now_ms = require("fdn.core.node").now
 
 local M = {}
 
@@ -57,17 +59,39 @@ function M.version()
 end
 
 local reply, publish_to = link.reply, link.publish
+local MAX_MESSAGE = 4096 -- an error message that would not fit a frame is cut to this
 
--- An ERR answer. When the error's data or errors are not JSON (a function in them, say),
--- its class, code and message still go, without them.
+-- Whether a frame that could not go out failed for its own sake ("not JSON", "too large"),
+-- rather than because its link is gone (or was just dropped as a slow consumer).
+local function frame_at_fault(err)
+  return err == "not JSON" or err == "too large"
+end
+
+-- An ERR answer. When the error's data or errors cannot go (not JSON, or too large), its
+-- class, code and message still go, without them; a message too large is cut.
 local function answer_error(lid, id, err)
   local e = errors.is(err) and err or errors.from(err)
   local body = e:toJSON()
-  if reply(lid, T.ERR, id, body) ~= nil then return end
+  local sent, why = reply(lid, T.ERR, id, body)
+  if sent or not frame_at_fault(why) then return end
   body.data, body.errors = nil, nil
-  if reply(lid, T.ERR, id, body) == nil then -- (a link that is gone takes nothing at all)
-    send(lid, T.ERR, 0, id, '{"name":"GeneralError","message":"error","code":500}')
+  sent, why = reply(lid, T.ERR, id, body)
+  if sent or not frame_at_fault(why) then return end
+  body.message = tostring(body.message):sub(1, MAX_MESSAGE) .. "..."
+  reply(lid, T.ERR, id, body)
+end
+
+-- A result that cannot be sent: the caller gets a GeneralError at once, and we log it.
+local function unsendable(lid, rid, path, method, why, detail)
+  local msg
+  if why == "too large" then
+    msg = ("Result of %s on '%s' (%d bytes) is larger than the frame limit (--max-frame)")
+      :format(method, path, detail)
+  else
+    msg = ("Result of %s on '%s' is not JSON: %s"):format(method, path, tostring(detail))
   end
+  log.error(msg)
+  answer_error(lid, rid, errors.GeneralError(msg))
 end
 
 -- Requests being served, per link: a consumer may have MAX_INFLIGHT of them; more are
@@ -101,10 +125,8 @@ local function run(lid, rid, path, method, id, data, params)
     if not ok then
       answer_error(lid, rid, result)
     else
-      local sent, _, why = reply(lid, T.RES, rid, result)
-      if not sent and why then -- (a link that is gone needs no answer)
-        answer_error(lid, rid, errors.GeneralError("Result of " .. method .. " is not JSON: " .. why))
-      end
+      local sent, why, detail = reply(lid, T.RES, rid, result)
+      if not sent and frame_at_fault(why) then unsendable(lid, rid, path, method, why, detail) end
     end
   end
   local n = inflight[lid]
@@ -112,7 +134,18 @@ local function run(lid, rid, path, method, id, data, params)
   call_end()
 end
 
+-- Once the node is stopping, a request is refused before it runs, with a flag that says
+-- so: the caller sends it to another provider, whatever its method.
+local stopping = false
+local NOT_RUN = link.FLAGS.NOT_RUN
+local not_run_body = encode(errors.Unavailable("The node is stopping: the request was not run"):toJSON())
+
+function M.stop()
+  stopping = true
+end
+
 function M.request(lid, rid, path, method, id, data, params)
+  if stopping then return send(lid, T.ERR, NOT_RUN, rid, not_run_body) end
   local n = inflight[lid] or 0
   if n >= M.MAX_INFLIGHT then
     return answer_error(lid, rid, errors.TooManyRequests("Too many requests in flight on this link (" .. n .. ")"))
@@ -143,6 +176,21 @@ function M.unsubscribe_all(c)
   end
 end
 
+-- An event that cannot go to any subscriber (not JSON, or larger than a frame): logged,
+-- at most once per EVENT_LOG_MS for one path and event.
+local EVENT_LOG_MS = 10000
+local event_logged = {} -- path .. " " .. event -> when it was last logged
+
+local function event_lost(path, event, why, detail)
+  local key, now = path .. " " .. event, now_ms()
+  local last = event_logged[key]
+  if last and now - last < EVENT_LOG_MS then return end
+  event_logged[key] = now
+  log.error(("event '%s' of '%s' not sent to its subscribers: %s"):format(event, path,
+    why == "too large" and ("%d bytes is larger than the frame limit (--max-frame)"):format(detail)
+      or tostring(why) .. ": " .. tostring(detail)))
+end
+
 -- Called for every event a local service emits: encoded once, sent to the
 -- links that subscribed to the path.
 local function publish(svc, event, data, ctx)
@@ -156,7 +204,8 @@ local function publish(svc, event, data, ctx)
     local q = ctx.params and ctx.params.query
     meta = { method = ctx.method, id = ctx.id, query = type(q) == "table" and q or nil }
   end
-  publish_to(set, path, event, data, meta)
+  local sent, why, detail = publish_to(set, path, event, data, meta)
+  if not sent then event_lost(path, event, why, detail) end
 end
 
 -- The bytes queued toward the slowest node subscribed to path's events (to any
