@@ -41,8 +41,11 @@ local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) e
 --
 -- Object.values order is emulated: "index" keys (integers 0..2^32-2) ascending,
 -- then every other key in insertion order (a key deleted and re-added goes last;
--- overwriting a key keeps its place). Lists of keys are kept beside the store and
--- compacted lazily, so inserts and deletes are O(1) and a scan is O(n).
+-- overwriting a key keeps its place). Lists of keys are kept beside the store; a
+-- delete leaves a stale entry, and the delete that makes the stale entries outnumber
+-- the live ones (and 32) compacts the lists. Inserts and deletes are amortized O(1),
+-- a scan is O(live), and the lists never hold more than 2 * live + 32 entries,
+-- whether or not anyone scans.
 ---------------------------------------------------------------------------
 
 local MAX_INDEX = 4294967294
@@ -88,30 +91,36 @@ local function s_insert(s, key, rec)
   end
 end
 
+-- Drop the stale entries from the key lists, keeping the order of the others.
+local function s_compact(s)
+  local store = s.store
+  local ik, iset = {}, {}
+  local old = s.ikeys
+  for i = 1, #old do
+    local k = old[i]
+    if store[k] ~= nil then ik[#ik + 1] = k; iset[k] = true end
+  end
+  local sk, spos = {}, {}
+  local opos
+  old, opos = s.skeys, s.spos
+  for i = 1, #old do
+    local k = old[i]
+    if opos[k] == i and store[k] ~= nil then sk[#sk + 1] = k; spos[k] = #sk end
+  end
+  s.ikeys, s.iset, s.skeys, s.spos, s.stale = ik, iset, sk, spos, 0
+end
+
 local function s_delete(s, key)
   if s.store[key] == nil then return end
   s.store[key] = nil
   s.live = s.live - 1
-  s.stale = s.stale + 1
+  local stale = s.stale + 1
+  s.stale = stale
+  if stale > 32 and stale > s.live then s_compact(s) end
 end
 
--- Sort the index keys when out of order; drop stale entries when they outnumber
--- the live ones.
+-- Sort the index keys when out of order.
 local function s_tidy(s)
-  local store = s.store
-  if s.stale > 32 and s.stale > s.live then
-    local ik, iset = {}, {}
-    for _, k in ipairs(s.ikeys) do
-      if store[k] ~= nil then ik[#ik + 1] = k; iset[k] = true end
-    end
-    local sk, spos = {}, {}
-    local old, opos = s.skeys, s.spos
-    for i = 1, #old do
-      local k = old[i]
-      if opos[k] == i and store[k] ~= nil then sk[#sk + 1] = k; spos[k] = #sk end
-    end
-    s.ikeys, s.iset, s.skeys, s.spos, s.stale = ik, iset, sk, spos, 0
-  end
   if s.idirty then
     sort(s.ikeys)
     s.idirty = false

@@ -381,6 +381,125 @@ do
 end
 
 ---------------------------------------------------------------------------
+-- bounded memory: the key lists are trimmed by deletes, not only by a find
+do
+  local function heap()
+    collectgarbage(); collectgarbage()
+    return collectgarbage("count") -- KB
+  end
+  local BOUND = 256 -- KB: a few hundred KB whatever the number of cycles
+
+  -- create+remove with nothing live (a queue): no find ever runs
+  local qsvc = memory.new()
+  local base = heap()
+  local done, grown = 0, {}
+  for _, n in ipairs({ 100000, 300000 }) do
+    for i = done + 1, n do
+      local r = qsvc:create({ v = i })
+      qsvc:remove(r.id)
+    end
+    done = n
+    grown[n] = heap() - base
+  end
+  print(string.format("  (heap growth after 100k / 300k create+remove, 0 live: %.0f / %.0f KB)",
+    grown[100000], grown[300000]))
+  check(grown[100000] < BOUND, "heap flat after 100k create+remove with 0 live (grew "
+    .. string.format("%.0f", grown[100000]) .. " KB)")
+  check(grown[300000] < BOUND, "heap flat after 300k create+remove with 0 live (grew "
+    .. string.format("%.0f", grown[300000]) .. " KB)")
+  check(#qsvc:find() == 0 and qsvc:create({}).id == 300000, "queue: empty, counter kept")
+
+  -- K records live (integer and string ids): the heap stays that of K records
+  local K = 1000
+  local ksvc = memory.new()
+  for i = 1, K do
+    ksvc:create({ v = i })
+    ksvc:create({ id = "k" .. i, v = i })
+  end
+  local hk = heap()
+  for i = 1, 150000 do
+    if i % 2 == 0 then
+      local r = ksvc:create({ v = i })
+      ksvc:remove(r.id)
+    else
+      ksvc:create({ id = "x" .. i, v = i })
+      ksvc:remove("x" .. i)
+    end
+  end
+  local gk = heap() - hk
+  print(string.format("  (heap growth after 150k create+remove, %d live: %.0f KB)", 2 * K, gk))
+  check(gk < BOUND, "heap flat after 150k create+remove with " .. 2 * K .. " live (grew "
+    .. string.format("%.0f", gk) .. " KB)")
+  local all = ksvc:find()
+  check(#all == 2 * K and all[1].id == 0 and all[K].id == K - 1 and all[K + 1].id == "k1"
+    and all[2 * K].id == "k" .. K, "K live: all there, in order")
+
+  -- order after many creates and removes, against a model of Object.values order:
+  -- index keys ascending, then the other keys in insertion order. Removes outnumber
+  -- creates, so few records are live and the key lists are compacted again and again.
+  local svc = memory.new()
+  local ints, int_at, str_order, live_str = {}, {}, {}, {}
+  local rnd = 12345
+  local function rand(n) -- a small deterministic LCG: 1..n
+    rnd = (rnd * 1103515245 + 12345) % 2147483648
+    return (rnd >> 8) % n + 1
+  end
+  local function add_int(id)
+    ints[#ints + 1] = id; int_at[id] = #ints
+  end
+  local function expected()
+    local sorted = {}
+    for i, k in ipairs(ints) do sorted[i] = k end
+    table.sort(sorted)
+    local out = {}
+    for _, k in ipairs(sorted) do out[#out + 1] = tostring(k) end
+    for _, k in ipairs(str_order) do out[#out + 1] = k end
+    return table.concat(out, ",")
+  end
+  local ok_order, checks, max_live = true, 0, 0
+  for step = 1, 20000 do
+    local op = rand(11)
+    if op <= 2 then -- auto id
+      add_int(svc:create({}).id)
+    elseif op == 3 then -- a given integer id, maybe one removed before
+      local id = rand(400) - 1
+      if not int_at[id] then svc:create({ id = id }); add_int(id) end
+    elseif op <= 5 then -- a string id, maybe one removed before: it goes last
+      local id = "s" .. rand(300)
+      if not live_str[id] then
+        svc:create({ id = id }); live_str[id] = true; str_order[#str_order + 1] = id
+      end
+    elseif op == 6 then -- update a string id: it keeps its place
+      local id = str_order[rand(#str_order + 1)]
+      if id then svc:update(id, { u = step }) end
+    elseif op <= 9 then -- remove a live integer id
+      local i = rand(#ints + 1)
+      local id = ints[i]
+      if id then
+        svc:remove(id)
+        local last = ints[#ints]
+        ints[i], int_at[last] = last, i
+        ints[#ints], int_at[id] = nil, nil
+      end
+    else -- remove a live string id
+      local i = rand(#str_order + 1)
+      local id = str_order[i]
+      if id then
+        svc:remove(id); live_str[id] = nil; table.remove(str_order, i)
+      end
+    end
+    if #ints + #str_order > max_live then max_live = #ints + #str_order end
+    if step % 50 == 0 then
+      checks = checks + 1
+      if ids(svc:find()) ~= expected() then ok_order = false; break end
+    end
+  end
+  check(ok_order and checks == 400, "find keeps insertion order over 20k random creates/removes")
+  check(max_live < 200, "few records live in the random run (max " .. max_live .. ")")
+  check(ids(svc:find()) == expected(), "order at the end")
+end
+
+---------------------------------------------------------------------------
 -- initial store, migrate
 do
   local s1 = memory.new({ store = { [3] = { id = 3, n = "c" }, [1] = { id = 1, n = "a" } } })
