@@ -32,7 +32,7 @@ t.raises(function() app:use("x", 42) end, "a service that is not a table")
 app:use("custom", { create = function(self, data) return data end, run = function(self, data) return { ran = data } end },
   { methods = { "create", "run" }, events = { "ran" } })
 local d = app:service("custom"):describe()
-t.eq(d, { path = "custom", methods = { "create", "run" }, events = { "ran" } }, "descriptor")
+t.eq(d, { path = "custom", methods = t.list { "create", "run" }, events = t.list { "ran" } }, "descriptor")
 t.check(not app:service("custom"):exposes("find"), "methods option replaces the default list")
 
 app:set("answer", 42)

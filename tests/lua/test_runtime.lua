@@ -77,7 +77,8 @@ t.eq(n, 600, "tasks waiting at the same time each have a thread of their own")
 
 -- json round trip through the global
 local j = fdn.json
-t.eq(j.decode(j.encode({ a = { 1, 2 }, b = j.array() })), { a = { 1, 2 }, b = {} }, "fdn.json round trip")
+t.eq(j.decode(j.encode({ a = { 1, 2 }, b = j.array(), c = {} })), { a = t.list { 1, 2 }, b = t.list(), c = {} },
+  "fdn.json round trip: lists stay lists, objects objects")
 t.check(getmetatable(j.decode("[]")) == j.array_mt, "decoded arrays carry array_mt")
 t.eq(j.encode(j.array()), "[]", "empty array_mt table encodes as []")
 t.eq(j.encode({}), "{}", "empty plain table encodes as {}")

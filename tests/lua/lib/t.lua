@@ -1,13 +1,16 @@
 -- t.lua: a minimal test helper for Lua tests run with `fdnode run`:
 -- t.check(cond, name), t.eq(a, b, name) (deep), t.raises(fn, name),
--- t.throws(fn, class, message, name), t.done(); t.ids(records) ("1,2,...") and
+-- t.throws(fn, class, message, name), t.done(); t.list{...} (a JSON list), t.ids(records) ("1,2,...") and
 -- t.count(table) (its number of keys) for comparing results.
 local M = {}
 local passed, failed = 0, 0
 
+-- Equal values; tables equal key by key, with the same metatable: fdn.json.array_mt decides
+-- whether an empty table is [] or {} on the wire, so a list and an object never compare equal.
 local function deep_eq(a, b)
   if a == b then return true end
   if type(a) ~= "table" or type(b) ~= "table" then return false end
+  if getmetatable(a) ~= getmetatable(b) then return false end
   for k, v in pairs(a) do if not deep_eq(v, b[k]) then return false end end
   for k in pairs(b) do if a[k] == nil then return false end end
   return true
@@ -32,7 +35,17 @@ function M.check(cond, name, detail)
 end
 
 function M.eq(actual, expected, name)
-  M.check(deep_eq(actual, expected), name, "expected " .. show(expected) .. "\n  got      " .. show(actual))
+  if deep_eq(actual, expected) then return M.check(true, name) end
+  local detail = "expected " .. show(expected) .. "\n  got      " .. show(actual)
+  if show(expected) == show(actual) then
+    detail = detail .. "\n  (the same JSON: a table's metatable differs; use t.list{...} for a list)"
+  end
+  M.check(false, name, detail)
+end
+
+-- A list as decoded JSON and the service layer make it: {...} with fdn.json.array_mt.
+function M.list(items)
+  return setmetatable(items or {}, fdn.json.array_mt)
 end
 
 -- Calls fn and returns the error it raised (nil, plus a failed check, if none).
