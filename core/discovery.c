@@ -24,6 +24,7 @@
 #include "beacon.h"
 #include "node.h"
 #include "tls.h"
+#include "ratelog.h"
 #include "util.h"
 
 #define MAX_IFACES 32
@@ -86,25 +87,14 @@ struct fdn_discovery {
     struct peer *oldest, *newest;
     size_t npeers;
     uint64_t hash_seed;
-    int64_t last_log[NLOG];
+    struct fdn_ratelog log[NLOG];
     struct fdn_discovery_stats st;
     int busy, dead; /* inside a dispatch; freed while inside one */
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int log_allowed(struct fdn_discovery *d, int kind)
 {
-    int64_t now = now_ms();
-    if (d->last_log[kind] && now - d->last_log[kind] < LOG_EVERY_MS)
-        return 0;
-    d->last_log[kind] = now ? now : 1;
-    return 1;
+    return fdn_ratelog_allow(&d->log[kind], fdn_now_ms(), LOG_EVERY_MS, 1, NULL);
 }
 
 static uint32_t random32(void)
@@ -478,7 +468,7 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
         d->st.foreign++;
         return;
     }
-    int64_t now = now_ms();
+    int64_t now = fdn_now_ms();
     struct peer *p = lookup(d, b.node_id);
     if (d->auth && fresh(d, &b, p, ip) < 0)
         return;

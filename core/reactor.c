@@ -1,15 +1,13 @@
 /* reactor.c: the event loop that polls before it sleeps (see reactor.h). */
 #include "reactor.h"
 
-#include <time.h>
-
 #include <event2/event.h>
+
+#include "util.h"
 
 static int64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)(fdn_now_ns() / 1000u);
 }
 
 static int loop_over(struct event_base *base, int r)

@@ -1,5 +1,5 @@
-/* util.c: allocation that aborts on out-of-memory, and the process-wide log
- * (one line per message on stderr: time, level, text). */
+/* util.c: allocation that aborts on out-of-memory, the monotonic clock, and the process-wide
+ * log (one line per message on stderr: time, level, text). */
 #include "util.h"
 
 #include <stdarg.h>
@@ -10,6 +10,18 @@
 #include <time.h>
 
 static int log_level = FDN_LOG_INFO;
+
+uint64_t fdn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int64_t fdn_now_ms(void)
+{
+    return (int64_t)(fdn_now_ns() / 1000000u);
+}
 
 static void oom(size_t n)
 {

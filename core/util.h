@@ -1,13 +1,19 @@
-/* util.h: allocation that aborts on out-of-memory, and the process-wide log. */
+/* util.h: allocation that aborts on out-of-memory, the monotonic clock, and the process-wide
+ * log. */
 #ifndef FDN_UTIL_H
 #define FDN_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+
+/* The monotonic clock (CLOCK_MONOTONIC, read now: not libevent's cached time). */
+uint64_t fdn_now_ns(void);
+int64_t fdn_now_ms(void);
 
 enum { FDN_LOG_DEBUG = 0, FDN_LOG_INFO, FDN_LOG_WARN, FDN_LOG_ERROR };
 

@@ -52,13 +52,6 @@ struct fdn_watch {
     int ndirs, capdirs;
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* realpath of path; a file that does not exist (yet) is resolved through its directory. */
 static char *resolve(const char *path)
 {
@@ -95,7 +88,7 @@ static char *resolve(const char *path)
 
 static void arm(struct fdn_watch *w)
 {
-    int64_t now = now_ms();
+    int64_t now = fdn_now_ms();
     int64_t delay = w->quiet_ms;
     int64_t left = w->first_ms + (int64_t)MAX_QUIETS * w->quiet_ms - now;
     if (left < delay)
@@ -109,7 +102,7 @@ static void mark(struct fdn_watch *w, struct wfile *f)
     if (!f->changed) {
         f->changed = 1;
         if (w->pending++ == 0)
-            w->first_ms = now_ms();
+            w->first_ms = fdn_now_ms();
     }
     arm(w);
 }

@@ -16,8 +16,8 @@
  * from queueing a REQ to parsing its RES. events: the client sends SUB; the server sends EVT
  * frames for DURATION s, BATCH at a time, stopping while more than 1 MiB is queued (the same
  * pacing as tests/bench/echo_provider.lua), then one BYE carrying the count it sent.
- * Build: cc -O2 -Icore tests/bench/transport.c core/frame.c core/reactor.c $(pkg-config --cflags
- * --libs libevent_core) -o transport   (tests/bench/run does this). */
+ * Build: cc -O2 -Icore tests/bench/transport.c core/frame.c core/reactor.c core/util.c
+ * $(pkg-config --cflags --libs libevent_core) -o transport   (tests/bench/run does this). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
