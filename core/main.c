@@ -129,6 +129,55 @@ static int parse_number(const char *s, long long lo, long long hi, long long *ou
     return 0;
 }
 
+/* The cluster secret as given, without the whitespace around it (a file's line end, say): a
+ * copy, or NULL when nothing is left, which is an error, never "no secret" (§5). */
+static char *secret_copy(const char *s)
+{
+    size_t len = strlen(s);
+    while (len && strchr(" \t\r\n\v\f", s[len - 1]))
+        len--;
+    while (len && strchr(" \t\r\n\v\f", *s)) {
+        s++;
+        len--;
+    }
+    if (!len)
+        return NULL;
+    char *copy = xmalloc(len + 1);
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    return copy;
+}
+
+static void secret_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Takes $FDN_SECRET out of the process: a copy (secret_copy), then its value is wiped where it
+ * is (unsetenv only drops the pointer: the bytes stay in the environment block, which
+ * /proc/PID/environ shows for the life of the process), then it is unset, so that nothing the
+ * node starts inherits it. *set: whether it was there at all. */
+static char *take_env_secret(int *set)
+{
+    static const char name[] = "FDN_SECRET=";
+    char *copy = NULL;
+    *set = 0;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, name, sizeof name - 1) != 0)
+            continue;
+        char *value = *e + sizeof name - 1;
+        if (!*set) /* the first, as getenv */
+            copy = secret_copy(value);
+        *set = 1;
+        explicit_bzero(value, strlen(value));
+    }
+    unsetenv("FDN_SECRET");
+    return copy;
+}
+
 /* Where the Lua library lives: $FDN_LIB_DIR, else the installed share dir next to
  * the binary, else the source tree the binary was built from. */
 static const char *find_lib_dir(void)
@@ -235,12 +284,12 @@ int main(int argc, char **argv)
             cfg.key = optarg;
             break;
         case OPT_SECRET:
-            if (!*optarg)
-                return fail("--secret must not be empty%s%s", "", "");
-            free(secret);
-            secret = xstrdup(optarg);
+            secret_free(secret);
+            secret = secret_copy(optarg);
             /* out of sight of ps (as far as it can be: it was visible until now) */
             memset(optarg, '*', strlen(optarg));
+            if (!secret)
+                return fail("--secret must not be empty or blank%s%s", "", "");
             break;
         case OPT_MULTICAST: {
             const char *colon = strrchr(optarg, ':');
@@ -336,10 +385,17 @@ int main(int argc, char **argv)
         return fail("usage: fdnode call PATH METHOD [ID] [JSON]%s%s", "", "");
     if (strcmp(mode, "ls") == 0 && json_output)
         mode = "ls-json";
-    const char *env_secret = getenv("FDN_SECRET");
-    if (!secret && env_secret && *env_secret)
-        secret = xstrdup(env_secret);
-    unsetenv("FDN_SECRET"); /* copied: not passed on to what scripts may run */
+    int env_set;
+    char *env_secret = take_env_secret(&env_set);
+    if (secret) {
+        secret_free(env_secret);
+    } else if (env_set && !env_secret) { /* what a missing Kubernetes secret gives */
+        return fail("FDN_SECRET is set but empty or blank%s%s: give it the cluster secret, or "
+                    "unset it to run without one",
+                    "", "");
+    } else {
+        secret = env_secret;
+    }
     cfg.secret = secret;
     fdn_log_set_level(cfg.log_level);
     cfg.lib_dir = find_lib_dir();
@@ -352,9 +408,6 @@ int main(int argc, char **argv)
     if (fdn_node_boot(n, argc - optind, argv + optind, mode) == 0)
         code = fdn_node_run(n);
     fdn_node_free(n);
-    if (secret) {
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-    }
+    secret_free(secret);
     return code;
 }

@@ -70,7 +70,7 @@ struct fdn_node *fdn_node_new(const struct fdn_config *cfg)
     n->traceback_ref = LUA_NOREF;
     if (cfg->secret) {
         size_t len = strlen(cfg->secret);
-        if (fdn_tls_new(cfg->secret, len, &n->tls) < 0) {
+        if (fdn_tls_new(cfg->secret, len, cfg->key, &n->tls) < 0) {
             event_base_free(n->base);
             free(n);
             return NULL;

@@ -1,5 +1,5 @@
-/* tls.c: the cluster secret's cryptography on mbedtls 2.28: the HKDF key schedule, HMAC, a
- * constant-time compare, and PSK TLS sessions whose transport is a pair of evbuffers: the bio
+/* tls.c: the cluster secret's cryptography on mbedtls 2.28: the key schedule (PBKDF2, HKDF), HMAC,
+ * a constant-time compare, and PSK TLS sessions whose transport is a pair of evbuffers: the bio
  * callbacks move bytes between mbedtls and the link's socket buffers; there is no I/O here. */
 #include "tls.h"
 
@@ -12,6 +12,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
+#include <mbedtls/pkcs5.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 
@@ -55,6 +56,21 @@ int fdn_tls_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_
                : -1;
 }
 
+int fdn_tls_pbkdf2(const uint8_t *pw, size_t pw_len, const uint8_t *salt, size_t salt_len,
+                   unsigned iterations, uint8_t *out, size_t out_len)
+{
+    if (iterations == 0 || out_len == 0 || out_len > UINT32_MAX)
+        return -1;
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int r = mbedtls_md_setup(&md, sha256(), 1);
+    if (r == 0)
+        r = mbedtls_pkcs5_pbkdf2_hmac(&md, pw, pw_len, salt, salt_len, iterations,
+                                      (uint32_t)out_len, out);
+    mbedtls_md_free(&md); /* wipes its HMAC pads, which are keyed by pw */
+    return r == 0 ? 0 : -1;
+}
+
 void fdn_tls_hmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
                   uint8_t mac[FDN_TLS_MAC_LEN])
 {
@@ -73,18 +89,28 @@ int fdn_tls_equal(const void *a, const void *b, size_t n)
     return (int)(1 & ((diff - 1) >> 8)); /* diff is 0..255: 1 iff it is 0, without a branch */
 }
 
-void fdn_tls_derive(const char *secret, size_t len, struct fdn_tls_keys *out)
+void fdn_tls_derive(const char *secret, size_t len, const char *key, struct fdn_tls_keys *out)
 {
-    static const char salt[] = FDN_TLS_SALT, disc[] = FDN_TLS_INFO_DISCOVERY,
-                      link[] = FDN_TLS_INFO_LINK;
-    const uint8_t *ikm = (const uint8_t *)secret;
-    if (fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, ikm, len, (const uint8_t *)disc,
-                     sizeof disc - 1, out->discovery, sizeof out->discovery) < 0 ||
-        fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, ikm, len, (const uint8_t *)link,
-                     sizeof link - 1, out->link, sizeof out->link) < 0) {
-        fdn_error("tls: HKDF-SHA256 failed");
+    static const char prefix[] = FDN_TLS_PBKDF2_SALT, salt[] = FDN_TLS_SALT,
+                      disc[] = FDN_TLS_INFO_DISCOVERY, link[] = FDN_TLS_INFO_LINK;
+    size_t key_len = strlen(key), psalt_len = sizeof prefix - 1 + key_len;
+    uint8_t *psalt = xmalloc(psalt_len);
+    memcpy(psalt, prefix, sizeof prefix - 1);
+    memcpy(psalt + sizeof prefix - 1, key, key_len);
+    uint8_t master[FDN_TLS_KEY_LEN];
+    int r = fdn_tls_pbkdf2((const uint8_t *)secret, len, psalt, psalt_len,
+                           FDN_TLS_PBKDF2_ITERATIONS, master, sizeof master);
+    free(psalt);
+    if (r < 0 ||
+        fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, master, sizeof master,
+                     (const uint8_t *)disc, sizeof disc - 1, out->discovery,
+                     sizeof out->discovery) < 0 ||
+        fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, master, sizeof master,
+                     (const uint8_t *)link, sizeof link - 1, out->link, sizeof out->link) < 0) {
+        fdn_error("tls: key derivation failed"); /* only out of memory */
         abort();
     }
+    mbedtls_platform_zeroize(master, sizeof master);
 }
 
 /* --- the node's context --------------------------------------------------------------- */
@@ -125,12 +151,12 @@ static int setup_config(struct fdn_tls *t, mbedtls_ssl_config *conf, int endpoin
     return 0;
 }
 
-int fdn_tls_new(const char *secret, size_t len, struct fdn_tls **out)
+int fdn_tls_new(const char *secret, size_t len, const char *key, struct fdn_tls **out)
 {
     static const char pers[] = "fdnode links";
     *out = NULL;
     struct fdn_tls *t = xcalloc(1, sizeof *t);
-    fdn_tls_derive(secret, len, &t->keys);
+    fdn_tls_derive(secret, len, key, &t->keys);
     mbedtls_entropy_init(&t->entropy);
     mbedtls_ctr_drbg_init(&t->drbg);
     mbedtls_ssl_config_init(&t->client);

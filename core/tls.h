@@ -1,6 +1,6 @@
-/* tls.h: the cluster secret (§4). Keys derived from it with HKDF-SHA256, HMAC-SHA256 and a
- * constant-time compare for beacons, and TLS 1.2 with a pre-shared key (mbedtls) for links,
- * driven over a pair of evbuffers so that link.c keeps its plain socket bufferevent. */
+/* tls.h: the cluster secret (§4). Keys derived from it (slow PBKDF2, then HKDF-SHA256),
+ * HMAC-SHA256 and a constant-time compare for beacons, and TLS 1.2 with a pre-shared key
+ * (mbedtls) for links, driven over a pair of evbuffers so link.c keeps its socket bufferevent. */
 #ifndef FDN_TLS_H
 #define FDN_TLS_H
 
@@ -14,11 +14,18 @@ struct fdn_tls_conn;
 #define FDN_TLS_KEY_LEN 32 /* every derived key */
 #define FDN_TLS_MAC_LEN 32 /* HMAC-SHA256 */
 
-/* Protocol version 1 of the key schedule: changing any of these splits clusters. */
+/* Protocol version 2 of the key schedule: changing any of these splits clusters. The secret goes
+ * through PBKDF2-HMAC-SHA256 (FDN_TLS_PBKDF2_ITERATIONS rounds, salt FDN_TLS_PBKDF2_SALT then the
+ * --key partition name) into a master key, from which HKDF-SHA256 (salt FDN_TLS_SALT) expands
+ * the two keys. The slow step makes every guess at a secret, tried offline against a captured
+ * beacon, cost those rounds. The PSK identity names the version: the handshake of a node with
+ * the older schedule fails as "unknown PSK identity". */
+#define FDN_TLS_PBKDF2_ITERATIONS 200000
+#define FDN_TLS_PBKDF2_SALT "fdnode cluster key v2:"
 #define FDN_TLS_SALT "fdnode cluster secret v1"
 #define FDN_TLS_INFO_DISCOVERY "fdnode discovery v1"
 #define FDN_TLS_INFO_LINK "fdnode link psk v1"
-#define FDN_TLS_PSK_IDENTITY "fdnode v1"
+#define FDN_TLS_PSK_IDENTITY "fdnode v2"
 
 /* --- primitives (no state) ------------------------------------------------------------ */
 
@@ -26,6 +33,11 @@ struct fdn_tls_conn;
  * (okm_len <= 255 * 32). 0, or -1 on a bad length. */
 int fdn_tls_hkdf(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
                  const uint8_t *info, size_t info_len, uint8_t *okm, size_t okm_len);
+
+/* PBKDF2-HMAC-SHA256 (RFC 8018) of pw with salt, `iterations` rounds, into out[out_len].
+ * 0, or -1 on zero iterations or an empty output. */
+int fdn_tls_pbkdf2(const uint8_t *pw, size_t pw_len, const uint8_t *salt, size_t salt_len,
+                   unsigned iterations, uint8_t *out, size_t out_len);
 
 /* HMAC-SHA256 (RFC 2104) of msg[0..len) under key[0..key_len). */
 void fdn_tls_hmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t len,
@@ -40,15 +52,17 @@ struct fdn_tls_keys {
     uint8_t link[FDN_TLS_KEY_LEN];
 };
 
-void fdn_tls_derive(const char *secret, size_t len, struct fdn_tls_keys *out);
+/* The keys of secret[0..len) in the partition `key` (--key), by the schedule above. Slow on
+ * purpose (FDN_TLS_PBKDF2_ITERATIONS: a few hundred ms): once per process. */
+void fdn_tls_derive(const char *secret, size_t len, const char *key, struct fdn_tls_keys *out);
 
 /* --- the node's context --------------------------------------------------------------- */
 
-/* Derives the keys and sets up what every link shares: the DRBG (seeded from the system's
- * entropy) and the client and server configurations (TLS 1.2 only, one suite:
- * TLS-ECDHE-PSK-WITH-CHACHA20-POLY1305-SHA256, X25519 or P-256, no tickets, no
+/* Derives the keys (fdn_tls_derive: the slow part) and sets up what every link shares: the DRBG
+ * (seeded from the system's entropy) and the client and server configurations (TLS 1.2 only, one
+ * suite: TLS-ECDHE-PSK-WITH-CHACHA20-POLY1305-SHA256, X25519 or P-256, no tickets, no
  * renegotiation). 0, or -1 after logging one line. */
-int fdn_tls_new(const char *secret, size_t len, struct fdn_tls **out);
+int fdn_tls_new(const char *secret, size_t len, const char *key, struct fdn_tls **out);
 void fdn_tls_free(struct fdn_tls *t); /* wipes the keys; accepts NULL */
 
 /* The beacon key (FDN_TLS_KEY_LEN bytes), valid as long as t. */

@@ -1,5 +1,5 @@
-/* test_tls.c: the cluster secret. core/tls.c against RFC 5869 and RFC 4231 vectors, its
- * constant-time compare and key schedule; TLS sessions pumped by hand; TLS links (core/link.c)
+/* test_tls.c: the cluster secret. core/tls.c against RFC 5869, RFC 4231 and RFC 7914 vectors,
+ * its constant-time compare and key schedule; TLS sessions pumped by hand; TLS links (core/link.c)
  * on a real event loop, through a recording proxy (no plaintext on the wire); and tagged
  * beacons (core/discovery.c) in a private network namespace (root only, else skipped).
  * Stand-ins for node.c record every dispatch. Every wait is bounded. */
@@ -250,6 +250,28 @@ static void test_vectors(void)
     fdn_tls_hmac(key, sizeof key, (const uint8_t *)tc6, strlen(tc6), mac);
     hex("60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54", wmac, 32);
     CHECK(memcmp(mac, wmac, 32) == 0);
+
+    /* PBKDF2-HMAC-SHA256: RFC 7914 section 11 (the first two), and NULs in both inputs (the
+     * value from Python's hashlib.pbkdf2_hmac) */
+    uint8_t dk[64], wdk[64];
+    CHECK(fdn_tls_pbkdf2((const uint8_t *)"passwd", 6, (const uint8_t *)"salt", 4, 1, dk, 64) == 0);
+    hex("55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783",
+        wdk, 64);
+    CHECK(memcmp(dk, wdk, 64) == 0);
+    CHECK(fdn_tls_pbkdf2((const uint8_t *)"Password", 8, (const uint8_t *)"NaCl", 4, 80000, dk,
+                         64) == 0);
+    hex("4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+        "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d",
+        wdk, 64);
+    CHECK(memcmp(dk, wdk, 64) == 0);
+    CHECK(fdn_tls_pbkdf2((const uint8_t *)"pass\0word", 9, (const uint8_t *)"sa\0lt", 5, 4096, dk,
+                         40) == 0);
+    hex("89b69d0516f829893c696226650a86878c029ac13ee276509d5ae58b6466a72422433a5c04e21eb0", wdk,
+        40);
+    CHECK(memcmp(dk, wdk, 40) == 0);
+    CHECK(fdn_tls_pbkdf2((const uint8_t *)"pw", 2, (const uint8_t *)"s", 1, 0, dk, 32) == -1);
+    CHECK(fdn_tls_pbkdf2((const uint8_t *)"pw", 2, (const uint8_t *)"s", 1, 1, dk, 0) == -1);
 }
 
 static double time_equal(const uint8_t *a, const uint8_t *b, size_t n)
@@ -298,19 +320,27 @@ static void test_equal(void)
 static void test_derive(void)
 {
     const char *s = "correct horse battery staple";
-    struct fdn_tls_keys k1, k2, k3;
-    fdn_tls_derive(s, strlen(s), &k1);
-    fdn_tls_derive(s, strlen(s), &k2);
-    fdn_tls_derive("correct horse battery staplf", strlen(s), &k3);
-    CHECK(memcmp(&k1, &k2, sizeof k1) == 0);
+    struct fdn_tls_keys k1, k2, k3; /* each derivation costs FDN_TLS_PBKDF2_ITERATIONS */
+    fdn_tls_derive(s, strlen(s), "default", &k1);
+    fdn_tls_derive("correct horse battery staplf", strlen(s), "default", &k2);
+    fdn_tls_derive(s, strlen(s), "other", &k3);
     CHECK(memcmp(k1.discovery, k1.link, sizeof k1.link) != 0);
-    CHECK(memcmp(k1.discovery, k3.discovery, 32) != 0 && memcmp(k1.link, k3.link, 32) != 0);
-    /* the key schedule of protocol version 1 is pinned: changing it splits clusters */
+    CHECK(memcmp(k1.discovery, k2.discovery, 32) != 0 && memcmp(k1.link, k2.link, 32) != 0);
+    /* the key schedule of protocol version 2 is pinned: changing it splits clusters. The values
+     * come from Python's hashlib.pbkdf2_hmac (200000 iterations, salt "fdnode cluster key
+     * v2:default") and an HKDF written on its hmac module (salt "fdnode cluster secret v1",
+     * info "fdnode discovery v1" and "fdnode link psk v1"), not from this code */
+    CHECK(FDN_TLS_PBKDF2_ITERATIONS == 200000);
     uint8_t want[32];
-    hex("af0d065c50462e9630f249d775542859035ebe9363c7b46a22a5f7188074b515", want, 32);
+    hex("19c4661246406fde8795b6f1dcdeb566793db1bd9bb6d3bca1d51661831a30dc", want, 32);
     CHECK(memcmp(k1.discovery, want, 32) == 0);
-    hex("eb6480a43ffc7d559359676cc3ee5057e9a6d6442b153150f7da134b8e842931", want, 32);
+    hex("7ae11353bfdd9a15dadf481a298067407392aed7cbb3cd244172db1dbc9b5a42", want, 32);
     CHECK(memcmp(k1.link, want, 32) == 0);
+    /* another --key salts the same secret otherwise */
+    hex("855931f0b27f2eb31bb98f717163f189d2bfa5f52dcb4721a793626a1a3e8fac", want, 32);
+    CHECK(memcmp(k3.discovery, want, 32) == 0);
+    hex("8bac8cd2388896e9b96d7e1436be7c0d2f446134ebd23f0a03939bc645e92fcf", want, 32);
+    CHECK(memcmp(k3.link, want, 32) == 0);
 }
 
 /* ---- sessions pumped by hand: the wire is ours ---- */
@@ -372,9 +402,9 @@ static void test_sessions(void)
 {
     struct fdn_tls *t1, *t2, *other;
     const char *secret = "a secret of the test suite";
-    CHECK(fdn_tls_new(secret, strlen(secret), &t1) == 0);
-    CHECK(fdn_tls_new(secret, strlen(secret), &t2) == 0);
-    CHECK(fdn_tls_new("another secret", 14, &other) == 0);
+    CHECK(fdn_tls_new(secret, strlen(secret), "default", &t1) == 0);
+    CHECK(fdn_tls_new(secret, strlen(secret), "default", &t2) == 0);
+    CHECK(fdn_tls_new("another secret", 14, "default", &other) == 0);
     CHECK(memcmp(fdn_tls_discovery_key(t1), fdn_tls_discovery_key(t2), 32) == 0);
     wire = evbuffer_new();
 
@@ -618,7 +648,7 @@ static void make_node(struct fdn_node *n, const char *secret)
     n->cfg.max_pending = MAX_PENDING;
     n->cfg.ping_timeout_ms = PING_TIMEOUT;
     if (secret)
-        CHECK(fdn_tls_new(secret, strlen(secret), &n->tls) == 0);
+        CHECK(fdn_tls_new(secret, strlen(secret), "default", &n->tls) == 0);
     n->links = fdn_links_new(n);
     fdn_links_set_deadlines(n->links, 1000, HANDSHAKE_MS);
 }
@@ -961,8 +991,8 @@ static uint8_t captured[FDN_BEACON_MAX_LEN + 1];
 
 static void test_beacons(void)
 {
-    fdn_tls_derive("secret one", 10, &K1);
-    fdn_tls_derive("secret two", 10, &K2);
+    fdn_tls_derive("secret one", 10, "default", &K1);
+    fdn_tls_derive("secret two", 10, "default", &K2);
     /* a listener of the raw datagrams, to replay one */
     int cap = socket(AF_INET, SOCK_DGRAM, 0);
     int one = 1;
