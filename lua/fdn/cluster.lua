@@ -186,8 +186,9 @@ local function on_hello(c, body)
   if c.inbound then
     send(c, T.HELLO, 0, hello_body())
     send(c, T.SERVICES, 0, serve.table_body())
+    -- the members we know: a CLI client that joined through us (--seeds) meets them too
+    send(c, T.PEERS, 0, gossip_body())
     if not h.client then
-      send(c, T.PEERS, 0, gossip_body())
       -- the HELLO is a discovery hint too: consume from the node that consumes from us
       local info = link.info(c.link)
       if info and not me.client then M.hint(h.node, info.ip, h.port, h.boot, "hello") end

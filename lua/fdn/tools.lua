@@ -11,18 +11,24 @@ local M = {}
 
 local stdout, stderr = io.stdout, io.stderr
 
--- Waits until discovery has had time to hear every node (beacons come every
--- second) and every link it started is up or gone, bounded by `ms`.
-local function settle(ms)
+-- Discovery has settled once it has had time to hear every node (beacons come every
+-- second, gossip with the first link) and every link it started is up or gone.
+local HEAR_ALL_MS = 1200
+
+local function connecting()
+  for _, p in pairs(cluster.peers) do
+    if p.state == "connecting" then return true end
+  end
+  return false
+end
+
+-- Waits until done() is true or discovery has settled, bounded by `ms`.
+local function settle(ms, done)
   local start = core.now()
-  sched.sleep(1200)
   while core.now() - start < ms do
-    local busy = false
-    for _, p in pairs(cluster.peers) do
-      if p.state == "connecting" then busy = true end
-    end
-    if not busy then break end
-    sched.sleep(50)
+    if done and done() then return end
+    if core.now() - start >= HEAR_ALL_MS and not connecting() then return end
+    sched.sleep(done and 20 or 50)
   end
 end
 
@@ -93,8 +99,7 @@ end
 
 function M.call(app, args, info)
   local path, method = args[1], args[2]
-  local deadline = core.now() + info.timeout
-  while not app:service(path) and core.now() < deadline do sched.sleep(20) end
+  settle(info.timeout, function() return app:service(path) ~= nil end)
   local svc = app:service(path)
   if not svc then
     return fail(errors.NotFound("No node serves '" .. tostring(path) .. "' (key '" .. info.key .. "')"))
