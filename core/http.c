@@ -82,6 +82,7 @@ static const struct status {
     {410, "Gone", NULL, NULL},
     {411, "Length Required", NULL, NULL},
     {413, "Payload Too Large", "PayloadTooLarge", "payload-too-large"},
+    {417, "Expectation Failed", "ExpectationFailed", "expectation-failed"},
     {422, "Unprocessable Entity", NULL, NULL},
     {429, "Too Many Requests", NULL, NULL},
     {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge",

@@ -2,9 +2,11 @@
 refused (413) from its headers, before a byte of it is sent; JSON nested too deep is 400; query
 strings that are huge, have too many parameters or make no sense are 4xx, never 500; headers
 over 16 KiB are 431; a client that trickles a head that never ends gets 408 after
---http-timeout; a client that pipelines without reading, or does not read a large answer, is
-bounded; past the 1024-connection cap the extra connections get 503 (or are closed) and the
-node answers again once they go. After every case the node still answers."""
+--http-timeout; methods are case-sensitive (400), an Expect other than 100-continue is 417, an
+absolute-form target is routed by its path; a client that pipelines without reading, or does
+not read a large answer, is bounded; past the 1024-connection cap the extra connections get 503
+(or are closed) and the node answers again once they go. After every case the node still
+answers."""
 from netns import isolate
 
 isolate()
@@ -293,6 +295,29 @@ malformed = [
 for data, ok, label in malformed:
     st, _, b = raw(port, data)
     check(st in ok, "4: %s: %s" % (label, " or ".join(map(str, ok))), "got %r %r" % (st, b[:160]))
+# methods are case-sensitive, and only those Node knows are served (as Node does: 400)
+for method in (b"get", b"Get", b"pOST", b"FOO", b"GETS"):
+    st, _, b = raw(port, method + b" /echo/1 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+    eq((st, (body_json(b) or {}).get("name")), (400, "BadRequest"), "4: method %r: 400" % method.decode())
+# an expectation other than 100-continue: 417, the body not read
+s = connect(port)
+s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 200-ok\r\n"
+          b"Content-Length: 100000\r\n\r\n")
+st, h, b = read_response(s, 3)
+eq((st, (body_json(b) or {}).get("name")), (417, "ExpectationFailed"), "4: Expect: 200-ok: 417, before the body")
+eq(h.get("connection") if isinstance(h, dict) else h, "close", "4: ... and the connection closes")
+s.close()
+st, _, b = raw(port, b"GET /echo/1 HTTP/1.1\r\nHost: x\r\nExpect: whatever\r\n\r\n")
+eq(st, 417, "4: Expect: whatever on a GET: 417")
+st, _, b = raw(port, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Expect: 100-CONTINUE\r\nContent-Length: 7\r\n\r\n{\"a\":1}")
+eq((st, body_json(b)), (201, {"data": {"a": 1}}), "4: Expect: 100-CONTINUE (any case) is honoured")
+# an absolute-form target is routed by its path and query
+st, _, b = raw(port, b"GET http://127.0.0.1:%d/echo/7 HTTP/1.1\r\nHost: x\r\n\r\n" % port)
+eq((st, (body_json(b) or {}).get("id")), (200, "7"), "4: GET http://host:port/echo/7: routed to /echo/7")
+st, _, b = raw(port, b"GET HTTP://other/echo?a=1&b[c]=2 HTTP/1.1\r\nHost: x\r\n\r\n")
+eq((st, body_json(b)), (200, {"query": {"a": "1", "b": {"c": "2"}}}),
+   "4: GET HTTP://other/echo?a=1&b[c]=2: find with its query")
 serving("4")
 
 # ---- 5. slow clients -------------------------------------------------------------------------------
