@@ -24,7 +24,8 @@ struct fdn_http;
  * Errors the server answers itself close the connection; their bodies are Feathers-shaped:
  * the Feathers class where one exists, else the HTTP reason in the same form:
  *   400 BadRequest/bad-request   408 Timeout/timeout   501 NotImplemented/not-implemented
- *   503 Unavailable/unavailable (over http_max_conns)
+ *   503 Unavailable/unavailable (over http_max_conns, or http_max_per_addr from one client
+ *       address, with no idle kept-alive connection to close instead)
  *   413 PayloadTooLarge/payload-too-large   431 RequestHeaderFieldsTooLarge/...
  *   417 ExpectationFailed/expectation-failed (an Expect other than 100-continue)
  *   505 HttpVersionNotSupported/http-version-not-supported
