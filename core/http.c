@@ -1,6 +1,6 @@
 /* http.c: the gateway's HTTP/1.1 server on bufferevents: accept, parse (http_parser),
- * hand complete requests to Lua, write the response, keep-alive, timeouts and limits.
- * One request per connection at a time; nothing is buffered beyond a bound. */
+ * hand complete requests to Lua, write the response, keep-alive, timeouts and limits (the
+ * connection caps, per client address too). One request per connection at a time. */
 #include "http.h"
 
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,18 +26,35 @@
 #include "node.h"
 #include "util.h"
 
-#ifndef FDN_HTTP_IDLE_MS
-#define FDN_HTTP_IDLE_MS 60000 /* an idle keep-alive connection is closed after this */
-#endif
 #define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
 #define MAX_REJECTING 64 /* connections being told 503 at once; beyond, they are just closed */
 #define MAX_LISTENERS 4
 
 enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
 
+/* The queues a kept-alive connection waits in between requests, oldest first: the gateway's
+ * (closed first when every slot is taken) and its client address's (closed first when the
+ * address is at its cap). */
+enum { Q_GATEWAY, Q_PEER };
+
+struct conn;
+struct queue {
+    struct conn *head, *tail;
+};
+
+/* A client address and the gateway connections it holds; freed with its last one. */
+struct peer {
+    struct peer *next; /* in its hash bucket */
+    struct queue idle;
+    int nconns;
+    uint8_t len, addr[16]; /* IPv4 (also IPv4-mapped IPv6): 4 bytes; IPv6: 16 */
+};
+
 struct conn {
     struct fdn_http *h;
     struct conn *prev, *next;
+    struct conn *qprev[2], *qnext[2]; /* in the idle queues, while parked */
+    struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
     struct bufferevent *bev;
     struct event *timer;
     struct fdn_http_parser *p;
@@ -44,19 +62,23 @@ struct conn {
     uint64_t req_id;
     char *body;
     size_t body_len, body_cap;
-    unsigned keep_alive : 1, head : 1, eof : 1;
+    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1;
 };
 
 struct fdn_http {
     struct fdn_node *n;
     struct evconnlistener *ls[MAX_LISTENERS];
-    int nls, port, stopping, timeout_ms;
+    int nls, port, stopping, timeout_ms, idle_ms, max_per_addr;
     struct event *relisten;
     struct conn *conns;
     struct conn **slots; /* by slot: req_id % nslots finds the connection */
     int *free_slots, nfree, nslots;
     size_t nrejecting, in_flight, max_body;
     uint64_t seq;
+    struct queue idle;   /* every parked connection */
+    struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
+    size_t npeers;
+    uint64_t hash_seed;
 };
 
 static const struct status {
@@ -82,6 +104,7 @@ static const struct status {
     {410, "Gone", NULL, NULL},
     {411, "Length Required", NULL, NULL},
     {413, "Payload Too Large", "PayloadTooLarge", "payload-too-large"},
+    {417, "Expectation Failed", "ExpectationFailed", "expectation-failed"},
     {422, "Unprocessable Entity", NULL, NULL},
     {429, "Too Many Requests", NULL, NULL},
     {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge",
@@ -108,9 +131,88 @@ static void arm(struct conn *c, int ms)
     evtimer_add(c->timer, &tv);
 }
 
+static void enqueue(struct queue *q, struct conn *c, int k)
+{
+    c->qprev[k] = q->tail;
+    c->qnext[k] = NULL;
+    if (q->tail)
+        q->tail->qnext[k] = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+static void dequeue(struct queue *q, struct conn *c, int k)
+{
+    if (c->qprev[k])
+        c->qprev[k]->qnext[k] = c->qnext[k];
+    else
+        q->head = c->qnext[k];
+    if (c->qnext[k])
+        c->qnext[k]->qprev[k] = c->qprev[k];
+    else
+        q->tail = c->qprev[k];
+    c->qprev[k] = c->qnext[k] = NULL;
+}
+
+/* A kept-alive connection waits for its next request: the first to go when room is needed. */
+static void park(struct conn *c)
+{
+    c->parked = 1;
+    enqueue(&c->h->idle, c, Q_GATEWAY);
+    if (c->peer)
+        enqueue(&c->peer->idle, c, Q_PEER);
+}
+
+static void unpark(struct conn *c)
+{
+    if (!c->parked)
+        return;
+    c->parked = 0;
+    dequeue(&c->h->idle, c, Q_GATEWAY);
+    if (c->peer)
+        dequeue(&c->peer->idle, c, Q_PEER);
+}
+
+/* The client address of an accepted connection, in addr; its length (0: not an IP address). */
+static size_t peer_addr(const struct sockaddr *sa, uint8_t addr[16])
+{
+    if (sa->sa_family == AF_INET) {
+        memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+        memcpy(addr, a6->s6_addr + 12, 4);
+        return 4;
+    }
+    memcpy(addr, a6->s6_addr, 16);
+    return 16;
+}
+
+/* Where the address's entry is in its hash chain, or where it would go (*result NULL). */
+static struct peer **peer_find(struct fdn_http *h, const uint8_t *addr, size_t len)
+{
+    uint64_t x = h->hash_seed;
+    for (size_t i = 0; i < len; i++)
+        x = (x ^ addr[i]) * 0x100000001b3u;
+    struct peer **pp = &h->peers[(x ^ x >> 29) & (h->npeers - 1)];
+    while (*pp && ((*pp)->len != len || memcmp((*pp)->addr, addr, len) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
 static void conn_free(struct conn *c)
 {
     struct fdn_http *h = c->h;
+    unpark(c);
+    if (c->peer && --c->peer->nconns == 0) {
+        struct peer **pp = peer_find(h, c->peer->addr, c->peer->len);
+        *pp = c->peer->next;
+        free(c->peer);
+    }
     if (c->state == C_IN_LUA || c->state == C_WRITING)
         h->in_flight--;
     if (c->slot >= 0) {
@@ -327,6 +429,7 @@ static void http_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     if (c->state == C_IDLE) { /* the first byte starts the request's clock */
+        unpark(c);
         c->state = C_READING;
         arm(c, c->h->timeout_ms);
     }
@@ -349,7 +452,8 @@ static void finish(struct conn *c)
     }
     c->state = C_IDLE;
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-        arm(c, FDN_HTTP_IDLE_MS);
+        park(c);
+        arm(c, c->h->idle_ms);
         return;
     }
     c->state = C_READING;
@@ -422,27 +526,62 @@ static struct conn *conn_new(struct fdn_http *h, evutil_socket_t fd, int slot)
     return c;
 }
 
+/* A connection there is no room for: 503, or closed at once past MAX_REJECTING of them. */
+static void refuse(struct fdn_http *h, evutil_socket_t fd, const char *why)
+{
+    if (h->nrejecting >= MAX_REJECTING) {
+        evutil_closesocket(fd);
+        return;
+    }
+    h->nrejecting++;
+    send_error(conn_new(h, fd, -1), 503, why);
+}
+
+static void evict(struct conn *c, const char *why)
+{
+    fdn_debug("http: closing an idle keep-alive connection (%s)", why);
+    conn_free(c);
+}
+
+/* Room is made by closing parked connections, oldest first: the client's own when it is at
+ * its cap, else anyone's when every slot is taken. Without a parked one to close, 503. */
 static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                            int socklen, void *arg)
 {
     struct fdn_http *h = arg;
     int one = 1;
+    uint8_t addr[16];
+    size_t alen = h->max_per_addr > 0 ? peer_addr(sa, addr) : 0;
     (void)l;
-    (void)sa;
     (void)socklen;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (h->nfree == 0) {
-        if (h->nrejecting >= MAX_REJECTING) {
-            evutil_closesocket(fd);
+    struct peer *pe = alen ? *peer_find(h, addr, alen) : NULL;
+    if (pe && pe->nconns >= h->max_per_addr) {
+        if (!pe->idle.head) {
+            refuse(h, fd, "Too many connections from this address");
             return;
         }
-        h->nrejecting++;
-        send_error(conn_new(h, fd, -1), 503, "Too many connections");
+        evict(pe->idle.head, "its client is at its cap"); /* pe may be gone if the cap is 1 */
+    }
+    if (h->nfree == 0 && h->idle.head)
+        evict(h->idle.head, "the gateway is full");
+    if (h->nfree == 0) {
+        refuse(h, fd, "Too many connections");
         return;
     }
     struct conn *c = conn_new(h, fd, h->free_slots[--h->nfree]);
     c->state = C_IDLE;
     arm(c, h->timeout_ms);
+    if (alen) {
+        struct peer **pp = peer_find(h, addr, alen);
+        if (!*pp) {
+            *pp = xcalloc(1, sizeof **pp);
+            (*pp)->len = (uint8_t)alen;
+            memcpy((*pp)->addr, addr, alen);
+        }
+        c->peer = *pp;
+        c->peer->nconns++;
+    }
 }
 
 static void http_relisten_cb(evutil_socket_t fd, short what, void *arg)
@@ -524,8 +663,15 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     h->n = n;
     h->timeout_ms = n->cfg.http_timeout_ms > 0 ? n->cfg.http_timeout_ms : 30000;
     h->max_body = n->cfg.max_body ? n->cfg.max_body : 1024 * 1024;
+    h->idle_ms = n->cfg.http_idle_ms > 0 ? n->cfg.http_idle_ms : 5000;
+    h->max_per_addr = n->cfg.http_max_per_addr; /* 0: no cap */
     h->nslots = n->cfg.http_max_conns > 0 ? n->cfg.http_max_conns : 1024;
     h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
+    for (h->npeers = 64; h->npeers < (size_t)h->nslots; h->npeers *= 2)
+        ;
+    h->peers = xcalloc(h->npeers, sizeof *h->peers);
+    if (getrandom(&h->hash_seed, sizeof h->hash_seed, 0) != (ssize_t)sizeof h->hash_seed)
+        h->hash_seed = (uint64_t)(uintptr_t)h ^ (uint64_t)getpid() << 32;
     h->free_slots = xmalloc((size_t)h->nslots * sizeof *h->free_slots);
     for (int i = 0; i < h->nslots; i++)
         h->free_slots[h->nfree++] = h->nslots - 1 - i;
@@ -594,5 +740,6 @@ void fdn_http_free(struct fdn_http *h)
         event_free(h->relisten);
     free(h->slots);
     free(h->free_slots);
+    free(h->peers);
     free(h);
 }

@@ -11,8 +11,9 @@ struct fdn_http;
 
 /* Dispatch of a complete request: fdn_node_dispatch_begin(n, "http") then 6 arguments:
  *   req_id  integer, unique per node, never reused
- *   method  string ("GET")
- *   path    string: the raw target before '?', still percent-encoded
+ *   method  string ("GET"): one Node knows, in its case (others are refused with 400)
+ *   path    string: the raw target before '?', still percent-encoded (an absolute-form
+ *           target, http://host/p?q, is given by its path and query)
  *   query   string after '?' (raw), or nil when there is no '?'
  *   headers table: lowercased name -> value; repeated headers joined with ", " ("; " for cookie)
  *   body    string, or nil when empty
@@ -23,8 +24,10 @@ struct fdn_http;
  * Errors the server answers itself close the connection; their bodies are Feathers-shaped:
  * the Feathers class where one exists, else the HTTP reason in the same form:
  *   400 BadRequest/bad-request   408 Timeout/timeout   501 NotImplemented/not-implemented
- *   503 Unavailable/unavailable (over http_max_conns)
+ *   503 Unavailable/unavailable (over http_max_conns, or http_max_per_addr from one client
+ *       address, with no idle kept-alive connection to close instead)
  *   413 PayloadTooLarge/payload-too-large   431 RequestHeaderFieldsTooLarge/...
+ *   417 ExpectationFailed/expectation-failed (an Expect other than 100-continue)
  *   505 HttpVersionNotSupported/http-version-not-supported
  * e.g. {"name":"BadRequest","message":"Invalid request line","code":400,"className":"bad-request"}
  */

@@ -114,6 +114,42 @@ static void reset(struct fdn_http_parser *p)
     p->state = S_HEAD;
 }
 
+/* The methods Node knows (http.METHODS), most used first. Methods are case-sensitive: "get"
+ * is not GET, and a method outside this list is refused, as Node refuses it. */
+static const char *const methods[] = {
+    "GET",      "POST",      "PUT",        "PATCH",      "DELETE", "HEAD",   "OPTIONS",
+    "ACL",      "BIND",      "CHECKOUT",   "CONNECT",    "COPY",   "LINK",   "LOCK",
+    "M-SEARCH", "MERGE",     "MKACTIVITY", "MKCALENDAR", "MKCOL",  "MOVE",   "NOTIFY",
+    "PROPFIND", "PROPPATCH", "PURGE",      "QUERY",      "REBIND", "REPORT", "SEARCH",
+    "SOURCE",   "SUBSCRIBE", "TRACE",      "UNBIND",     "UNLINK", "UNLOCK", "UNSUBSCRIBE"};
+
+static int known_method(const char *m, size_t n)
+{
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        if (strlen(methods[i]) == n && memcmp(methods[i], m, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* An absolute-form target (RFC 9112 3.2.2: "http://host:port/path?query") is served as its
+ * origin form ("/path?query"), made in place: the authority's last byte becomes the '/'
+ * when the URL has no path. Other targets are returned as they are. */
+static char *origin_form(char *t, char *end)
+{
+    char *a = NULL;
+    if (end - t >= 7 && eq_ci(t, 7, "http://"))
+        a = t + 7;
+    else if (end - t >= 8 && eq_ci(t, 8, "https://"))
+        a = t + 8;
+    if (!a)
+        return t;
+    while (a < end && *a != '/' && *a != '?')
+        a++;
+    if (a == end || *a == '?')
+        *--a = '/'; /* a - 1 is at least the second '/' of "://" */
+    return a;
+}
+
 static int request_line(struct fdn_http_parser *p, char *line, size_t n)
 {
     char *end = line + n, *sp1 = memchr(line, ' ', n);
@@ -134,7 +170,10 @@ static int request_line(struct fdn_http_parser *p, char *line, size_t n)
         return fail(p, 400, "Invalid HTTP version");
     if (v[5] != '1')
         return fail(p, 505, "HTTP version not supported");
+    if (!known_method(line, (size_t)(sp1 - line)))
+        return fail(p, 400, "Unknown method");
     p->version_minor = v[7] - '0';
+    t = origin_form(t, sp2);
     *sp1 = *sp2 = v[8] = '\0'; /* v[8] is the CR */
     p->target_off = (size_t)(t - p->buf);
     return 0;
@@ -190,6 +229,8 @@ static int known_header(struct fdn_http_parser *p, const char *name, size_t nl, 
     } else if (nl == 6 && memcmp(name, "expect", 6) == 0) {
         if (eq_ci(v, vl, "100-continue"))
             p->expect = 1;
+        else
+            p->expect_other = 1; /* an expectation we cannot meet: 417 */
     } else if (nl == 7 && memcmp(name, "upgrade", 7) == 0) {
         p->have_upgrade = 1;
     }
@@ -243,6 +284,8 @@ static int finish_head(struct fdn_http_parser *p)
             return fail(p, 501, "Unsupported transfer coding");
         p->chunked = 1;
     }
+    if (p->expect_other && p->version_minor >= 1) /* HTTP/1.0 has no Expect: ignored */
+        return fail(p, 417, "Expectation not supported");
     if (p->have_cl && p->content_length > p->max_body)
         return fail(p, 413, "Request body too large");
     if (p->version_minor == 0)

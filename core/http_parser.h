@@ -15,7 +15,7 @@ enum fdn_hp_event {
     FDN_HP_HEAD,      /* request line and headers complete: the request fields are valid */
     FDN_HP_BODY,      /* body bytes in *body / *body_len (they point into the input) */
     FDN_HP_DONE,      /* request complete; the next feed starts the next request */
-    FDN_HP_ERROR,     /* p->status (400, 413, 431, 501, 505) and p->error say why; sticky */
+    FDN_HP_ERROR,     /* p->status (400, 413, 417, 431, 501, 505) and p->error say why; sticky */
 };
 
 struct fdn_hp_header {
@@ -32,7 +32,8 @@ struct fdn_http_parser {
 
     /* The request: valid from FDN_HP_HEAD until the feed after FDN_HP_DONE. */
     const char *method; /* NUL-terminated */
-    const char *target; /* NUL-terminated, raw (still percent-encoded) */
+    const char *target; /* NUL-terminated, raw (still percent-encoded); an absolute-form
+                         * target (http://host/p?q) is given in origin form (/p?q) */
     int version_minor;  /* HTTP/1.<minor> */
     struct fdn_hp_header *headers;
     size_t nheaders;
@@ -56,7 +57,7 @@ struct fdn_http_parser {
     size_t line_bytes, trailer_bytes;
     unsigned have_request_line : 1, have_cl : 1, have_te : 1, te_chunked : 1, te_other : 1,
         te_bad : 1, conn_close : 1, conn_keep_alive : 1, conn_upgrade : 1, have_upgrade : 1,
-        expect : 1, chunk_digits : 1;
+        expect : 1, expect_other : 1, chunk_digits : 1;
 };
 
 /* max_head 0 means FDN_HTTP_MAX_HEAD, max_headers 0 means FDN_HTTP_MAX_HEADERS; max_body is

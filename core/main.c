@@ -28,6 +28,10 @@ static const char usage_text[] =
     "  --http-host ADDR     address the gateway listens on (default 127.0.0.1)\n"
     "  --max-body BYTES     largest request body the gateway accepts (default 1048576)\n"
     "  --http-timeout MS    a request must arrive whole within MS (default 30000)\n"
+    "  --http-idle-timeout MS  a kept-alive gateway connection idle for MS is closed\n"
+    "                       (default 5000)\n"
+    "  --http-max-per-addr N  gateway connections one client address may hold; past it, its\n"
+    "                       idle ones are closed, else it gets 503 (default 256, 0: no cap)\n"
     "  --timeout MS         remote call timeout (default 10000)\n"
     "  --shutdown-timeout MS  how long calls in flight may run on at shutdown (default 5000)\n"
     "  --name NAME          node name shown in logs and listings (default host-pid)\n"
@@ -61,6 +65,8 @@ enum {
     OPT_HTTP_HOST,
     OPT_MAX_BODY,
     OPT_HTTP_TIMEOUT,
+    OPT_HTTP_IDLE_TIMEOUT,
+    OPT_HTTP_MAX_PER_ADDR,
     OPT_TIMEOUT,
     OPT_SHUTDOWN_TIMEOUT,
     OPT_NAME,
@@ -86,6 +92,8 @@ static const struct option long_options[] = {
     {"http-host", required_argument, NULL, OPT_HTTP_HOST},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
+    {"http-idle-timeout", required_argument, NULL, OPT_HTTP_IDLE_TIMEOUT},
+    {"http-max-per-addr", required_argument, NULL, OPT_HTTP_MAX_PER_ADDR},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
     {"name", required_argument, NULL, OPT_NAME},
@@ -219,6 +227,8 @@ int main(int argc, char **argv)
         .max_body = 1 << 20,
         .http_timeout_ms = 30000,
         .http_max_conns = 1024,
+        .http_idle_ms = 5000,
+        .http_max_per_addr = 256,
         .timeout_ms = 10000,
         .shutdown_ms = 5000,
         .log_level = FDN_LOG_INFO,
@@ -269,6 +279,12 @@ int main(int argc, char **argv)
             if (parse_number(optarg, 1, 1LL << 32, &v) < 0)
                 return fail("--max-body: '%s' is not a size in bytes%s", optarg, "");
             cfg.max_body = (size_t)v;
+            break;
+        case OPT_HTTP_MAX_PER_ADDR:
+            if (parse_number(optarg, 0, 1 << 20, &v) < 0)
+                return fail("--http-max-per-addr: '%s' is not a number of connections%s", optarg,
+                            "");
+            cfg.http_max_per_addr = (int)v;
             break;
         case OPT_PORT:
             if (parse_number(optarg, 0, 65535, &v) < 0)
@@ -343,12 +359,15 @@ int main(int argc, char **argv)
                 cfg.ping_timeout_ms = (int)v < 100 ? 100 : (int)v;
             break;
         case OPT_HTTP_TIMEOUT:
+        case OPT_HTTP_IDLE_TIMEOUT:
         case OPT_TIMEOUT:
         case OPT_SHUTDOWN_TIMEOUT:
             if (parse_number(optarg, 1, 86400000, &v) < 0)
                 return fail("'%s' is not a duration in milliseconds%s", optarg, "");
             if (c == OPT_HTTP_TIMEOUT)
                 cfg.http_timeout_ms = (int)v;
+            else if (c == OPT_HTTP_IDLE_TIMEOUT)
+                cfg.http_idle_ms = (int)v;
             else if (c == OPT_TIMEOUT)
                 cfg.timeout_ms = (int)v;
             else

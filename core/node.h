@@ -24,6 +24,8 @@ struct fdn_config {
     size_t max_body;       /* --max-body BYTES, default 1 MiB */
     int http_timeout_ms;   /* --http-timeout MS: a request must arrive whole within it */
     int http_max_conns;    /* cap on open gateway connections */
+    int http_idle_ms;      /* --http-idle-timeout MS: a kept-alive connection idle so long closes */
+    int http_max_per_addr; /* --http-max-per-addr N: gateway connections per client, 0 = no cap */
     int timeout_ms;        /* --timeout MS, remote call timeout */
     int shutdown_ms;       /* how long calls in flight may take to finish at shutdown */
     int log_level;         /* FDN_LOG_* */

@@ -1,9 +1,10 @@
 /* fuzz_http_parser.c: libFuzzer target for the HTTP/1.1 request parser. The input is parsed
- * whole, then in pieces whose sizes come from its first byte; both runs must report the same
- * events, and every reported field must be well formed. */
+ * whole, then in pieces sized from its first byte; both runs must report the same events, and
+ * every field reported must be well formed (known method, origin-form target, Expect). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_parser.h"
 
@@ -32,6 +33,11 @@ static void check_head(const struct fdn_http_parser *p, struct digest *d)
 {
     if (!p->method || !p->target || !*p->method || !*p->target)
         abort();
+    for (const char *m = p->method; *m; m++) /* known methods only: uppercase, or M-SEARCH */
+        if (!((*m >= 'A' && *m <= 'Z') || *m == '-'))
+            abort();
+    if (strncasecmp(p->target, "http://", 7) == 0 || strncasecmp(p->target, "https://", 8) == 0)
+        abort(); /* an absolute-form target is given in origin form */
     mix(&d->h, p->method, strlen(p->method) + 1);
     mix(&d->h, p->target, strlen(p->target) + 1);
     mix_int(&d->h, (uint64_t)p->version_minor << 8 | p->keep_alive << 3 | p->expect_continue << 2 |
@@ -47,6 +53,9 @@ static void check_head(const struct fdn_http_parser *p, struct digest *d)
         for (size_t k = 0; k < hd->name_len; k++)
             if (hd->name[k] >= 'A' && hd->name[k] <= 'Z')
                 abort();
+        if (p->version_minor >= 1 && strcmp(hd->name, "expect") == 0 &&
+            strcasecmp(hd->value, "100-continue") != 0)
+            abort(); /* any other expectation is refused (417) */
         mix(&d->h, hd->name, hd->name_len + 1);
         mix(&d->h, hd->value, hd->value_len + 1);
     }

@@ -319,6 +319,58 @@ static void test_malformed(void)
     expect_error(line, (size_t)n, 400);
 }
 
+/* Methods are case-sensitive and known; expectations other than 100-continue are refused;
+ * an absolute-form target is given in origin form. */
+static void test_edges(void)
+{
+    BAD("get / HTTP/1.1\r\n\r\n", 400);
+    BAD("Get / HTTP/1.1\r\n\r\n", 400);
+    BAD("post / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx", 400);
+    BAD("FOO / HTTP/1.1\r\n\r\n", 400);
+    BAD("GETS / HTTP/1.1\r\n\r\n", 400);
+    BAD("GE / HTTP/1.1\r\n\r\n", 400);
+    BAD("get / HTTP/1.0\r\n\r\n", 400);
+    expect("M-SEARCH * HTTP/1.1\r\n\r\n",
+           "HEAD M-SEARCH * 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("UNSUBSCRIBE /x HTTP/1.1\r\n\r\n",
+           "HEAD UNSUBSCRIBE /x 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    /* an HTTP/2 preface is still told its version is not supported */
+    BAD("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505);
+
+    BAD("POST / HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx", 417);
+    BAD("GET / HTTP/1.1\r\nExpect: whatever\r\n\r\n", 417);
+    BAD("GET / HTTP/1.1\r\nExpect:\r\n\r\n", 417);
+    BAD("POST / HTTP/1.1\r\nExpect: 100-continue, x\r\nContent-Length: 1\r\n\r\nx", 417);
+    BAD("POST / HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\nContent-Length: 1\r\n\r\n", 417);
+    expect("POST / HTTP/1.1\r\nExpect:  100-CONTINUE \r\nContent-Length: 1\r\n\r\nx",
+           "HEAD POST / 1.1 ka=1 ec=1 ch=0 up=0 cl=1\n  expect=[100-CONTINUE]\n"
+           "  content-length=[1]\nBODY 1 [x]\nDONE\n");
+    expect("GET / HTTP/1.0\r\nExpect: x\r\n\r\n", /* HTTP/1.0 knows no Expect */
+           "HEAD GET / 1.0 ka=0 ec=0 ch=0 up=0 cl=0\n  expect=[x]\nBODY 0 []\nDONE\n");
+    /* the first request of a pipeline is kept when the second expects too much */
+    expect("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nExpect: x\r\n\r\n",
+           "HEAD GET /a 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\nERROR 417 body=0\n");
+
+    expect("GET http://host:3060/echo/1?x=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+           "HEAD GET /echo/1?x=1 1.1 ka=1 ec=0 ch=0 up=0 cl=0\n  host=[h]\nBODY 0 []\nDONE\n");
+    expect("DELETE HTTPS://u@h:1/a/b/ HTTP/1.1\r\n\r\n",
+           "HEAD DELETE /a/b/ 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET http://h?a=b HTTP/1.1\r\n\r\n",
+           "HEAD GET /?a=b 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET http://h HTTP/1.1\r\n\r\n",
+           "HEAD GET / 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET http:// HTTP/1.1\r\n\r\n",
+           "HEAD GET / 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET http://?q HTTP/1.1\r\n\r\n",
+           "HEAD GET /?q 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET http:/x HTTP/1.1\r\n\r\n", /* not a URL: left alone */
+           "HEAD GET http:/x 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("GET ftp://h/x HTTP/1.1\r\n\r\n",
+           "HEAD GET ftp://h/x 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+    expect("CONNECT h:443 HTTP/1.1\r\n\r\n",
+           "HEAD CONNECT h:443 1.1 ka=1 ec=0 ch=0 up=0 cl=0\nBODY 0 []\nDONE\n");
+}
+
 static void test_api(void)
 {
     struct fdn_http_parser *p = parser();
@@ -359,6 +411,7 @@ int main(void)
     test_pipelined();
     test_limits();
     test_malformed();
+    test_edges();
     test_api();
     return check_summary("test_http_parser");
 }
