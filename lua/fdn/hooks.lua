@@ -22,13 +22,38 @@ function M.new_store()
   return { before = {}, after = {}, error = {}, around = {} }
 end
 
+-- Whether v is a list: keys 1..n and nothing else.
+local function is_list(v)
+  local n = #v
+  for k in pairs(v) do
+    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
+  end
+  return true
+end
+
+-- Errors name the line that called service:hooks / app:hooks: register is two levels
+-- below it, check_method three, as_list four (through add).
+local LEVEL = 4
+
 local function as_list(v, where)
   if type(v) == "function" then return { v } end
-  if type(v) ~= "table" then error(where .. ": a hook must be a function or a list of functions", 4) end
+  if type(v) ~= "table" or not is_list(v) then
+    error(where .. ": hooks must be a function or a list of functions", LEVEL + 1)
+  end
   for i, h in ipairs(v) do
-    if type(h) ~= "function" then error(where .. ": hook " .. i .. " is not a function", 4) end
+    if type(h) ~= "function" then error(where .. ": hook " .. i .. " is not a function", LEVEL + 1) end
   end
   return v
+end
+
+-- methods: the set of the service's methods (nil for the app's hooks, which apply to any).
+local function check_method(method, methods, kind)
+  if type(method) ~= "string" then
+    error("hooks: " .. kind .. " has a key that is not a method name: " .. tostring(method), LEVEL)
+  end
+  if methods and method ~= "all" and not methods[method] then
+    error(("hooks: '%s' is not a method of this service (in %s)"):format(method, kind), LEVEL)
+  end
 end
 
 local function add(store, kind, method, hooks)
@@ -45,7 +70,9 @@ end
 --   { before = { all = {...}, get = fn }, after = ..., error = ..., around = ... }
 --   { find = { aroundHook, ... } }   (around hooks by method)
 --   { aroundHook, ... }              (around hooks for all methods)
-function M.register(store, spec)
+-- A key that is neither a hook type nor (for a service) one of its methods is refused,
+-- naming it, as Feathers does: a misspelt `bfore` must not pass for a method's hooks.
+function M.register(store, spec, methods)
   if type(spec) ~= "table" then error("hooks: expected a table", 3) end
   if spec[1] ~= nil then
     add(store, "around", "all", spec)
@@ -55,14 +82,19 @@ function M.register(store, spec)
         if type(value) == "function" or (type(value) == "table" and value[1] ~= nil) then
           add(store, key, "all", value)
         elseif type(value) == "table" then
-          for method, hooks in pairs(value) do add(store, key, method, hooks) end
+          for method, hooks in pairs(value) do
+            check_method(method, methods, key)
+            add(store, key, method, hooks)
+          end
         else
-          error("hooks: '" .. tostring(key) .. "' must be a table or a function", 2)
+          error("hooks: '" .. tostring(key) .. "' must be a table or a function", 3)
         end
-      elseif type(key) == "string" then
+      elseif type(key) == "string" and (methods == nil or methods[key])
+          and (type(value) == "function" or (type(value) == "table" and is_list(value))) then
         add(store, "around", key, value)
       else
-        error("hooks: '" .. tostring(key) .. "' is not a valid hook type", 2)
+        error(("hooks: '%s' is not a hook type (before, after, error, around)%s"):format(tostring(key),
+          methods and " nor a method of this service" or ""), 3)
       end
     end
   end

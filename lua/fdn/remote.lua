@@ -9,6 +9,7 @@ local sched = require "fdn.sched"
 local log = require "fdn.log"
 local events = require "fdn.events"
 local service = require "fdn.service"
+local hooks_of = require "fdn.hooks"
 local dist = require "fdn.distribution"
 
 local M = {}
@@ -261,7 +262,8 @@ local function make_proxy(lp, d)
   local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
   rawset(svc, "__remote", M.call) -- a proxy: service.lua calls it directly when no hook applies
   local hooks = dist.options.hooks
-  if hooks then svc:hooks(hooks) end
+  -- the same hooks for every proxy: a method one of them lacks is no error
+  if hooks then hooks_of.register(svc.__hooks, hooks) end
   return svc
 end
 

@@ -184,7 +184,7 @@ end
 M.run = run
 
 function Service:hooks(spec)
-  hooks.register(self.__hooks, spec)
+  hooks.register(self.__hooks, spec, self.__hooked)
   return self
 end
 

@@ -205,4 +205,25 @@ do
   t.eq(calls, { "setup x", "teardown" }, "setup(app, path) and teardown() are called")
 end
 
+-- a misspelt hook type or method is refused, naming it (Feathers refuses it too)
+do
+  local app = App.new()
+  app:use("m", { find = function() return {} end, create = function(_, d) return d end })
+  local svc = app:service("m")
+  local function refused(spec, needle, name)
+    local ok, err = pcall(svc.hooks, svc, spec)
+    t.check(not ok and tostring(err):find(needle, 1, true) ~= nil, name, tostring(err))
+  end
+  refused({ bfore = { create = function() end } }, "'bfore' is not a hook type", "a misspelt type")
+  refused({ before = { crate = function() end } }, "'crate' is not a method of this service",
+    "a misspelt method")
+  refused({ before = { create = { a = 1 } } }, "hooks must be a function or a list", "a map where a list goes")
+  refused({ remove = { function() end } }, "'remove' is not a hook type", "around hooks of a method it lacks")
+  local ok, err = pcall(app.hooks, app, { bfore = { create = function() end } })
+  t.check(not ok and tostring(err):find("'bfore' is not a hook type", 1, true) ~= nil, "app hooks too", tostring(err))
+  t.check(pcall(svc.hooks, svc, { find = { function(_, nxt) nxt() end } }), "around hooks by method still work")
+  t.check(pcall(app.hooks, app, { before = { anything = function() end } }),
+    "app hooks may name any method (they apply to every service)")
+end
+
 return t.done()
