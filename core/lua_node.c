@@ -1,5 +1,6 @@
 /* lua_node.c: the node's reactor services for Lua (fdn.core.node): timers, the
  * monotonic clock, logging, starting the gateway and stopping the node. */
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -194,12 +195,36 @@ static int l_node_info(lua_State *L)
  * finished threads are parked and reused: a task costs no new thread and no wrapper function,
  * and one that never waits never yields (no longjmp). */
 #define POOL_MAX 512
-static const char task_tag; /* a task thread's extra space points here */
 _Static_assert(LUA_EXTRASPACE >= sizeof(void *), "a thread's extra space holds a pointer");
 
 static int is_task_thread(lua_State *co)
 {
-    return *(const void **)lua_getextraspace(co) == &task_tag;
+    return fdn_task_of(co) != NULL;
+}
+
+/* A new task thread (on top of L): its extra space points to its struct fdn_task (guard.h), a
+ * userdata that lives as long as the thread (the value of a weak-keyed registry table). */
+static const char tasks_key;
+
+static void new_task(lua_State *L)
+{
+    struct fdn_task *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &tasks_key);
+    }
+    lua_pushvalue(L, -3); /* tasks[thread] = t */
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    *(struct fdn_task **)lua_getextraspace(lua_tothread(L, -1)) = t;
 }
 
 /* co (at index idx of L) ended its task: parked for the next one, unless the pool is full */
@@ -233,9 +258,10 @@ static int l_node_spawn(lua_State *L)
         lua_xmove(n->pool, L, 1);
         n->pool_n--;
         co = lua_tothread(L, -1);
+        fdn_task_of(co)->path[0] = '\0'; /* serves no call until it says so (l_node_serving) */
     } else {
         co = lua_newthread(L);
-        *(const void **)lua_getextraspace(co) = &task_tag;
+        new_task(L);
     }
     lua_insert(L, 1); /* co stays referenced below fn and its arguments while it runs */
     if (!lua_checkstack(co, narg)) /* (raised in L: co is not running) */
@@ -296,12 +322,35 @@ static int l_node_resume(lua_State *L)
     return 2;
 }
 
+/* serving(path, method): the running task serves this call; should it get stuck inside C,
+ * the watchdog names it as it ends the node. Left out of the module without a call budget. */
+static int l_node_serving(lua_State *L)
+{
+    struct fdn_task *t = fdn_task_of(L);
+    if (!t)
+        return 0;
+    size_t lp, lm;
+    const char *p = lua_tolstring(L, 1, &lp), *m = lua_tolstring(L, 2, &lm);
+    if (!p || !m)
+        return 0;
+    if (lp > sizeof t->path - 1)
+        lp = sizeof t->path - 1;
+    if (lm > sizeof t->method - 1)
+        lm = sizeof t->method - 1;
+    memcpy(t->method, m, lm);
+    t->method[lm] = '\0';
+    memcpy(t->path, p, lp);
+    t->path[lp] = '\0';
+    return 0;
+}
+
 static const luaL_Reg node_funcs[] = {
     {"timer", l_node_timer}, {"now", l_node_now},
     {"log", l_node_log},     {"log_level", l_node_log_level},
     {"exit", l_node_exit},   {"http_listen", l_node_http_listen},
     {"info", l_node_info},   {"resume", l_node_resume},
-    {"spawn", l_node_spawn}, {NULL, NULL},
+    {"spawn", l_node_spawn}, {"serving", l_node_serving},
+    {NULL, NULL},
 };
 
 static const luaL_Reg timer_methods[] = {
@@ -322,5 +371,9 @@ int luaopen_fdn_core_node(lua_State *L)
     luaL_newlibtable(L, node_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, node_funcs, 1);
+    if (!fdn_node_from_upvalue(L)->guard.budget_ns) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "serving");
+    }
     return 1;
 }

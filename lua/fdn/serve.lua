@@ -6,6 +6,7 @@ local errors = require "fdn.errors"
 local sched = require "fdn.sched"
 local dist = require "fdn.distribution"
 local service = require "fdn.service"
+local serving = require("fdn.core.node").serving -- nil without a call budget
 
 local M = {}
 
@@ -92,6 +93,7 @@ local function run(lid, rid, path, method, id, data, params)
   elseif not pub.methods[method] then
     answer_error(lid, rid, errors.MethodNotAllowed("Method `" .. method .. "` is not supported by this endpoint."))
   else
+    if serving then serving(path, method) end -- (the watchdog names it should it stick in C)
     if type(params) == "table" then
       params.fromRemote = true
     else
