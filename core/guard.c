@@ -178,13 +178,13 @@ static void stuck(struct fdn_guard *g, uint64_t now)
     put(&l, " error stuck in C: ", SIZE_MAX);
     struct fdn_task *t = g->task;
     if (t && t->path[0]) {
-        put(&l, "service '", SIZE_MAX);
+        put(&l, "the call to service '", SIZE_MAX);
         put(&l, t->path, sizeof t->path - 1);
         put(&l, "' method '", SIZE_MAX);
         put(&l, t->method, sizeof t->method - 1);
         put(&l, "'", 1);
     } else {
-        put(&l, "Lua outside any service call", SIZE_MAX);
+        put(&l, "Lua that serves no call", SIZE_MAX);
     }
     put(&l, " has run ", SIZE_MAX);
     put_num(&l, (now - g->start_ns) / 1000000u, 0);

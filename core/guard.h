@@ -32,22 +32,22 @@ static inline struct fdn_task *fdn_task_of(lua_State *thread)
 }
 
 struct fdn_guard {
-    size_t used;                   /* bytes the Lua state holds */
-    size_t cap;                    /* refuse allocations beyond it; 0 = no cap */
-    uint64_t refused;              /* allocations refused by the cap */
-    int enforce;                   /* the cap applies only while Lua runs under lua_pcall: C code
-                                      that pushes a dispatch's arguments must never fail */
-    uint64_t budget_ns;            /* how long one dispatch may run Lua; 0 = no budget */
-    volatile uint64_t start_ns;    /* when the outermost dispatch began */
-    volatile sig_atomic_t depth;   /* dispatch nesting */
-    volatile sig_atomic_t tripped; /* this dispatch ran past the budget */
-    lua_State *main;               /* the main thread */
-    lua_State *volatile running;   /* the thread running now (fdn_guard_resume) */
+    size_t used;                    /* bytes the Lua state holds */
+    size_t cap;                     /* refuse allocations beyond it; 0 = no cap */
+    uint64_t refused;               /* allocations refused by the cap */
+    int enforce;                    /* the cap applies only while Lua runs under lua_pcall: C code
+                                       that pushes a dispatch's arguments must never fail */
+    uint64_t budget_ns;             /* how long one dispatch may run Lua; 0 = no budget */
+    volatile uint64_t start_ns;     /* when the outermost dispatch began */
+    volatile sig_atomic_t depth;    /* dispatch nesting */
+    volatile sig_atomic_t tripped;  /* this dispatch ran past the budget */
+    lua_State *main;                /* the main thread */
+    lua_State *volatile running;    /* the thread running now (fdn_guard_resume) */
     struct fdn_task *volatile task; /* the task running now, or the one it resumed from */
     volatile unsigned hooks;        /* runs of the budget hook: Lua ran (not stuck in C) */
     unsigned hooks_seen;            /* what the watchdog saw last */
     uint64_t quiet_ns;              /* since when the hook has not run */
-    lua_State *hooked[8];          /* threads the budget hook was set on, to clear */
+    lua_State *hooked[8];           /* threads the budget hook was set on, to clear */
     int nhooked;
     uint64_t aborted;     /* handlers stopped by the budget */
     char lib_prefix[512]; /* "@<lib>/lua/": fdnode's own Lua is never interrupted */

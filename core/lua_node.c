@@ -248,7 +248,27 @@ static void task_failed(lua_State *L, lua_State *co)
     lua_pop(L, 3);
 }
 
-static int l_node_spawn(lua_State *L)
+/* Names the call a task serves: the strings at indexes p and m of L, its service path and method
+ * (copied: the watchdog reads them in a signal handler); none when either is not a string. */
+static void name_task(struct fdn_task *t, lua_State *L, int p, int m)
+{
+    t->path[0] = '\0';
+    if (lua_type(L, p) != LUA_TSTRING || lua_type(L, m) != LUA_TSTRING)
+        return;
+    size_t lp, lm;
+    const char *ps = lua_tolstring(L, p, &lp), *ms = lua_tolstring(L, m, &lm);
+    if (lp > sizeof t->path - 1)
+        lp = sizeof t->path - 1;
+    if (lm > sizeof t->method - 1)
+        lm = sizeof t->method - 1;
+    memcpy(t->method, ms, lm);
+    t->method[lm] = '\0';
+    memcpy(t->path, ps, lp);
+    t->path[lp] = '\0';
+}
+
+/* spawn(fn, ...); with call, spawn_call(fn, path, method, ...): a task that serves that call. */
+static int spawn(lua_State *L, int call)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -258,11 +278,14 @@ static int l_node_spawn(lua_State *L)
         lua_xmove(n->pool, L, 1);
         n->pool_n--;
         co = lua_tothread(L, -1);
-        fdn_task_of(co)->path[0] = '\0'; /* serves no call until it says so (l_node_serving) */
     } else {
         co = lua_newthread(L);
         new_task(L);
     }
+    if (call && n->guard.budget_ns)
+        name_task(fdn_task_of(co), L, 2, 3);
+    else
+        fdn_task_of(co)->path[0] = '\0'; /* (a pooled thread named its last call) */
     lua_insert(L, 1); /* co stays referenced below fn and its arguments while it runs */
     if (!lua_checkstack(co, narg)) /* (raised in L: co is not running) */
         return luaL_error(L, "too many arguments to spawn");
@@ -276,6 +299,18 @@ static int l_node_spawn(lua_State *L)
         task_failed(L, co);
     }
     return 0;
+}
+
+static int l_node_spawn(lua_State *L)
+{
+    return spawn(L, 0);
+}
+
+/* spawn_call(fn, path, method, ...): spawn(fn, path, method, ...) for a task that serves the
+ * call of path's method: should it get stuck inside C, the watchdog names that call. */
+static int l_node_spawn_call(lua_State *L)
+{
+    return spawn(L, 1);
 }
 
 /* resume(co, ...) -> true, results... | false, err: coroutine.resume that
@@ -322,35 +357,23 @@ static int l_node_resume(lua_State *L)
     return 2;
 }
 
-/* serving(path, method): the running task serves this call; should it get stuck inside C,
- * the watchdog names it as it ends the node. Left out of the module without a call budget. */
+/* serving(path, method): the running task serves this call from now on (a task that learns
+ * it after it started: the gateway's). Only in the module with a call budget. */
 static int l_node_serving(lua_State *L)
 {
     struct fdn_task *t = fdn_task_of(L);
-    if (!t)
-        return 0;
-    size_t lp, lm;
-    const char *p = lua_tolstring(L, 1, &lp), *m = lua_tolstring(L, 2, &lm);
-    if (!p || !m)
-        return 0;
-    if (lp > sizeof t->path - 1)
-        lp = sizeof t->path - 1;
-    if (lm > sizeof t->method - 1)
-        lm = sizeof t->method - 1;
-    memcpy(t->method, m, lm);
-    t->method[lm] = '\0';
-    memcpy(t->path, p, lp);
-    t->path[lp] = '\0';
+    if (t)
+        name_task(t, L, 1, 2);
     return 0;
 }
 
 static const luaL_Reg node_funcs[] = {
-    {"timer", l_node_timer}, {"now", l_node_now},
-    {"log", l_node_log},     {"log_level", l_node_log_level},
-    {"exit", l_node_exit},   {"http_listen", l_node_http_listen},
-    {"info", l_node_info},   {"resume", l_node_resume},
-    {"spawn", l_node_spawn}, {"serving", l_node_serving},
-    {NULL, NULL},
+    {"timer", l_node_timer},     {"now", l_node_now},
+    {"log", l_node_log},         {"log_level", l_node_log_level},
+    {"exit", l_node_exit},       {"http_listen", l_node_http_listen},
+    {"info", l_node_info},       {"resume", l_node_resume},
+    {"spawn", l_node_spawn},     {"spawn_call", l_node_spawn_call},
+    {"serving", l_node_serving}, {NULL, NULL},
 };
 
 static const luaL_Reg timer_methods[] = {
@@ -371,7 +394,7 @@ int luaopen_fdn_core_node(lua_State *L)
     luaL_newlibtable(L, node_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, node_funcs, 1);
-    if (!fdn_node_from_upvalue(L)->guard.budget_ns) {
+    if (!fdn_node_from_upvalue(L)->guard.budget_ns) { /* no watchdog: nobody to tell */
         lua_pushnil(L);
         lua_setfield(L, -2, "serving");
     }

@@ -59,7 +59,7 @@ check(took is not None and 0.75 < took < 2.5,
 check(answer in ("RemoteDisconnected", "ConnectionResetError"), "the client sees the connection close", answer)
 stuck = [line for line in p.log().splitlines() if "stuck in C" in line]
 eq(len(stuck), 1, "one line says so")
-check(stuck and "service 'match' method 'get'" in stuck[0], "it names the service and the method", p.log()[-600:])
+check(stuck and "the call to service 'match' method 'get'" in stuck[0], "it names the service and the method", p.log()[-600:])
 check(stuck and "status 70" in stuck[0], "and the exit status", stuck)
 
 # ---- two replicas and a consumer: the call to the one that died answers 503 ----------------
@@ -82,7 +82,7 @@ if dead:
     eq(dead[0].proc.wait(), STUCK_EXIT, "it exited with status %d" % STUCK_EXIT)
     check(wait_until(lambda: "peer %s " % dead[0].name in c.log() and " lost" in c.log(), 2),
           "the consumer's log says the replica was lost", c.log()[-600:])
-    check("stuck in C: service 'match' method 'create'" in dead[0].log(),
+    check("stuck in C: the call to service 'match' method 'create'" in dead[0].log(),
           "its log names the call that came over RPC (a C function under pcall)", dead[0].log()[-600:])
 live = [x for x in (r1, r2) if x.alive()]
 oks = [c.request("GET", "/ok")[:2] for _ in range(4)]
