@@ -2,7 +2,8 @@
  * pass the cap (Lua then raises "not enough memory" in the code that asked);
  * a watchdog (SIGALRM, four times per budget) notices a dispatch that has run
  * past its time budget and only then sets a hook on the running thread, so
- * Lua runs hook-free (no trap per instruction) until something overruns. */
+ * Lua runs hook-free (no trap per instruction) until something overruns; a
+ * thread stuck in C, where the hook never runs, ends the process instead. */
 #include "guard.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -106,6 +108,7 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         lua_sethook(L, NULL, 0, 0);
         return;
     }
+    g->hooks++; /* Lua runs: not stuck in C */
     if (lua_getinfo(L, "S", ar) && ar->source &&
         strncmp(ar->source, g->lib_prefix, strlen(g->lib_prefix)) == 0)
         return;
@@ -132,15 +135,94 @@ static void hook_thread(struct fdn_guard *g, lua_State *L)
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
 }
 
+/* The last words of a node stuck in C, built by hand (no stdio in a signal handler) in the
+ * log's format: "HH:MM:SS.mmm error stuck in C: ...". */
+struct line {
+    char buf[400];
+    size_t len;
+};
+
+static void put(struct line *l, const char *s, size_t max)
+{
+    for (size_t i = 0; i < max && s[i] && l->len < sizeof l->buf - 1; i++)
+        l->buf[l->len++] = s[i];
+}
+
+static void put_num(struct line *l, uint64_t v, int width)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < (int)sizeof d);
+    while (n < width--)
+        put(l, "0", 1);
+    while (n > 0 && l->len < sizeof l->buf - 1)
+        l->buf[l->len++] = d[--n];
+}
+
+static void stuck(struct fdn_guard *g, uint64_t now)
+{
+    struct line l = {.len = 0};
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t day = (uint64_t)ts.tv_sec % 86400u;
+    put_num(&l, day / 3600, 2);
+    put(&l, ":", 1);
+    put_num(&l, day / 60 % 60, 2);
+    put(&l, ":", 1);
+    put_num(&l, day % 60, 2);
+    put(&l, ".", 1);
+    put_num(&l, (uint64_t)ts.tv_nsec / 1000000u, 3);
+    put(&l, " error stuck in C: ", SIZE_MAX);
+    struct fdn_task *t = g->task;
+    if (t && t->path[0]) {
+        put(&l, "the call to service '", SIZE_MAX);
+        put(&l, t->path, sizeof t->path - 1);
+        put(&l, "' method '", SIZE_MAX);
+        put(&l, t->method, sizeof t->method - 1);
+        put(&l, "'", 1);
+    } else {
+        put(&l, "Lua that serves no call", SIZE_MAX);
+    }
+    put(&l, " has run ", SIZE_MAX);
+    put_num(&l, (now - g->start_ns) / 1000000u, 0);
+    put(&l, " ms (call budget ", SIZE_MAX);
+    put_num(&l, g->budget_ns / 1000000u, 0);
+    put(&l, " ms) inside a C function that cannot be stopped; exiting with status ", SIZE_MAX);
+    put_num(&l, FDN_STUCK_EXIT, 0);
+    l.buf[l.len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, l.buf, l.len);
+    (void)w;
+    _exit(FDN_STUCK_EXIT);
+}
+
 static void watchdog(int sig)
 {
     (void)sig;
     struct fdn_guard *g = watched;
-    if (!g || !g->depth || g->tripped || now_ns() - g->start_ns <= g->budget_ns)
+    if (!g || !g->depth)
         return;
-    g->tripped = 1;
-    g->aborted++;
-    hook_thread(g, g->running ? g->running : g->main);
+    uint64_t now = now_ns();
+    if (!g->tripped) {
+        if (now - g->start_ns <= g->budget_ns)
+            return;
+        g->tripped = 1;
+        g->aborted++;
+        g->hooks_seen = g->hooks;
+        g->quiet_ns = now;
+        hook_thread(g, g->running ? g->running : g->main);
+        return;
+    }
+    /* Over budget, the thread that runs Lua has the hook, which runs at every instruction:
+     * when it has not run for FDN_STUCK_BUDGETS budgets, the thread is inside C. */
+    if (g->hooks != g->hooks_seen) {
+        g->hooks_seen = g->hooks;
+        g->quiet_ns = now;
+    } else if (now - g->quiet_ns > FDN_STUCK_BUDGETS * g->budget_ns) {
+        stuck(g, now);
+    }
 }
 
 void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir)
@@ -205,10 +287,16 @@ void fdn_guard_leave(struct fdn_guard *g, lua_State *L)
 int fdn_guard_resume(struct fdn_guard *g, lua_State *co, lua_State *from, int narg, int *nres)
 {
     lua_State *outer = g->running;
+    struct fdn_task *outer_task = g->task, *t = fdn_task_of(co);
     g->running = co;
+    if (t) /* (a coroutine of the user's runs within the task that resumed it) */
+        g->task = t;
     if (g->tripped) /* already over budget: user code resumed now is stopped too */
         hook_thread(g, co);
     int status = lua_resume(co, from, narg, nres);
     g->running = outer;
+    g->task = outer_task;
+    if (g->tripped) /* and so is the code it goes back to (the hook must see all Lua that runs) */
+        hook_thread(g, outer ? outer : g->main);
     return status;
 }

@@ -1,5 +1,6 @@
 /* guard.h: limits on the Lua state that keep a runaway handler from taking
- * its node down: a time budget per dispatch and a memory cap. */
+ * its node down: a time budget per dispatch, a memory cap, and an exit when a
+ * handler is stuck inside C where the budget cannot stop it. */
 #ifndef FDN_GUARD_H
 #define FDN_GUARD_H
 
@@ -11,19 +12,42 @@
 
 #include "pool.h"
 
+/* The exit status of a node whose handler stayed inside one C function (a pathological
+ * pattern in string.find, say) for FDN_STUCK_BUDGETS call budgets after its own budget ran
+ * out: nothing can stop it there, so the node ends rather than freeze (EX_SOFTWARE). */
+#define FDN_STUCK_EXIT 70
+#define FDN_STUCK_BUDGETS 3
+
+/* What a task thread's extra space points to (NULL in other threads): the service path and
+ * method of the call the task serves, copied in so that the watchdog can name them (always
+ * NUL-terminated in their last byte); empty when the task serves no call. */
+struct fdn_task {
+    char path[96];
+    char method[32];
+};
+
+static inline struct fdn_task *fdn_task_of(lua_State *thread)
+{
+    return *(struct fdn_task **)lua_getextraspace(thread);
+}
+
 struct fdn_guard {
-    size_t used;                   /* bytes the Lua state holds */
-    size_t cap;                    /* refuse allocations beyond it; 0 = no cap */
-    uint64_t refused;              /* allocations refused by the cap */
-    int enforce;                   /* the cap applies only while Lua runs under lua_pcall: C code
-                                      that pushes a dispatch's arguments must never fail */
-    uint64_t budget_ns;            /* how long one dispatch may run Lua; 0 = no budget */
-    volatile uint64_t start_ns;    /* when the outermost dispatch began */
-    volatile sig_atomic_t depth;   /* dispatch nesting */
-    volatile sig_atomic_t tripped; /* this dispatch ran past the budget */
-    lua_State *main;               /* the main thread */
-    lua_State *volatile running;   /* the thread running now (fdn_guard_resume) */
-    lua_State *hooked[8];          /* threads the budget hook was set on, to clear */
+    size_t used;                    /* bytes the Lua state holds */
+    size_t cap;                     /* refuse allocations beyond it; 0 = no cap */
+    uint64_t refused;               /* allocations refused by the cap */
+    int enforce;                    /* the cap applies only while Lua runs under lua_pcall: C code
+                                       that pushes a dispatch's arguments must never fail */
+    uint64_t budget_ns;             /* how long one dispatch may run Lua; 0 = no budget */
+    volatile uint64_t start_ns;     /* when the outermost dispatch began */
+    volatile sig_atomic_t depth;    /* dispatch nesting */
+    volatile sig_atomic_t tripped;  /* this dispatch ran past the budget */
+    lua_State *main;                /* the main thread */
+    lua_State *volatile running;    /* the thread running now (fdn_guard_resume) */
+    struct fdn_task *volatile task; /* the task running now, or the one it resumed from */
+    volatile unsigned hooks;        /* runs of the budget hook: Lua ran (not stuck in C) */
+    unsigned hooks_seen;            /* what the watchdog saw last */
+    uint64_t quiet_ns;              /* since when the hook has not run */
+    lua_State *hooked[8];           /* threads the budget hook was set on, to clear */
     int nhooked;
     uint64_t aborted;     /* handlers stopped by the budget */
     char lib_prefix[512]; /* "@<lib>/lua/": fdnode's own Lua is never interrupted */
@@ -44,7 +68,7 @@ void fdn_guard_enter(struct fdn_guard *g);
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L);
 /* Inside the outermost dispatch: its budget counts from now (the next piece of work in it). */
 void fdn_guard_restart(struct fdn_guard *g);
-/* lua_resume that tells the watchdog which thread runs. */
+/* lua_resume that tells the watchdog which thread (and task) runs. */
 int fdn_guard_resume(struct fdn_guard *g, lua_State *co, lua_State *from, int narg, int *nres);
 
 #endif

@@ -1,5 +1,6 @@
 /* lua_node.c: the node's reactor services for Lua (fdn.core.node): timers, the
  * monotonic clock, logging, starting the gateway and stopping the node. */
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -194,12 +195,36 @@ static int l_node_info(lua_State *L)
  * finished threads are parked and reused: a task costs no new thread and no wrapper function,
  * and one that never waits never yields (no longjmp). */
 #define POOL_MAX 512
-static const char task_tag; /* a task thread's extra space points here */
 _Static_assert(LUA_EXTRASPACE >= sizeof(void *), "a thread's extra space holds a pointer");
 
 static int is_task_thread(lua_State *co)
 {
-    return *(const void **)lua_getextraspace(co) == &task_tag;
+    return fdn_task_of(co) != NULL;
+}
+
+/* A new task thread (on top of L): its extra space points to its struct fdn_task (guard.h), a
+ * userdata that lives as long as the thread (the value of a weak-keyed registry table). */
+static const char tasks_key;
+
+static void new_task(lua_State *L)
+{
+    struct fdn_task *t = lua_newuserdatauv(L, sizeof *t, 0);
+    memset(t, 0, sizeof *t);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &tasks_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &tasks_key);
+    }
+    lua_pushvalue(L, -3); /* tasks[thread] = t */
+    lua_pushvalue(L, -3);
+    lua_rawset(L, -3);
+    lua_pop(L, 2);
+    *(struct fdn_task **)lua_getextraspace(lua_tothread(L, -1)) = t;
 }
 
 /* co (at index idx of L) ended its task: parked for the next one, unless the pool is full */
@@ -223,7 +248,27 @@ static void task_failed(lua_State *L, lua_State *co)
     lua_pop(L, 3);
 }
 
-static int l_node_spawn(lua_State *L)
+/* Names the call a task serves: the strings at indexes p and m of L, its service path and method
+ * (copied: the watchdog reads them in a signal handler); none when either is not a string. */
+static void name_task(struct fdn_task *t, lua_State *L, int p, int m)
+{
+    t->path[0] = '\0';
+    if (lua_type(L, p) != LUA_TSTRING || lua_type(L, m) != LUA_TSTRING)
+        return;
+    size_t lp, lm;
+    const char *ps = lua_tolstring(L, p, &lp), *ms = lua_tolstring(L, m, &lm);
+    if (lp > sizeof t->path - 1)
+        lp = sizeof t->path - 1;
+    if (lm > sizeof t->method - 1)
+        lm = sizeof t->method - 1;
+    memcpy(t->method, ms, lm);
+    t->method[lm] = '\0';
+    memcpy(t->path, ps, lp);
+    t->path[lp] = '\0';
+}
+
+/* spawn(fn, ...); with call, spawn_call(fn, path, method, ...): a task that serves that call. */
+static int spawn(lua_State *L, int call)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     luaL_checktype(L, 1, LUA_TFUNCTION);
@@ -235,8 +280,12 @@ static int l_node_spawn(lua_State *L)
         co = lua_tothread(L, -1);
     } else {
         co = lua_newthread(L);
-        *(const void **)lua_getextraspace(co) = &task_tag;
+        new_task(L);
     }
+    if (call && n->guard.budget_ns)
+        name_task(fdn_task_of(co), L, 2, 3);
+    else
+        fdn_task_of(co)->path[0] = '\0'; /* (a pooled thread named its last call) */
     lua_insert(L, 1); /* co stays referenced below fn and its arguments while it runs */
     if (!lua_checkstack(co, narg)) /* (raised in L: co is not running) */
         return luaL_error(L, "too many arguments to spawn");
@@ -250,6 +299,18 @@ static int l_node_spawn(lua_State *L)
         task_failed(L, co);
     }
     return 0;
+}
+
+static int l_node_spawn(lua_State *L)
+{
+    return spawn(L, 0);
+}
+
+/* spawn_call(fn, path, method, ...): spawn(fn, path, method, ...) for a task that serves the
+ * call of path's method: should it get stuck inside C, the watchdog names that call. */
+static int l_node_spawn_call(lua_State *L)
+{
+    return spawn(L, 1);
 }
 
 /* resume(co, ...) -> true, results... | false, err: coroutine.resume that
@@ -296,12 +357,23 @@ static int l_node_resume(lua_State *L)
     return 2;
 }
 
+/* serving(path, method): the running task serves this call from now on (a task that learns
+ * it after it started: the gateway's). Only in the module with a call budget. */
+static int l_node_serving(lua_State *L)
+{
+    struct fdn_task *t = fdn_task_of(L);
+    if (t)
+        name_task(t, L, 1, 2);
+    return 0;
+}
+
 static const luaL_Reg node_funcs[] = {
-    {"timer", l_node_timer}, {"now", l_node_now},
-    {"log", l_node_log},     {"log_level", l_node_log_level},
-    {"exit", l_node_exit},   {"http_listen", l_node_http_listen},
-    {"info", l_node_info},   {"resume", l_node_resume},
-    {"spawn", l_node_spawn}, {NULL, NULL},
+    {"timer", l_node_timer},     {"now", l_node_now},
+    {"log", l_node_log},         {"log_level", l_node_log_level},
+    {"exit", l_node_exit},       {"http_listen", l_node_http_listen},
+    {"info", l_node_info},       {"resume", l_node_resume},
+    {"spawn", l_node_spawn},     {"spawn_call", l_node_spawn_call},
+    {"serving", l_node_serving}, {NULL, NULL},
 };
 
 static const luaL_Reg timer_methods[] = {
@@ -322,5 +394,9 @@ int luaopen_fdn_core_node(lua_State *L)
     luaL_newlibtable(L, node_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, node_funcs, 1);
+    if (!fdn_node_from_upvalue(L)->guard.budget_ns) { /* no watchdog: nobody to tell */
+        lua_pushnil(L);
+        lua_setfield(L, -2, "serving");
+    }
     return 1;
 }

@@ -5,6 +5,7 @@ local http = require "fdn.core.http"
 local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
+local serving = require("fdn.core.node").serving -- nil without a call budget
 
 local M = {}
 
@@ -119,6 +120,7 @@ local function serve(app, req_id, method, path, query, headers, body)
   local okb, data = pcall(parse_body, method, headers, body)
   if not okb then return send_error(req_id, data) end
   local params = { query = q, provider = "rest", headers = headers, route = {} }
+  if serving then serving(svc.__path, fmethod) end -- (the watchdog names it should it stick in C)
   local ok, ctx = svc:__try(fmethod, id, data, params)
   if not ok then return send_error(req_id, ctx.error) end
   local result = ctx.result

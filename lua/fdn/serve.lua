@@ -14,7 +14,9 @@ local M = {}
 local T = link.TYPES
 local encode, decode = json.encode, json.decode
 local send = link.send
-local spawn = sched.spawn
+-- sched.spawn for a task named after the call it serves: should it get stuck inside C, the
+-- node's last words name that call
+local spawn_call = require("fdn.core.node").spawn_call
 local type, pairs, ipairs, setmetatable, next, select =
   type, pairs, ipairs, setmetatable, next, select
 local array_mt = json.array_mt
@@ -103,7 +105,7 @@ local run_method = service.run
 local call_begin, call_end = sched.call_begin, sched.call_end
 
 -- Serves one REQ [path, method, id, data, params], in a coroutine of its own.
-local function run(lid, rid, path, method, id, data, params)
+local function run(path, method, lid, rid, id, data, params)
   call_begin()
   local pub = published[path]
   local svc = pub and (app.services[path] or app:local_service(path))
@@ -151,7 +153,7 @@ function M.request(lid, rid, path, method, id, data, params)
     return answer_error(lid, rid, errors.TooManyRequests("Too many requests in flight on this link (" .. n .. ")"))
   end
   inflight[lid] = n + 1
-  spawn(run, lid, rid, path, method, id, data, params)
+  spawn_call(run, path, method, lid, rid, id, data, params)
 end
 
 -- SUB { path = p }: events of p go to this link from now on.
