@@ -198,7 +198,7 @@ function M.call(path, method, id, data, params, ms)
   end
   -- finished: nothing refers to the call any more (pending, waiters and peers let go of
   -- it in finish), so its table serves a later call
-  call.co, call.peer, call.tried, call.ok, call.value = false, false, nil, nil, nil
+  call.co, call.peer, call.tried, call.ok, call.value, call.lost = false, false, nil, nil, nil, nil
   call.arg_id, call.data, call.params = nil, nil, nil
   if nspare < SPARE_MAX then
     nspare = nspare + 1
@@ -335,8 +335,9 @@ function M.peer_leaving(p)
   for _, d in pairs(p.services) do M.provider_removed(p, d) end
 end
 
--- A lost peer: its find/get calls go to another replica, other calls that
--- were sent fail with Unavailable (they may have run).
+-- A lost peer: its find/get calls go to another replica, once (a request that takes its
+-- provider down, twice, is not sent on to take down the next), other calls that were sent
+-- fail with Unavailable (they may have run).
 function M.peer_lost(p, reason)
   for _, d in pairs(p.services) do M.provider_removed(p, d) end
   local lost = {}
@@ -347,10 +348,13 @@ function M.peer_lost(p, reason)
   for _, call in ipairs(lost) do
     p.inflight = p.inflight - 1
     call.peer = false
-    if IDEMPOTENT[call.method] then
+    local lost_before = call.lost
+    call.lost = true
+    if IDEMPOTENT[call.method] and not lost_before then
       dispatch(call)
     else
-      local msg = ("Provider of '%s' was lost during %s (%s)"):format(call.path, call.method, tostring(reason))
+      local msg = ("Provider of '%s' was lost during %s%s (%s)"):format(call.path, call.method,
+        lost_before and ", for the second time" or "", tostring(reason))
       finish(call, false, errors.Unavailable(msg))
     end
   end

@@ -90,4 +90,22 @@ eq(oks, [(200, {"fine": True})] * 4, "the consumer's next calls go to the replic
 for x in live:
     eq(x.stop(), 0, "the other replica exits 0 on SIGTERM")
 eq(c.stop(), 0, "the consumer exits 0 on SIGTERM")
+
+# ---- a poisoned get through a consumer: retried once, not on to every replica ----------------
+rs = [Node(FIXTURE, name="poison-r%d" % i, args=BUDGET) for i in range(3)]
+c = Node("tests/integration/fixtures/stuck_consumer.lua", name="poison-c")
+check(wait_until(lambda: all("peer %s " % x.name in c.log() for x in rs), 5), "the consumer knows the 3 replicas")
+t0 = time.monotonic()
+s, r, _ = c.request("GET", "/match/a", timeout=15)
+took = time.monotonic() - t0
+wait_until(lambda: sum(1 for x in rs if not x.alive()) >= 2, 2)
+time.sleep(0.5)  # (a third death, were the call sent on again, would come within a budget or two)
+eq(sum(1 for x in rs if not x.alive()), 2, "the get that takes its provider down is retried once: two replicas go")
+eq((s, r and r.get("name")), (503, "Unavailable"), "then the consumer answers 503")
+check("for the second time" in (r or {}).get("message", ""), "saying the provider was lost twice", r)
+check(took < 5, "at once, not after --timeout", "%.2fs" % took)
+eq(c.request("GET", "/ok")[:2], (200, {"fine": True}), "the replica left serves")
+for x in rs:
+    x.stop()
+c.stop()
 finish()
