@@ -160,6 +160,8 @@ static int l_node_info(lua_State *L)
     lua_createtable(L, 0, 16);
     lua_pushstring(L, n->id_hex);
     lua_setfield(L, -2, "id");
+    lua_pushstring(L, FDN_VERSION); /* meson.build's project version: the one source */
+    lua_setfield(L, -2, "version");
     lua_pushstring(L, n->cfg.name);
     lua_setfield(L, -2, "name");
     lua_pushinteger(L, n->cfg.timeout_ms);

@@ -11,9 +11,6 @@
 #include "node.h"
 #include "util.h"
 
-#ifndef FDN_VERSION
-#define FDN_VERSION "0.0.0"
-#endif
 
 static const char usage_text[] =
     "usage: fdnode [options] SCRIPT.lua [SCRIPT.lua ...]\n"

@@ -52,7 +52,7 @@ local function make_fdn(info)
     node = { id = info.id, name = info.name },
     json = require "fdn.json",
     errors = require "fdn.errors",
-    version = "0.1.0",
+    version = info.version,
   }
   _G.fdn = fdn
   package.loaded.fdn = fdn
@@ -157,7 +157,8 @@ local function serve(scripts, fdn, info)
   if info.watch then reload.watch() end
 end
 
-local function run(scripts)
+local function run(scripts, fdn)
+  fdn.app = require("fdn.app").new() -- a script's own app, as a service's configure function gets
   local path = scripts[1]
   local chunk, err = loadfile(path, "t")
   if not chunk then return fatal(loader.one_line(err)) end
@@ -204,7 +205,7 @@ function M.start(mode, args)
     if sig == "stop" then core.exit() end
   end)
   if mode == "run" then
-    sched.spawn(run, args)
+    sched.spawn(run, args, fdn)
   elseif mode == "serve" then
     sched.spawn(serve, args, fdn, info)
   else

@@ -85,4 +85,8 @@ t.eq(j.encode({}), "{}", "empty plain table encodes as {}")
 t.check(j.decode("null") == j.null, "null is the sentinel")
 t.eq(j.encode(12345678901234567), "12345678901234567", "64-bit integers stay exact")
 
+-- under `fdnode run`, fdn.app is an app of its own; fdn.version is the build's
+t.check(fdn.app ~= nil and type(fdn.app.use) == "function", "fdn.app is an app under fdnode run")
+t.check(type(fdn.version) == "string" and fdn.version:match("^%d+%.%d+%.%d+") ~= nil, "fdn.version", fdn.version)
+
 return t.done()
