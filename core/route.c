@@ -91,12 +91,12 @@ enum fdn_route_method fdn_route_map(const char *http_method, int has_id, int cus
 {
     if (!http_method)
         return FDN_ROUTE_NOT_ALLOWED;
-    if (ieq(http_method, "GET"))
+    if (ieq(http_method, "GET") || ieq(http_method, "HEAD"))
         return has_id ? FDN_ROUTE_GET : FDN_ROUTE_FIND;
     if (ieq(http_method, "POST")) {
-        if (has_id)
-            return FDN_ROUTE_NOT_ALLOWED;
-        return custom ? FDN_ROUTE_CUSTOM : FDN_ROUTE_CREATE;
+        if (custom)
+            return has_id ? FDN_ROUTE_NOT_ALLOWED : FDN_ROUTE_CUSTOM;
+        return FDN_ROUTE_CREATE;
     }
     if (ieq(http_method, "PUT"))
         return FDN_ROUTE_UPDATE;

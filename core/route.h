@@ -48,11 +48,13 @@ enum fdn_route_method {
     FDN_ROUTE_CUSTOM /* the name is the X-Service-Method header */
 };
 
-/* Feathers' REST mapping. http_method is matched case-insensitively; custom is whether a
- * non-empty X-Service-Method header was given (it counts for POST only). GET: find / get;
- * POST without id: create, or the custom method; POST with an id (custom or not): not allowed;
- * PUT: update (id null without one: multi); PATCH: patch; DELETE: remove; anything else: not
- * allowed. */
+/* Feathers' REST mapping, the one place it is decided. http_method is matched
+ * case-insensitively (the HTTP parser has already refused methods not in uppercase); custom is
+ * whether a non-empty X-Service-Method header was given (it counts for POST only). GET, and
+ * HEAD (answered as GET without the body, as Express does): find / get; POST: create (with an
+ * id too, which create does not take: Feathers routes POST /p/ID so), or the custom method
+ * (without an id only); PUT: update (id null without one: multi); PATCH: patch; DELETE:
+ * remove; anything else: not allowed. */
 enum fdn_route_method fdn_route_map(const char *http_method, int has_id, int custom);
 
 /* "find", "get", "create", "update", "patch", "remove"; NULL for CUSTOM and NOT_ALLOWED. */

@@ -102,8 +102,6 @@ local function serve(app, req_id, method, path, query, headers, body)
   if custom and STANDARD[custom] then
     return send_error(req_id, errors.MethodNotAllowed("Method `" .. custom .. "` is not supported by this endpoint."))
   end
-  -- Feathers routes POST /path/ID to create too (the id is not used)
-  if method == "POST" and id ~= nil and not custom then id = nil end
   local fmethod = qs.method(method, id ~= nil, custom)
   if not fmethod or not svc:exposes(fmethod) then
     local name = fmethod or headers["x-service-method"] or method:lower()

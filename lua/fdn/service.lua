@@ -135,7 +135,7 @@ local function new_context(self, method, id, data, params)
   if params == nil then params = {} end
   return {
     app = self.__app, service = self, self = self, path = self.__path, method = method,
-    type = "around", params = params, id = id, data = data, event = EVENT_OF[method],
+    type = "around", params = params, id = HAS_ID[method] and id or nil, data = data, event = EVENT_OF[method],
     http = {}, arguments = nil,
   }
 end

@@ -132,5 +132,16 @@ check(fast < 0.35, "fast call answers at once while a slow one sleeps", "%.3fs" 
 check(slow_result.get("s", (0, 0))[0] == 200 and slow_result["s"][1] >= 0.49, "slow call took its 500 ms",
       str(slow_result))
 
+# HEAD is answered as GET without the body (as Express does): same status and headers
+for path in ("/items", "/slow/0"):
+    gs, _, gh = n.request("GET", path)
+    conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=5)
+    conn.request("HEAD", path)
+    r = conn.getresponse()
+    body = r.read()
+    conn.close()
+    eq((r.status, body), (gs, b""), "HEAD %s: GET's status, no body" % path)
+    eq(r.getheader("content-length"), gh.get("content-length"), "HEAD %s: GET's Content-Length" % path)
+
 n.stop()
 finish()

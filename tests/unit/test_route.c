@@ -126,14 +126,15 @@ static void test_methods(void)
         {"POST", 0, 0, FDN_ROUTE_CREATE},
         {"POST", 0, 1, FDN_ROUTE_CUSTOM},
         {"POST", 1, 1, FDN_ROUTE_NOT_ALLOWED},
-        {"POST", 1, 0, FDN_ROUTE_NOT_ALLOWED},
+        {"POST", 1, 0, FDN_ROUTE_CREATE}, /* the id is not create's */
         {"PUT", 1, 0, FDN_ROUTE_UPDATE},
         {"PUT", 0, 0, FDN_ROUTE_UPDATE},
         {"PATCH", 1, 0, FDN_ROUTE_PATCH},
         {"PATCH", 0, 1, FDN_ROUTE_PATCH},
         {"DELETE", 1, 0, FDN_ROUTE_REMOVE},
         {"DELETE", 0, 0, FDN_ROUTE_REMOVE},
-        {"HEAD", 0, 0, FDN_ROUTE_NOT_ALLOWED},
+        {"HEAD", 0, 0, FDN_ROUTE_FIND}, /* answered as GET, without the body */
+        {"HEAD", 1, 0, FDN_ROUTE_GET},
         {"OPTIONS", 0, 0, FDN_ROUTE_NOT_ALLOWED},
         {"GETS", 0, 0, FDN_ROUTE_NOT_ALLOWED},
         {"GE", 0, 0, FDN_ROUTE_NOT_ALLOWED},
