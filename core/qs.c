@@ -619,6 +619,55 @@ static int build_all(struct parser *p, struct flat *f, int res)
     return 0;
 }
 
+/* Lua tables forget key order, but ?$sort[b]=1&$sort[a]=-1 sorts by b first: when the result's
+ * $sort is an object of two keys or more, its metatable gets __order, the list of its keys in
+ * the order they first came (fdn.query reads it). */
+static void keep_sort_order(lua_State *L, const struct flat *f, int res)
+{
+    static const char prefix[] = "$sort[";
+    const size_t plen = sizeof prefix - 1;
+    if (lua_getfield(L, res, "$sort") != LUA_TTABLE || lua_getmetatable(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    int sort = lua_gettop(L);
+    lua_newtable(L); /* the keys in order */
+    lua_newtable(L); /* seen */
+    int n = 0;
+    for (int i = 1; i <= f->n; i++) {
+        size_t kn;
+        lua_rawgeti(L, f->keys, i);
+        const char *k = lua_tolstring(L, -1, &kn);
+        if (kn > plen + 1 && memcmp(k, prefix, plen) == 0 && k[kn - 1] == ']' &&
+            !memchr(k + plen, '[', kn - plen - 1) && !memchr(k + plen, ']', kn - plen - 1)) {
+            lua_pushlstring(L, k + plen, kn - plen - 1);
+            if (lua_rawget(L, sort) != LUA_TNIL) {
+                lua_pushlstring(L, k + plen, kn - plen - 1);
+                if (lua_rawget(L, sort + 2) == LUA_TNIL) {
+                    lua_pushlstring(L, k + plen, kn - plen - 1);
+                    lua_pushvalue(L, -1);
+                    lua_rawseti(L, sort + 1, ++n);
+                    lua_pushboolean(L, 1);
+                    lua_rawset(L, sort + 2);
+                }
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* seen */
+    if (n >= 2) {
+        lua_createtable(L, 0, 1);
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "__order");
+        lua_setmetatable(L, sort);
+    } else {
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1); /* $sort */
+}
+
 static int clamp(int v, int max)
 {
     return v > max ? max : v;
@@ -668,6 +717,7 @@ int fdn_qs_parse(lua_State *L, const char *s, size_t n, const struct fdn_qs_limi
         lua_settop(L, base);
         return fail(err, errlen, "query string too deep");
     }
+    keep_sort_order(L, &f, res);
     lua_replace(L, base + 1);
     lua_settop(L, base + 1);
     return 0;

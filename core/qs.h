@@ -6,7 +6,9 @@
  * 400; input longer than max_length is an error (qs has no such limit); depth and array_limit
  * are capped at 64 and 1000; bytes that are not %-escaped pass through unchanged (Node would
  * have read them as latin1). Arrays are 1-based Lua sequences; object keys are always strings
- * (a[21]=x gives {a = {["21"] = "x"}}). Like qs, a[b]=c&a=d gives {a = {b = "c", d = true}}. */
+ * (a[21]=x gives {a = {["21"] = "x"}}). Like qs, a[b]=c&a=d gives {a = {b = "c", d = true}}.
+ * One addition: a top-level $sort object of several keys keeps their order (Lua tables do
+ * not), as the __order list of its metatable, for fdn.query. */
 #ifndef FDN_QS_H
 #define FDN_QS_H
 

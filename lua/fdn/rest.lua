@@ -12,7 +12,7 @@ local M = {}
 local STANDARD = require("fdn.service").is_standard
 
 local encode, decode = json.encode, json.decode
-local type, tostring, math_type, next, pairs = type, tostring, math.type, next, pairs
+local type, tostring, math_type, pairs = type, tostring, math.type, pairs
 local respond = http.respond
 
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
@@ -38,28 +38,6 @@ local function status_of(method, ctx)
   local r = ctx.result
   if r == nil or r == false or r == "" then return 204 end
   return 200
-end
-
-local function unescape(s)
-  return (s:gsub("+", " "):gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
-end
-
--- A Lua table forgets key order, but `?$sort[b]=1&$sort[a]=-1` sorts by b
--- first: record the order of the $sort keys as they came (fdn.query reads
--- the metatable's __order).
-local function keep_sort_order(q, raw)
-  local sort = q["$sort"]
-  if type(sort) ~= "table" or next(sort, (next(sort))) == nil then return end
-  local order, seen = {}, {}
-  for part in raw:gmatch("[^&]+") do
-    local key = unescape(part:match("^[^=]*"))
-    local field = key:match("^%$sort%[([^%]]*)%]$")
-    if field and not seen[field] and sort[field] ~= nil then
-      seen[field] = true
-      order[#order + 1] = field
-    end
-  end
-  setmetatable(sort, { __order = order })
 end
 
 local HAS_BODY = { POST = true, PUT = true, PATCH = true }
@@ -113,7 +91,6 @@ local function serve(app, req_id, method, path, query, headers, body)
     local err
     q, err = qs.parse(query)
     if q == nil then return send_error(req_id, errors.BadRequest("Invalid query string: " .. tostring(err))) end
-    keep_sort_order(q, query)
   end
   local okb, data = pcall(parse_body, method, headers, body)
   if not okb then return send_error(req_id, data) end

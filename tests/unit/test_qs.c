@@ -1,5 +1,5 @@
-/* test_qs.c: unit tests of core/qs.c (qs-compatible query strings as Lua tables) and of the
- * fdn.core.qs binding. Expected results were checked against qs 6.13 (Express's parser). */
+/* test_qs.c: unit tests of core/qs.c (qs-compatible query strings as Lua tables); the binding
+ * is tests/lua/test_qs.lua's. Expected results were checked against qs 6.13 (Express's parser). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,41 +11,9 @@
 #include "qs.h"
 #include "check.h"
 
-/* Weak: the binding is tested when core/lua_qs.c is linked in, skipped (with a note) when not. */
-int luaopen_fdn_core_qs(lua_State *L) __attribute__((weak));
-
-/* Canonical JSON of a parsed query: object keys sorted, arrays only for tables with the
- * array metatable (so a missing metatable shows up as a failure), strings escaped. */
-static const char *dumper_src =
-    "local mt = ...\n"
-    "local esc_map = { ['\"'] = '\\\\\"', ['\\\\'] = '\\\\\\\\', ['\\n'] = '\\\\n' }\n"
-    "local function esc(s)\n"
-    "  return '\"' .. s:gsub('[%z\\1-\\31\"\\\\]', function(c)\n"
-    "    return esc_map[c] or string.format('\\\\u%04x', c:byte()) end) .. '\"'\n"
-    "end\n"
-    "local function dump(v)\n"
-    "  if type(v) == 'string' then return esc(v) end\n"
-    "  if type(v) == 'boolean' then return tostring(v) end\n"
-    "  assert(type(v) == 'table', 'unexpected ' .. type(v))\n"
-    "  local out = {}\n"
-    "  if mt and getmetatable(v) == mt then\n"
-    "    for k in pairs(v) do\n"
-    "      assert(math.type(k) == 'integer' and k >= 1 and k <= #v, 'sparse array')\n"
-    "    end\n"
-    "    for i = 1, #v do out[i] = dump(v[i]) end\n"
-    "    return '[' .. table.concat(out, ',') .. ']'\n"
-    "  end\n"
-    "  assert(getmetatable(v) == nil, 'object with a metatable')\n"
-    "  local keys = {}\n"
-    "  for k in pairs(v) do\n"
-    "    assert(type(k) == 'string', 'non-string key')\n"
-    "    keys[#keys + 1] = k\n"
-    "  end\n"
-    "  table.sort(keys)\n"
-    "  for i, k in ipairs(keys) do out[i] = esc(k) .. ':' .. dump(v[k]) end\n"
-    "  return '{' .. table.concat(out, ',') .. '}'\n"
-    "end\n"
-    "return dump\n";
+/* tests/unit/canonical.lua (its path is the first argument): the canonical JSON of a parsed
+ * query, keys sorted, arrays only where the array metatable is. */
+static const char *dumper_path;
 
 /* The registry's array metatable and the dumper, set up once. */
 static lua_State *new_state(void)
@@ -61,8 +29,11 @@ static lua_State *new_state(void)
 static int dump_top(lua_State *L, char *out, size_t outlen)
 {
     int top = lua_gettop(L);
-    if (luaL_loadstring(L, dumper_src) != LUA_OK)
+    if (luaL_loadfile(L, dumper_path) != LUA_OK) {
+        snprintf(out, outlen, "error: %s", lua_tostring(L, -1));
+        lua_settop(L, top - 1);
         return -1;
+    }
     lua_getfield(L, LUA_REGISTRYINDEX, FDN_QS_ARRAY_MT_KEY);
     lua_call(L, 1, 1);
     lua_pushvalue(L, top);
@@ -336,61 +307,60 @@ static void test_decode(void)
     CHECK(fdn_qs_decode("", 0, out, &len, 0) == 0 && len == 0);
 }
 
-/* The binding, through Lua. */
-static void test_binding(lua_State *L)
+/* The order of $sort's keys, from its metatable's __order, joined with ","; "" when none. */
+static void sort_order(lua_State *L, const char *q, char *out, size_t outlen)
 {
-    static const char *const script =
-        "local qs = ...\n"
-        "local mt = debug.getregistry()['fdn.json.array']\n"
-        "local t = assert(qs.parse('id[$in][]=1&id[$in][]=2&name=x'))\n"
-        "assert(t.name == 'x' and t.id['$in'][2] == '2' and getmetatable(t.id['$in']) == mt)\n"
-        "local r, err = qs.parse('a=123456', 4)\n"
-        "assert(r == nil and err == 'query string too long')\n"
-        "assert(qs.parse(string.rep('a', 70000)) == nil)\n"
-        "assert(next(qs.parse(string.rep('&', 999), 0)) == nil)\n"
-        "assert(select(2, qs.parse(string.rep('&', 1000))) == 'too many parameters')\n"
-        "assert(not pcall(qs.parse, {}))\n"
-        "local full, parent, last = qs.route('GET', '/api/users/7')\n"
-        "assert(full == 'api/users/7' and parent == 'api/users' and last == '7')\n"
-        "full, parent, last = qs.route('GET', '/users')\n"
-        "assert(full == 'users' and parent == nil and last == nil)\n"
-        "assert(qs.route('GET', '/') == '')\n"
-        "r, err = qs.route('GET', '/a/../b')\n"
-        "assert(r == nil and err == 'malformed path')\n"
-        "assert(qs.method('GET', false) == 'find' and qs.method('GET', true) == 'get')\n"
-        "assert(qs.method('POST', false, 'resetPassword') == 'resetPassword')\n"
-        "assert(qs.method('POST', false, '') == 'create')\n"
-        "assert(qs.method('PUT', false) == 'update' and qs.method('DELETE', true) == 'remove')\n"
-        "r, err = qs.method('HEAD', false)\n"
-        "assert(r == nil and err == 'not-allowed')\n"
-        "assert(qs.method('POST', true, 'x') == nil)\n"
-        "return true\n";
-    int top = lua_gettop(L);
-    if (!luaopen_fdn_core_qs) {
-        printf("test_qs: binding tests skipped (core/lua_qs.c not linked)\n");
+    out[0] = 0;
+    char err[128];
+    if (!CHECK(fdn_qs_parse(L, q, strlen(q), NULL, err, sizeof err) == 0))
         return;
+    if (lua_getfield(L, -1, "$sort") == LUA_TTABLE && lua_getmetatable(L, -1)) {
+        if (lua_getfield(L, -1, "__order") == LUA_TTABLE) {
+            size_t used = 0;
+            for (lua_Integer i = 1; lua_rawgeti(L, -1, i) == LUA_TSTRING; i++) {
+                used += (size_t)snprintf(out + used, outlen - used, "%s%s", i > 1 ? "," : "",
+                                         lua_tostring(L, -1));
+                lua_pop(L, 1);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 2);
     }
-    luaL_requiref(L, "fdn.core.qs", luaopen_fdn_core_qs, 0);
-    int ok = luaL_loadstring(L, script) == LUA_OK;
-    if (ok) {
-        lua_pushvalue(L, -2);
-        ok = lua_pcall(L, 1, 1, 0) == LUA_OK;
-    }
-    if (!ok)
-        fprintf(stderr, "  binding: %s\n", lua_tostring(L, -1));
-    CHECK(ok);
-    lua_settop(L, top);
+    lua_pop(L, 2);
 }
 
-int main(void)
+static void test_sort_order(lua_State *L)
 {
+    char got[256];
+    sort_order(L, "$sort[b]=1&$sort[a]=-1", got, sizeof got);
+    CHECK_STR(got, "b,a");
+    sort_order(L, "x=1&$sort[zeta]=1&y=2&$sort[alpha]=1&$sort[zeta]=-1&$sort[mid]=1", got,
+               sizeof got);
+    CHECK_STR(got, "zeta,alpha,mid"); /* first seen; a repeated key keeps its place */
+    sort_order(L, "%24sort%5Bb%5D=1&%24sort%5Ba%5D=1", got, sizeof got);
+    CHECK_STR(got, "b,a"); /* escaped as a browser sends it */
+    sort_order(L, "$sort[only]=1", got, sizeof got);
+    CHECK_STR(got, ""); /* one key: no order to keep */
+    sort_order(L, "$sort[a][b]=1&$sort[c]=1&$sort[d]=1", got, sizeof got);
+    CHECK_STR(got, "c,d"); /* a nested key is no sort field */
+    sort_order(L, "$sort[0]=a&$sort[1]=b", got, sizeof got);
+    CHECK_STR(got, ""); /* an array keeps its own metatable */
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_qs PATH/canonical.lua\n");
+        return 2;
+    }
+    dumper_path = argv[1];
     lua_State *L = new_state();
     test_cases(L);
     test_limits(L);
     test_long_keys(L);
     test_types_and_metatable(L);
     test_decode();
-    test_binding(L);
+    test_sort_order(L);
     CHECK(lua_gettop(L) == 0);
     lua_close(L);
     return check_summary("test_qs");
