@@ -245,14 +245,8 @@ end
 local function make_proxy(lp, d)
   local raw = {}
   for _, m in ipairs(d.methods or {}) do
-    if m == "find" then
-      raw.find = function(_, params) return M.call(lp, "find", nil, nil, params) end
-    elseif m == "get" or m == "remove" then
-      raw[m] = function(_, id, params) return M.call(lp, m, id, nil, params) end
-    elseif m == "update" or m == "patch" then
-      raw[m] = function(_, id, data, params) return M.call(lp, m, id, data, params) end
-    elseif type(m) == "string" then
-      raw[m] = function(_, data, params) return M.call(lp, m, nil, data, params) end
+    if type(m) == "string" then
+      raw[m] = service.spread(m, function(_, id, data, params) return M.call(lp, m, id, data, params) end)
     end
   end
   -- every event comes from the provider: the proxy never emits standard events itself
