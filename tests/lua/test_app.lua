@@ -29,7 +29,7 @@ t.check(tostring(err):find("nope", 1, true) ~= nil, "the message names the metho
 t.raises(function() app:use("", {}) end, "an empty path")
 t.raises(function() app:use("x", 42) end, "a service that is not a table")
 
-app:use("custom", { create = function(self, data) return data end, run = function(self, data) return { ran = data } end },
+app:use("custom", { create = function(_, data) return data end, run = function(_, data) return { ran = data } end },
   { methods = { "create", "run" }, events = { "ran" } })
 local d = app:service("custom"):describe()
 t.eq(d, { path = "custom", methods = t.list { "create", "run" }, events = t.list { "ran" } }, "descriptor")
@@ -57,7 +57,7 @@ do
   local errors = require "fdn.errors"
   local app2 = App.new()
   app2:use("plain", { get = function(_, id) return { id = id } end,
-    create = function(_, d) return d end, find = function() error(errors.Conflict("no")) end })
+    create = function(_, data) return data end, find = function() error(errors.Conflict("no")) end })
   local svc = app2:service("plain")
   local ok, r, ctx = service.call(svc, "get", 7, nil, { provider = "rest" })
   t.eq({ ok, r, ctx }, { true, { id = 7 } }, "no hook: the result, and no context")
