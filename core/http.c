@@ -723,11 +723,6 @@ size_t fdn_http_in_flight(const struct fdn_http *h)
     return h ? h->in_flight : 0;
 }
 
-int fdn_http_port(const struct fdn_http *h)
-{
-    return h && h->port ? h->port : -1;
-}
-
 void fdn_http_free(struct fdn_http *h)
 {
     if (!h)

@@ -19,7 +19,7 @@ local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local send, request = link.send, link.request
 local now_ms = core.now
-local running, yield, resume = coroutine.running, coroutine.yield, core.resume
+local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
@@ -39,7 +39,6 @@ local npending = 0
 -- once (TooManyRequests) rather than queued without bound.
 M.MAX_PENDING = 65535
 
-M.routes = routes
 
 local nfree = 0 -- free_slots is a stack of nfree slots
 -- Tables of finished calls, reused for new ones (a call allocates no table).
@@ -105,8 +104,7 @@ local function finish(call, ok, value)
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   local co = call.co
   if co then
-    local resumed, err = resume(co, ok, value)
-    if not resumed then sched.task_failed(co, err) end
+    wake(co, ok, value)
   else
     call.ok, call.value = ok, value
   end
@@ -161,8 +159,8 @@ function M.timeout(call)
   finish(call, false, errors.Timeout(msg))
 end
 
--- A remote call: looks blocking, only suspends the calling coroutine. The
--- coroutine waits on its own (not in sched.wait): only finish() resumes it, once.
+-- A remote call: looks blocking, only suspends the calling coroutine. It waits with
+-- sched.suspend (no waiting-table entry): only finish() resumes it, once.
 -- It raises fdn errors only: a quiet proxy's methods call it with no pcall around.
 function M.call(path, method, id, data, params, ms)
   local co, main = running()
@@ -192,7 +190,7 @@ function M.call(path, method, id, data, params, ms)
   local ok, value
   if pending[slot] == call then -- sent, or parked until a provider comes: wait for the outcome
     call.co = co
-    ok, value = yield()
+    ok, value = suspend()
   else -- ended at once (too large, not JSON, no route)
     ok, value = call.ok, call.value
   end

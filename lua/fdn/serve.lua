@@ -56,10 +56,6 @@ function M.table_body()
   return table_body or select(2, M.refresh())
 end
 
-function M.version()
-  return version
-end
-
 local reply, publish_to = link.reply, link.publish
 local MAX_MESSAGE = 4096 -- an error message that would not fit a frame is cut to this
 
