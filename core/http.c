@@ -601,8 +601,6 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     struct addrinfo hints = {0}, *res = NULL;
     char portstr[16];
     *out = NULL;
-    if (!host)
-        host = "127.0.0.1";
     if (port < 0 || port > 65535) {
         fdn_error("http: invalid port %d", port);
         return -1;
@@ -618,11 +616,11 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     }
     struct fdn_http *h = xcalloc(1, sizeof *h);
     h->n = n;
-    h->timeout_ms = n->cfg.http_timeout_ms > 0 ? n->cfg.http_timeout_ms : 30000;
-    h->max_body = n->cfg.max_body ? n->cfg.max_body : 1024 * 1024;
-    h->idle_ms = n->cfg.http_idle_ms > 0 ? n->cfg.http_idle_ms : 5000;
+    h->timeout_ms = n->cfg.http_timeout_ms;
+    h->max_body = n->cfg.max_body;
+    h->idle_ms = n->cfg.http_idle_ms;
     h->max_per_addr = n->cfg.http_max_per_addr; /* 0: no cap */
-    h->nslots = n->cfg.http_max_conns > 0 ? n->cfg.http_max_conns : 1024;
+    h->nslots = n->cfg.http_max_conns;
     h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
     for (h->npeers = 64; h->npeers < (size_t)h->nslots; h->npeers *= 2)
         ;

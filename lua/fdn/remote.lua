@@ -23,21 +23,23 @@ local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
-local timeout_ms, grace_ms = 10000, 10000
+local info = core.info() -- the command line's --timeout and --grace, until start() says otherwise
+local timeout_ms, grace_ms = info.timeout, info.grace
 local routes = {}     -- local path -> route
 local by_remote = {}  -- remote path -> route
 -- Calls waiting for an answer live in `pending`, indexed by a slot number
 -- (1..MAX_PENDING, reused from a free list so the table stays a plain array);
--- the frame's request id is slot + generation * 65536, so that an answer that
+-- the frame's request id is slot + generation * SLOTS, so that an answer that
 -- comes after its call timed out never matches the slot's next call.
+local SLOTS <const> = 65536 -- slot numbers are the 16 low bits of a request id; 0 is none
 local pending = {}    -- slot -> call
 local free_slots, nslots = {}, 0
 local generation = 0
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local npending = 0
--- Calls this node may have waiting for remote answers; more are refused at
--- once (TooManyRequests) rather than queued without bound.
-M.MAX_PENDING = 65535
+-- Calls this node may have waiting for remote answers, one per slot; more are
+-- refused at once (TooManyRequests) rather than queued without bound.
+M.MAX_PENDING = SLOTS - 1
 
 
 local nfree = 0 -- free_slots is a stack of nfree slots
@@ -55,7 +57,7 @@ local function new_slot()
     slot = nslots
   end
   generation = (generation + 1) & 0xffff
-  return slot, slot + generation * 65536
+  return slot, slot + generation * SLOTS
 end
 
 local sweeper = nil -- a timer while calls are pending: times out the late ones
@@ -208,7 +210,7 @@ end
 
 -- The call a RES/ERR answers, if it is still waiting for it from this link.
 local function answered(lid, rid)
-  local call = pending[rid % 65536]
+  local call = pending[rid % SLOTS]
   if call and call.id == rid and call.peer and call.peer.link == lid then return call end
 end
 
