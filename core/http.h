@@ -43,9 +43,6 @@ void fdn_http_stop_accepting(struct fdn_http *h);
 /* Requests handed to Lua whose response is not yet fully written. */
 size_t fdn_http_in_flight(const struct fdn_http *h);
 
-/* The port actually bound (useful with port 0), or -1. */
-int fdn_http_port(const struct fdn_http *h);
-
 /* Closes every connection and frees everything; accepts NULL. */
 void fdn_http_free(struct fdn_http *h);
 

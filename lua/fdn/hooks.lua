@@ -190,15 +190,4 @@ function M.compile(app_store, svc_store, method, method_fn, catch, include_all)
   return inner
 end
 
--- True when neither store has a hook that applies to `method`.
-function M.empty(app_store, svc_store, method)
-  for _, store in ipairs { app_store, svc_store } do
-    for kind in pairs(TYPES) do
-      local map = store[kind]
-      if (map.all and #map.all > 0) or (map[method] and #map[method] > 0) then return false end
-    end
-  end
-  return true
-end
-
 return M

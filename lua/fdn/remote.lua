@@ -19,27 +19,28 @@ local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
 local send, request = link.send, link.request
 local now_ms = core.now
-local running, yield, resume = coroutine.running, coroutine.yield, core.resume
+local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 
 local app
-local timeout_ms, grace_ms = 10000, 10000
+local info = core.info() -- the command line's --timeout and --grace, until start() says otherwise
+local timeout_ms, grace_ms = info.timeout, info.grace
 local routes = {}     -- local path -> route
 local by_remote = {}  -- remote path -> route
 -- Calls waiting for an answer live in `pending`, indexed by a slot number
 -- (1..MAX_PENDING, reused from a free list so the table stays a plain array);
--- the frame's request id is slot + generation * 65536, so that an answer that
+-- the frame's request id is slot + generation * SLOTS, so that an answer that
 -- comes after its call timed out never matches the slot's next call.
+local SLOTS <const> = 65536 -- slot numbers are the 16 low bits of a request id; 0 is none
 local pending = {}    -- slot -> call
 local free_slots, nslots = {}, 0
 local generation = 0
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local npending = 0
--- Calls this node may have waiting for remote answers; more are refused at
--- once (TooManyRequests) rather than queued without bound.
-M.MAX_PENDING = 65535
+-- Calls this node may have waiting for remote answers, one per slot; more are
+-- refused at once (TooManyRequests) rather than queued without bound.
+M.MAX_PENDING = SLOTS - 1
 
-M.routes = routes
 
 local nfree = 0 -- free_slots is a stack of nfree slots
 -- Tables of finished calls, reused for new ones (a call allocates no table).
@@ -56,7 +57,7 @@ local function new_slot()
     slot = nslots
   end
   generation = (generation + 1) & 0xffff
-  return slot, slot + generation * 65536
+  return slot, slot + generation * SLOTS
 end
 
 local sweeper = nil -- a timer while calls are pending: times out the late ones
@@ -105,8 +106,7 @@ local function finish(call, ok, value)
   if call.peer then call.peer.inflight = call.peer.inflight - 1 end
   local co = call.co
   if co then
-    local resumed, err = resume(co, ok, value)
-    if not resumed then sched.task_failed(co, err) end
+    wake(co, ok, value)
   else
     call.ok, call.value = ok, value
   end
@@ -161,8 +161,8 @@ function M.timeout(call)
   finish(call, false, errors.Timeout(msg))
 end
 
--- A remote call: looks blocking, only suspends the calling coroutine. The
--- coroutine waits on its own (not in sched.wait): only finish() resumes it, once.
+-- A remote call: looks blocking, only suspends the calling coroutine. It waits with
+-- sched.suspend (no waiting-table entry): only finish() resumes it, once.
 -- It raises fdn errors only: a quiet proxy's methods call it with no pcall around.
 function M.call(path, method, id, data, params, ms)
   local co, main = running()
@@ -192,7 +192,7 @@ function M.call(path, method, id, data, params, ms)
   local ok, value
   if pending[slot] == call then -- sent, or parked until a provider comes: wait for the outcome
     call.co = co
-    ok, value = yield()
+    ok, value = suspend()
   else -- ended at once (too large, not JSON, no route)
     ok, value = call.ok, call.value
   end
@@ -210,7 +210,7 @@ end
 
 -- The call a RES/ERR answers, if it is still waiting for it from this link.
 local function answered(lid, rid)
-  local call = pending[rid % 65536]
+  local call = pending[rid % SLOTS]
   if call and call.id == rid and call.peer and call.peer.link == lid then return call end
 end
 
@@ -245,14 +245,8 @@ end
 local function make_proxy(lp, d)
   local raw = {}
   for _, m in ipairs(d.methods or {}) do
-    if m == "find" then
-      raw.find = function(_, params) return M.call(lp, "find", nil, nil, params) end
-    elseif m == "get" or m == "remove" then
-      raw[m] = function(_, id, params) return M.call(lp, m, id, nil, params) end
-    elseif m == "update" or m == "patch" then
-      raw[m] = function(_, id, data, params) return M.call(lp, m, id, data, params) end
-    elseif type(m) == "string" then
-      raw[m] = function(_, data, params) return M.call(lp, m, nil, data, params) end
+    if type(m) == "string" then
+      raw[m] = service.spread(m, function(_, id, data, params) return M.call(lp, m, id, data, params) end)
     end
   end
   -- every event comes from the provider: the proxy never emits standard events itself

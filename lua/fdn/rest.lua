@@ -9,7 +9,8 @@ local serving = require("fdn.core.node").serving -- nil without a call budget
 
 local M = {}
 
-local STANDARD = require("fdn.service").is_standard
+local service = require "fdn.service"
+local STANDARD, call = service.is_standard, service.call
 
 local encode, decode = json.encode, json.decode
 local type, tostring, math_type, pairs = type, tostring, math.type, pairs
@@ -27,16 +28,15 @@ local function send_error(req_id, err)
 end
 
 -- Feathers' getStatusCode: an explicit ctx.http.status, else 303 with a
--- location, 201 for create, 204 without a body, else 200.
-local function status_of(method, ctx)
-  local http_ctx = ctx.http
+-- location, 201 for create, 204 without a body, else 200. (http: ctx.http, when the
+-- call made a context.)
+local function status_of(method, result, http_ctx)
   if type(http_ctx) == "table" then
     if math_type(http_ctx.status) == "integer" then return http_ctx.status end
     if type(http_ctx.location) == "string" then return 303 end
   end
   if method == "create" then return 201 end
-  local r = ctx.result
-  if r == nil or r == false or r == "" then return 204 end
+  if result == nil or result == false or result == "" then return 204 end
   return 200
 end
 
@@ -96,9 +96,9 @@ local function serve(app, req_id, method, path, query, headers, body)
   if not okb then return send_error(req_id, data) end
   local params = { query = q, provider = "rest", headers = headers, route = {} }
   if serving then serving(svc.__path, fmethod) end -- (the watchdog names it should it stick in C)
-  local ok, ctx = svc:__try(fmethod, id, data, params)
-  if not ok then return send_error(req_id, ctx.error) end
-  local result = ctx.result
+  local ok, result, ctx = call(svc, fmethod, id, data, params)
+  if not ok then return send_error(req_id, result) end
+  local http_ctx = ctx and ctx.http
   local out = ""
   if result ~= nil then
     local err
@@ -108,17 +108,17 @@ local function serve(app, req_id, method, path, query, headers, body)
     end
   end
   local extra = JSON_TYPE
-  local hh = ctx.http and ctx.http.headers
+  local hh = type(http_ctx) == "table" and http_ctx.headers
   if type(hh) == "table" then
     extra = { ["content-type"] = JSON_TYPE["content-type"] }
     for k, v in pairs(hh) do extra[k:lower()] = tostring(v) end
   end
-  local location = ctx.http and ctx.http.location
+  local location = type(http_ctx) == "table" and http_ctx.location
   if type(location) == "string" then
     if extra == JSON_TYPE then extra = { ["content-type"] = JSON_TYPE["content-type"] } end
     extra.location = location
   end
-  respond(req_id, status_of(fmethod, ctx), out, extra)
+  respond(req_id, status_of(fmethod, result, http_ctx), out, extra)
 end
 
 -- GET /distribution/healthcheck: probes every remote service; 200 with

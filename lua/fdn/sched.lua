@@ -1,5 +1,6 @@
 -- sched.lua: the scheduler. C hands every event to M.dispatch; this module owns
--- every coroutine (spawning, waiting, waking) and the count of calls in flight.
+-- every coroutine (spawning, waiting, waking: every yield and resume of Lua code goes
+-- through it) and the count of calls in flight.
 local core = require "fdn.core.node"
 
 local M = {}
@@ -53,6 +54,17 @@ function M.wait()
   return yield()
 end
 
+-- A wait with one known waker: the caller stores its coroutine where that waker finds it
+-- (a remote call's table: its answer, its timeout or the loss of its provider ends it,
+-- once), suspends with M.suspend, and the waker resumes it with M.resume. No entry in the
+-- waiting table, so a remote call costs no table write and no stray-wake check: the waker
+-- is the only one that knows the coroutine.
+M.suspend = yield
+
+function M.resume(co, ...)
+  check(co, resume(co, ...))
+end
+
 function M.current()
   local co, main = running()
   if main then return nil end
@@ -90,10 +102,6 @@ function M.call_end()
     drain_waiters = {}
     for i = 1, #ws do ws[i]() end
   end
-end
-
-function M.inflight()
-  return inflight
 end
 
 -- Calls fn once no call is in flight (at once if none is).

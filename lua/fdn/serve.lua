@@ -56,10 +56,6 @@ function M.table_body()
   return table_body or select(2, M.refresh())
 end
 
-function M.version()
-  return version
-end
-
 local reply, publish_to = link.reply, link.publish
 local MAX_MESSAGE = 4096 -- an error message that would not fit a frame is cut to this
 
@@ -101,7 +97,7 @@ end
 M.MAX_INFLIGHT = 1024
 local inflight = {} -- link id -> count
 
-local run_method = service.run
+local call_method = service.call
 local call_begin, call_end = sched.call_begin, sched.call_end
 
 -- Serves one REQ [path, method, id, data, params], in a coroutine of its own.
@@ -123,7 +119,7 @@ local function run(path, method, lid, rid, id, data, params)
     else
       params = { fromRemote = true }
     end
-    local ok, result = run_method(svc, method, id, data, params)
+    local ok, result = call_method(svc, method, id, data, params)
     if not ok then
       answer_error(lid, rid, result)
     else

@@ -6,6 +6,7 @@ local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
 local cluster = require "fdn.cluster"
+local service = require "fdn.service"
 
 local M = {}
 
@@ -107,27 +108,19 @@ function M.call(app, args, info)
   if type(svc[method]) ~= "function" then
     return fail(errors.MethodNotAllowed("Method `" .. tostring(method) .. "` is not supported by '" .. path .. "'"))
   end
-  local id, data, params
-  if method == "find" then
-    params = { query = args[3] and parse_json(args[3], "the query") or {} }
-  elseif method == "get" or method == "remove" then
-    id = parse_id(args[3])
-    params = { query = args[4] and parse_json(args[4], "the query") or {} }
-  elseif method == "update" or method == "patch" then
-    id, data = parse_id(args[3]), args[4] and parse_json(args[4], "the data")
-  else
-    data = args[3] and parse_json(args[3], "the data")
+  -- the arguments after PATH METHOD, as the method's shape takes them: [ID] then [JSON]
+  -- (the data, or for find/get/remove the query)
+  local how, id, data, params = service.shape(method), nil, nil, nil
+  local rest = 3
+  if how == "id" or how == "id_data" then
+    id, rest = parse_id(args[3]), 4
   end
-  local ok, result
-  if method == "find" then
-    ok, result = pcall(svc.find, svc, params)
-  elseif method == "get" or method == "remove" then
-    ok, result = pcall(svc[method], svc, id, params)
-  elseif method == "update" or method == "patch" then
-    ok, result = pcall(svc[method], svc, id, data, params)
+  if how == "params" or how == "id" then
+    params = { query = args[rest] and parse_json(args[rest], "the query") or {} }
   else
-    ok, result = pcall(svc[method], svc, data, params)
+    data = args[rest] and parse_json(args[rest], "the data")
   end
+  local ok, result = service.call(svc, method, id, data, params)
   if not ok then return fail(result) end
   stdout:write(result == nil and "null" or json.encode(result), "\n")
   core.exit(0)

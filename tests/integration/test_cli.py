@@ -11,7 +11,8 @@ from fdntest import case, check, eq, finish, run_fdnode
 def _():
     code, out, err = run_fdnode("--help")
     eq(code, 0, "--help exits 0")
-    for flag in ("--http", "--http-host", "--timeout", "--name", "--log-level", "--version"):
+    for flag in ("--http", "--http-host", "--timeout", "--name", "--log-level", "--version",
+                 "--http-idle-timeout", "--http-max-per-addr"):
         check(flag in out, "--help lists " + flag)
 
 

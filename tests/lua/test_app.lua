@@ -29,7 +29,7 @@ t.check(tostring(err):find("nope", 1, true) ~= nil, "the message names the metho
 t.raises(function() app:use("", {}) end, "an empty path")
 t.raises(function() app:use("x", 42) end, "a service that is not a table")
 
-app:use("custom", { create = function(self, data) return data end, run = function(self, data) return { ran = data } end },
+app:use("custom", { create = function(_, data) return data end, run = function(_, data) return { ran = data } end },
   { methods = { "create", "run" }, events = { "ran" } })
 local d = app:service("custom"):describe()
 t.eq(d, { path = "custom", methods = t.list { "create", "run" }, events = t.list { "ran" } }, "descriptor")
@@ -50,5 +50,27 @@ t.eq(removed, "temp", "unuse emits service-removed")
 
 local paths = app:paths()
 t.eq(paths, { "things", "custom" }, "paths in registration order")
+
+-- service.call: the one entry of every transport
+do
+  local service = require "fdn.service"
+  local errors = require "fdn.errors"
+  local app2 = App.new()
+  app2:use("plain", { get = function(_, id) return { id = id } end,
+    create = function(_, data) return data end, find = function() error(errors.Conflict("no")) end })
+  local svc = app2:service("plain")
+  local ok, r, ctx = service.call(svc, "get", 7, nil, { provider = "rest" })
+  t.eq({ ok, r, ctx }, { true, { id = 7 } }, "no hook: the result, and no context")
+  ok, r = service.call(svc, "find", nil, nil, {})
+  t.check(not ok and errors.is(r, "Conflict"), "an error comes back, not raised")
+  svc:hooks { before = { create = function(c) c.http.status = 202 end } }
+  local seen_id = "unset"
+  svc:hooks { before = { create = function(c) seen_id = c.id end } }
+  ok, r, ctx = service.call(svc, "create", 9, { a = 1 }, {})
+  t.eq({ ok, r, ctx and ctx.http.status }, { true, { a = 1 }, 202 }, "with hooks: the context, for ctx.http")
+  t.eq(seen_id, nil, "create takes no id: its context has none")
+  t.eq({ service.shape("find"), service.shape("get"), service.shape("patch"), service.shape("create"),
+    service.shape("resetPassword") }, { "params", "id", "id_data", "data", "data" }, "the argument shapes")
+end
 
 return t.done()

@@ -3,7 +3,6 @@
 local t = require "lib.t"
 local App = require "fdn.app"
 local memory = require "fdn.memory"
-local errors = require "fdn.errors"
 
 local app = App.new()
 app:use("m", memory.new { multi = true })

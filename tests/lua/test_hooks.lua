@@ -63,7 +63,10 @@ do
       seen[ctx.method] = { app = ctx.app == app, service = ctx.service == app:service("m"),
         path = ctx.path, type = ctx.type, id = ctx.id, data = ctx.data, params = ctx.params }
     end } },
-    after = { all = { function(ctx) seen[ctx.method].after_type = ctx.type; seen[ctx.method].result = ctx.result end } },
+    after = { all = { function(ctx)
+      seen[ctx.method].after_type = ctx.type
+      seen[ctx.method].result = ctx.result
+    end } },
   }
   local m = app:service("m")
   m:find({ query = { a = 1 } })
@@ -123,7 +126,7 @@ do
   local seen
   app:use("e", {
     get = function(self, id)
-      if id == "bug" then local x; return x.y end
+      if id == "bug" then return (nil).y end -- a plain Lua error
       error(errors.NotFound("nope " .. id))
     end,
   })

@@ -3,7 +3,6 @@
 local t = require "lib.t"
 local check, throws = t.check, t.throws
 local query = require "fdn.query"
-local errors = require "fdn.errors"
 local ids, count = t.ids, t.count
 
 -- The records of list that pred accepts, as their ids "1,2,...".
