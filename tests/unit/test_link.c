@@ -1,6 +1,6 @@
-/* test_link.c: end-to-end test of core/link.c (and the Lua binding core/lua_link.c) on a real
- * event_base and lua_State, without node.c: stand-ins for the dispatch door record every event.
- * Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded.
+/* test_link.c: end-to-end test of core/link.c (and its Lua bindings lua_link.c, lua_rpc.c) on a
+ * real event_base and lua_State, without node.c: stand-ins for the dispatch door record every
+ * event. Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded.
  * `test_link --bench [SECONDS]` measures request/response frames per second instead. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +24,7 @@
 #include "standins.h"
 
 int luaopen_fdn_core_link(lua_State *L);
+int luaopen_fdn_core_rpc(lua_State *L);
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_PENDING (256 * 1024)
@@ -504,7 +505,10 @@ static void test_lua(int port)
         "assert(select(2, link.send(999999, 1, 0, 0, '')) == 'gone')\n"
         "assert(select(2, link.ready(999999)) == 'gone')\n"
         "assert(select(2, link.close(999999)) == 'gone')\n"
-        "assert(link.info(999999) == nil)\n"
+        "local none, why = link.info(999999)\n"
+        "assert(none == nil and why == 'gone')\n"
+        "none, why = link.pending(999999)\n"
+        "assert(none == nil and why == 'gone')\n"
         "local id = assert(link.connect('127.0.0.1', port))\n"
         "assert(link.send(id, link.TYPES.HELLO, 0, 0, '{\"lua\":true}'))\n"
         "local i = link.info(id)\n"
@@ -595,29 +599,34 @@ static int lua_ok(const char *chunk)
     return 0;
 }
 
-/* The fast door: link.handle's handlers get the bodies decoded (a REQ/EVT list unpacked,
- * null as nil), and request/reply/publish encode them. Last: once a handler is set, every
- * frame of these links goes through the door. */
+/* The fast door: rpc.handle's handlers get the bodies decoded (a REQ/EVT list unpacked into
+ * its fields, null as nil), and request/reply/publish encode them. Last: once a handler is
+ * set, every frame of these links goes through the door. */
 static void test_fast_door(void)
 {
     if (!node.links)
         node.links = fdn_links_new(&node);
     int port;
     CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == 0);
+    open_binding(node.L, &node, luaopen_fdn_core_rpc, "rpc");
     CHECK(lua_ok("T = link.TYPES\n"
                  "got = { hello = 0 }\n"
-                 "assert(not pcall(link.handle, 99, print))\n"
-                 "assert(not pcall(link.handle, T.REQ, print, 0))\n"
-                 "assert(not pcall(link.handle, T.REQ, print, 'bogus'))\n"
-                 "assert(not pcall(link.handle, T.REQ, 'nope'))\n"
-                 "link.handle(T.HELLO, function(lid, t, flags, rid, body)\n"
+                 "local L = rpc.LAYOUTS\n"
+                 "assert(table.concat(L.REQ, ' ') == 'path method id data params')\n"
+                 "assert(table.concat(L.EVT, ' ') == 'path event data meta')\n"
+                 "assert(not pcall(rpc.handle, 99, print))\n"
+                 "assert(not pcall(rpc.handle, T.REQ, print, 5))\n" /* counts come from LAYOUTS */
+                 "assert(not pcall(rpc.handle, T.RES, print, 'fields'))\n" /* RES has none */
+                 "assert(not pcall(rpc.handle, T.REQ, print, 'bogus'))\n"
+                 "assert(not pcall(rpc.handle, T.REQ, 'nope'))\n"
+                 "rpc.handle(T.HELLO, function(lid, t, flags, rid, body)\n"
                  "  assert(t == T.HELLO and body == '{}')\n"
                  "  got.hello = got.hello + 1\n"
                  "  link.ready(lid)\n"
                  "end)\n"
-                 "link.handle(T.REQ, function(...) got.req = table.pack(...) end, 5)\n"
-                 "link.handle(T.RES, function(...) got.res = table.pack(...) end, 'value')\n"
-                 "link.handle(T.EVT, function(...) got.evt = table.pack(...) end, 4)\n"));
+                 "rpc.handle(T.REQ, function(...) got.req = table.pack(...) end, 'fields')\n"
+                 "rpc.handle(T.RES, function(...) got.res = table.pack(...) end, 'value')\n"
+                 "rpc.handle(T.EVT, function(...) got.evt = table.pack(...) end, 'fields')\n"));
     int before = nevents;
     uint64_t out, in;
     CHECK(fdn_links_connect(node.links, "127.0.0.1", port, &out) == 0);
@@ -632,7 +641,7 @@ static void test_fast_door(void)
     lua_setglobal(node.L, "IN");
 
     /* REQ: [path, method, id, data, params]; params keep only their JSON fields */
-    CHECK(lua_ok("assert(link.request(OUT, 7, 'echo', 'get', 42, nil,\n"
+    CHECK(lua_ok("assert(rpc.request(OUT, 7, 'echo', 'get', 42, nil,\n"
                  "  { user = { id = 1 }, fn = print, out = io.stdout, [1] = 'x' }))"));
     CHECK(await_lua("got.req ~= nil", 2000));
     CHECK(lua_ok(
@@ -641,14 +650,16 @@ static void test_fast_door(void)
         "assert(r[5] == 42 and r[6] == nil and r[7].user.id == 1)\n"
         "assert(r[7].fn == nil and r[7].out == nil and r[7][1] == nil)\n"
         "got.req = nil\n"
-        "assert(link.request(OUT, 8, 'echo', 'create', nil, { a = 1 }))\n"));
+        "assert(rpc.request(OUT, 8, 'echo', 'create', nil, { a = 1 }))\n"));
     CHECK(await_lua("got.req ~= nil", 2000));
     CHECK(lua_ok("local r = got.req\n"
                  "assert(r[2] == 8 and r[5] == nil and r[6].a == 1 and r[7] == nil)\n"
-                 "local ok, err, why = link.request(OUT, 9, 'echo', 'create', nil, { f = print })\n"
-                 "assert(ok == nil and err == 'not JSON' and type(why) == 'string', why)\n"
-                 "assert(select(2, link.request(999999, 9, 'p', 'get')) == 'gone')\n"
-                 "assert(not pcall(link.request, OUT, 9, nil, 'get'))\n"
+                 "local ok, err, why = rpc.request(OUT, 9, 'echo', 'create', nil, { f = print })\n"
+                 "assert(ok == nil and err == 'not json' and type(why) == 'string', why)\n"
+                 "assert(select(2, rpc.request(999999, 9, 'p', 'get')) == 'gone')\n"
+                 "local no, big, size = rpc.request(OUT, 9, 'p', 'get', nil, ('x'):rep(70000))\n"
+                 "assert(no == nil and big == 'too large' and size > 70000, size)\n"
+                 "assert(not pcall(rpc.request, OUT, 9, nil, 'get'))\n"
                  "got.req = nil\n"
                  "assert(link.send(OUT, T.REQ, 0, 10, '{\"not\":\"a list\"}'))\n"));
     CHECK(await_lua("got.req ~= nil", 2000));
@@ -656,20 +667,20 @@ static void test_fast_door(void)
                  "assert(r[2] == 10 and r[3] == nil and r[4] == nil and r[7] == nil)\n"));
 
     /* RES: the decoded value, nil for an empty body, err for a malformed one */
-    CHECK(lua_ok("assert(link.reply(IN, T.RES, 7, { id = 42, text = 'hi' }))"));
+    CHECK(lua_ok("assert(rpc.reply(IN, T.RES, 7, { id = 42, text = 'hi' }))"));
     CHECK(await_lua("got.res ~= nil", 2000));
     CHECK(lua_ok("local r = got.res\n"
                  "assert(r[1] == OUT and r[2] == 7 and r[3].text == 'hi' and r[4] == nil)\n"
                  "got.res = nil\n"
-                 "assert(link.reply(IN, T.RES, 8))\n"));
+                 "assert(rpc.reply(IN, T.RES, 8))\n"));
     CHECK(await_lua("got.res ~= nil", 2000));
     CHECK(lua_ok("local r = got.res\n"
                  "assert(r.n == 2 and r[2] == 8)\n"
                  "got.res = nil\n"
-                 "assert(link.reply(IN, T.RES, 9))\n"
+                 "assert(rpc.reply(IN, T.RES, 9))\n"
                  "assert(link.send(IN, T.RES, 0, 10, '{bad'))\n"
-                 "local ok, err = link.reply(IN, T.RES, 11, { f = print })\n"
-                 "assert(ok == nil and err == 'not JSON')\n"));
+                 "local ok, err = rpc.reply(IN, T.RES, 11, { f = print })\n"
+                 "assert(ok == nil and err == 'not json')\n"));
     CHECK(await_lua("got.res ~= nil and got.res[2] == 10", 2000));
     CHECK(lua_ok("local r = got.res\n"
                  "assert(r[3] == nil and type(r[4]) == 'string' and r[4]:find('at 2'), r[4])\n"));
@@ -677,9 +688,9 @@ static void test_fast_door(void)
     /* EVT: one body for the whole set; links that are gone leave it */
     CHECK(
         lua_ok("set = { [IN] = true, [999999] = true }\n"
-               "assert(link.publish(set, 'echo', 'created', { seq = 1 }) == 1)\n"
+               "assert(rpc.publish(set, 'echo', 'created', { seq = 1 }) == 1)\n"
                "assert(set[IN] and set[999999] == nil)\n"
-               "assert(select(2, link.publish(set, 'echo', 'x', { f = print })) == 'not JSON')\n"));
+               "assert(select(2, rpc.publish(set, 'echo', 'x', { f = print })) == 'not json')\n"));
     CHECK(await_lua("got.evt ~= nil", 2000));
     CHECK(lua_ok("local r = got.evt\n"
                  "assert(r[1] == OUT and r[2] == 0 and r[3] == 'echo' and r[4] == 'created')\n"
@@ -688,7 +699,7 @@ static void test_fast_door(void)
     CHECK(call_errors == 0); /* the checks above raised nothing */
     /* a handler that raises loses no frame: those after it in the same read are handled */
     CHECK(lua_ok("subs = {}\n"
-                 "link.handle(T.SUB, function(lid, t, flags, rid)\n"
+                 "rpc.handle(T.SUB, function(lid, t, flags, rid)\n"
                  "  subs[#subs + 1] = rid\n"
                  "  if rid == 2 then error('handler bug') end\n"
                  "end)\n"));
