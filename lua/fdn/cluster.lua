@@ -2,6 +2,7 @@
 -- while our outbound link to it is up (HELLO exchanged, service table fetched).
 -- Frames are routed here to serve.lua (provider side) and remote.lua (consumer side).
 local link = require "fdn.core.link"
+local rpc = require "fdn.core.rpc"
 local json = require "fdn.json"
 local log = require "fdn.log"
 local sched = require "fdn.sched"
@@ -332,13 +333,14 @@ function M.start(opts)
   me.port = opts.port
   serve = require "fdn.serve"
   remote = require "fdn.remote"
-  -- the RPC frames come decoded, straight from C; the rest to on_frame
-  link.handle(T.REQ, serve.request, 5)
-  link.handle(T.RES, remote.answer, "value")
-  link.handle(T.ERR, remote.failed, "value")
-  link.handle(T.EVT, remote.event, 4)
+  -- the RPC frames come decoded, straight from C (REQ and EVT as their fields, rpc.LAYOUTS);
+  -- the rest to on_frame
+  rpc.handle(T.REQ, serve.request, "fields")
+  rpc.handle(T.RES, remote.answer, "value")
+  rpc.handle(T.ERR, remote.failed, "value")
+  rpc.handle(T.EVT, remote.event, "fields")
   for _, t in pairs(T) do
-    if t ~= T.REQ and t ~= T.RES and t ~= T.ERR and t ~= T.EVT then link.handle(t, on_frame) end
+    if t ~= T.REQ and t ~= T.RES and t ~= T.ERR and t ~= T.EVT then rpc.handle(t, on_frame) end
   end
   sched.handle("link", on_link)
   sched.handle("beacon", on_beacon)

@@ -3,6 +3,7 @@
 -- timeouts, retries when a provider is lost, the grace period, remote events.
 local core = require "fdn.core.node"
 local link = require "fdn.core.link"
+local rpc = require "fdn.core.rpc"
 local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
@@ -17,7 +18,7 @@ local M = {}
 local T = link.TYPES
 local encode, null = json.encode, json.null
 local type, pairs, ipairs, tostring, error = type, pairs, ipairs, tostring, error
-local send, request = link.send, link.request
+local send, request = link.send, rpc.request
 local now_ms = core.now
 local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this

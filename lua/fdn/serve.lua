@@ -1,6 +1,7 @@
 -- serve.lua: the provider side of links: the service table we publish,
 -- requests from other nodes (REQ -> RES/ERR), subscriptions and events out.
 local link = require "fdn.core.link"
+local rpc = require "fdn.core.rpc"
 local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
@@ -56,13 +57,13 @@ function M.table_body()
   return table_body or select(2, M.refresh())
 end
 
-local reply, publish_to = link.reply, link.publish
+local reply, publish_to = rpc.reply, rpc.publish
 local MAX_MESSAGE = 4096 -- an error message that would not fit a frame is cut to this
 
--- Whether a frame that could not go out failed for its own sake ("not JSON", "too large"),
+-- Whether a frame that could not go out failed for its own sake ("not json", "too large"),
 -- rather than because its link is gone (or was just dropped as a slow consumer).
 local function frame_at_fault(err)
-  return err == "not JSON" or err == "too large"
+  return err == "not json" or err == "too large"
 end
 
 -- An ERR answer. When the error's data or errors cannot go (not JSON, or too large), its
