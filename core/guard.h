@@ -13,6 +13,7 @@
 
 struct fdn_guard {
     size_t used;                   /* bytes the Lua state holds */
+    size_t peak;                   /* the most `used` has been since node.c last reset it */
     size_t cap;                    /* refuse allocations beyond it; 0 = no cap */
     uint64_t refused;              /* allocations refused by the cap */
     int enforce;                   /* the cap applies only while Lua runs under lua_pcall: C code
