@@ -80,8 +80,11 @@ void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     void *p = small(osize) || small(nsize) ? resize(g, ptr, osize, nsize) : realloc(ptr, nsize);
-    if (p)
+    if (p) {
         g->used = g->used - osize + nsize;
+        if (g->used > g->peak)
+            g->peak = g->used;
+    }
     return p;
 }
 

@@ -33,6 +33,7 @@ static inline struct fdn_task *fdn_task_of(lua_State *thread)
 
 struct fdn_guard {
     size_t used;                    /* bytes the Lua state holds */
+    size_t peak;                    /* the most `used` has been since node.c last reset it */
     size_t cap;                     /* refuse allocations beyond it; 0 = no cap */
     uint64_t refused;               /* allocations refused by the cap */
     int enforce;                    /* the cap applies only while Lua runs under lua_pcall: C code

@@ -1,6 +1,7 @@
 /* json.c: single-pass JSON <-> Lua codec on the Lua stack. Encode walks the value with raw
  * access and appends to an fdn_buf; decode pushes values as it parses (no intermediate tree).
- * Strings are bytes on both sides (no UTF-8 validation): any Lua string round-trips. */
+ * Text is UTF-8 (RFC 3629) both ways: decode refuses any other bytes, encode writes U+FFFD
+ * for them (a Lua string may hold anything), so what one writes the other always reads. */
 #include "json.h"
 #include "util.h"
 
@@ -66,6 +67,83 @@ int fdn_json_is_null(lua_State *L, int idx)
            lua_type(L, idx) == LUA_TLIGHTUSERDATA;
 }
 
+/* The UTF-8 sequence at p (p < end, *p >= 0x80), per RFC 3629: its length (2..4) when it is
+ * well formed; else minus the length of its maximal well-formed prefix (1..3, the bytes that
+ * one U+FFFD stands for, as WHATWG's decoder and Node's Buffer#toString count them). Refused:
+ * stray continuation bytes, 0xC0, 0xC1 and 0xF5..0xFF, overlong forms, surrogates
+ * (U+D800..U+DFFF), code points above U+10FFFF and sequences cut short. */
+static inline int utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0], lo = 0x80, hi = 0xbf;
+    int n;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong below U+0800 */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else {
+        return -1;
+    }
+    for (int i = 1; i < n; i++) {
+        if (p + i == end || p[i] < lo || p[i] > hi)
+            return -i;
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    return n;
+}
+
+/* The bytes that end a plain run of string text, both ways: '"', '\\', control characters,
+ * and the bytes >= 0x80 (UTF-8, checked apart; the run then goes on). */
+// clang-format off
+static const unsigned char stop[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
+};
+// clang-format on
+
+/* The first byte from p on (before end) that is a stop, or end. Most runs are short (keys,
+ * words between two non-ASCII characters), so the first 8 bytes are looked at one by one;
+ * past them, a word at a time: a byte is flagged when it has its high bit (>= 0x80), when
+ * subtracting 0x20 sets it (< 0x20), or when it is zero after an xor with '"' or '\\'. A
+ * subtraction's borrow runs only toward higher bytes, from a byte that is flagged anyway, so
+ * the lowest flag is the first stop. */
+static inline const unsigned char *plain_run(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *lim = end - p > 8 ? p + 8 : end;
+    while (p < lim && !stop[*p])
+        p++;
+    if (p < lim || p == end)
+        return p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+    while (end - p >= 8) {
+        uint64_t v, q, b;
+        memcpy(&v, p, 8);
+        q = v ^ (ones * '"');
+        b = v ^ (ones * '\\');
+        uint64_t m = (v | (v - ones * 0x20) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high;
+        if (m)
+            return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && !stop[*p])
+        p++;
+    return p;
+}
+
 /* ---- encoder ---- */
 
 struct enc {
@@ -101,27 +179,38 @@ static inline void put_ch(struct fdn_buf *b, char c)
 
 static const char hex[] = "0123456789abcdef";
 
-/* 0: byte is copied as is; else the letter after the backslash ('u' means \u00XX). */
+/* The letter after the backslash for the ASCII stops ('u' means \u00XX). */
 // clang-format off
-static const char esc[256] = {
+static const char esc[128] = {
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
     'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
     ['"'] = '"', ['\\'] = '\\',
 };
 // clang-format on
 
+/* Well-formed UTF-8 is copied as is; each maximal ill-formed part becomes U+FFFD. */
 static void put_str(struct fdn_buf *b, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
     room(b, n + 2);
     b->data[b->len++] = '"';
-    while (p < end) {
-        const unsigned char *run = p;
-        while (p < end && !esc[*p])
-            p++;
-        put(b, (const char *)run, (size_t)(p - run));
+    for (;;) {
+        p = plain_run(p, end);
         if (p == end)
             break;
+        if (*p >= 0x80) {
+            int k = utf8_seq(p, end);
+            if (k > 0) { /* part of the run */
+                p += k;
+                continue;
+            }
+            put(b, (const char *)run, (size_t)(p - run));
+            put(b, "\xef\xbf\xbd", 3);
+            p += -k;
+            run = p;
+            continue;
+        }
+        put(b, (const char *)run, (size_t)(p - run));
         char *o = room(b, 6), e = esc[*p];
         o[0] = '\\';
         o[1] = e;
@@ -134,8 +223,9 @@ static void put_str(struct fdn_buf *b, const char *s, size_t n)
         } else {
             b->len += 2;
         }
-        p++;
+        run = ++p;
     }
+    put(b, (const char *)run, (size_t)(p - run));
     put_ch(b, '"');
 }
 
@@ -431,15 +521,6 @@ static inline const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Bytes that end a plain run inside a string: '"', '\\' and control characters. */
-// clang-format off
-static const unsigned char strstop[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    ['"'] = 1, ['\\'] = 1,
-};
-// clang-format on
-
 /* The byte a one-letter escape stands for (0: not an escape; \u is handled apart). */
 static const char unesc[256] = {
     ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
@@ -528,12 +609,20 @@ static __attribute__((noinline)) int dec_escaped(struct dec *d, const char *star
     const char *p = q;
     while (p < r) {
         const char *run = p;
-        while (p < r && !strstop[(unsigned char)*p])
-            p++;
+        p = (const char *)plain_run((const unsigned char *)p, (const unsigned char *)r);
         memcpy(o, run, (size_t)(p - run));
         o += p - run;
         if (p == r)
             break;
+        if ((unsigned char)*p >= 0x80) {
+            int k = utf8_seq((const unsigned char *)p, (const unsigned char *)r);
+            if (k < 0)
+                return dfail(d, "invalid UTF-8", p);
+            memcpy(o, p, (size_t)k);
+            o += k;
+            p += k;
+            continue;
+        }
         if (*p != '\\')
             return dfail(d, "control character in string", p);
         unsigned cp;
@@ -557,10 +646,17 @@ static __attribute__((noinline)) int dec_escaped(struct dec *d, const char *star
 static int dec_string(struct dec *d)
 {
     const char *start = d->p + 1, *q = start, *end = d->end;
-    while (q < end && !strstop[(unsigned char)*q])
-        q++;
-    if (q == end)
-        return eof(d);
+    for (;;) {
+        q = (const char *)plain_run((const unsigned char *)q, (const unsigned char *)end);
+        if (q == end)
+            return eof(d);
+        if ((unsigned char)*q < 0x80)
+            break;
+        int k = utf8_seq((const unsigned char *)q, (const unsigned char *)end);
+        if (k < 0)
+            return dfail(d, "invalid UTF-8", q);
+        q += k;
+    }
     if (*q == '"') {
         lua_pushlstring(d->L, start, (size_t)(q - start));
         d->p = q + 1;

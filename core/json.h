@@ -34,7 +34,10 @@ int fdn_json_is_null(lua_State *L, int idx);
 /* Encodes the value at idx and appends it to *out. Returns 0, or -1 with a short message
  * in err (err may be NULL when errlen is 0) and *out as it was; the stack is left as it was
  * either way (raw access only: no metamethods run). Sequences (keys exactly 1..n) and
- * array_mt tables are arrays; other tables objects, integer keys written as strings. */
+ * array_mt tables are arrays; other tables objects, integer keys written as strings. The
+ * output is always UTF-8: in a string (or key) that is not, each maximal ill-formed part
+ * becomes U+FFFD (as Node's Buffer#toString does), so binary data in a Lua string is
+ * written lossily rather than refused. */
 int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen);
 
 /* Encodes the values at from..to as fdn_json_encode does, comma-separated: the inside of a
@@ -47,7 +50,11 @@ int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, c
  * with a message such as "unexpected character at 17" (1-based byte position) and
  * pushes nothing. May raise only on Lua out-of-memory. Arrays get array_mt, objects are
  * plain tables with string keys, null is the sentinel; numbers without '.'/'e' that fit
- * int64 are integers, others floats (a float overflowing to inf is "number out of range"). */
+ * int64 are integers, others floats (a float overflowing to inf is "number out of range").
+ * Strings must be UTF-8 per RFC 3629 ("invalid UTF-8": overlong forms, surrogates, bytes
+ * 0xC0, 0xC1, 0xF5..0xFF, stray or missing continuation bytes), and a \u escape of a lone
+ * surrogate is refused too ("invalid unicode escape"; JSON.parse takes it, but no UTF-8
+ * string can hold it): every decoded string is valid UTF-8. */
 int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen);
 
 /* Decodes s[0..n), a JSON array, straight onto the stack: pushes its first `want` items
