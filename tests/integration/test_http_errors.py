@@ -10,7 +10,7 @@ from netns import isolate
 
 isolate()
 
-from fdntest import ROOT, Node, answers, check, eq, finish, wait_until  # noqa: E402
+from fdntest import ROOT, Node, answers, case, check, eq, finish, wait_until  # noqa: E402
 
 P = "tests/integration/fixtures/http_errors/provider.lua"
 G = "tests/integration/fixtures/http_errors/gateway.lua"
@@ -80,18 +80,21 @@ def check_text(node, where):
        "%s: a string that is not UTF-8 is answered as UTF-8 (U+FFFD)" % where)
 
 
-n = Node(P, name="provider")
 
-# ---- an error whose data is not JSON; thrown values that are not errors ----------------------
-lines0 = n.log().count("error in service code")
-check_errors(n, "local")
-log = n.log()
-eq(log.count("error in service code") - lines0, 10, "each value thrown that is not an fdn error is logged once")
-check("a table was thrown, not an error: table: 0x" in log, "the log says what was thrown", log[-2000:])
-check("is not JSON" in log, "the data left out is logged", log[-2000:])
-eq(n.request("GET", "/echo/1")[0], 200, "the node goes on serving")
 
-# ---- JSON bodies that are not UTF-8 -------------------------------------------------------------
+@case("an error whose data is not JSON; thrown values that are not errors")
+def _():
+    global n
+    n = Node(P, name="provider")
+    lines0 = n.log().count("error in service code")
+    check_errors(n, "local")
+    log = n.log()
+    eq(log.count("error in service code") - lines0, 10, "each value thrown that is not an fdn error is logged once")
+    check("a table was thrown, not an error: table: 0x" in log, "the log says what was thrown", log[-2000:])
+    check("is not JSON" in log, "the data left out is logged", log[-2000:])
+    eq(n.request("GET", "/echo/1")[0], 200, "the node goes on serving")
+
+
 BAD = [("0xFF", b'{"a":"\xff"}'), ("0xFE", b'{"a":"\xfe"}'), ("0xC0 0xAF (overlong '/')", b'{"a":"\xc0\xaf"}'),
        ("0xC1 0xBF (overlong)", b'{"a":"\xc1\xbf"}'), ("an overlong 3-byte form", b'{"a":"\xe0\x80\xaf"}'),
        ("an overlong 4-byte form", b'{"a":"\xf0\x80\x80\xaf"}'), ("a surrogate (U+D800)", b'{"a":"\xed\xa0\x80"}'),
@@ -99,24 +102,32 @@ BAD = [("0xFF", b'{"a":"\xff"}'), ("0xFE", b'{"a":"\xfe"}'), ("0xC0 0xAF (overlo
        ("0xF5", b'{"a":"\xf5\x80\x80\x80"}'), ("a truncated sequence", b'{"a":"\xe2\x82"}'),
        ("a stray continuation byte", b'{"a":"x\x80y"}'), ("a bad key", b'{"\xff":1}'),
        ("a bad byte after an escape", b'{"a":"\\n\xff"}')]
-for label, raw in BAD:
-    st, data = raw_request(n, "POST", "/echo", raw)
-    body = utf8(data) or {}
-    eq((st, body.get("name")), (400, "BadRequest"), "a JSON body with %s: 400 BadRequest" % label)
-    check("invalid UTF-8 at" in body.get("message", ""), "... saying where", data)
-st, data = raw_request(n, "POST", "/echo", b'{"a":"\\ud800"}')
-eq((st, (utf8(data) or {}).get("message")), (400, "Invalid JSON body: invalid unicode escape at 7"),
-   "an escaped lone surrogate: 400 (no UTF-8 string can hold it)")
-good = {"a": "\u00e9\u20ac\U0001F600\U0010FFFF", "\u00fc": "\ud7ff\ue000"}
-st, data = raw_request(n, "POST", "/echo", json.dumps(good, ensure_ascii=False).encode())
-eq((st, utf8(data)), (201, good), "control: UTF-8 of every length, at the edges of the ranges, echoes back")
-check_text(n, "local")
 
-# ---- the same through the cluster: the provider's node answers the gateway's --------------------
-g = Node(G, name="gateway")
-check(wait_until(answers(g, "/echo/1"), 5), "the gateway node reaches the provider's services")
-check_errors(g, "remote")
-check_text(g, "remote")
-eq(g.stop(), 0, "the gateway node exits 0")
-eq(n.stop(), 0, "the provider exits 0")
+
+@case("JSON bodies that are not UTF-8: 400; UTF-8 at the edges of its ranges echoes back")
+def _():
+    for label, raw in BAD:
+        st, data = raw_request(n, "POST", "/echo", raw)
+        body = utf8(data) or {}
+        eq((st, body.get("name")), (400, "BadRequest"), "a JSON body with %s: 400 BadRequest" % label)
+        check("invalid UTF-8 at" in body.get("message", ""), "... saying where", data)
+    st, data = raw_request(n, "POST", "/echo", b'{"a":"\\ud800"}')
+    eq((st, (utf8(data) or {}).get("message")), (400, "Invalid JSON body: invalid unicode escape at 7"),
+       "an escaped lone surrogate: 400 (no UTF-8 string can hold it)")
+    good = {"a": "\u00e9\u20ac\U0001F600\U0010FFFF", "\u00fc": "\ud7ff\ue000"}
+    st, data = raw_request(n, "POST", "/echo", json.dumps(good, ensure_ascii=False).encode())
+    eq((st, utf8(data)), (201, good), "control: UTF-8 of every length, at the edges of the ranges, echoes back")
+    check_text(n, "local")
+
+
+@case("the same through the cluster: the provider's node answers the gateway's")
+def _():
+    g = Node(G, name="gateway")
+    check(wait_until(answers(g, "/echo/1"), 5), "the gateway node reaches the provider's services")
+    check_errors(g, "remote")
+    check_text(g, "remote")
+    eq(g.stop(), 0, "the gateway node exits 0")
+    eq(n.stop(), 0, "the provider exits 0")
+
+
 finish()

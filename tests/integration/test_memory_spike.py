@@ -8,18 +8,24 @@ from netns import isolate
 
 isolate()
 
-from fdntest import SANITIZED, Node, check, check_memory, eq, finish, rss_kb, wait_until  # noqa: E402
+from fdntest import SANITIZED, Node, case, check, check_memory, eq, finish, rss_kb, wait_until  # noqa: E402
 
 MB = 50 if SANITIZED else 200  # (sanitizers multiply the memory; their figures are not checked)
-n = Node("tests/integration/fixtures/spike.lua", args=["--lua-memory", "512"])
-pid = n.proc.pid
-for _ in range(3):
-    n.request("GET", "/heap")
-time.sleep(0.3)
-base = rss_kb(pid)
-print("baseline: VmRSS %d kB, Lua heap %d kB" % (base, n.request("GET", "/heap")[1]["kb"]))
 
-for label, query in (("a spike", ""), ("a second spike", ""), ("a spike collected by its handler", "?collect=1")):
+
+@case("a node with --lua-memory 512, and its baseline")
+def _():
+    global n, pid, base
+    n = Node("tests/integration/fixtures/spike.lua", args=["--lua-memory", "512"])
+    pid = n.proc.pid
+    for _ in range(3):
+        n.request("GET", "/heap")
+    time.sleep(0.3)
+    base = rss_kb(pid)
+    print("baseline: VmRSS %d kB, Lua heap %d kB" % (base, n.request("GET", "/heap")[1]["kb"]))
+
+
+def spike(label, query):
     s, r, _ = n.request("GET", "/spike/%d%s" % (MB, query), timeout=60)
     eq((s, r.get("items")), (200, MB * 3000), "%s: the handler built its temporary" % label)
     check(r.get("heap_kb", 0) > MB * 1024 * 0.8, "%s: ... about %d MB of Lua heap" % (label, MB), r)
@@ -32,6 +38,16 @@ for label, query in (("a spike", ""), ("a second spike", ""), ("a spike collecte
     check(heap < 16 * 1024, "%s: its garbage was collected" % label, "%d kB" % heap)
     check_memory(back, "%s: VmRSS back within 16 MiB of its baseline within 3 s" % label,
                  "%d -> %d kB" % (base, rss_kb(pid)))
-eq(n.request("GET", "/heap")[0], 200, "the node goes on serving")
-eq(n.stop(), 0, "exits 0 on SIGTERM")
+
+
+for label, query in (("a spike", ""), ("a second spike", ""), ("a spike collected by its handler", "?collect=1")):
+    case(label)(lambda label=label, query=query: spike(label, query))
+
+
+@case("the node goes on serving, and stops")
+def _():
+    eq(n.request("GET", "/heap")[0], 200, "the node goes on serving")
+    eq(n.stop(), 0, "exits 0 on SIGTERM")
+
+
 finish()
