@@ -8,6 +8,8 @@
 
 #include <lua.h>
 
+#include "buf.h"
+
 /* Nesting limit for both directions: 128 nested arrays/objects decode and encode, 129 do not.
  * It also stops cycles on encode ("too deep"). There is no size limit here: the input
  * length is bounded by the caller (frame size, --max-body). */
@@ -16,15 +18,10 @@
 /* Registry name of the array metatable (also its __name). */
 #define FDN_JSON_ARRAY_MT "fdn.json.array"
 
-/* A growable byte buffer; allocation failure aborts (xrealloc). */
-struct fdn_buf {
-    char *data;
-    size_t len, cap;
-};
-
-void fdn_buf_init(struct fdn_buf *b);
-void fdn_buf_free(struct fdn_buf *b);                  /* frees data and re-inits; accepts NULL */
-void fdn_buf_reserve(struct fdn_buf *b, size_t extra); /* ensures cap >= len + extra */
+/* Whether the encoder writes the value at idx as a JSON array: a table with the array
+ * metatable, or a non-empty sequence 1..n with no other key. The one definition of "a list";
+ * fdn.json.is_array is this. */
+int fdn_json_is_array(lua_State *L, int idx);
 
 /* Pushes the array metatable (created in the registry on first use) / the null sentinel. */
 void fdn_json_push_array_mt(lua_State *L);

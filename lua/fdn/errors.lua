@@ -3,13 +3,12 @@
 -- rebuilt on the other side (errors.convert).
 local M = {}
 
-local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal, rawget =
-  type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal, rawget
-local tointeger, tonumber = math.tointeger, tonumber
+local type, pairs, ipairs, tostring, setmetatable, getmetatable, rawequal, rawget =
+  type, pairs, ipairs, tostring, setmetatable, getmetatable, rawequal, rawget
+local tonumber = tonumber
 local error = error
 
 local okjson, json = pcall(require, "fdn.json")
-local array_mt = okjson and type(json) == "table" and json.array_mt or nil
 local null = okjson and type(json) == "table" and json.null or nil
 
 -- The one metatable every error object shares; methods live in `methods`.
@@ -19,16 +18,8 @@ local mt = { __index = methods, __name = "fdn.error" }
 local byCode, byName, byClassName = {}, {}, {}
 M.byCode = byCode
 
-local function is_list(t)
-  if array_mt and getmetatable(t) == array_mt then return true end
-  if next(t) == nil then return false end
-  local n = 0
-  for k in pairs(t) do
-    if type(k) ~= "number" or tointeger(k) == nil or k < 1 then return false end
-    n = n + 1
-  end
-  return n == #t
-end
+-- "a list" as the encoder sees it (fdn.json.is_array)
+local is_list = okjson and type(json) == "table" and json.is_array or function() return false end
 
 -- A JS-style "truthy" string/value used as a message ("" and nil fall back).
 local function msg_of(v, default)

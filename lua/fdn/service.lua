@@ -7,8 +7,8 @@ local json = require "fdn.json"
 
 local M = {}
 
-local type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring =
-  type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring
+local type, pairs, ipairs, setmetatable, error, xpcall, tostring =
+  type, pairs, ipairs, setmetatable, error, xpcall, tostring
 local array_mt = json.array_mt
 local traceback = debug.traceback
 
@@ -57,10 +57,7 @@ local function catch(err)
 end
 M.catch = catch
 
-local function is_list(v)
-  return type(v) == "table" and (getmetatable(v) == array_mt or v[1] ~= nil)
-end
-M.is_list = is_list
+local is_list = json.is_array
 
 -- The service object: hooked methods and the emitter on top of the user's
 -- table. Reads fall through to that table; writes go to it (self.count = 1
