@@ -8,6 +8,7 @@
 
 #include <lua.h>
 
+#include "alloc.h"
 #include "guard.h"
 
 struct event_base;
@@ -54,7 +55,8 @@ struct fdn_config {
 struct fdn_node {
     struct event_base *base;
     lua_State *L;
-    struct fdn_guard guard; /* the Lua state's time budget and memory cap */
+    struct fdn_guard guard; /* the Lua state's time budget */
+    struct fdn_alloc mem;   /* its memory: the byte count, the cap, the small-block pool */
     int dispatch_ref;       /* registry ref of the Lua dispatch function */
     int traceback_ref;
     struct fdn_config cfg;
