@@ -120,6 +120,17 @@ def _():
     check_text(n, "local")
 
 
+@case("scripts and their modules are named relative to the script's directory, in logs too")
+def _():
+    st, data = raw_request(n, "GET", "/deep/1")
+    eq((st, (utf8(data) or {}).get("message")), (500, "deep trouble"), "a module's error: its message")
+    eq(leaks(data), [], "... and no path")
+    check(wait_until(lambda: "lib/deep.lua:" in n.log(), 2), "the log names the module as lib/deep.lua",
+          n.log()[-1500:])
+    check("fixtures/http_errors" not in n.log(), "no line of the log holds the path the node was started with",
+          [line for line in n.log().splitlines() if "fixtures/http_errors" in line][:3])
+
+
 @case("the same through the cluster: the provider's node answers the gateway's")
 def _():
     g = Node(G, name="gateway")
