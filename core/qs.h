@@ -46,10 +46,21 @@ struct fdn_qs_limits {
 int fdn_qs_parse(lua_State *L, const char *s, size_t n, const struct fdn_qs_limits *lim, char *err,
                  size_t errlen);
 
+/* ---- the percent-decoding (qs_decode.c) ---- */
+
 /* decodeURIComponent on bytes: %XX escapes must be well formed and decode to valid UTF-8
  * (no overlong forms, surrogates or code points past U+10FFFF); other bytes are copied. With
  * plus set, '+' decodes to a space (form encoding). out must hold n bytes; *outlen gets the
  * decoded length. Returns 0, or -1 when the input is malformed (out is then unspecified). */
 int fdn_qs_decode(const char *s, size_t n, char *out, size_t *outlen, int plus);
+
+/* qs's decoder, the one fdn_qs_parse applies to keys and values: fdn_qs_decode with plus; when
+ * that fails the text is kept as it is, with only '+' replaced by a space. out must hold n
+ * bytes; returns the decoded length. */
+size_t fdn_qs_decode_lenient(const char *s, size_t n, char *out);
+
+/* What qs does first, in keys and values alike: every %5B / %5D (any case) becomes a bracket.
+ * out must hold n bytes; returns the length written. */
+size_t fdn_qs_unescape_brackets(const char *s, size_t n, char *out);
 
 #endif
