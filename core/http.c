@@ -1,7 +1,7 @@
-/* http.c: the gateway's HTTP/1.1 server on bufferevents: accept, parse (http_parser),
- * hand complete requests to Lua, write the response, keep-alive, timeouts and limits (the
- * connection caps, per client address too). One request per connection at a time. */
-#include "http.h"
+/* http.c: the gateway's HTTP/1.1 server on bufferevents: accept, parse (http_parser), hand
+ * complete requests to Lua, write the response, keep-alive and timeouts; the connection caps
+ * are http_limits.c's. One request per connection at a time. */
+#include "http_int.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,58 +28,6 @@
 
 #define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
 #define MAX_REJECTING 64 /* connections being told 503 at once; beyond, they are just closed */
-#define MAX_LISTENERS 4
-
-enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
-
-/* The queues a kept-alive connection waits in between requests, oldest first: the gateway's
- * (closed first when every slot is taken) and its client address's (closed first when the
- * address is at its cap). */
-enum { Q_GATEWAY, Q_PEER };
-
-struct conn;
-struct queue {
-    struct conn *head, *tail;
-};
-
-/* A client address and the gateway connections it holds; freed with its last one. */
-struct peer {
-    struct peer *next; /* in its hash bucket */
-    struct queue idle;
-    int nconns;
-    uint8_t len, addr[16]; /* IPv4 (also IPv4-mapped IPv6): 4 bytes; IPv6: 16 */
-};
-
-struct conn {
-    struct fdn_http *h;
-    struct conn *prev, *next;
-    struct conn *qprev[2], *qnext[2]; /* in the idle queues, while parked */
-    struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
-    struct bufferevent *bev;
-    struct event *timer;
-    struct fdn_http_parser *p;
-    int state, slot; /* slot -1: a connection refused with 503 */
-    uint64_t req_id;
-    char *body;
-    size_t body_len, body_cap;
-    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1;
-};
-
-struct fdn_http {
-    struct fdn_node *n;
-    struct evconnlistener *ls[MAX_LISTENERS];
-    int nls, port, stopping, timeout_ms, idle_ms, max_per_addr;
-    struct event *relisten;
-    struct conn *conns;
-    struct conn **slots; /* by slot: req_id % nslots finds the connection */
-    int *free_slots, nfree, nslots;
-    size_t nrejecting, in_flight, max_body;
-    uint64_t seq;
-    struct queue idle;   /* every parked connection */
-    struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
-    size_t npeers;
-    uint64_t hash_seed;
-};
 
 static void arm(struct conn *c, int ms)
 {
@@ -88,88 +35,10 @@ static void arm(struct conn *c, int ms)
     evtimer_add(c->timer, &tv);
 }
 
-static void enqueue(struct queue *q, struct conn *c, int k)
-{
-    c->qprev[k] = q->tail;
-    c->qnext[k] = NULL;
-    if (q->tail)
-        q->tail->qnext[k] = c;
-    else
-        q->head = c;
-    q->tail = c;
-}
-
-static void dequeue(struct queue *q, struct conn *c, int k)
-{
-    if (c->qprev[k])
-        c->qprev[k]->qnext[k] = c->qnext[k];
-    else
-        q->head = c->qnext[k];
-    if (c->qnext[k])
-        c->qnext[k]->qprev[k] = c->qprev[k];
-    else
-        q->tail = c->qprev[k];
-    c->qprev[k] = c->qnext[k] = NULL;
-}
-
-/* A kept-alive connection waits for its next request: the first to go when room is needed. */
-static void park(struct conn *c)
-{
-    c->parked = 1;
-    enqueue(&c->h->idle, c, Q_GATEWAY);
-    if (c->peer)
-        enqueue(&c->peer->idle, c, Q_PEER);
-}
-
-static void unpark(struct conn *c)
-{
-    if (!c->parked)
-        return;
-    c->parked = 0;
-    dequeue(&c->h->idle, c, Q_GATEWAY);
-    if (c->peer)
-        dequeue(&c->peer->idle, c, Q_PEER);
-}
-
-/* The client address of an accepted connection, in addr; its length (0: not an IP address). */
-static size_t peer_addr(const struct sockaddr *sa, uint8_t addr[16])
-{
-    if (sa->sa_family == AF_INET) {
-        memcpy(addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        return 4;
-    }
-    if (sa->sa_family != AF_INET6)
-        return 0;
-    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a6)) {
-        memcpy(addr, a6->s6_addr + 12, 4);
-        return 4;
-    }
-    memcpy(addr, a6->s6_addr, 16);
-    return 16;
-}
-
-/* Where the address's entry is in its hash chain, or where it would go (*result NULL). */
-static struct peer **peer_find(struct fdn_http *h, const uint8_t *addr, size_t len)
-{
-    uint64_t x = h->hash_seed;
-    for (size_t i = 0; i < len; i++)
-        x = (x ^ addr[i]) * 0x100000001b3u;
-    struct peer **pp = &h->peers[(x ^ x >> 29) & (h->npeers - 1)];
-    while (*pp && ((*pp)->len != len || memcmp((*pp)->addr, addr, len) != 0))
-        pp = &(*pp)->next;
-    return pp;
-}
-
-static void conn_free(struct conn *c)
+void fdn_http_conn_free(struct conn *c)
 {
     struct fdn_http *h = c->h;
-    unpark(c);
-    if (c->peer && --c->peer->nconns == 0) {
-        struct peer **pp = peer_find(h, c->peer->addr, c->peer->len);
-        *pp = c->peer->next;
-        free(c->peer);
-    }
+    fdn_http_release(c);
     if (c->state == C_IN_LUA || c->state == C_WRITING)
         h->in_flight--;
     if (c->slot >= 0) {
@@ -196,7 +65,7 @@ static void conn_free(struct conn *c)
 static void linger(struct conn *c)
 {
     if (c->eof) {
-        conn_free(c);
+        fdn_http_conn_free(c);
         return;
     }
     c->state = C_LINGER;
@@ -386,7 +255,7 @@ static void http_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     if (c->state == C_IDLE) { /* the first byte starts the request's clock */
-        unpark(c);
+        fdn_http_unpark(c);
         c->state = C_READING;
         arm(c, c->h->timeout_ms);
     }
@@ -409,7 +278,7 @@ static void finish(struct conn *c)
     }
     c->state = C_IDLE;
     if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
-        park(c);
+        fdn_http_park(c);
         arm(c, c->h->idle_ms);
         return;
     }
@@ -439,7 +308,7 @@ static void http_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        conn_free(c);
+        fdn_http_conn_free(c);
 }
 
 static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -453,7 +322,7 @@ static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
         c->h->in_flight--; /* a late answer from Lua is dropped: the state changed */
         send_error(c, 504, "The service did not answer in time");
     } else if (c->state == C_IDLE || c->state == C_LINGER)
-        conn_free(c);
+        fdn_http_conn_free(c);
 }
 
 static struct conn *conn_new(struct fdn_http *h, evutil_socket_t fd, int slot)
@@ -494,51 +363,24 @@ static void refuse(struct fdn_http *h, evutil_socket_t fd, const char *why)
     send_error(conn_new(h, fd, -1), 503, why);
 }
 
-static void evict(struct conn *c, const char *why)
-{
-    fdn_debug("http: closing an idle keep-alive connection (%s)", why);
-    conn_free(c);
-}
-
-/* Room is made by closing parked connections, oldest first: the client's own when it is at
- * its cap, else anyone's when every slot is taken. Without a parked one to close, 503. */
 static void http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                            int socklen, void *arg)
 {
     struct fdn_http *h = arg;
+    struct peer *pe;
+    const char *why;
     int one = 1;
-    uint8_t addr[16];
-    size_t alen = h->max_per_addr > 0 ? peer_addr(sa, addr) : 0;
     (void)l;
     (void)socklen;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct peer *pe = alen ? *peer_find(h, addr, alen) : NULL;
-    if (pe && pe->nconns >= h->max_per_addr) {
-        if (!pe->idle.head) {
-            refuse(h, fd, "Too many connections from this address");
-            return;
-        }
-        evict(pe->idle.head, "its client is at its cap"); /* pe may be gone if the cap is 1 */
-    }
-    if (h->nfree == 0 && h->idle.head)
-        evict(h->idle.head, "the gateway is full");
-    if (h->nfree == 0) {
-        refuse(h, fd, "Too many connections");
+    if (fdn_http_admit(h, sa, &pe, &why) < 0) {
+        refuse(h, fd, why);
         return;
     }
     struct conn *c = conn_new(h, fd, h->free_slots[--h->nfree]);
     c->state = C_IDLE;
+    c->peer = pe;
     arm(c, h->timeout_ms);
-    if (alen) {
-        struct peer **pp = peer_find(h, addr, alen);
-        if (!*pp) {
-            *pp = xcalloc(1, sizeof **pp);
-            (*pp)->len = (uint8_t)alen;
-            memcpy((*pp)->addr, addr, alen);
-        }
-        c->peer = *pp;
-        c->peer->nconns++;
-    }
 }
 
 static void http_relisten_cb(evutil_socket_t fd, short what, void *arg)
@@ -622,11 +464,7 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     h->max_per_addr = n->cfg.http_max_per_addr; /* 0: no cap */
     h->nslots = n->cfg.http_max_conns;
     h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
-    for (h->npeers = 64; h->npeers < (size_t)h->nslots; h->npeers *= 2)
-        ;
-    h->peers = xcalloc(h->npeers, sizeof *h->peers);
-    if (getrandom(&h->hash_seed, sizeof h->hash_seed, 0) != (ssize_t)sizeof h->hash_seed)
-        h->hash_seed = (uint64_t)(uintptr_t)h ^ (uint64_t)getpid() << 32;
+    fdn_http_limits_init(h);
     h->free_slots = xmalloc((size_t)h->nslots * sizeof *h->free_slots);
     for (int i = 0; i < h->nslots; i++)
         h->free_slots[h->nfree++] = h->nslots - 1 - i;
@@ -669,7 +507,7 @@ void fdn_http_stop_accepting(struct fdn_http *h)
     for (struct conn *c = h->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == C_IDLE || c->state == C_READING)
-            conn_free(c);
+            fdn_http_conn_free(c);
     }
 }
 
@@ -685,7 +523,7 @@ void fdn_http_free(struct fdn_http *h)
     for (int i = 0; i < h->nls; i++)
         evconnlistener_free(h->ls[i]);
     while (h->conns)
-        conn_free(h->conns);
+        fdn_http_conn_free(h->conns);
     if (h->relisten)
         event_free(h->relisten);
     free(h->slots);

@@ -1,0 +1,130 @@
+/* http_int.h: what the files of the gateway's server share (http.c: accept, parse, hand to Lua,
+ * respond, timeouts; http_limits.c: the connection caps and the idle queues). Not for other
+ * modules: they use http.h. */
+#ifndef FDN_HTTP_INT_H
+#define FDN_HTTP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "http.h"
+
+#define MAX_LISTENERS 4
+
+enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
+
+/* The queues a kept-alive connection waits in between requests, oldest first: the gateway's
+ * (closed first when every slot is taken) and its client address's (closed first when the
+ * address is at its cap). */
+enum { Q_GATEWAY, Q_PEER };
+
+struct conn;
+struct queue {
+    struct conn *head, *tail;
+};
+
+/* A client address and the gateway connections it holds; freed with its last one. */
+struct peer {
+    struct peer *next; /* in its hash bucket */
+    struct queue idle;
+    int nconns;
+    uint8_t len, addr[16]; /* IPv4 (also IPv4-mapped IPv6): 4 bytes; IPv6: 16 */
+};
+
+struct conn {
+    struct fdn_http *h;
+    struct conn *prev, *next;
+    struct conn *qprev[2], *qnext[2]; /* in the idle queues, while parked */
+    struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
+    struct bufferevent *bev;
+    struct event *timer;
+    struct fdn_http_parser *p;
+    int state, slot; /* slot -1: a connection refused with 503 */
+    uint64_t req_id;
+    char *body;
+    size_t body_len, body_cap;
+    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1;
+};
+
+struct fdn_http {
+    struct fdn_node *n;
+    struct evconnlistener *ls[MAX_LISTENERS];
+    int nls, port, stopping, timeout_ms, idle_ms, max_per_addr;
+    struct event *relisten;
+    struct conn *conns;
+    struct conn **slots; /* by slot: req_id % nslots finds the connection */
+    int *free_slots, nfree, nslots;
+    size_t nrejecting, in_flight, max_body;
+    uint64_t seq;
+    struct queue idle;   /* every parked connection */
+    struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
+    size_t npeers;
+    uint64_t hash_seed;
+};
+
+/* --- the idle queues: inline, every kept-alive request leaves and rejoins them ------------- */
+
+static inline void fdn_http_enqueue(struct queue *q, struct conn *c, int k)
+{
+    c->qprev[k] = q->tail;
+    c->qnext[k] = NULL;
+    if (q->tail)
+        q->tail->qnext[k] = c;
+    else
+        q->head = c;
+    q->tail = c;
+}
+
+static inline void fdn_http_dequeue(struct queue *q, struct conn *c, int k)
+{
+    if (c->qprev[k])
+        c->qprev[k]->qnext[k] = c->qnext[k];
+    else
+        q->head = c->qnext[k];
+    if (c->qnext[k])
+        c->qnext[k]->qprev[k] = c->qprev[k];
+    else
+        q->tail = c->qprev[k];
+    c->qprev[k] = c->qnext[k] = NULL;
+}
+
+/* A kept-alive connection waits for its next request: the first to go when room is needed. */
+static inline void fdn_http_park(struct conn *c)
+{
+    c->parked = 1;
+    fdn_http_enqueue(&c->h->idle, c, Q_GATEWAY);
+    if (c->peer)
+        fdn_http_enqueue(&c->peer->idle, c, Q_PEER);
+}
+
+static inline void fdn_http_unpark(struct conn *c)
+{
+    if (!c->parked)
+        return;
+    c->parked = 0;
+    fdn_http_dequeue(&c->h->idle, c, Q_GATEWAY);
+    if (c->peer)
+        fdn_http_dequeue(&c->peer->idle, c, Q_PEER);
+}
+
+/* --- http_limits.c --------------------------------------------------------------------------- */
+
+/* The hash of client addresses, sized for h->nslots connections (freed by fdn_http_free). */
+void fdn_http_limits_init(struct fdn_http *h);
+/* Room for a connection from sa, made by closing parked connections, oldest first: the
+ * client's own when it is at its cap, else anyone's when every slot is taken. 0 when there is
+ * a free slot, with *pe the client's entry, counted (NULL: no per-address cap, or not an IP
+ * address); else -1 and *why, the message of the 503 it gets. */
+int fdn_http_admit(struct fdn_http *h, const struct sockaddr *sa, struct peer **pe,
+                   const char **why);
+/* c closes: out of the idle queues, and its client address's count drops (the entry goes with
+ * its last connection). */
+void fdn_http_release(struct conn *c);
+
+/* --- http.c, for http_limits.c --------------------------------------------------------------- */
+
+/* Closes c and frees it. */
+void fdn_http_conn_free(struct conn *c);
+
+#endif
