@@ -1,7 +1,7 @@
 /* discovery.c: beacons on UDP multicast via libevent: one socket bound to the group and port
  * (shared by every node of the host), joined on each usable IPv4 interface, sending on a
  * schedule, reading, authenticating (with a secret), filtering and deduplicating beacons
- * before handing them to Lua. */
+ * (against the table of the nodes heard, discovery_peers.c) before handing them to Lua. */
 #include "discovery.h"
 
 #include <arpa/inet.h>
@@ -22,6 +22,7 @@
 #include <lua.h>
 
 #include "beacon.h"
+#include "discovery_peers.h"
 #include "node.h"
 #include "tls.h"
 #include "ratelog.h"
@@ -32,7 +33,6 @@
 #define LEAVE_GAP_MS 20    /* between the three leaving beacons */
 #define READ_BATCH 256     /* datagrams read per wake-up before yielding to the reactor */
 #define LOG_EVERY_MS 10000 /* per-packet problems are logged at most this often, per kind */
-#define NBUCKETS 8192      /* peer hash buckets (twice FDN_DISCOVERY_MAX_PEERS) */
 
 static const int start_gaps_ms[] = {100, 200, 400}; /* beacons at 0, 100, 300, 700 ms */
 
@@ -56,19 +56,6 @@ struct iface {
     char name[IF_NAMESIZE];
 };
 
-struct peer {
-    uint8_t id[16];
-    uint32_t boot, seq, version;
-    uint32_t stamp; /* the timestamp of the last beacon taken */
-    struct in_addr ip;
-    uint16_t port;
-    int leaving;
-    int64_t dispatched_ms;      /* last handed to Lua */
-    int64_t ip_seen_ms;         /* last heard from ip */
-    struct peer *hnext;         /* bucket chain */
-    struct peer *older, *newer; /* recency list: oldest is evicted first */
-};
-
 struct fdn_discovery {
     struct fdn_node *n;
     int fd;
@@ -83,10 +70,7 @@ struct fdn_discovery {
     uint32_t rng;
     struct iface ifaces[MAX_IFACES];
     int nifaces, no_iface_warned;
-    struct peer *buckets[NBUCKETS];
-    struct peer *oldest, *newest;
-    size_t npeers;
-    uint64_t hash_seed;
+    struct fdn_discovery_peers peers; /* the nodes heard (discovery_peers.c) */
     struct fdn_ratelog log[NLOG];
     struct fdn_discovery_stats st;
     int busy, dead; /* inside a dispatch; freed while inside one */
@@ -310,80 +294,6 @@ void fdn_discovery_leave(struct fdn_discovery *d)
     add_timer(d->leave_timer, LEAVE_GAP_MS);
 }
 
-/* ---- the peer table ---- */
-
-static size_t bucket_of(const struct fdn_discovery *d, const uint8_t id[16])
-{
-    uint64_t a, b;
-    memcpy(&a, id, 8);
-    memcpy(&b, id + 8, 8);
-    uint64_t h = (a ^ d->hash_seed) * 0x9e3779b97f4a7c15u;
-    h = (h ^ (h >> 29) ^ b) * 0xbf58476d1ce4e5b9u;
-    return (size_t)((h ^ (h >> 32)) & (NBUCKETS - 1));
-}
-
-static struct peer *lookup(struct fdn_discovery *d, const uint8_t id[16])
-{
-    for (struct peer *p = d->buckets[bucket_of(d, id)]; p; p = p->hnext)
-        if (memcmp(p->id, id, 16) == 0)
-            return p;
-    return NULL;
-}
-
-static void unlink_recency(struct fdn_discovery *d, struct peer *p)
-{
-    if (p->older)
-        p->older->newer = p->newer;
-    else
-        d->oldest = p->newer;
-    if (p->newer)
-        p->newer->older = p->older;
-    else
-        d->newest = p->older;
-    p->older = p->newer = NULL;
-}
-
-static void push_newest(struct fdn_discovery *d, struct peer *p)
-{
-    p->older = d->newest;
-    p->newer = NULL;
-    if (d->newest)
-        d->newest->newer = p;
-    else
-        d->oldest = p;
-    d->newest = p;
-}
-
-static void unlink_bucket(struct fdn_discovery *d, struct peer *p)
-{
-    struct peer **pp = &d->buckets[bucket_of(d, p->id)];
-    while (*pp != p)
-        pp = &(*pp)->hnext;
-    *pp = p->hnext;
-}
-
-/* A new entry for id, reusing the least recently heard one when the table is full. */
-static struct peer *insert(struct fdn_discovery *d, const uint8_t id[16])
-{
-    struct peer *p;
-    if (d->npeers >= FDN_DISCOVERY_MAX_PEERS) {
-        p = d->oldest;
-        unlink_recency(d, p);
-        unlink_bucket(d, p);
-        d->st.evicted++;
-    } else {
-        p = xmalloc(sizeof *p);
-        d->npeers++;
-    }
-    memset(p, 0, sizeof *p);
-    memcpy(p->id, id, 16);
-    size_t k = bucket_of(d, id);
-    p->hnext = d->buckets[k];
-    d->buckets[k] = p;
-    push_newest(d, p);
-    return p;
-}
-
 /* ---- receiving ---- */
 
 static void dispatch(struct fdn_discovery *d, const struct fdn_beacon *b, struct in_addr ip)
@@ -469,13 +379,13 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
         return;
     }
     int64_t now = fdn_now_ms();
-    struct peer *p = lookup(d, b.node_id);
+    struct peer *p = fdn_discovery_peers_find(&d->peers, b.node_id);
     if (d->auth && fresh(d, &b, p, ip) < 0)
         return;
     int changed = 1;
     if (!p || p->boot != b.boot_id) {
         if (!p)
-            p = insert(d, b.node_id);
+            p = fdn_discovery_peers_add(&d->peers, b.node_id);
         p->ip_seen_ms = now;
     } else {
         if ((int32_t)(b.seq - p->seq) <= 0) { /* a copy from another interface, or stale */
@@ -498,8 +408,7 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
     p->leaving = b.leaving;
     p->port = b.tcp_port;
     p->ip = ip;
-    unlink_recency(d, p);
-    push_newest(d, p);
+    fdn_discovery_peers_touch(&d->peers, p);
     if (!changed && now - p->dispatched_ms < FDN_DISCOVERY_REFRESH_MS)
         return;
     p->dispatched_ms = now;
@@ -508,12 +417,7 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
 
 static void destroy(struct fdn_discovery *d)
 {
-    struct peer *p = d->oldest;
-    while (p) {
-        struct peer *next = p->newer;
-        free(p);
-        p = next;
-    }
+    fdn_discovery_peers_clear(&d->peers);
     explicit_bzero(d->auth_key, sizeof d->auth_key);
     free(d);
 }
@@ -632,7 +536,7 @@ int fdn_discovery_new(struct fdn_node *n, const struct fdn_discovery_opts *o,
     d->b.services_version = o->version;
     d->send = o->send != 0;
     d->rng = d->b.boot_id | 1;
-    d->hash_seed = (uint64_t)random32() << 32 | random32();
+    d->peers.seed = (uint64_t)random32() << 32 | random32();
     d->read_ev = event_new(n->base, d->fd, EV_READ | EV_PERSIST, discovery_read_cb, d);
     d->scan_timer = event_new(n->base, -1, EV_PERSIST, discovery_scan_cb, d);
     d->send_timer = evtimer_new(n->base, discovery_send_cb, d);
@@ -674,7 +578,8 @@ void fdn_discovery_free(struct fdn_discovery *d)
 void fdn_discovery_stats(const struct fdn_discovery *d, struct fdn_discovery_stats *out)
 {
     *out = d->st;
-    out->peers = d->npeers;
+    out->peers = d->peers.count;
+    out->evicted = d->peers.evicted;
     out->interfaces = (size_t)d->nifaces;
     out->authenticated = d->auth;
     out->boot_id = d->b.boot_id;
