@@ -13,8 +13,8 @@ local type = type
 -- Fills Q with the API bound to one pair of JSON sentinels: `null` (the value
 -- standing for JSON null, or nil) and `array_mt` (the metatable marking a table
 -- as a JSON array, or nil).
-local function bind(Q, null, array_mt)
-  local V = values.bind(null, array_mt)
+local function bind(Q, null, array_mt, is_array)
+  local V = values.bind(null, array_mt, is_array)
   local is_list = V.is_list
   local compare = sort.comparator(V)
 
@@ -69,17 +69,17 @@ end
 -- nil for NaN); normkey(k) (the integer a canonical numeral stands for).
 M.deep_equal, M.parse_int, M.normkey = values.deep_equal, values.parse_int, values.normkey
 
--- new(json) -> a query module bound to json.null and json.array_mt (a table
--- such as fdn.json or a stand-in; nil: no null sentinel, no array metatable).
+-- new(json) -> a query module bound to json.null, json.array_mt and json.is_array (a
+-- table such as fdn.json or a stand-in; nil: no null sentinel, no array metatable).
 -- require "fdn.query" is bound to fdn.json when it exists (inside fdnode).
 function M.new(json)
   local Q = { new = M.new, deep_equal = M.deep_equal, parse_int = M.parse_int, normkey = M.normkey }
   if json == nil then return bind(Q, nil, nil) end
-  return bind(Q, json.null, json.array_mt)
+  return bind(Q, json.null, json.array_mt, json.is_array)
 end
 
 local okjson, json = pcall(require, "fdn.json")
 if not okjson or type(json) ~= "table" then json = nil end
-bind(M, json and json.null, json and json.array_mt)
+bind(M, json and json.null, json and json.array_mt, json and json.is_array)
 
 return M

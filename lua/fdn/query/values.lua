@@ -122,7 +122,9 @@ end
 --   deep_copy(v)  a copy sharing no table with v; metatables (array_mt) are kept
 --   values_of(v)  the values of a list-like query value (a list, a map keyed
 --                 "0", "1"..., or a scalar standing for a list of one)
-function M.bind(null, array_mt)
+-- is_array: the codec's own rule (fdn.json.is_array), the one definition of "a list";
+-- without it (a stand-in json, or none) the same rule in Lua.
+function M.bind(null, array_mt, is_array)
   local V = { null = null, array_mt = array_mt }
 
   function V.new_list()
@@ -142,6 +144,7 @@ function M.bind(null, array_mt)
     for _ in pairs(t) do n = n + 1 end
     return n == #t
   end
+  if is_array then is_list = is_array end
   V.is_list = is_list
 
   function V.is_object(v)
