@@ -24,6 +24,7 @@
 
 #include "http_parser.h"
 #include "node.h"
+#include "status.h"
 #include "util.h"
 
 #define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
@@ -80,50 +81,6 @@ struct fdn_http {
     size_t npeers;
     uint64_t hash_seed;
 };
-
-static const struct status {
-    int code;
-    const char *reason, *name, *class_name;
-} statuses[] = {
-    {200, "OK", NULL, NULL},
-    {201, "Created", NULL, NULL},
-    {202, "Accepted", NULL, NULL},
-    {204, "No Content", NULL, NULL},
-    {301, "Moved Permanently", NULL, NULL},
-    {302, "Found", NULL, NULL},
-    {304, "Not Modified", NULL, NULL},
-    {400, "Bad Request", "BadRequest", "bad-request"},
-    {401, "Unauthorized", NULL, NULL},
-    {402, "Payment Required", NULL, NULL},
-    {403, "Forbidden", NULL, NULL},
-    {404, "Not Found", NULL, NULL},
-    {405, "Method Not Allowed", NULL, NULL},
-    {406, "Not Acceptable", NULL, NULL},
-    {408, "Request Timeout", "Timeout", "timeout"},
-    {409, "Conflict", NULL, NULL},
-    {410, "Gone", NULL, NULL},
-    {411, "Length Required", NULL, NULL},
-    {413, "Payload Too Large", "PayloadTooLarge", "payload-too-large"},
-    {417, "Expectation Failed", "ExpectationFailed", "expectation-failed"},
-    {422, "Unprocessable Entity", NULL, NULL},
-    {429, "Too Many Requests", NULL, NULL},
-    {431, "Request Header Fields Too Large", "RequestHeaderFieldsTooLarge",
-     "request-header-fields-too-large"},
-    {500, "Internal Server Error", NULL, NULL},
-    {501, "Not Implemented", "NotImplemented", "not-implemented"},
-    {502, "Bad Gateway", NULL, NULL},
-    {503, "Service Unavailable", "Unavailable", "unavailable"},
-    {504, "Gateway Timeout", "GatewayTimeout", "gateway-timeout"},
-    {505, "HTTP Version Not Supported", "HttpVersionNotSupported", "http-version-not-supported"}};
-
-static const struct status *find_status(int code)
-{
-    static const struct status unknown = {0, "Unknown", "GeneralError", "general-error"};
-    for (size_t i = 0; i < sizeof statuses / sizeof *statuses; i++)
-        if (statuses[i].code == code)
-            return &statuses[i];
-    return &unknown;
-}
 
 static void arm(struct conn *c, int ms)
 {
@@ -253,7 +210,7 @@ static void linger(struct conn *c)
 /* Answers with a Feathers-shaped error and closes; the request's body is not read. */
 static void send_error(struct conn *c, int code, const char *msg)
 {
-    const struct status *s = find_status(code);
+    const struct fdn_status *s = fdn_status_find(code);
     char body[320];
     int n = snprintf(body, sizeof body,
                      "{\"name\":\"%s\",\"message\":\"%s\",\"code\":%d,\"className\":\"%s\"}",
@@ -395,7 +352,7 @@ int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
         return FDN_HTTP_EGONE;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int bodyless = status == 204 || status == 304, has_type = 0;
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, find_status(status)->reason);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, fdn_status_find(status)->reason);
     for (size_t i = 0; i < nfields; i++) {
         const struct fdn_http_field *f = &fields[i];
         if (name_is(f->name, f->name_len, "connection")) {
@@ -644,8 +601,6 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     struct addrinfo hints = {0}, *res = NULL;
     char portstr[16];
     *out = NULL;
-    if (!host)
-        host = "127.0.0.1";
     if (port < 0 || port > 65535) {
         fdn_error("http: invalid port %d", port);
         return -1;
@@ -661,11 +616,11 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     }
     struct fdn_http *h = xcalloc(1, sizeof *h);
     h->n = n;
-    h->timeout_ms = n->cfg.http_timeout_ms > 0 ? n->cfg.http_timeout_ms : 30000;
-    h->max_body = n->cfg.max_body ? n->cfg.max_body : 1024 * 1024;
-    h->idle_ms = n->cfg.http_idle_ms > 0 ? n->cfg.http_idle_ms : 5000;
+    h->timeout_ms = n->cfg.http_timeout_ms;
+    h->max_body = n->cfg.max_body;
+    h->idle_ms = n->cfg.http_idle_ms;
     h->max_per_addr = n->cfg.http_max_per_addr; /* 0: no cap */
-    h->nslots = n->cfg.http_max_conns > 0 ? n->cfg.http_max_conns : 1024;
+    h->nslots = n->cfg.http_max_conns;
     h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
     for (h->npeers = 64; h->npeers < (size_t)h->nslots; h->npeers *= 2)
         ;

@@ -582,14 +582,13 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
     struct fdn_links *ls = xcalloc(1, sizeof *ls);
     ls->n = n;
     ls->tls = n->tls;
-    ls->max_frame = n->cfg.max_frame ? n->cfg.max_frame : DEFAULT_MAX_FRAME;
+    ls->max_frame = n->cfg.max_frame;
     if (ls->max_frame > FDN_FRAME_CEILING)
         ls->max_frame = FDN_FRAME_CEILING;
     if (ls->max_frame < FDN_FRAME_MIN_LEN)
         ls->max_frame = FDN_FRAME_MIN_LEN;
-    ls->max_pending = n->cfg.max_pending ? n->cfg.max_pending : DEFAULT_MAX_PENDING;
-    ls->ping_timeout =
-        n->cfg.ping_timeout_ms > 0 ? n->cfg.ping_timeout_ms : DEFAULT_PING_TIMEOUT_MS;
+    ls->max_pending = n->cfg.max_pending;
+    ls->ping_timeout = n->cfg.ping_timeout_ms;
     ls->ping_interval = ls->ping_timeout / 3 < PING_MS ? ls->ping_timeout / 3 : PING_MS;
     ls->connect_ms = CONNECT_MS;
     ls->handshake_ms = HANDSHAKE_MS;

@@ -49,10 +49,10 @@ struct fdn_links;
  * HELLO, BYE, PING and PONG may arrive, so Lua marks it ready from inside the dispatch of
  * the HELLO that completes the handshake. A link sends PING when it sent nothing for 1 s
  * (or ping_timeout/3 when shorter), answers PING with PONG, and is lost when it heard
- * nothing for cfg.ping_timeout_ms (default 3000); a reactor stall longer than half of it (a
- * long Lua handler) restarts every link's count of silence. Limits from the node's configuration:
- * cfg.max_frame (default 1 MiB) bounds a frame's length field both ways; cfg.max_pending
- * (default 8 MiB) bounds the output queued on a link. */
+ * nothing for cfg.ping_timeout_ms; a reactor stall longer than half of it (a long Lua
+ * handler) restarts every link's count of silence. Limits from the node's configuration (their
+ * defaults are in main.c's option table): cfg.max_frame bounds a frame's length field both
+ * ways; cfg.max_pending bounds the output queued on a link. */
 
 enum {
     FDN_LINK_ESLOW = -1,     /* output over max_pending: the link was closed */

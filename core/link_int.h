@@ -19,9 +19,6 @@
 #define PING_MS 1000
 #define TICK_MS 250
 #define ACCEPT_PAUSE_MS 1000
-#define DEFAULT_PING_TIMEOUT_MS 3000
-#define DEFAULT_MAX_FRAME (1024 * 1024)
-#define DEFAULT_MAX_PENDING (8 * 1024 * 1024)
 #define IO_CHUNK (256 * 1024) /* bytes read or written per socket call at most */
 #define TLS_LOG_MS 10000      /* failed TLS handshakes are logged at most this often */
 #define CLOSE_LOG_MS 10000    /* other link failures: at most CLOSE_LOG_BURST lines per period */

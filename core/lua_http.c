@@ -1,10 +1,12 @@
 /* lua_http.c: the Lua side's door back into the gateway: require "fdn.core.http" gives
- * respond(req_id, status, body_or_nil, headers_or_nil) -> true | false (connection gone). */
+ * respond(req_id, status, body_or_nil, headers_or_nil) -> true | false (connection gone), and
+ * STATUSES, the table of statuses and error classes (status.h). */
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "http.h"
 #include "node.h"
+#include "status.h"
 
 #define MAX_FIELDS 64
 
@@ -48,11 +50,38 @@ static const luaL_Reg http_funcs[] = {
     {NULL, NULL},
 };
 
+/* STATUSES: status.h's table, { {code=, reason=, name=, className=, feathers=}, ... } in code
+ * order: fdn.errors builds its classes from it. */
+static void push_statuses(lua_State *L)
+{
+    size_t n;
+    const struct fdn_status *t = fdn_status_table(&n);
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_createtable(L, 0, 5);
+        lua_pushinteger(L, t[i].code);
+        lua_setfield(L, -2, "code");
+        lua_pushstring(L, t[i].reason);
+        lua_setfield(L, -2, "reason");
+        if (t[i].name) {
+            lua_pushstring(L, t[i].name);
+            lua_setfield(L, -2, "name");
+            lua_pushstring(L, t[i].class_name);
+            lua_setfield(L, -2, "className");
+        }
+        lua_pushboolean(L, t[i].feathers);
+        lua_setfield(L, -2, "feathers");
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
 /* Registered by the node as a C closure whose upvalue 1 is the node (light userdata). */
 int luaopen_fdn_core_http(lua_State *L)
 {
     luaL_newlibtable(L, http_funcs);
     lua_pushvalue(L, lua_upvalueindex(1));
     luaL_setfuncs(L, http_funcs, 1);
+    push_statuses(L);
+    lua_setfield(L, -2, "STATUSES");
     return 1;
 }

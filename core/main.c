@@ -1,16 +1,20 @@
-/* main.c: the command line. argv -> configuration -> node -> run -> exit code. */
+/* main.c: the command line. argv -> configuration -> node -> run -> exit code. Every option is
+ * one row of the table below (flag, argument, range, default, help): getopt's options, --help
+ * and the checks all come from it, and so does every default of struct fdn_config. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "discovery.h"
 #include "node.h"
 #include "util.h"
-
 
 static const char usage_text[] =
     "usage: fdnode [options] SCRIPT.lua [SCRIPT.lua ...]\n"
@@ -20,108 +24,139 @@ static const char usage_text[] =
     "\n"
     "Serves the Feathers-style services that each SCRIPT.lua configures.\n"
     "\n"
-    "options:\n"
-    "  --http PORT          REST gateway for every service the node knows (default: off)\n"
-    "  --http-host ADDR     address the gateway listens on (default 127.0.0.1)\n"
-    "  --max-body BYTES     largest request body the gateway accepts (default 1048576)\n"
-    "  --http-timeout MS    a request must arrive whole within MS (default 30000)\n"
-    "  --http-idle-timeout MS  a kept-alive gateway connection idle for MS is closed\n"
-    "                       (default 5000)\n"
-    "  --http-max-per-addr N  gateway connections one client address may hold; past it, its\n"
-    "                       idle ones are closed, else it gets 503 (default 256, 0: no cap)\n"
-    "  --timeout MS         remote call timeout (default 10000)\n"
-    "  --shutdown-timeout MS  how long calls in flight may run on at shutdown (default 5000)\n"
-    "  --name NAME          node name shown in logs and listings (default host-pid)\n"
-    "  --port PORT          TCP port of the RPC listener (default 0: any free port)\n"
-    "  --bind ADDR          address of the RPC listener and of discovery (default 0.0.0.0)\n"
-    "  --key NAME           cluster partition: only nodes with the same key see each other\n"
-    "                       (default: default)\n"
-    "  --secret S           cluster secret: beacons are authenticated and links run TLS; only\n"
-    "                       nodes with the same secret see and reach each other (default: none;\n"
-    "                       also $FDN_SECRET, which other users cannot see in ps: prefer it).\n"
-    "                       Without one, a node whose RPC listener is not on loopback warns\n"
-    "                       at start: anyone who reaches it can call every service\n"
-    "  --multicast GROUP:PORT  discovery group (default 239.255.70.68:47468)\n"
-    "  --seeds HOST:PORT,...   RPC addresses of nodes to join, where multicast is unavailable\n"
-    "  --grace MS           how long a path without provider keeps its proxy (default 10000)\n"
-    "  --ping-timeout MS    a silent link is declared lost after MS (default 3000)\n"
-    "  --max-frame BYTES    largest RPC frame (default 1048576)\n"
-    "  --json               fdnode ls: print JSON instead of a table\n"
-    "  --watch              reload the scripts (and the Lua files they require) when they\n"
-    "                       change; SIGHUP reloads them with or without it\n"
-    "  --call-budget MS     Lua that runs MS without yielding is stopped (default 1000, 0: off)\n"
-    "  --lua-memory MB      cap on the Lua state's memory (default 1024, 0: none)\n"
-    "  --spin US            after handling work, poll US microseconds for more before\n"
-    "                       sleeping (default 50, 0: sleep at once)\n"
-    "  --log-level LEVEL    debug, info, warn or error (default info)\n"
-    "  -h, --help           show this help and exit\n"
-    "  -V, --version        print the version and exit\n";
+    "options:\n";
 
-enum {
-    OPT_HTTP = 256,
-    OPT_HTTP_HOST,
-    OPT_MAX_BODY,
-    OPT_HTTP_TIMEOUT,
-    OPT_HTTP_IDLE_TIMEOUT,
-    OPT_HTTP_MAX_PER_ADDR,
-    OPT_TIMEOUT,
-    OPT_SHUTDOWN_TIMEOUT,
-    OPT_NAME,
-    OPT_LOG_LEVEL,
-    OPT_PORT,
-    OPT_BIND,
-    OPT_KEY,
-    OPT_SECRET,
-    OPT_MULTICAST,
-    OPT_SEEDS,
-    OPT_GRACE,
-    OPT_PING_TIMEOUT,
-    OPT_MAX_FRAME,
-    OPT_JSON,
-    OPT_CALL_BUDGET,
-    OPT_SPIN,
-    OPT_WATCH,
-    OPT_LUA_MEMORY,
+/* What the command line sets: the node's configuration, and main's own. */
+struct cli {
+    struct fdn_config cfg;
+    int json;       /* --json: fdnode ls prints JSON */
+    char *secret;   /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
+    char group[64]; /* --multicast's group: cfg.mcast_group points here */
 };
 
-static const struct option long_options[] = {
-    {"http", required_argument, NULL, OPT_HTTP},
-    {"http-host", required_argument, NULL, OPT_HTTP_HOST},
-    {"max-body", required_argument, NULL, OPT_MAX_BODY},
-    {"http-timeout", required_argument, NULL, OPT_HTTP_TIMEOUT},
-    {"http-idle-timeout", required_argument, NULL, OPT_HTTP_IDLE_TIMEOUT},
-    {"http-max-per-addr", required_argument, NULL, OPT_HTTP_MAX_PER_ADDR},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
-    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT},
-    {"name", required_argument, NULL, OPT_NAME},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"port", required_argument, NULL, OPT_PORT},
-    {"bind", required_argument, NULL, OPT_BIND},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"secret", required_argument, NULL, OPT_SECRET},
-    {"multicast", required_argument, NULL, OPT_MULTICAST},
-    {"seeds", required_argument, NULL, OPT_SEEDS},
-    {"grace", required_argument, NULL, OPT_GRACE},
-    {"ping-timeout", required_argument, NULL, OPT_PING_TIMEOUT},
-    {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"call-budget", required_argument, NULL, OPT_CALL_BUDGET},
-    {"spin", required_argument, NULL, OPT_SPIN},
-    {"watch", no_argument, NULL, OPT_WATCH},
-    {"lua-memory", required_argument, NULL, OPT_LUA_MEMORY},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+enum kind {
+    INT,        /* a whole number in [min, max], raised to floor, into an int field */
+    SIZE,       /* the same, shifted left by shift, into a size_t field */
+    STR,        /* a string; min 1: it must not be empty */
+    FLAG,       /* no argument: the int field becomes 1 */
+    LEVEL,      /* a log level's name, into an int field (FDN_LOG_*) */
+    GROUP_PORT, /* GROUP:PORT: cfg.mcast_group (a copy in cli.group) and cfg.mcast_port */
+    SECRET,     /* the cluster secret, into cli.secret; hidden from ps */
+    HELP,
+    VERSION,
 };
 
-static int fail(const char *fmt, const char *a, const char *b)
+struct opt {
+    const char *name; /* --NAME; NULL: a setting with no flag, always at its default */
+    int letter;       /* -L as well, or 0 */
+    enum kind kind;
+    size_t off;                /* the field it sets, in struct cli (FIELD) */
+    long long min, max, floor; /* INT, SIZE: the range; floor: smaller values are raised to it */
+    int shift;                 /* SIZE: the value is stored shifted left by this (MB: 20) */
+    const char *def;  /* the default, as it would be given on the command line; NULL: none */
+    const char *arg;  /* the argument's name in --help; for a number, its unit in errors */
+    const char *help; /* one sentence, wrapped by --help */
+    const char *note; /* said with the default: "(default: DEF, NOTE)", or "(default: NOTE)" */
+};
+
+#define FIELD(f) .off = offsetof(struct cli, f)
+#define DAY_MS 86400000
+#define QUOTE_(x) #x
+#define QUOTE(x) QUOTE_(x)
+
+/* clang-format off */
+static const struct opt opts[] = {
+    {.name = "http", .kind = INT, FIELD(cfg.http_port), .min = 1, .max = 65535, .arg = "PORT",
+     .help = "REST gateway for every service the node knows", .note = "off"},
+    {.name = "http-host", .kind = STR, FIELD(cfg.http_host), .def = "127.0.0.1", .arg = "ADDR",
+     .help = "address the gateway listens on"},
+    {.name = "max-body", .kind = SIZE, FIELD(cfg.max_body), .min = 1, .max = 1LL << 32,
+     .def = "1048576", .arg = "BYTES", .help = "largest request body the gateway accepts"},
+    {.name = "http-timeout", .kind = INT, FIELD(cfg.http_timeout_ms), .min = 1, .max = DAY_MS,
+     .def = "30000", .arg = "MS", .help = "a request must arrive whole within MS"},
+    {.name = "http-idle-timeout", .kind = INT, FIELD(cfg.http_idle_ms), .min = 1, .max = DAY_MS,
+     .def = "5000", .arg = "MS", .help = "a kept-alive gateway connection idle for MS is closed"},
+    {.name = "http-max-per-addr", .kind = INT, FIELD(cfg.http_max_per_addr), .max = 1 << 20,
+     .def = "256", .arg = "N", .note = "0: no cap",
+     .help = "gateway connections one client address may hold; past it, its idle ones are "
+             "closed, else it gets 503"},
+    {.name = "timeout", .kind = INT, FIELD(cfg.timeout_ms), .min = 1, .max = DAY_MS,
+     .def = "10000", .arg = "MS", .help = "remote call timeout"},
+    {.name = "shutdown-timeout", .kind = INT, FIELD(cfg.shutdown_ms), .min = 1, .max = DAY_MS,
+     .def = "5000", .arg = "MS", .help = "how long calls in flight may run on at shutdown"},
+    {.name = "name", .kind = STR, FIELD(cfg.name), .min = 1, .arg = "NAME", .note = "host-pid",
+     .help = "node name shown in logs and listings"}, /* (main sets the default) */
+    {.name = "port", .kind = INT, FIELD(cfg.port), .max = 65535, .def = "0", .arg = "PORT",
+     .note = "any free port", .help = "TCP port of the RPC listener"},
+    {.name = "bind", .kind = STR, FIELD(cfg.bind), .def = "0.0.0.0", .arg = "ADDR",
+     .help = "address of the RPC listener and of discovery"},
+    {.name = "key", .kind = STR, FIELD(cfg.key), .min = 1, .def = "default", .arg = "NAME",
+     .help = "cluster partition: only nodes with the same key see each other"},
+    {.name = "secret", .kind = SECRET, .arg = "S", .note = "none",
+     .help = "cluster secret: beacons are authenticated and links run TLS; only nodes with the "
+             "same secret see and reach each other. Also $FDN_SECRET, which other users cannot "
+             "see in ps: prefer it. Without one, a node whose RPC listener is not on loopback "
+             "warns at start: anyone who reaches it can call every service"},
+    {.name = "multicast", .kind = GROUP_PORT, .def = FDN_DISCOVERY_GROUP ":" QUOTE(FDN_DISCOVERY_PORT),
+     .arg = "GROUP:PORT", .help = "discovery group"},
+    {.name = "seeds", .kind = STR, FIELD(cfg.seeds), .arg = "HOST:PORT,...", .note = "none",
+     .help = "RPC addresses of nodes to join, where multicast is unavailable"},
+    {.name = "grace", .kind = INT, FIELD(cfg.grace_ms), .max = DAY_MS, .def = "10000",
+     .arg = "MS", .help = "how long a path without provider keeps its proxy"},
+    {.name = "ping-timeout", .kind = INT, FIELD(cfg.ping_timeout_ms), .max = DAY_MS,
+     .floor = 100, .def = "3000", .arg = "MS",
+     .help = "a silent link is declared lost after MS, 100 at least"},
+    {.name = "max-frame", .kind = SIZE, FIELD(cfg.max_frame), .min = 1024, .max = 1 << 30,
+     .def = "1048576", .arg = "BYTES", .help = "largest RPC frame"},
+    {.name = "json", .kind = FLAG, FIELD(json), .help = "fdnode ls: print JSON instead of a table"},
+    {.name = "watch", .kind = FLAG, FIELD(cfg.watch),
+     .help = "reload the scripts (and the Lua files they require) when they change; SIGHUP "
+             "reloads them with or without it"},
+    {.name = "call-budget", .kind = INT, FIELD(cfg.call_budget_ms), .max = DAY_MS, .def = "1000",
+     .arg = "MS", .note = "0: off", .help = "Lua that runs MS without yielding is stopped"},
+    {.name = "lua-memory", .kind = SIZE, FIELD(cfg.lua_memory), .max = 1 << 20, .shift = 20,
+     .def = "1024", .arg = "MB", .note = "0: none", .help = "cap on the Lua state's memory"},
+    {.name = "spin", .kind = INT, FIELD(cfg.spin_us), .max = 10000, .def = "50", .arg = "US",
+     .note = "0: sleep at once",
+     .help = "after handling work, poll US microseconds for more before sleeping"},
+    {.name = "log-level", .kind = LEVEL, FIELD(cfg.log_level), .def = "info", .arg = "LEVEL",
+     .help = "debug, info, warn or error"},
+    {.name = "help", .letter = 'h', .kind = HELP, .help = "show this help and exit"},
+    {.name = "version", .letter = 'V', .kind = VERSION, .help = "print the version and exit"},
+    /* settings with no flag */
+    {.kind = INT, FIELD(cfg.http_max_conns), .max = INT_MAX, .def = "1024"},
+    {.kind = SIZE, FIELD(cfg.max_pending), .max = LLONG_MAX, .def = "8388608"},
+};
+/* clang-format on */
+#define NOPTS (sizeof opts / sizeof opts[0])
+
+/* What a number's argument is, by its name in --help. */
+static const char *unit(const char *arg)
 {
-    fprintf(stderr, "fdnode: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, " (see fdnode --help)\n");
-    return 2;
+    static const char *const units[][2] = {
+        {"MS", "a duration in milliseconds"},
+        {"US", "a duration in microseconds"},
+        {"BYTES", "a size in bytes"},
+        {"MB", "a size in MB"},
+        {"PORT", "a port number"},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(arg, units[i][0]) == 0)
+            return units[i][1];
+    return "a number";
 }
 
+/* Says what was wrong, in one line on stderr; returns the exit status, 2. */
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fdnode: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see fdnode --help)\n");
+    va_end(ap);
+    return 2;
+}
 /* Parses a whole decimal number in [lo, hi]; 0 ok, -1 otherwise. */
 static int parse_number(const char *s, long long lo, long long hi, long long *out)
 {
@@ -210,6 +245,109 @@ static const char *find_lib_dir(void)
     return FDN_INSTALL_LIB_DIR;
 }
 
+/* Sets o's field from arg, argv's or o's default; 0, or fail's status. */
+static int set(struct cli *c, const struct opt *o, const char *arg)
+{
+    char *field = (char *)c + o->off;
+    long long v;
+    switch (o->kind) {
+    case INT:
+    case SIZE:
+        if (parse_number(arg, o->min, o->max, &v) < 0)
+            return fail("--%s: '%s' is not %s (%lld to %lld)", o->name, arg, unit(o->arg), o->min,
+                        o->max);
+        v = v < o->floor ? o->floor : v;
+        if (o->kind == INT)
+            *(int *)field = (int)v;
+        else
+            *(size_t *)field = (size_t)v << o->shift;
+        return 0;
+    case STR:
+        if (o->min && !*arg)
+            return fail("--%s must not be empty", o->name);
+        *(const char **)field = arg;
+        return 0;
+    case FLAG:
+        *(int *)field = 1;
+        return 0;
+    case LEVEL:
+        if ((*(int *)field = fdn_log_parse_level(arg)) < 0)
+            return fail("--%s: '%s' is not one of debug, info, warn, error", o->name, arg);
+        return 0;
+    case GROUP_PORT: {
+        const char *colon = strrchr(arg, ':');
+        if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof c->group ||
+            parse_number(colon + 1, 1, 65535, &v) < 0)
+            return fail("--%s: '%s' is not GROUP:PORT", o->name, arg);
+        memcpy(c->group, arg, (size_t)(colon - arg));
+        c->group[colon - arg] = 0;
+        c->cfg.mcast_group = c->group;
+        c->cfg.mcast_port = (int)v;
+        return 0;
+    }
+    case SECRET:
+        secret_free(c->secret);
+        c->secret = secret_copy(arg);
+        /* out of sight of ps (as far as it can be: it was visible until now); arg is argv's */
+        memset((char *)arg, '*', strlen(arg));
+        if (!c->secret)
+            return fail("--secret must not be empty or blank");
+        return 0;
+    default: /* HELP, VERSION: main's */
+        return 0;
+    }
+}
+
+#define HELP_COL 23   /* where the help of every option starts */
+#define HELP_WIDTH 90 /* where it wraps */
+
+/* Prints " " and the len bytes at w, a word of help that goes on at column col, or on a new
+ * line indented to HELP_COL when it would pass HELP_WIDTH; returns the column after it. */
+static int put_word(const char *w, int len, int col)
+{
+    if (col >= HELP_COL && col + 1 + len > HELP_WIDTH)
+        col = printf("\n%*s", HELP_COL - 1, "") - 1;
+    return col + printf(" %.*s", len, w);
+}
+
+static void help(void)
+{
+    fputs(usage_text, stdout);
+    for (const struct opt *o = opts; o < opts + NOPTS; o++) {
+        if (!o->name)
+            continue;
+        int col = printf("  ");
+        if (o->letter)
+            col += printf("-%c, ", o->letter);
+        col += printf("--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        col += printf("%*s", col + 1 >= HELP_COL ? 1 : HELP_COL - 1 - col, "");
+        for (const char *t = o->help; *t; t += strspn(t, " ")) {
+            int len = (int)strcspn(t, " ");
+            col = put_word(t, len, col);
+            t += len;
+        }
+        char dflt[128]; /* one word: never wrapped inside */
+        int len = 0;
+        if (o->def || o->note)
+            len = snprintf(dflt, sizeof dflt, "(default: %s%s%s)", o->def ? o->def : o->note,
+                           o->def && o->note ? ", " : "", o->def && o->note ? o->note : "");
+        if (len > 0)
+            put_word(dflt, len, col);
+        putchar('\n');
+    }
+}
+
+/* The row of what getopt_long returned: a long option's index + 256, or a letter. */
+static const struct opt *row_of(int ch)
+{
+    if (ch >= 256)
+        return &opts[ch - 256];
+    for (const struct opt *o = opts; o < opts + NOPTS; o++)
+        if (o->letter == ch)
+            return o;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     static char default_name[300];
@@ -217,31 +355,10 @@ int main(int argc, char **argv)
     gethostname(host, sizeof host - 1);
     snprintf(default_name, sizeof default_name, "%s-%ld", host, (long)getpid());
 
-    struct fdn_config cfg = {
-        .name = default_name,
-        .http_host = "127.0.0.1",
-        .http_port = 0,
-        .max_body = 1 << 20,
-        .http_timeout_ms = 30000,
-        .http_max_conns = 1024,
-        .http_idle_ms = 5000,
-        .http_max_per_addr = 256,
-        .timeout_ms = 10000,
-        .shutdown_ms = 5000,
-        .log_level = FDN_LOG_INFO,
-        .bind = "0.0.0.0",
-        .key = "default",
-        .mcast_group = "239.255.70.68",
-        .mcast_port = 47468,
-        .max_frame = 1 << 20,
-        .max_pending = 8 << 20,
-        .ping_timeout_ms = 3000,
-        .grace_ms = 10000,
-        .call_budget_ms = 1000,
-        .spin_us = 50,
-        .lua_memory = (size_t)1024 << 20,
-    };
-    static char group[64];
+    struct cli c = {.cfg.name = default_name};
+    for (const struct opt *o = opts; o < opts + NOPTS; o++)
+        if (o->def && set(&c, o, o->def) != 0)
+            return 1; /* a default its own row refuses: said above */
     const char *mode = "serve";
     static const char *const subcommands[] = {"run", "ls", "call"};
     for (size_t i = 0; argc > 1 && i < sizeof subcommands / sizeof subcommands[0]; i++) {
@@ -253,177 +370,75 @@ int main(int argc, char **argv)
             break;
         }
     }
-    int json_output = 0;
-    char *secret = NULL; /* --secret wins over $FDN_SECRET */
 
-    int c;
-    long long v;
-    opterr = 0; /* we say what was wrong ourselves, in one line */
     /* options may follow the scripts (fdnode app.lua --http 3030), except for
      * `fdnode run`, where everything after the script is the script's own */
-    const char *optstring = strcmp(mode, "run") == 0 ? "+:hV" : ":hV";
-    while ((c = getopt_long(argc, argv, optstring, long_options, NULL)) != -1) {
-        switch (c) {
-        case OPT_HTTP:
-            if (parse_number(optarg, 1, 65535, &v) < 0)
-                return fail("--http: '%s' is not a port number%s", optarg, "");
-            cfg.http_port = (int)v;
-            break;
-        case OPT_HTTP_HOST:
-            cfg.http_host = optarg;
-            break;
-        case OPT_MAX_BODY:
-            if (parse_number(optarg, 1, 1LL << 32, &v) < 0)
-                return fail("--max-body: '%s' is not a size in bytes%s", optarg, "");
-            cfg.max_body = (size_t)v;
-            break;
-        case OPT_HTTP_MAX_PER_ADDR:
-            if (parse_number(optarg, 0, 1 << 20, &v) < 0)
-                return fail("--http-max-per-addr: '%s' is not a number of connections%s", optarg,
-                            "");
-            cfg.http_max_per_addr = (int)v;
-            break;
-        case OPT_PORT:
-            if (parse_number(optarg, 0, 65535, &v) < 0)
-                return fail("--port: '%s' is not a port number%s", optarg, "");
-            cfg.port = (int)v;
-            break;
-        case OPT_BIND:
-            cfg.bind = optarg;
-            break;
-        case OPT_KEY:
-            if (!*optarg)
-                return fail("--key must not be empty%s%s", "", "");
-            cfg.key = optarg;
-            break;
-        case OPT_SECRET:
-            secret_free(secret);
-            secret = secret_copy(optarg);
-            /* out of sight of ps (as far as it can be: it was visible until now) */
-            memset(optarg, '*', strlen(optarg));
-            if (!secret)
-                return fail("--secret must not be empty or blank%s%s", "", "");
-            break;
-        case OPT_MULTICAST: {
-            const char *colon = strrchr(optarg, ':');
-            if (!colon || colon == optarg || (size_t)(colon - optarg) >= sizeof group ||
-                parse_number(colon + 1, 1, 65535, &v) < 0)
-                return fail("--multicast: '%s' is not GROUP:PORT%s", optarg, "");
-            memcpy(group, optarg, (size_t)(colon - optarg));
-            group[colon - optarg] = 0;
-            cfg.mcast_group = group;
-            cfg.mcast_port = (int)v;
-            break;
-        }
-        case OPT_SEEDS:
-            cfg.seeds = optarg;
-            break;
-        case OPT_MAX_FRAME:
-            if (parse_number(optarg, 1024, 1LL << 30, &v) < 0)
-                return fail("--max-frame: '%s' is not a size in bytes (1024 or more)%s", optarg,
-                            "");
-            cfg.max_frame = (size_t)v;
-            break;
-        case OPT_WATCH:
-            cfg.watch = 1;
-            break;
-        case OPT_CALL_BUDGET:
-            if (parse_number(optarg, 0, 86400000, &v) < 0)
-                return fail("--call-budget: '%s' is not a duration in milliseconds%s", optarg, "");
-            cfg.call_budget_ms = (int)v;
-            break;
-        case OPT_SPIN:
-            if (parse_number(optarg, 0, 10000, &v) < 0)
-                return fail("--spin: '%s' is not a duration in microseconds (0 to 10000)%s", optarg,
-                            "");
-            cfg.spin_us = (int)v;
-            break;
-        case OPT_LUA_MEMORY:
-            if (parse_number(optarg, 0, 1 << 20, &v) < 0)
-                return fail("--lua-memory: '%s' is not a size in MB%s", optarg, "");
-            cfg.lua_memory = (size_t)v << 20;
-            break;
-        case OPT_JSON:
-            json_output = 1;
-            break;
-        case OPT_GRACE:
-        case OPT_PING_TIMEOUT:
-            if (parse_number(optarg, 0, 86400000, &v) < 0)
-                return fail("'%s' is not a duration in milliseconds%s", optarg, "");
-            if (c == OPT_GRACE)
-                cfg.grace_ms = (int)v;
-            else
-                cfg.ping_timeout_ms = (int)v < 100 ? 100 : (int)v;
-            break;
-        case OPT_HTTP_TIMEOUT:
-        case OPT_HTTP_IDLE_TIMEOUT:
-        case OPT_TIMEOUT:
-        case OPT_SHUTDOWN_TIMEOUT:
-            if (parse_number(optarg, 1, 86400000, &v) < 0)
-                return fail("'%s' is not a duration in milliseconds%s", optarg, "");
-            if (c == OPT_HTTP_TIMEOUT)
-                cfg.http_timeout_ms = (int)v;
-            else if (c == OPT_HTTP_IDLE_TIMEOUT)
-                cfg.http_idle_ms = (int)v;
-            else if (c == OPT_TIMEOUT)
-                cfg.timeout_ms = (int)v;
-            else
-                cfg.shutdown_ms = (int)v;
-            break;
-        case OPT_NAME:
-            if (!*optarg)
-                return fail("--name must not be empty%s%s", "", "");
-            cfg.name = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            cfg.log_level = fdn_log_parse_level(optarg);
-            if (cfg.log_level < 0)
-                return fail("--log-level: '%s' is not one of debug, info, warn, error%s", optarg,
-                            "");
-            break;
-        case 'h':
-            fputs(usage_text, stdout);
+    char optstring[NOPTS + 3];
+    struct option longs[NOPTS + 1];
+    size_t ns = 0, nl = 0;
+    if (strcmp(mode, "run") == 0)
+        optstring[ns++] = '+';
+    optstring[ns++] = ':'; /* a missing value is told apart from an unknown option */
+    for (size_t i = 0; i < NOPTS; i++) {
+        if (!opts[i].name)
+            continue;
+        if (opts[i].letter)
+            optstring[ns++] = (char)opts[i].letter;
+        longs[nl++] = (struct option){opts[i].name, opts[i].arg ? required_argument : no_argument,
+                                      NULL, 256 + (int)i};
+    }
+    optstring[ns] = 0;
+    longs[nl] = (struct option){0};
+    opterr = 0; /* we say what was wrong ourselves, in one line */
+    int ch;
+    while ((ch = getopt_long(argc, argv, optstring, longs, NULL)) != -1) {
+        if (ch == ':')
+            return fail("option '%s' needs a value", argv[optind - 1]);
+        const struct opt *o = row_of(ch);
+        if (!o)
+            return fail("unknown option '%s'", argv[optind - 1]);
+        if (o->kind == HELP) {
+            help();
             return 0;
-        case 'V':
+        }
+        if (o->kind == VERSION) {
             printf("fdnode %s\n", FDN_VERSION);
             return 0;
-        case ':':
-            return fail("option '%s' needs a value%s", argv[optind - 1], "");
-        default:
-            return fail("unknown option '%s'%s", argv[optind - 1], "");
         }
+        int rc = set(&c, o, optarg);
+        if (rc)
+            return rc;
     }
-    if (json_output && strcmp(mode, "ls") != 0)
-        return fail("--json is an option of fdnode ls%s%s", "", "");
+    if (c.json && strcmp(mode, "ls") != 0)
+        return fail("--json is an option of fdnode ls");
     if (optind >= argc && (strcmp(mode, "serve") == 0 || strcmp(mode, "run") == 0))
-        return fail("no script given%s%s", "", "");
+        return fail("no script given");
     if (strcmp(mode, "call") == 0 && argc - optind < 2)
-        return fail("usage: fdnode call PATH METHOD [ID] [JSON]%s%s", "", "");
-    if (strcmp(mode, "ls") == 0 && json_output)
+        return fail("usage: fdnode call PATH METHOD [ID] [JSON]");
+    if (strcmp(mode, "ls") == 0 && c.json)
         mode = "ls-json";
     int env_set;
     char *env_secret = take_env_secret(&env_set);
-    if (secret) {
+    if (c.secret) { /* --secret wins over $FDN_SECRET */
         secret_free(env_secret);
     } else if (env_set && !env_secret) { /* what a missing Kubernetes secret gives */
-        return fail("FDN_SECRET is set but empty or blank%s%s: give it the cluster secret, or "
-                    "unset it to run without one",
-                    "", "");
+        return fail("FDN_SECRET is set but empty or blank: give it the cluster secret, or unset "
+                    "it to run without one");
     } else {
-        secret = env_secret;
+        c.secret = env_secret;
     }
-    cfg.secret = secret;
-    fdn_log_set_level(cfg.log_level);
-    cfg.lib_dir = find_lib_dir();
+    c.cfg.secret = c.secret;
+    fdn_log_set_level(c.cfg.log_level);
+    c.cfg.lib_dir = find_lib_dir();
     signal(SIGPIPE, SIG_IGN);
 
-    struct fdn_node *n = fdn_node_new(&cfg);
+    struct fdn_node *n = fdn_node_new(&c.cfg);
     if (!n)
         return 1;
     int code = 1;
     if (fdn_node_boot(n, argc - optind, argv + optind, mode) == 0)
         code = fdn_node_run(n);
     fdn_node_free(n);
-    secret_free(secret);
+    secret_free(c.secret);
     return code;
 }

@@ -273,7 +273,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     }
     n->L = L;
     /* threads copy the main thread's extra space: zero there, a task thread is told apart by
-     * what spawn puts in its own (lua_node.c) */
+     * what spawn puts in its own (lua_task.c) */
     memset(lua_getextraspace(L), 0, LUA_EXTRASPACE);
     n->pool = lua_newthread(L);
     n->pool_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -17,33 +17,35 @@ struct fdn_links;
 struct fdn_discovery;
 struct fdn_tls;
 
+/* What the command line sets: the flag of each field, and its default (every one of them, the
+ * settings without a flag included), are in the option table of main.c. */
 struct fdn_config {
-    const char *name;      /* --name, default host-pid */
-    const char *http_host; /* --http-host, default 127.0.0.1 */
+    const char *name;      /* --name */
+    const char *http_host; /* --http-host */
     int http_port;         /* --http, 0 = gateway off */
-    size_t max_body;       /* --max-body BYTES, default 1 MiB */
+    size_t max_body;       /* --max-body BYTES */
     int http_timeout_ms;   /* --http-timeout MS: a request must arrive whole within it */
-    int http_max_conns;    /* cap on open gateway connections */
+    int http_max_conns;    /* cap on open gateway connections (no flag) */
     int http_idle_ms;      /* --http-idle-timeout MS: a kept-alive connection idle so long closes */
     int http_max_per_addr; /* --http-max-per-addr N: gateway connections per client, 0 = no cap */
     int timeout_ms;        /* --timeout MS, remote call timeout */
-    int shutdown_ms;       /* how long calls in flight may take to finish at shutdown */
-    int log_level;         /* FDN_LOG_* */
+    int shutdown_ms;       /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
+    int log_level;         /* --log-level: FDN_LOG_* */
     const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
-    const char *bind;        /* --bind: RPC listener and discovery address, default 0.0.0.0 */
+    const char *bind;        /* --bind: RPC listener and discovery address */
     int port;                /* --port: RPC listener port, 0 = any free port */
-    const char *key;         /* --key: cluster partition, default "default" */
+    const char *key;         /* --key: cluster partition */
     const char *secret;      /* --secret or $FDN_SECRET: cluster secret, or NULL; never logged */
-    const char *mcast_group; /* --multicast GROUP:PORT, default 239.255.70.68:47468 */
+    const char *mcast_group; /* --multicast GROUP:PORT */
     int mcast_port;
     const char *seeds;   /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
-    size_t max_frame;    /* --max-frame BYTES, default 1 MiB */
-    size_t max_pending;  /* pending output per link before the peer is dropped, default 8 MiB */
-    int ping_timeout_ms; /* --ping-timeout MS: a silent link is lost after it, default 3000 */
+    size_t max_frame;    /* --max-frame BYTES */
+    size_t max_pending;  /* pending output per link before the peer is dropped (no flag) */
+    int ping_timeout_ms; /* --ping-timeout MS: a silent link is lost after it */
     int grace_ms;        /* --grace MS: a path without provider keeps its proxy so long */
-    int call_budget_ms;  /* --call-budget MS: how long Lua may run without yielding */
+    int call_budget_ms;  /* --call-budget MS: how long Lua may run without yielding, 0 = off */
     int watch;           /* --watch: reload scripts when they change */
     size_t lua_memory;   /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
     int spin_us;         /* --spin US: how long the reactor polls for more work before sleeping */
@@ -68,7 +70,7 @@ struct fdn_node {
     int exit_code;
     uint64_t turns;  /* calls into Lua so far: the reactor polls a little after one (reactor.h) */
     lua_State *pool; /* a thread never run, whose stack holds the parked task threads
-                      * (lua_node.c, spawn): taking one and parking it are an lua_xmove */
+                      * (lua_task.c, spawn): taking one and parking it are an lua_xmove */
     int pool_ref;    /* its registry ref, which keeps it (and them) alive */
     int pool_n;      /* how many are parked there */
 };

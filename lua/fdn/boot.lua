@@ -66,15 +66,10 @@ local function fatal(line)
   core.exit(1)
 end
 
--- The node's context for app (see node.lua), with the real bindings.
-local function new_node(app, info)
-  return fdn_node.new { app = app, options = { timeout = info.timeout, grace = info.grace } }
-end
-
 local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
-  local node = new_node(app, info)
+  local node = fdn_node.new { app = app } -- the real bindings, the command line's options
   local reload = node.reload
   local booted, berr = reload.boot(scripts)
   if not booted then return fatal(berr) end
@@ -132,7 +127,7 @@ end
 local function client(mode, args, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
-  local node = new_node(app, info)
+  local node = fdn_node.new { app = app }
   local _, err = fdn_node.join(node, info, true)
   if err then return fatal(err) end
   require("fdn.tools")[mode == "call" and "call" or "ls"](node, args, info, mode == "ls-json")

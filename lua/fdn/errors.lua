@@ -3,8 +3,8 @@
 -- rebuilt on the other side (errors.convert).
 local M = {}
 
-local type, pairs, next, tostring, setmetatable, getmetatable, rawequal =
-  type, pairs, next, tostring, setmetatable, getmetatable, rawequal
+local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal =
+  type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal
 local tointeger, tonumber = math.tointeger, tonumber
 local error = error
 
@@ -77,25 +77,12 @@ local class_mt = {
   __tostring = function(cls) return "class " .. cls.name end,
 }
 
-local CLASSES = {
-  { "BadRequest", 400, "bad-request" },
-  { "NotAuthenticated", 401, "not-authenticated" },
-  { "PaymentError", 402, "payment-error" },
-  { "Forbidden", 403, "forbidden" },
-  { "NotFound", 404, "not-found" },
-  { "MethodNotAllowed", 405, "method-not-allowed" },
-  { "NotAcceptable", 406, "not-acceptable" },
-  { "Timeout", 408, "timeout" },
-  { "Conflict", 409, "conflict" },
-  { "Gone", 410, "gone" },
-  { "LengthRequired", 411, "length-required" },
-  { "Unprocessable", 422, "unprocessable" },
-  { "TooManyRequests", 429, "too-many-requests" },
-  { "GeneralError", 500, "general-error" },
-  { "NotImplemented", 501, "not-implemented" },
-  { "BadGateway", 502, "bad-gateway" },
-  { "Unavailable", 503, "unavailable" },
-}
+-- Feathers' classes (name, code, className) come from the one table of statuses and error
+-- classes (core/status.c), which the HTTP layer answers with too.
+local CLASSES = {}
+for _, s in ipairs(require("fdn.core.http").STATUSES) do
+  if s.feathers and s.name then CLASSES[#CLASSES + 1] = { s.name, s.code, s.className } end
+end
 
 for i = 1, #CLASSES do
   local c = CLASSES[i]

@@ -7,16 +7,17 @@ local M = {}
 
 local pairs, ipairs, tonumber, tostring = pairs, ipairs, tonumber, tostring
 
--- new{ app = , options = { timeout =, grace = } [, link =, timer =, now =, discovery =,
--- watch =, handle = ] }: a binding left out is the real one (fdn.core.*, sched.handle); a
--- test passes fakes. The instances are made in order (serve, remote, cluster, reload); they
--- reach each other through the context (node.serve, node.remote...), and the app knows its
--- node as app.__node.
+-- new{ app = [, options = { timeout =, grace = }, link =, timer =, now =, discovery =,
+-- watch =, handle = ] }: options left out are the command line's (--timeout, --grace), a
+-- binding left out is the real one (fdn.core.*, sched.handle); a test passes fakes. The
+-- instances are made in order (serve, remote, cluster, reload); they reach each other
+-- through the context (node.serve, node.remote...), and the app knows its node as app.__node.
 function M.new(o)
   local core = require "fdn.core.node"
+  local info = o.options == nil and core.info()
   local node = {
     app = o.app,
-    options = o.options or {},
+    options = o.options or { timeout = info.timeout, grace = info.grace },
     link = o.link or require "fdn.core.link",
     timer = o.timer or core.timer,
     now = o.now or core.now,

@@ -20,6 +20,7 @@ local spawn, emit, wants_context = sched.spawn, events.emit, events.wants_contex
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local SPARE_MAX = 256 -- finished calls' tables kept for reuse
+local SLOTS <const> = 65536 -- slot numbers are the 16 low bits of a request id; 0 is none
 
 -- Fewest calls in flight, round robin on ties.
 local function pick(route, exclude)
@@ -63,17 +64,16 @@ function M.new(node)
   local T = link.TYPES
   local send, request = link.send, link.request
   local NOT_RUN = link.FLAGS.NOT_RUN
-  local timeout_ms = node.options and node.options.timeout or 10000
-  local grace_ms = node.options and node.options.grace or 10000
+  local timeout_ms, grace_ms = node.options.timeout, node.options.grace -- --timeout, --grace
 
-  -- Calls this node may have waiting for remote answers (R.MAX_PENDING); more are
-  -- refused at once (TooManyRequests) rather than queued without bound.
-  local R = { MAX_PENDING = 65535 }
+  -- Calls this node may have waiting for remote answers (R.MAX_PENDING), one per slot; more
+  -- are refused at once (TooManyRequests) rather than queued without bound.
+  local R = { MAX_PENDING = SLOTS - 1 }
   local routes = {}     -- local path -> route
   local by_remote = {}  -- remote path -> route
   -- Calls waiting for an answer live in `pending`, indexed by a slot number
   -- (1..MAX_PENDING, reused from a free list so the table stays a plain array);
-  -- the frame's request id is slot + generation * 65536, so that an answer that
+  -- the frame's request id is slot + generation * SLOTS, so that an answer that
   -- comes after its call timed out never matches the slot's next call.
   local pending = {}    -- slot -> call
   local free_slots, nslots, nfree = {}, 0, 0 -- free_slots is a stack of nfree slots
@@ -94,7 +94,7 @@ function M.new(node)
       slot = nslots
     end
     generation = (generation + 1) & 0xffff
-    return slot, slot + generation * 65536
+    return slot, slot + generation * SLOTS
   end
 
   -- The call's outcome: its coroutine resumes with it, or, when the call ends before
@@ -218,7 +218,7 @@ function M.new(node)
 
   -- The call a RES/ERR answers, if it is still waiting for it from this link.
   local function answered(lid, rid)
-    local call = pending[rid % 65536]
+    local call = pending[rid % SLOTS]
     if call and call.id == rid and call.peer and call.peer.link == lid then return call end
   end
 

@@ -1,5 +1,6 @@
 """fdntest: helpers for integration tests that run real fdnode processes and
-speak HTTP to them. Every wait is bounded; every process is killed at exit."""
+speak HTTP to them. Every wait is bounded; every process is killed at exit. A test
+is a series of named cases (@case): an exception fails its case, not the ones after."""
 import atexit
 import http.client
 import json
@@ -11,12 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 FDNODE = os.environ.get("FDNODE", "build/fdnode")
 ROOT = os.environ.get("FDN_SOURCE_ROOT", os.getcwd())
 _procs = []
 _passed = 0
 _failed = 0
+_failed_cases = []  # (case name, what failed), for finish()'s summary
 
 
 _next_port = [20000 + (os.getpid() * 7) % 9000]
@@ -95,19 +98,39 @@ class Node:
         raise RuntimeError("fdnode %s not serving after %ss: %s" % (self.name, seconds, self.log()))
 
     def request(self, method, path, body=None, headers=None, raw=None, timeout=10):
-        """Returns (status, decoded JSON or None, headers dict)."""
+        """Returns (status, decoded JSON or None, headers dict). A request that fails (refused,
+        reset, timed out) or an answer that is not JSON raises as it would, with a note that
+        names the request, the node, and whether the node still runs."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         h = dict(headers or {})
         data = raw
         if body is not None:
             data = json.dumps(body)
             h.setdefault("Content-Type", "application/json")
-        conn.request(method, path, body=data, headers=h)
-        resp = conn.getresponse()
-        text = resp.read()
-        conn.close()
-        value = json.loads(text) if text else None
+        try:
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            text = resp.read()
+        except (OSError, http.client.HTTPException) as e:
+            e.add_note(self._about(method, path))
+            raise
+        finally:
+            conn.close()
+        try:
+            value = json.loads(text) if text else None
+        except ValueError as e:
+            e.add_note("%s: status %d, a body that is not JSON: %r" % (self._about(method, path), resp.status,
+                                                                       text[:200]))
+            raise
         return resp.status, value, {k.lower(): v for k, v in resp.getheaders()}
+
+    def _about(self, method, path):
+        """A failed request's note: the request, the node, and whether the node still runs."""
+        code = self.proc.poll()
+        state = ("still runs" if code is None else "was killed by signal %d" % -code if code < 0
+                 else "has exited with status %d" % code)
+        who = "node %s (gateway port %s)" % (self.name, self.port) if self.name else "the node at port %s" % self.port
+        return "%s %s on %s, which %s" % (method, path[:200], who, state)
 
     def signal(self, sig):
         if sig in (signal.SIGTERM, signal.SIGINT):
@@ -148,8 +171,13 @@ class Node:
 
 
 def rss_kb(pid, field="VmRSS:"):
-    """A process's resident set now (VmRSS), or its peak so far ("VmHWM:"), in kB; -1 if unknown."""
-    with open("/proc/%d/status" % pid) as f:
+    """A process's resident set now (VmRSS), or its peak so far ("VmHWM:"), in kB; -1 if unknown.
+    A process that is gone raises: a bound on its memory cannot pass."""
+    try:
+        f = open("/proc/%d/status" % pid)
+    except FileNotFoundError:
+        raise RuntimeError("rss_kb: process %d is gone (it exited, or was never started)" % pid) from None
+    with f:
         for line in f:
             if line.startswith(field):
                 return int(line.split()[1])
@@ -171,7 +199,12 @@ def connect(port, timeout=5, rcvbuf=None, nodelay=False):
     if rcvbuf:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     s.settimeout(timeout)
-    s.connect(("127.0.0.1", port))
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError as e:
+        s.close()
+        e.add_note("connecting to 127.0.0.1:%d" % port)
+        raise
     if nodelay:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
@@ -229,11 +262,43 @@ def eq(actual, expected, name):
     check(actual == expected, name, "\n  expected %r\n  got      %r" % (expected, actual))
 
 
+def case(name):
+    """A decorator that runs the function at once as the case `name`:
+
+        @case("a provider stopped with 20 calls in flight answers all 20")
+        def _():
+            ...
+
+    An exception inside it is printed with its traceback and the case's name and counted as
+    one failed check; then the next case runs. State that later cases use stays at module
+    level (`global`): when the case that makes it fails, the cases that need it fail too."""
+    def run(fn):
+        global _failed
+        failed_before, what = _failed, []
+        try:
+            fn()
+        except Exception as e:  # noqa: BLE001 - whatever it is, it fails this case only
+            _failed += 1
+            print("ERROR: case '%s' raised:" % name, file=sys.stderr)
+            traceback.print_exception(e.__class__, e, e.__traceback__.tb_next, file=sys.stderr)
+            first = traceback.format_exception_only(e)[0].strip()[:200]
+            what.append("; ".join(["raised " + first, *getattr(e, "__notes__", [])[:1]]))
+        checks = _failed - failed_before - len(what)
+        if checks:
+            what.insert(0, "%d check%s failed" % (checks, "" if checks == 1 else "s"))
+        if what:
+            _failed_cases.append((name, ", ".join(what)))
+        return fn
+    return run
+
+
 def finish():
     for p in _procs:
         if p.poll() is None:
             p.kill()
             p.wait()
+    for name, what in _failed_cases:
+        print("FAILED CASE: %s (%s)" % (name, what), file=sys.stderr)
     print("%d passed, %d failed" % (_passed, _failed))
     sys.exit(0 if _failed == 0 else 1)
 

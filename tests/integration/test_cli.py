@@ -4,24 +4,33 @@ from netns import isolate
 
 isolate()
 
-from fdntest import check, eq, finish, run_fdnode
+from fdntest import case, check, eq, finish, run_fdnode
 
-code, out, err = run_fdnode("--help")
-eq(code, 0, "--help exits 0")
-for flag in ("--http", "--http-host", "--timeout", "--name", "--log-level", "--version"):
-    check(flag in out, "--help lists " + flag)
 
-code, out, err = run_fdnode("--version")
-eq(code, 0, "--version exits 0")
-check(out.startswith("fdnode "), "--version prints the version", out)
+@case("--help lists the flags")
+def _():
+    code, out, err = run_fdnode("--help")
+    eq(code, 0, "--help exits 0")
+    for flag in ("--http", "--http-host", "--timeout", "--name", "--log-level", "--version",
+                 "--http-idle-timeout", "--http-max-per-addr"):
+        check(flag in out, "--help lists " + flag)
+
+
+@case("--version prints the version")
+def _():
+    code, out, err = run_fdnode("--version")
+    eq(code, 0, "--version exits 0")
+    check(out.startswith("fdnode "), "--version prints the version", out)
 
 
 def one_line_failure(args, must_contain, name):
-    code, out, err = run_fdnode(*args)
-    check(code != 0, name + ": non-zero exit", str(code))
-    lines = [l for l in err.splitlines() if l.strip()]
-    eq(len(lines), 1, name + ": one line on stderr")
-    check(all(s in err for s in must_contain), name + ": names " + ", ".join(must_contain), err)
+    @case("%s: one line on stderr, non-zero exit" % name)
+    def _():
+        code, out, err = run_fdnode(*args)
+        check(code != 0, name + ": non-zero exit", str(code))
+        lines = [l for l in err.splitlines() if l.strip()]
+        eq(len(lines), 1, name + ": one line on stderr")
+        check(all(s in err for s in must_contain), name + ": names " + ", ".join(must_contain), err)
 
 
 one_line_failure(["--bogus", "x.lua"], ["--bogus"], "unknown flag")

@@ -12,7 +12,7 @@ import socket  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import Node, check, eq, finish, wait_until  # noqa: E402
+from fdntest import Node, case, check, eq, finish, wait_until  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -138,82 +138,91 @@ def probe(port, label):
     return st, took
 
 
-# ---- 1. defaults: one client keeps 1100 connections alive after a request each ------------
-node = Node(BIG, name="gate")
-port = node.port
-# the other client keeps one connection alive too: it is closed 5 s after its answer
-kept = connect(port, B)
-eq(ask(kept, "/echo/idle")[0], 200, "1: a kept-alive request")
-t_kept = time.monotonic()
-socks, statuses, took = hold(port, N_HOLD, "1")
-eq(statuses, {200: N_HOLD}, "1: each of the %d connections of one client is answered" % N_HOLD)
-open_now = [i for i, s in enumerate(socks) if is_open(s)]
-eq(len(open_now), 256, "1: the client keeps 256 of them (--http-max-per-addr)")
-check(open_now == list(range(N_HOLD - 256, N_HOLD)), "1: ... the newest: its idle ones closed oldest first",
-      span(open_now))
-st, ptook = probe(port, "1")
-eq(ask(socks[-1], "/echo/again")[0], 200, "1: a connection the client kept is still served")
-figure("1. one client, %d kept-alive connections opened in %.2f s: %r; %d left open; "
-       "another client: %s in %.3f s" % (N_HOLD, took, statuses, len(open_now), st, ptook))
-closed = closed_within(kept, max(0.0, t_kept + 8 - time.monotonic()))
-idle = closed and time.monotonic() - t_kept
-kept.close()
-check(idle and 4.5 <= idle <= 6.5, "1: the kept-alive connection closes after 5 s idle (the default)",
-      repr(idle))
-check(wait_until(lambda: not any(is_open(s) for s in socks), 2), "1: ... and so do the client's 256")
-for s in socks:
-    s.close()
-figure("1. idle kept-alive connection closed after %s s (default)" % ("%.2f" % idle if idle else "-"))
+@case("1. defaults: one client keeps 1100 connections alive after a request each")
+def _():
+    global node, port
+    node = Node(BIG, name="gate")
+    port = node.port
+    # the other client keeps one connection alive too: it is closed 5 s after its answer
+    kept = connect(port, B)
+    eq(ask(kept, "/echo/idle")[0], 200, "1: a kept-alive request")
+    t_kept = time.monotonic()
+    socks, statuses, took = hold(port, N_HOLD, "1")
+    eq(statuses, {200: N_HOLD}, "1: each of the %d connections of one client is answered" % N_HOLD)
+    open_now = [i for i, s in enumerate(socks) if is_open(s)]
+    eq(len(open_now), 256, "1: the client keeps 256 of them (--http-max-per-addr)")
+    check(open_now == list(range(N_HOLD - 256, N_HOLD)), "1: ... the newest: its idle ones closed oldest first",
+          span(open_now))
+    st, ptook = probe(port, "1")
+    eq(ask(socks[-1], "/echo/again")[0], 200, "1: a connection the client kept is still served")
+    figure("1. one client, %d kept-alive connections opened in %.2f s: %r; %d left open; "
+           "another client: %s in %.3f s" % (N_HOLD, took, statuses, len(open_now), st, ptook))
+    closed = closed_within(kept, max(0.0, t_kept + 8 - time.monotonic()))
+    idle = closed and time.monotonic() - t_kept
+    kept.close()
+    check(idle and 4.5 <= idle <= 6.5, "1: the kept-alive connection closes after 5 s idle (the default)",
+          repr(idle))
+    check(wait_until(lambda: not any(is_open(s) for s in socks), 2), "1: ... and so do the client's 256")
+    for s in socks:
+        s.close()
+    figure("1. idle kept-alive connection closed after %s s (default)" % ("%.2f" % idle if idle else "-"))
 
-# a client at its cap with no idle connection to give up: its next one is refused (503)
-silent = [connect(port, A) for _ in range(256)]
-time.sleep(0.2)
-eq(sum(is_open(s) for s in silent), 256, "1: 256 connections that have not asked yet are held")
-s = connect(port, A)
-st, body = ask(s, "/echo/over")
-s.close()
-check(st in (503, None), "1: the client's 257th: 503 (or closed)", repr((st, body)))
-if st == 503:
-    eq(body.get("name"), "Unavailable", "1: ... Feathers' Unavailable")
-probe(port, "1 (a client at its cap)")
-eq(sum(is_open(s) for s in silent), 256, "1: the client's held connections are left alone")
-for s in silent:
-    s.close()
-figure("1. at the cap with nothing idle: %r" % ((st, body.get("message") if isinstance(body, dict) else body),))
-eq(node.stop(), 0, "gate node exits 0 on SIGTERM")
 
-# ---- 2. no per-address cap: a full gateway closes its oldest idle connections -------------
-node = Node(BIG, name="full", args=["--http-max-per-addr", "0", "--http-idle-timeout", "60000"])
-port = node.port
-socks, statuses, took = hold(port, N_HOLD, "2")
-eq(statuses, {200: N_HOLD}, "2: each of the %d connections is answered (1024 slots)" % N_HOLD)
-open_now = [i for i, s in enumerate(socks) if is_open(s)]
-check(open_now == list(range(N_HOLD - 1024, N_HOLD)), "2: the newest 1024 are kept, the oldest idle closed first",
-      span(open_now))
-st, ptook = probe(port, "2")
-check(not is_open(socks[N_HOLD - 1024]) and is_open(socks[N_HOLD - 1023]),
-      "2: ... its connection took the place of the next oldest")
-eq(ask(socks[-1], "/echo/again")[0], 200, "2: a kept connection is still served")
-figure("2. no per-address cap, %d kept-alive connections in %.2f s: %r; %d left open; "
-       "another client: %s in %.3f s" % (N_HOLD, took, statuses, len(open_now), st, ptook))
-for s in socks:
+@case("1. a client at its cap with no idle connection to give up: its next one is refused (503)")
+def _():
+    silent = [connect(port, A) for _ in range(256)]
+    time.sleep(0.2)
+    eq(sum(is_open(s) for s in silent), 256, "1: 256 connections that have not asked yet are held")
+    s = connect(port, A)
+    st, body = ask(s, "/echo/over")
     s.close()
-eq(node.stop(), 0, "full node exits 0 on SIGTERM")
+    check(st in (503, None), "1: the client's 257th: 503 (or closed)", repr((st, body)))
+    if st == 503:
+        eq(body.get("name"), "Unavailable", "1: ... Feathers' Unavailable")
+    probe(port, "1 (a client at its cap)")
+    eq(sum(is_open(s) for s in silent), 256, "1: the client's held connections are left alone")
+    for s in silent:
+        s.close()
+    figure("1. at the cap with nothing idle: %r" % ((st, body.get("message") if isinstance(body, dict) else body),))
+    eq(node.stop(), 0, "gate node exits 0 on SIGTERM")
 
-# ---- 3. --http-idle-timeout: the clock restarts at every answer ---------------------------
-node = Node(BIG, name="short", args=["--http-idle-timeout", "700"])
-s = connect(node.port, A)
-seen = []
-for i in range(4):  # 1.6 s in all on one connection, never idle 700 ms
-    seen.append(ask(s, "/echo/%d" % i)[0])
-    time.sleep(0.4)
-eq(seen, [200] * 4, "3: a connection used every 400 ms stays open past 700 ms")
-eq(ask(s, "/echo/last")[0], 200, "3: ... and is served again")
-idle = closed_within(s, 3)
-s.close()
-check(idle is not None and 0.5 <= idle <= 1.5, "3: closed 700 ms after its last answer", repr(idle))
-figure("3. --http-idle-timeout 700: closed %s s after the last answer" % ("%.2f" % idle if idle else "-"))
-eq(node.stop(), 0, "short node exits 0 on SIGTERM")
+
+@case("2. no per-address cap: a full gateway closes its oldest idle connections")
+def _():
+    node = Node(BIG, name="full", args=["--http-max-per-addr", "0", "--http-idle-timeout", "60000"])
+    port = node.port
+    socks, statuses, took = hold(port, N_HOLD, "2")
+    eq(statuses, {200: N_HOLD}, "2: each of the %d connections is answered (1024 slots)" % N_HOLD)
+    open_now = [i for i, s in enumerate(socks) if is_open(s)]
+    check(open_now == list(range(N_HOLD - 1024, N_HOLD)), "2: the newest 1024 are kept, the oldest idle closed first",
+          span(open_now))
+    st, ptook = probe(port, "2")
+    check(not is_open(socks[N_HOLD - 1024]) and is_open(socks[N_HOLD - 1023]),
+          "2: ... its connection took the place of the next oldest")
+    eq(ask(socks[-1], "/echo/again")[0], 200, "2: a kept connection is still served")
+    figure("2. no per-address cap, %d kept-alive connections in %.2f s: %r; %d left open; "
+           "another client: %s in %.3f s" % (N_HOLD, took, statuses, len(open_now), st, ptook))
+    for s in socks:
+        s.close()
+    eq(node.stop(), 0, "full node exits 0 on SIGTERM")
+
+
+@case("3. --http-idle-timeout: the clock restarts at every answer")
+def _():
+    node = Node(BIG, name="short", args=["--http-idle-timeout", "700"])
+    s = connect(node.port, A)
+    seen = []
+    for i in range(4):  # 1.6 s in all on one connection, never idle 700 ms
+        seen.append(ask(s, "/echo/%d" % i)[0])
+        time.sleep(0.4)
+    eq(seen, [200] * 4, "3: a connection used every 400 ms stays open past 700 ms")
+    eq(ask(s, "/echo/last")[0], 200, "3: ... and is served again")
+    idle = closed_within(s, 3)
+    s.close()
+    check(idle is not None and 0.5 <= idle <= 1.5, "3: closed 700 ms after its last answer", repr(idle))
+    figure("3. --http-idle-timeout 700: closed %s s after the last answer" % ("%.2f" % idle if idle else "-"))
+    eq(node.stop(), 0, "short node exits 0 on SIGTERM")
+
 
 print("runtime: %.1f s" % (time.monotonic() - T0))
 print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)

@@ -59,7 +59,7 @@ if os.environ.get("FDN_IN_MNTNS") != "1":
               dict(os.environ, FDN_IN_MNTNS="1"))
 
 from cluster import CONSUMER, NAMED, PROVIDER, finish, kill_all, log_times, lost_lines, ms, stop_all  # noqa: E402
-from fdntest import FDNODE, ROOT, Node, check, eq  # noqa: E402
+from fdntest import FDNODE, ROOT, Node, case, check, eq  # noqa: E402
 
 HOSTS = ["h1", "h2", "h3"]
 ADDR = {h: "10.77.0.%d" % (i + 1) for i, h in enumerate(HOSTS)}
@@ -139,14 +139,17 @@ def uncut(host):
 
 nodes = {}
 try:
-    try:
-        setup()
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
-        teardown()
-        skip("cannot build the three host namespaces here: %s" % e)
+    setup()
+except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+    teardown()
+    skip("cannot build the three host namespaces here: %s" % e)
 
-    # one node per host, no discovery flags; --grace 1000 so a lost path goes soon. Each serves
-    # svc-<host>; h2 and h3 also serve echo (replicas), which h1 consumes (it has no echo of its own).
+
+@case("one node per host, no discovery flags")
+def _():
+    global t_start
+    # --grace 1000 so a lost path goes soon. Each serves svc-<host>; h2 and h3 also serve echo
+    # (replicas), which h1 consumes (it has no echo of its own).
     t_start = time.monotonic()
     for h in HOSTS:
         scripts = (NAMED, CONSUMER) if h == "h1" else (NAMED, PROVIDER)
@@ -155,7 +158,9 @@ try:
     for n in nodes.values():
         n.wait_ready()
 
-    # ---- discovery across hosts --------------------------------------------------------------
+
+@case("discovery across hosts")
+def _():
     def sees_all():
         for h in HOSTS:
             for o in HOSTS:
@@ -186,7 +191,9 @@ try:
     eq(sorted((x["name"], x["host"]) for x in listing if x["name"] != "h1"),
        [("h2", ADDR["h2"]), ("h3", ADDR["h3"])], "fdnode ls on h1 lists h2 and h3 at their addresses")
 
-    # echo is served by h2 and h3: h1 balances over them
+
+@case("echo is served by h2 and h3: h1 balances over them; a healthy cluster loses no peer")
+def _():
     seen = set()
     for i in range(12):
         seen.add(node_of(nsget("h1", "/echo/%d" % i)[1]))
@@ -196,7 +203,9 @@ try:
     flaps = lost_lines(*nodes.values())
     eq((len(flaps), flaps[:3]), (0, []), "no host loses (or drops as restarted) a healthy peer")
 
-    # ---- cut h3 off ----------------------------------------------------------------------------
+
+@case("cut h3 off: the two others declare it lost within a few seconds; calls fail over")
+def _():
     loop = subprocess.Popen(["ip", "netns", "exec", "h1", sys.executable, os.path.join(HERE, "cluster.py"), "loop",
                              str(PORT), "/echo/%d", "7"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.0)
@@ -229,7 +238,9 @@ try:
     check(worst <= 4.5, "the slowest call waits about the ping timeout at most (<= 4.5 s)", "%d ms" % ms(worst))
     eq(after, {"h2"}, "once h3 is lost, h1's calls go to h2")
 
-    # ---- h3 rejoins -----------------------------------------------------------------------------
+
+@case("h3 rejoins once the rules go")
+def _():
     t_uncut = time.monotonic()
     uncut("h3")
     back = {}
@@ -245,9 +256,12 @@ try:
         seen.add(node_of(nsget("h1", "/echo/%d" % i)[1]))
     eq(seen, {"h2", "h3"}, "after the rejoin echo calls on h1 are shared by h2 and h3 again")
 
-    stop_all(nodes.values())
-finally:
-    kill_all(nodes.values())
-    teardown()
 
+@case("every host's node exits 0 on SIGTERM")
+def _():
+    stop_all(nodes.values())
+
+
+kill_all(nodes.values())
+teardown()
 finish()

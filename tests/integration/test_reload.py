@@ -3,6 +3,7 @@ disk serves its new code without losing a call: state carried over (memory
 stores by default, migrate(old) for the rest), hooks and listeners replaced,
 not doubled; a broken version never replaces a working one; peers never see a
 path that remains disappear."""
+import atexit
 import os
 import shutil
 import signal
@@ -14,11 +15,12 @@ from netns import isolate
 
 isolate()
 
-from fdntest import ROOT, Node, answers, check, eq, finish, wait_until  # noqa: E402
+from fdntest import ROOT, Node, answers, case, check, eq, finish, wait_until  # noqa: E402
 
 TEMPLATE = open(os.path.join(ROOT, "tests/integration/fixtures/reload/template.lua")).read()
 C = "tests/integration/fixtures/cluster/consumer.lua"
 work = tempfile.mkdtemp(prefix="fdn-reload-")
+atexit.register(shutil.rmtree, work, ignore_errors=True)
 script = os.path.join(work, "svc.lua")
 helper = os.path.join(work, "helper.lua")
 
@@ -50,7 +52,9 @@ def serves_version(node, v, seconds=3):
     return wait_until(lambda: counter(node).get("version") == v, seconds)
 
 
-try:
+@case("a watched node serves version 1; a peer sees its services")
+def _():
+    global n, peer
     write(helper, 'return { word = function() return "one" end }\n')
     write(script, version(1))
     n = Node(script, args=["--name", "reloader", "--watch"])
@@ -59,7 +63,9 @@ try:
     n.request("POST", "/notes", {"text": "kept"})
     eq(counter(n)["version"], 1, "version 1 serves")
 
-    # editors' ways of saving: each is picked up, within 1 s
+
+@case("editors' ways of saving: each is picked up, within 1 s")
+def _():
     for v, how in ((2, "inplace"), (3, "rename"), (4, "recreate")):
         t0 = time.monotonic()
         write(script, version(v), how)
@@ -67,13 +73,17 @@ try:
         check(ok, "a save by %s is picked up" % how)
         check(time.monotonic() - t0 < 1.0, "... and serving within 1 s", "%.2fs" % (time.monotonic() - t0))
 
-    # state survives: memory records by default, migrate(old) for the counter
+
+@case("state survives: memory records by default, migrate(old) for the counter")
+def _():
     s, r, _ = n.request("GET", "/notes")
     eq([x.get("text") for x in r], ["kept"], "fdn.memory keeps its records across reloads")
     hits = counter(n)["hits"]
     check(hits >= 5, "migrate(old) carried the counter's state", str(hits))
 
-    # a burst of writes is one reload
+
+@case("a burst of writes is one reload")
+def _():
     before = n.stderr().count("reloaded ")
     for i in range(10):
         write(script, version(5))
@@ -81,11 +91,15 @@ try:
     time.sleep(0.4)
     eq(n.stderr().count("reloaded ") - before, 1, "a burst of writes makes one reload")
 
-    # a module the script requires is watched too
+
+@case("a module the script requires is watched too")
+def _():
     write(helper, 'return { word = function() return "two" end }\n', "rename")
     check(wait_until(lambda: counter(n).get("word") == "two", 3), "editing a required module reloads the script")
 
-    # a broken version: the old one keeps serving, one log line names file and line
+
+@case("a broken version: the old one keeps serving, one log line names file and line")
+def _():
     write(script, version(6).replace("return function(app)", "return function(app) local x = = 1"))
     time.sleep(0.6)
     eq(counter(n).get("version"), 5, "a syntax error: the previous version keeps serving")
@@ -100,13 +114,17 @@ try:
     write(script, version(9))
     check(serves_version(n, 9), "a later good save reloads")
 
-    # hooks and listeners are replaced, not doubled
+
+@case("hooks and listeners are replaced, not doubled")
+def _():
     s, r, _ = n.request("POST", "/notes", {"text": "after"})
     eq(r.get("stamped"), 1, "the before hook ran once (not once per reload)")
     time.sleep(0.1)
     eq(counter(n).get("heard"), 1, "the listener heard the event once")
 
-    # continuous calls through 20 reloads: zero failures
+
+@case("continuous calls through 20 reloads: zero failures")
+def _():
     failures, calls, stop = [], [0], threading.Event()
 
     def hammer():
@@ -137,9 +155,11 @@ try:
     check("SIGHUP: reloading" in n.stderr(), "SIGHUP reloads")
     eq(counter(n).get("version"), 29, "the last version serves")
 
-    # a failed reload puts the app's hooks back, for proxies called from Lua too: the failing
-    # version calls a proxy while its own (empty) hooks are staged (each extra is one line: the
-    # template's comment names @EXTRA@ too)
+
+@case("a failed reload puts the app's hooks back, for proxies called from Lua too")
+def _():
+    # the failing version calls a proxy while its own (empty) hooks are staged (each extra is one
+    # line: the template's comment names @EXTRA@ too)
     hooked = ('app:hooks { after = { all = { function(ctx) if ctx.path == "heard" then '
               'ctx.result.hooked_by = "app" end end } } } '
               'app:use("probe", { find = function() return app:service("heard"):find() end })')
@@ -151,7 +171,9 @@ try:
     check(wait_until(lambda: n.stderr().count("boom after a proxy call") > 0, 3), "that version fails")
     eq(n.request("GET", "/probe")[1].get("hooked_by"), "app", "after a failed reload the app hook still runs")
 
-    # across the cluster: a path that remains never disappears; new ones come, removed ones go
+
+@case("across the cluster: a path that remains never disappears; new ones come, removed ones go")
+def _():
     write(script, version(30, 'app:use("fresh", { find = function() return { fresh = true } end })'))
     check(wait_until(lambda: peer.request("GET", "/fresh")[0] == 200, 3), "a new path is announced to peers")
     write(script, version(31))
@@ -164,6 +186,6 @@ try:
 
     n.stop()
     peer.stop()
-finally:
-    shutil.rmtree(work, ignore_errors=True)
+
+
 finish()

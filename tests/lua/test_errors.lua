@@ -23,6 +23,12 @@ local CLASSES = {
   { "Unavailable", 503, "unavailable" },
 }
 
+-- exactly Feathers' classes (the HTTP layer's own, such as 413 PayloadTooLarge, are not)
+local nclasses = 0
+for _ in pairs(errors.byCode) do nclasses = nclasses + 1 end
+t.eq(nclasses, #CLASSES, "fdn.errors has Feathers' 17 classes, no more")
+t.eq(errors[413], nil, "no class for the HTTP layer's 413")
+
 -- every class: name, code, className, aliases
 for _, c in ipairs(CLASSES) do
   local name, code, cn = c[1], c[2], c[3]

@@ -13,8 +13,11 @@
  *       arguments above it), restores the stack, then calls after_dispatch() (hooks run there).
  *       The test defines those two. A test with a door of its own defines STANDINS_OWN_DISPATCH
  *       before including this header, and fdn_node_dispatch_begin/end itself.
- *   open_binding(L, n, open, global), preload_binding(L, n, open, name)
- *       a Lua binding with n as its upvalue: opened into a global, or left for require(name).
+ *   preload_binding(L, n, open, name)
+ *       a Lua binding with n as its upvalue, left for require(name).
+ *   load_steps(L, path, n, open), call_step(L, steps, name, nargs)
+ *       a test's Lua side: the file at path, called with the binding, returns a table of steps
+ *       (kept in the registry); call_step calls one of them with the nargs values on top.
  *   now_ms()                  the monotonic clock in milliseconds.
  *   run_until(base, pred, ms) the loop, an iteration at a time, until pred() holds or ms pass.
  *   run_for(base, ms)         the loop, an iteration at a time, for ms.
@@ -104,15 +107,6 @@ static inline void push_binding(lua_State *L, struct fdn_node *n, lua_CFunction 
     lua_pushcclosure(L, open, 1);
 }
 
-/* Opens the binding into the global `global`. */
-static inline void open_binding(lua_State *L, struct fdn_node *n, lua_CFunction open,
-                                const char *global)
-{
-    push_binding(L, n, open);
-    lua_call(L, 0, 1);
-    lua_setglobal(L, global);
-}
-
 /* Leaves the binding in package.preload, for require(name). */
 static inline void preload_binding(lua_State *L, struct fdn_node *n, lua_CFunction open,
                                    const char *name)
@@ -121,6 +115,47 @@ static inline void preload_binding(lua_State *L, struct fdn_node *n, lua_CFuncti
     push_binding(L, n, open);
     lua_setfield(L, -2, name);
     lua_pop(L, 1);
+}
+
+/* Loads the Lua file at path and calls it with the binding (opened over n); returns a registry
+ * reference to the table of steps it returns, LUA_NOREF (the error printed) when that failed. */
+static inline int load_steps(lua_State *L, const char *path, struct fdn_node *n, lua_CFunction open)
+{
+    int top = lua_gettop(L), rc = luaL_loadfile(L, path);
+    if (rc == LUA_OK) {
+        push_binding(L, n, open);
+        lua_call(L, 0, 1);
+        rc = lua_pcall(L, 1, 1, 0);
+    }
+    if (rc == LUA_OK && lua_istable(L, -1))
+        return luaL_ref(L, LUA_REGISTRYINDEX);
+    fprintf(stderr, "lua: %s\n", rc == LUA_OK ? "no table of steps" : luaL_tolstring(L, -1, NULL));
+    lua_settop(L, top);
+    return LUA_NOREF;
+}
+
+/* Calls step `name` of the table steps refers to with the nargs values on top of the stack; 1
+ * when it returned (its first result in their place), 0 when it raised (the error printed, the
+ * arguments popped). */
+static inline int call_step(lua_State *L, int steps, const char *name, int nargs)
+{
+    int top = lua_gettop(L) - nargs;
+    if (lua_rawgeti(L, LUA_REGISTRYINDEX, steps) == LUA_TTABLE)
+        lua_getfield(L, -1, name);
+    else
+        lua_pushnil(L);
+    lua_remove(L, -2);
+    if (!lua_isfunction(L, -1)) {
+        fprintf(stderr, "lua: no step %s\n", name);
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_insert(L, -nargs - 1);
+    if (lua_pcall(L, nargs, 1, 0) == LUA_OK)
+        return 1;
+    fprintf(stderr, "lua: %s: %s\n", name, luaL_tolstring(L, -1, NULL));
+    lua_settop(L, top);
+    return 0;
 }
 
 static inline int64_t now_ms(void)

@@ -1,6 +1,7 @@
 /* test_discovery.c: end-to-end test of core/discovery.c and its Lua binding inside a private
  * network namespace with only lo: nodes in this process and in a child process hear each other
- * with default settings, partitions stay apart, leaving is heard, junk and floods are bounded. */
+ * with default settings, partitions stay apart, leaving is heard, junk and floods are bounded.
+ * The binding's checks are Lua steps in tests/unit/discovery_binding.lua (the first argument). */
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -169,15 +170,15 @@ static struct event_base *base;
 static lua_State *L;
 static struct fdn_node A, B, C, D, E, F;
 
-/* Runs a chunk in L: an error there (a failed assert) is a failed check at the caller's line. */
-static void run_lua_at(lua_State *L, const char *chunk, int line)
+static const char *steps_path; /* discovery_binding.lua */
+
+/* Runs a Lua step: an error there (a failed assert) is a failed check at the caller's line. */
+static void run_step_at(lua_State *L, int steps, const char *name, int line)
 {
-    if (!check_at(luaL_dostring(L, chunk) == LUA_OK, __FILE__, line, "the Lua chunk runs")) {
-        fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
-        lua_settop(L, 0);
-    }
+    check_at(call_step(L, steps, name, 0), __FILE__, line, name);
+    lua_settop(L, 0);
 }
-#define RUN_LUA(L, chunk) run_lua_at(L, chunk, __LINE__)
+#define RUN_STEP(L, steps, name) run_step_at(L, steps, name, __LINE__)
 
 static void test_config_errors(void)
 {
@@ -376,39 +377,14 @@ static void test_lua_binding(void)
     lua_State *LE = luaL_newstate();
     luaL_openlibs(LE);
     E.L = LE;
-    open_binding(LE, &E, luaopen_fdn_core_discovery, "disc");
-    const char *setup =
-        "assert(disc.stats() == nil)\n"
-        "disc.set_version(1)\n" /* not started: nothing to do */
-        "assert(not pcall(disc.set_version, -1))\n"
-        "assert(not pcall(disc.start, { tcp_port = 1, boot = 2^32 }))\n"
-        "assert(not pcall(disc.start, { tcp_port = 0 }))\n"
-        "assert(not pcall(disc.start, { tcp_port = 70000 }))\n"
-        "assert(not pcall(disc.start, { tcp_port = 1, version = -1 }))\n"
-        "assert(not pcall(disc.start, 5))\n"
-        "assert(disc.start { tcp_port = 5555, version = 3, boot = 0x7fffffff } == true)\n"
-        "assert(not pcall(disc.start, { tcp_port = 5555 }))\n"
-        "local s = disc.stats()\n"
-        "assert(s.sent == 1 and s.seq == 1 and s.version == 3 and s.interfaces == 1, s.sent)\n"
-        "assert(s.boot_id == 0x7fffffff and s.peers == 0)\n"
-        "disc.set_version(4)\n"
-        "assert(disc.stats().seq == 2 and disc.stats().version == 4)\n";
-    RUN_LUA(LE, setup);
+    int steps = load_steps(LE, steps_path, &E, luaopen_fdn_core_discovery);
+    RUN_STEP(LE, steps, "start");
     run_ms(base, 1100); /* E hears the others' beacons (one a second) */
     struct rec r;
     CHECK(heard(&A, &E, since, &r) == 2); /* version 3, then 4 */
     CHECK(r.port == 5555 && r.version == 4 && r.seq == 2 && r.boot == 0x7fffffff);
     CHECK_STR(r.ip, "127.0.0.1");
-    const char *finish = "local s = disc.stats()\n"
-                         "assert(s.peers >= 1 and s.received >= 1, s.peers)\n"
-                         "disc.leave(); disc.leave()\n"
-                         "disc.stop(); disc.stop()\n"
-                         "assert(disc.stats() == nil)\n"
-                         "disc.leave()\n"
-                         "assert(disc.start { send = false } == true)\n"
-                         "assert(disc.stats().sent == 0)\n"
-                         "disc.stop()\n";
-    RUN_LUA(LE, finish);
+    RUN_STEP(LE, steps, "finish");
     run_ms(base, 50);
     CHECK(heard(&A, &E, since, &r) == 3 && r.leaving);
     CHECK(E.discovery == NULL);
@@ -428,8 +404,13 @@ static void test_free_in_dispatch(void)
     F.discovery = NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_discovery PATH/discovery_binding.lua\n");
+        return 2;
+    }
+    steps_path = argv[1];
     if (enter_netns() < 0) {
         printf("skipped: needs root (a private network namespace)\n");
         return 77;

@@ -1,6 +1,7 @@
 /* test_link.c: end-to-end test of core/link.c (and the Lua binding core/lua_link.c) on a real
  * event_base and lua_State, without node.c: stand-ins for the dispatch door record every event.
- * Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded.
+ * Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded. The binding's
+ * checks are Lua steps in tests/unit/link_binding.lua, whose path is the first argument.
  * `test_link --bench [SECONDS]` measures request/response frames per second instead. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -487,37 +488,46 @@ static void test_ids(void)
     CHECK(nids > 10);
 }
 
+/* --- the Lua side: link_binding.lua's steps, called one at a time ---------------------- */
+
+static const char *steps_path;
+static int steps = LUA_NOREF;
+
+/* Runs the step `name` with no arguments; 1 when it did not raise. */
+static int lua_ok(const char *name)
+{
+    int ok = call_step(node.L, steps, name, 0);
+    lua_settop(node.L, 0);
+    return ok;
+}
+
+/* Runs the loop until the step `name` returns true; 0 when it did not within ms (or raised). */
+static int await_lua(const char *name, int ms)
+{
+    int64_t end = now_ms() + ms;
+    for (;;) {
+        if (!CHECK(call_step(node.L, steps, name, 0)))
+            return 0;
+        int ok = lua_toboolean(node.L, -1);
+        lua_settop(node.L, 0);
+        if (ok)
+            return 1;
+        if (now_ms() >= end)
+            return 0;
+        event_base_loop(node.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+    }
+}
+
 /* The Lua binding, driven from Lua code. */
 static void test_lua(int port)
 {
     lua_State *L = node.L;
-    open_binding(L, &node, luaopen_fdn_core_link, "link");
-    const char *chunk =
-        "local port = ...\n"
-        "assert(link.TYPES.HELLO == 1 and link.TYPES.PEERS == 11 and link.TYPES.BYE == 10)\n"
-        "local p, err = link.listen('127.0.0.1', port)\n"
-        "assert(p == nil and err == 'invalid address', err)\n" /* already listening */
-        "assert(select(2, link.connect('nope', 1)) == 'invalid address')\n"
-        "assert(not pcall(link.send, 1, 99, 0, 0, ''))\n"
-        "assert(not pcall(link.send, 1, 1, 256, 0, ''))\n"
-        "assert(not pcall(link.send, 1, 1, 0, 2^32, ''))\n"
-        "assert(select(2, link.send(999999, 1, 0, 0, '')) == 'gone')\n"
-        "assert(select(2, link.ready(999999)) == 'gone')\n"
-        "assert(select(2, link.close(999999)) == 'gone')\n"
-        "assert(link.info(999999) == nil)\n"
-        "local id = assert(link.connect('127.0.0.1', port))\n"
-        "assert(link.send(id, link.TYPES.HELLO, 0, 0, '{\"lua\":true}'))\n"
-        "local i = link.info(id)\n"
-        "assert(i.ip == '127.0.0.1' and i.port == port and i.inbound == false)\n"
-        "assert(select(2, link.send(id, 3, 0, 0, string.rep('x', 70000))) == 'too large')\n"
-        "return id\n";
-    CHECK(luaL_loadstring(L, chunk) == LUA_OK);
+    steps = load_steps(L, steps_path, &node, luaopen_fdn_core_link);
+    CHECK(steps != LUA_NOREF);
     lua_pushinteger(L, port);
     int before = nevents;
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-        fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+    if (!call_step(L, steps, "binding", 1)) {
         CHECK(0);
-        lua_pop(L, 1);
         return;
     }
     uint64_t id = (uint64_t)lua_tointeger(L, -1);
@@ -526,18 +536,8 @@ static void test_lua(int port)
     CHECK(await_frames(in, 1, 2000));
     CHECK_STR(events[nevents - 1].body, "{\"lua\":true}");
     lua_pushinteger(L, (lua_Integer)id);
-    lua_setglobal(L, "ID");
-    CHECK(luaL_dostring(L, "local s = link.stats()\n"
-                           "assert(s.links >= 2 and s.frames_in > 0 and s.frames_out > 0)\n"
-                           "assert(s.closes['slow consumer'] == 1 and s.protocol_errors >= 5)\n"
-                           "assert(link.ready(ID) and link.info(ID).ready)\n"
-                           "assert(link.close(ID, 'done', true))\n"
-                           "assert(link.info(ID) == nil)\n"
-                           "link.stop_listening()\n") == LUA_OK);
-    if (lua_gettop(L)) {
-        fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
-        lua_settop(L, 0);
-    }
+    CHECK(call_step(L, steps, "finish", 1));
+    lua_settop(L, 0);
     const struct event_rec *e = await(in, "down", 2000);
     CHECK(e && strcmp(e->s, "eof") == 0);
 }
@@ -568,32 +568,23 @@ static void test_free_in_dispatch(void)
     run_for(node.base, 50); /* nothing of the links may fire any more */
 }
 
-/* Runs the loop until the Lua expression is true; 0 when it did not become true in ms. */
-static int await_lua(const char *expr, int ms)
-{
-    char chunk[256];
-    snprintf(chunk, sizeof chunk, "return %s", expr);
-    int64_t end = now_ms() + ms;
-    for (;;) {
-        CHECK(luaL_dostring(node.L, chunk) == LUA_OK);
-        int ok = lua_toboolean(node.L, -1);
-        lua_settop(node.L, 0);
-        if (ok)
-            return 1;
-        if (now_ms() >= end)
-            return 0;
-        event_base_loop(node.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-    }
-}
-
-static int lua_ok(const char *chunk)
-{
-    if (luaL_dostring(node.L, chunk) == LUA_OK)
-        return 1;
-    fprintf(stderr, "lua: %s\n", lua_tostring(node.L, -1));
-    lua_settop(node.L, 0);
-    return 0;
-}
+/* The fast door's traffic: each step of link_binding.lua, then the one that says the frame it
+ * sent came in (NULL: it sent none). */
+static const char *const door_steps[][2] = {
+    /* REQ: [path, method, id, data, params]; params keep only their JSON fields */
+    {"request_get", "req_in"},
+    {"got_get_request_create", "req_in"},
+    {"got_create_send_no_list", "req_in"},
+    {"got_no_list", NULL},
+    /* RES: the decoded value, nil for an empty body, err for a malformed one */
+    {"reply_value", "res_in"},
+    {"got_value_reply_empty", "res_in"},
+    {"got_empty_reply_malformed", "res10_in"},
+    {"got_malformed", NULL},
+    /* EVT: one body for the whole set; links that are gone leave it */
+    {"publish", "evt_in"},
+    {"got_evt", NULL},
+};
 
 /* The fast door: link.handle's handlers get the bodies decoded (a REQ/EVT list unpacked,
  * null as nil), and request/reply/publish encode them. Last: once a handler is set, every
@@ -604,20 +595,7 @@ static void test_fast_door(void)
         node.links = fdn_links_new(&node);
     int port;
     CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == 0);
-    CHECK(lua_ok("T = link.TYPES\n"
-                 "got = { hello = 0 }\n"
-                 "assert(not pcall(link.handle, 99, print))\n"
-                 "assert(not pcall(link.handle, T.REQ, print, 0))\n"
-                 "assert(not pcall(link.handle, T.REQ, print, 'bogus'))\n"
-                 "assert(not pcall(link.handle, T.REQ, 'nope'))\n"
-                 "link.handle(T.HELLO, function(lid, t, flags, rid, body)\n"
-                 "  assert(t == T.HELLO and body == '{}')\n"
-                 "  got.hello = got.hello + 1\n"
-                 "  link.ready(lid)\n"
-                 "end)\n"
-                 "link.handle(T.REQ, function(...) got.req = table.pack(...) end, 5)\n"
-                 "link.handle(T.RES, function(...) got.res = table.pack(...) end, 'value')\n"
-                 "link.handle(T.EVT, function(...) got.evt = table.pack(...) end, 4)\n"));
+    CHECK(lua_ok("handlers"));
     int before = nevents;
     uint64_t out, in;
     CHECK(fdn_links_connect(node.links, "127.0.0.1", port, &out) == 0);
@@ -625,78 +603,27 @@ static void test_fast_door(void)
     CHECK(in != 0 && await(out, "up", 2000) != NULL);
     CHECK(fdn_links_send(node.links, out, FDN_FRAME_HELLO, 0, 0, "{}", 2) == 0);
     CHECK(fdn_links_send(node.links, in, FDN_FRAME_HELLO, 0, 0, "{}", 2) == 0);
-    CHECK(await_lua("got.hello == 2", 2000));
+    CHECK(await_lua("hellos_in", 2000));
+    /* not a check of its own: without it every step below fails */
     lua_pushinteger(node.L, (lua_Integer)out);
-    lua_setglobal(node.L, "OUT");
     lua_pushinteger(node.L, (lua_Integer)in);
-    lua_setglobal(node.L, "IN");
+    call_step(node.L, steps, "pair", 2);
+    lua_settop(node.L, 0);
 
-    /* REQ: [path, method, id, data, params]; params keep only their JSON fields */
-    CHECK(lua_ok("assert(link.request(OUT, 7, 'echo', 'get', 42, nil,\n"
-                 "  { user = { id = 1 }, fn = print, out = io.stdout, [1] = 'x' }))"));
-    CHECK(await_lua("got.req ~= nil", 2000));
-    CHECK(lua_ok(
-        "local r = got.req\n"
-        "assert(r.n == 7 and r[1] == IN and r[2] == 7 and r[3] == 'echo' and r[4] == 'get')\n"
-        "assert(r[5] == 42 and r[6] == nil and r[7].user.id == 1)\n"
-        "assert(r[7].fn == nil and r[7].out == nil and r[7][1] == nil)\n"
-        "got.req = nil\n"
-        "assert(link.request(OUT, 8, 'echo', 'create', nil, { a = 1 }))\n"));
-    CHECK(await_lua("got.req ~= nil", 2000));
-    CHECK(lua_ok("local r = got.req\n"
-                 "assert(r[2] == 8 and r[5] == nil and r[6].a == 1 and r[7] == nil)\n"
-                 "local ok, err, why = link.request(OUT, 9, 'echo', 'create', nil, { f = print })\n"
-                 "assert(ok == nil and err == 'not JSON' and type(why) == 'string', why)\n"
-                 "assert(select(2, link.request(999999, 9, 'p', 'get')) == 'gone')\n"
-                 "assert(not pcall(link.request, OUT, 9, nil, 'get'))\n"
-                 "got.req = nil\n"
-                 "assert(link.send(OUT, T.REQ, 0, 10, '{\"not\":\"a list\"}'))\n"));
-    CHECK(await_lua("got.req ~= nil", 2000));
-    CHECK(lua_ok("local r = got.req\n"
-                 "assert(r[2] == 10 and r[3] == nil and r[4] == nil and r[7] == nil)\n"));
-
-    /* RES: the decoded value, nil for an empty body, err for a malformed one */
-    CHECK(lua_ok("assert(link.reply(IN, T.RES, 7, { id = 42, text = 'hi' }))"));
-    CHECK(await_lua("got.res ~= nil", 2000));
-    CHECK(lua_ok("local r = got.res\n"
-                 "assert(r[1] == OUT and r[2] == 7 and r[3].text == 'hi' and r[4] == nil)\n"
-                 "got.res = nil\n"
-                 "assert(link.reply(IN, T.RES, 8))\n"));
-    CHECK(await_lua("got.res ~= nil", 2000));
-    CHECK(lua_ok("local r = got.res\n"
-                 "assert(r.n == 2 and r[2] == 8)\n"
-                 "got.res = nil\n"
-                 "assert(link.reply(IN, T.RES, 9))\n"
-                 "assert(link.send(IN, T.RES, 0, 10, '{bad'))\n"
-                 "local ok, err = link.reply(IN, T.RES, 11, { f = print })\n"
-                 "assert(ok == nil and err == 'not JSON')\n"));
-    CHECK(await_lua("got.res ~= nil and got.res[2] == 10", 2000));
-    CHECK(lua_ok("local r = got.res\n"
-                 "assert(r[3] == nil and type(r[4]) == 'string' and r[4]:find('at 2'), r[4])\n"));
-
-    /* EVT: one body for the whole set; links that are gone leave it */
-    CHECK(
-        lua_ok("set = { [IN] = true, [999999] = true }\n"
-               "assert(link.publish(set, 'echo', 'created', { seq = 1 }) == 1)\n"
-               "assert(set[IN] and set[999999] == nil)\n"
-               "assert(select(2, link.publish(set, 'echo', 'x', { f = print })) == 'not JSON')\n"));
-    CHECK(await_lua("got.evt ~= nil", 2000));
-    CHECK(lua_ok("local r = got.evt\n"
-                 "assert(r[1] == OUT and r[2] == 0 and r[3] == 'echo' and r[4] == 'created')\n"
-                 "assert(r[5].seq == 1 and r[6] == nil)\n"));
-
+    for (size_t i = 0; i < sizeof door_steps / sizeof door_steps[0]; i++) {
+        const char *step = door_steps[i][0], *until = door_steps[i][1];
+        check_at(lua_ok(step), __FILE__, __LINE__, step);
+        if (until)
+            check_at(await_lua(until, 2000), __FILE__, __LINE__, until);
+    }
     CHECK(call_errors == 0); /* the checks above raised nothing */
     /* a handler that raises loses no frame: those after it in the same read are handled */
-    CHECK(lua_ok("subs = {}\n"
-                 "link.handle(T.SUB, function(lid, t, flags, rid)\n"
-                 "  subs[#subs + 1] = rid\n"
-                 "  if rid == 2 then error('handler bug') end\n"
-                 "end)\n"));
+    CHECK(lua_ok("raising_handler"));
     int errors_before = call_errors;
     for (uint32_t rid = 1; rid <= 3; rid++) /* queued together: one write, one read */
         CHECK(fdn_links_send(node.links, in, FDN_FRAME_SUB, 0, rid, NULL, 0) == 0);
-    CHECK(await_lua("#subs >= 2", 2000)); /* 3 in the same turn, not at the next read */
-    CHECK(lua_ok("assert(#subs == 3 and subs[1] == 1 and subs[2] == 2 and subs[3] == 3)"));
+    CHECK(await_lua("two_subs_in", 2000)); /* 3 in the same turn, not at the next read */
+    CHECK(lua_ok("got_three_subs"));
     CHECK(call_errors == errors_before + 1);
     CHECK(fdn_links_close(node.links, out, NULL, 0) == 0);
     CHECK(fdn_links_close(node.links, in, NULL, 0) == 0);
@@ -738,6 +665,11 @@ static void bench(int port, double seconds)
 
 int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_link PATH/link_binding.lua | test_link --bench [SECONDS]\n");
+        return 2;
+    }
+    steps_path = argv[1];
     signal(SIGPIPE, SIG_IGN);
     fdn_log_set_level(getenv("FDN_TEST_VERBOSE") ? FDN_LOG_DEBUG : FDN_LOG_ERROR + 1);
     node.cfg.max_frame = MAX_FRAME;
@@ -752,7 +684,7 @@ int main(int argc, char **argv)
     CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == 0 && port > 0);
     CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == FDN_LINK_EINVAL);
 
-    if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
+    if (strcmp(argv[1], "--bench") == 0) {
         bench(port, argc > 2 ? atof(argv[2]) : 3.0);
     } else {
         int64_t t0 = now_ms(), t = t0;
