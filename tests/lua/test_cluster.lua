@@ -1,6 +1,7 @@
 -- test_cluster.lua: membership against a fake link: HELLO and SERVICES make a peer and its
 -- proxies, consumers get our HELLO, table and members, PEERS and beacons are hints (within
--- their limits), BYE both ways (a leaving provider; our own bye(done)), node.join and leave.
+-- their limits), BYE both ways (a leaving provider; our own bye(done)), node.join and leave;
+-- then two nodes in this one Lua state, linked by wired fakes: a call, an event, a drain.
 local t = require "lib.t"
 local fake = require "lib.fake"
 local json = require "fdn.json"
@@ -183,5 +184,49 @@ L2.deliver(cons, T.REQ, 1, "fresh", "get")
 t.eq(L2.sent(T.ERR, cons)[1].flags, L2.FLAGS.NOT_RUN, "a request now is refused as not run")
 L2.frame(cons, T.BYE, "")
 t.check(left, "done once the consumer acknowledged")
+
+-- two nodes in one Lua state, each its own context, linked by wired fakes
+local sched = require "fdn.sched"
+local app_a, app_b = require("fdn.app").new(), require("fdn.app").new()
+local held
+app_a:use("echo", {
+  get = function(_, id) return { id = id, by = "A" } end,
+  create = function(_, data) return data end,
+  hold = function() held = sched.current(); return sched.wait() end,
+}, { methods = { "get", "create", "hold" } })
+local na = fake.node { app = app_a, id = "A" }
+local nb = fake.node { app = app_b, id = "B" }
+local pump = fake.wire(na, nb)
+nb.cluster.hint("A", "10.0.0.1", 7000, nil, "seed")
+pump()
+t.eq(nb.cluster.peers.A and nb.cluster.peers.A.state, "up", "two nodes: B is linked to A")
+t.eq(na.cluster.peers.B and na.cluster.peers.B.state, "up", "and A to B (B's HELLO was a hint)")
+local proxy = app_b:service("echo")
+t.check(proxy ~= nil and app_a.remotes.echo == nil, "B has a proxy of A's echo; A none of its own")
+local got
+sched.spawn(function() got = proxy:get(5) end)
+pump()
+t.eq(got, { id = 5, by = "A" }, "B's call is served by A")
+local seen
+proxy:on("created", function(data) seen = data end)
+app_a:service("echo"):create({ n = 1 })
+pump()
+t.eq(seen, { n = 1 }, "A's event reaches B's listener")
+-- the drain: A leaves while B's call is held; B acknowledges, the call still ends well
+local held_result
+sched.spawn(function() held_result = proxy:hold({}) end)
+pump()
+t.check(held ~= nil, "(a call held on A)")
+local drained = false
+fdn_node.leave(na, function() drained = true end)
+pump()
+t.check(drained, "A's leave: done once B acknowledged")
+t.eq(nb.cluster.peers.A.state, "leaving", "B sees A leaving")
+sched.wake(held, { ok = true })
+pump()
+t.eq(held_result, { ok = true }, "the call A was serving still gets its answer")
+na.cluster.close_all()
+pump()
+t.eq(nb.cluster.peers.A, nil, "A's links closed: B forgets it")
 
 return t.done()

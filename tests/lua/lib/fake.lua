@@ -1,7 +1,7 @@
 -- fake.lua: stand-ins for a node's bindings, for Lua tests of serve, remote, cluster and
--- reload without sockets: a link that records the frames sent and delivers frames to the
+-- reload without sockets: a link that records the frames sent and hands frames to the
 -- handlers installed with handle(), a clock whose timers fire when the test moves it on,
--- and M.node(...), a node context (fdn.node) made over them, its cluster started.
+-- M.node(...), a node (fdn.node) joined over them, and M.wire, two such nodes linked.
 local json = require "fdn.json"
 local fdn_node = require "fdn.node"
 
@@ -9,24 +9,38 @@ local M = {}
 
 local real = require "fdn.core.link" -- only its constants
 local T = real.TYPES
+local null, array_mt = json.null, json.array_mt
 
--- The link binding. Frames sent are in L.frames as { link, type, flags, id, value }, value
--- the body decoded (a REQ's is { path, method, id, data, params }, an EVT's { path, event,
--- data, meta }). L.limit is the frame limit (bodies longer are "too large"); a link in
--- L.gone is gone; L.queued[lid] is what pending() says.
-function M.link()
-  local L = { TYPES = T, FLAGS = real.FLAGS, frames = {}, handlers = {}, closed = {}, connects = {},
-    readied = {}, gone = {}, queued = {}, infos = {}, limit = math.huge, ids = 0, listening = false }
-
-  local function record(lid, ftype, flags, id, value)
-    L.frames[#L.frames + 1] = { link = lid, type = ftype, flags = flags, id = id, value = value }
-    return true
+-- A JSON list of n values, nil as null (as the link binding encodes a REQ or EVT body).
+local function list(n, ...)
+  local out = setmetatable({}, array_mt)
+  for i = 1, n do
+    local v = select(i, ...)
+    if v == nil then v = null end
+    out[i] = v
   end
+  return json.encode(out)
+end
 
-  -- nil, why [, size] when a body cannot go on lid
-  local function refuse(lid, body)
-    if L.gone[lid] then return "gone" end
-    if #body > L.limit then return "too large", #body end
+-- The link binding. Frames sent are in L.frames as { link, type, flags, id, body, value }:
+-- body the JSON text, value what it says (a REQ's { path, method, id, data, params }, an
+-- EVT's { path, event, data, meta }, else the body decoded). L.limit is the frame limit
+-- (bodies longer are "too large"); a link in L.gone is gone; L.queued[lid] is what
+-- pending() says.
+function M.link()
+  local L = { TYPES = T, FLAGS = real.FLAGS, frames = {}, handlers = {}, modes = {}, closed = {},
+    connects = {}, readied = {}, gone = {}, queued = {}, infos = {}, limit = math.huge, ids = 0,
+    listening = false, wired = {} }
+
+  -- true; or nil, why [, size] when the body cannot go on lid
+  local function record(lid, ftype, flags, id, body, value)
+    if L.gone[lid] then return nil, "gone" end
+    if #body > L.limit then return nil, "too large", #body end
+    local f = { link = lid, type = ftype, flags = flags, id = id, body = body, value = value }
+    L.frames[#L.frames + 1] = f
+    local w = L.wired[lid]
+    if w then w.queue[#w.queue + 1] = { w.arrive, w.to, w.lid, f } end
+    return true
   end
 
   function L.new_id()
@@ -36,43 +50,51 @@ function M.link()
 
   function L.send(lid, ftype, flags, id, body)
     body = body or ""
-    local why = refuse(lid, body)
-    if why then return nil, why end
-    return record(lid, ftype, flags, id, body ~= "" and json.decode(body) or nil)
+    local ok, why = record(lid, ftype, flags, id, body, body ~= "" and json.decode(body) or nil)
+    return ok, why
   end
 
   function L.reply(lid, ftype, id, value)
     local body, err = "", nil
     if value ~= nil then body, err = json.encode(value) end
     if not body then return nil, "not JSON", err end
-    local why, size = refuse(lid, body)
-    if why then return nil, why, size end
-    return record(lid, ftype, 0, id, value)
+    return record(lid, ftype, 0, id, body, value)
   end
 
   function L.request(lid, rid, path, method, id, data, params)
-    local body, err = json.encode(setmetatable({ path, method, id or json.null, data or json.null }, json.array_mt))
+    local body, err = list(5, path, method, id, data, params)
     if not body then return nil, "not JSON", err end
-    local why, size = refuse(lid, body)
-    if why then return nil, why, size end
-    return record(lid, T.REQ, 0, rid, { path = path, method = method, id = id, data = data, params = params })
+    return record(lid, T.REQ, 0, rid, body, { path = path, method = method, id = id, data = data, params = params })
   end
 
   function L.publish(set, path, event, data, meta)
+    local body, err = list(4, path, event, data, meta)
+    if not body then return nil, "not JSON", err end
     local sent = 0
     for lid in pairs(set) do
-      if L.gone[lid] then
-        set[lid] = nil
-      else
-        record(lid, T.EVT, 0, 0, { path = path, event = event, data = data, meta = meta })
+      local ok, why, size = record(lid, T.EVT, 0, 0, body, { path = path, event = event, data = data, meta = meta })
+      if ok then
         sent = sent + 1
+      elseif why == "too large" then
+        return nil, why, size
+      else
+        set[lid] = nil
       end
     end
     return sent
   end
 
-  function L.handle(ftype, fn) L.handlers[ftype] = fn end
-  function L.close(lid, reason) L.closed[lid] = reason or true; return true end
+  function L.handle(ftype, fn, mode)
+    L.handlers[ftype], L.modes[ftype] = fn, mode
+  end
+
+  function L.close(lid, reason)
+    L.closed[lid] = reason or true
+    local w = L.wired[lid]
+    if w then w.hang_up() end
+    return true
+  end
+
   function L.ready(lid) L.readied[lid] = true; return true end
   function L.pending(lid) if not L.gone[lid] then return L.queued[lid] or 0 end end
   function L.info(lid) return L.infos[lid] or { ip = "10.0.0.9", port = 40000 + lid } end
@@ -82,6 +104,7 @@ function M.link()
   function L.connect(host, port)
     local lid = L.new_id()
     L.connects[#L.connects + 1] = { host = host, port = port, link = lid }
+    if L.dial then L.dial(lid) end
     return lid
   end
 
@@ -138,18 +161,22 @@ function M.clock()
   return C
 end
 
--- A node over fakes, its cluster started as node "self" in partition "k" (with o.client, as
--- a client): returns the node, its link and its clock. o.app (default a new app) and
--- o.options (timeout, grace) as fdn.node.new takes them. node.handled[kind] is what it
--- registered with the dispatcher.
+-- A node over fakes, joined (fdn.node.join) as o.id (default "self") in partition "k"; with
+-- o.client, as a client. o.app (default a new app), o.options (timeout, grace) and o.watch
+-- as fdn.node.new takes them. Returns the node, its link and its clock; node.handled[kind]
+-- is what it registered with the dispatcher, node.versions the table versions it gave to
+-- discovery.
 function M.node(o)
   o = o or {}
-  local L, C, handled = M.link(), M.clock(), {}
+  local L, C, handled, versions = M.link(), M.clock(), {}, {}
+  local discovery = { start = function() return true end, leave = function() end,
+    set_version = function(v) versions[#versions + 1] = v end }
   local node = fdn_node.new { app = o.app or require("fdn.app").new(), options = o.options or { timeout = 1000,
-    grace = 500 }, link = L, timer = C.timer, now = C.now, discovery = { leave = function() end },
-    watch = o.watch or {}, handle = function(kind, fn) handled[kind] = fn end }
-  node.handled = handled
-  node.cluster.start { id = "self", name = "me", key = "k", port = 7000, boot = 1, client = o.client }
+    grace = 500 }, link = L, timer = C.timer, now = C.now, discovery = discovery, watch = o.watch or {},
+    handle = function(kind, fn) handled[kind] = fn end }
+  node.handled, node.versions = handled, versions
+  local id = o.id or "self"
+  assert(fdn_node.join(node, { id = id, name = id, key = "k" }, o.client))
   return node, L, C
 end
 
@@ -160,10 +187,10 @@ function M.provider(node, L, id, services)
   node.cluster.on_link(p.link, "up")
   L.frame(p.link, T.HELLO, { v = 1, node = id, name = id, key = "k", port = 7001, boot = 1 })
   for _, d in ipairs(services) do
-    d.methods = setmetatable(d.methods or {}, json.array_mt)
-    d.events = setmetatable(d.events or {}, json.array_mt)
+    d.methods = setmetatable(d.methods or {}, array_mt)
+    d.events = setmetatable(d.events or {}, array_mt)
   end
-  L.frame(p.link, T.SERVICES, { version = 1, services = setmetatable(services, json.array_mt) })
+  L.frame(p.link, T.SERVICES, { version = 1, services = setmetatable(services, array_mt) })
   return p
 end
 
@@ -173,6 +200,58 @@ function M.consumer(node, L, id)
   node.cluster.on_link(lid, "accept")
   L.frame(lid, T.HELLO, { v = 1, node = id, name = id, key = "k", port = 0, boot = 1, client = true })
   return lid
+end
+
+-- A frame f arrives at node `to` on link lid, as the link binding hands it over: decoded
+-- as the handler's mode asks ("raw", "value", or a count of list items; null as nil). A
+-- link `to` closed reads nothing more.
+local function arrive(to, lid, f)
+  local h, mode = to.link.handlers[f.type], to.link.modes[f.type]
+  if not h or to.link.closed[lid] then return end
+  if mode == nil or mode == "raw" then return h(lid, f.type, f.flags, f.id, f.body) end
+  local v = f.body ~= "" and json.decode(f.body) or nil
+  if mode == "value" then
+    if v == null then v = nil end
+    if f.flags ~= 0 then return h(lid, f.id, v, nil, f.flags) end
+    return h(lid, f.id, v)
+  end
+  local args = {}
+  for i = 1, mode do
+    local item = type(v) == "table" and v[i] or nil
+    if item ~= null then args[i] = item end
+  end
+  return h(lid, f.id, table.unpack(args, 1, mode))
+end
+
+-- Two nodes made by M.node, linked: a link either opens reaches the other (its dispatcher
+-- sees "accept", the opener's "up"); a link one side closes is "down" on the other, and
+-- carries nothing more. Nothing moves until pump() hands over the link events and frames,
+-- in the order they happened, until none is left. Returns pump.
+function M.wire(a, b)
+  local queue = {} -- { fn, args... }: link events, and frames to hand over
+  -- x's end of a link (xlid) whose other end is y's ylid
+  local function end_of(x, xlid, y, ylid)
+    return { queue = queue, arrive = arrive, to = y, lid = ylid, hang_up = function()
+      x.link.wired[xlid], y.link.wired[ylid] = nil, nil
+      queue[#queue + 1] = { y.handled.link, ylid, "down", "eof" }
+    end }
+  end
+  local function dial(from, to)
+    return function(lid)
+      local other = to.link.new_id()
+      from.link.wired[lid] = end_of(from, lid, to, other)
+      to.link.wired[other] = end_of(to, other, from, lid)
+      queue[#queue + 1] = { to.handled.link, other, "accept" }
+      queue[#queue + 1] = { from.handled.link, lid, "up" }
+    end
+  end
+  a.link.dial, b.link.dial = dial(a, b), dial(b, a)
+  return function()
+    while #queue > 0 do
+      local e = table.remove(queue, 1)
+      e[1](table.unpack(e, 2))
+    end
+  end
 end
 
 return M
