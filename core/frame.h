@@ -9,7 +9,8 @@
 /* A frame on the wire, integers big-endian:
  *   u32 length | u8 type | u8 flags | u32 id | body
  * length counts the bytes after itself (1 + 1 + 4 + body), so it is at least 6. The body is
- * JSON, opaque here. A frame's size is 4 + length. */
+ * JSON, opaque here (REQ's and EVT's are lists whose fields core/lua_rpc.c names, its LAYOUTS;
+ * RES's and ERR's one value). A frame's size is 4 + length. */
 #define FDN_FRAME_HEADER 10          /* bytes before the body */
 #define FDN_FRAME_MIN_LEN 6          /* smallest valid length field (empty body) */
 #define FDN_FRAME_CEILING (1u << 30) /* max_frame is clamped to this */

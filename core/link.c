@@ -569,6 +569,22 @@ const char *fdn_link_reason_name(int reason)
     return reason >= 0 && reason < FDN_LINK_R_MAX ? reason_names[reason] : "?";
 }
 
+const char *fdn_link_strerror(int err)
+{
+    switch (err) {
+    case FDN_LINK_ESLOW:
+        return "slow consumer";
+    case FDN_LINK_ETOOLARGE:
+        return "too large";
+    case FDN_LINK_EGONE:
+        return "gone";
+    case FDN_LINK_EINVAL:
+        return "invalid";
+    default:
+        return "system error";
+    }
+}
+
 void fdn_links_set_deadlines(struct fdn_links *ls, int connect_ms, int handshake_ms)
 {
     if (connect_ms > 0)

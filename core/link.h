@@ -133,6 +133,9 @@ size_t fdn_links_closing(const struct fdn_links *ls);
 int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out);
 void fdn_links_stats(const struct fdn_links *ls, struct fdn_link_stats *out);
 const char *fdn_link_reason_name(int reason);
+/* The word Lua gets for an FDN_LINK_E* code: "slow consumer", "too large", "gone", "invalid",
+ * "system error". */
+const char *fdn_link_strerror(int err);
 
 /* The fast door for frames: from now on every frame but PING/PONG goes through door instead
  * of the "frame" dispatch. The frames of one read are handed over in one protected call

@@ -6,11 +6,11 @@
 #include "node.h"
 #include "tls.h"
 
-/* start{ tcp_port = N, send = true, version = 0, boot = B } -> true | nil, err: joins the
- * group of the node's configuration (--multicast, --bind, --key; with --secret, beacons are
- * tagged and checked). boot: the boot id to send (default: a random one, see
- * stats().boot_id). Beacons then arrive as dispatch("beacon", ...) (see discovery.h). Raises
- * when already started. */
+/* start{ tcp_port = N, send = true, version = 0, boot = B } -> true | nil, "cannot start" (the
+ * log says why): joins the group of the node's configuration (--multicast, --bind, --key; with
+ * --secret, beacons are tagged and checked). boot: the boot id to send (default: a random one,
+ * see stats().boot_id). Beacons then arrive as dispatch("beacon", ...) (see discovery.h).
+ * Raises when already started. */
 static int l_discovery_start(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -41,8 +41,8 @@ static int l_discovery_start(lua_State *L)
     o.boot_id = (uint32_t)boot;
     lua_pop(L, 4);
     if (fdn_discovery_new(n, &o, &n->discovery) < 0) {
-        lua_pushnil(L);
-        lua_pushliteral(L, "cannot start discovery");
+        luaL_pushfail(L);
+        lua_pushliteral(L, "cannot start");
         return 2;
     }
     lua_pushboolean(L, 1);
@@ -85,14 +85,15 @@ static void set_int(lua_State *L, const char *name, lua_Integer v)
     lua_setfield(L, -2, name);
 }
 
-/* stats() -> table of counters (see discovery.h), or nil when not started. */
+/* stats() -> table of counters (see discovery.h) | nil, "not started". */
 static int l_discovery_stats(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
     struct fdn_discovery_stats s;
     if (!n->discovery) {
-        lua_pushnil(L);
-        return 1;
+        luaL_pushfail(L);
+        lua_pushliteral(L, "not started");
+        return 2;
     }
     fdn_discovery_stats(n->discovery, &s);
     lua_createtable(L, 0, 20);

@@ -1,6 +1,6 @@
 /* lua_http.c: the Lua side's door back into the gateway: require "fdn.core.http" gives
- * respond(req_id, status, body_or_nil, headers_or_nil) -> true | false (connection gone), and
- * STATUSES, the table of statuses and error classes (status.h). */
+ * respond(req_id, status, body_or_nil, headers_or_nil) -> true | nil, "gone", and STATUSES,
+ * the table of statuses and error classes (status.h). */
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -10,8 +10,9 @@
 
 #define MAX_FIELDS 64
 
-/* respond(req_id, status, body, headers): headers maps names to strings or numbers. Raises on
- * misuse (bad status, bad header); false when the request is unknown (its client left). */
+/* respond(req_id, status, body, headers) -> true | nil, "gone": headers maps names to strings
+ * or numbers. Raises on misuse (bad status, bad header); "gone" when the request is unknown
+ * (its client left). */
 static int l_http_respond(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -41,7 +42,12 @@ static int l_http_respond(lua_State *L)
     int r = fdn_http_respond(n->http, (uint64_t)id, (int)status, f, nf, body, len);
     if (r == FDN_HTTP_EINVAL)
         return luaL_argerror(L, 4, "invalid header name or value");
-    lua_pushboolean(L, r == 0);
+    if (r < 0) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "gone");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
     return 1;
 }
 

@@ -13,6 +13,7 @@ int luaopen_fdn_core_task(lua_State *L);
 static int l_node_log(lua_State *L)
 {
     lua_Integer level = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, level >= FDN_LOG_DEBUG && level <= FDN_LOG_ERROR, 1, "level must be in 0..3");
     const char *msg = luaL_checkstring(L, 2);
     fdn_log((int)level, "%s", msg);
     return 0;
@@ -28,22 +29,31 @@ static int l_node_log_level(lua_State *L)
 static int l_node_exit(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    if (!lua_isnoneornil(L, 1))
-        n->exit_code = (int)luaL_checkinteger(L, 1);
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Integer code = luaL_checkinteger(L, 1);
+        luaL_argcheck(L, code >= 0 && code <= 255, 1, "exit code must be in 0..255");
+        n->exit_code = (int)code;
+    }
     fdn_node_exit(n);
     return 0;
 }
 
-/* http_listen() -> true | nil, err: starts the gateway configured by --http. */
+/* http_listen() -> true | nil, err: starts the gateway configured by --http ("no gateway"
+ * without one; true when it already listens). */
 static int l_node_http_listen(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    if (n->cfg.http_port <= 0 || n->http) {
-        lua_pushboolean(L, n->http != NULL);
+    if (n->http) {
+        lua_pushboolean(L, 1);
         return 1;
     }
+    if (n->cfg.http_port <= 0) {
+        luaL_pushfail(L);
+        lua_pushliteral(L, "no gateway");
+        return 2;
+    }
     if (fdn_http_start(n, n->cfg.http_host, n->cfg.http_port, &n->http) < 0) {
-        lua_pushnil(L);
+        luaL_pushfail(L);
         lua_pushfstring(L, "cannot listen on %s:%d", n->cfg.http_host, n->cfg.http_port);
         return 2;
     }

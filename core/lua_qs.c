@@ -58,7 +58,7 @@ static int l_qs_route(lua_State *L)
     return 3;
 }
 
-/* method(http_method, has_id, custom_or_nil) -> name | nil, "not-allowed". An empty custom
+/* method(http_method, has_id, custom_or_nil) -> name | nil, "not allowed". An empty custom
  * name counts as none, as in Feathers. */
 static int l_qs_method(lua_State *L)
 {
@@ -69,7 +69,7 @@ static int l_qs_method(lua_State *L)
     enum fdn_route_method m = fdn_route_map(http, has_id, custom && clen > 0);
     if (m == FDN_ROUTE_NOT_ALLOWED) {
         luaL_pushfail(L);
-        lua_pushliteral(L, "not-allowed");
+        lua_pushliteral(L, "not allowed");
         return 2;
     }
     if (m == FDN_ROUTE_CUSTOM)

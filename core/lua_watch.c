@@ -41,7 +41,7 @@ static int l_watch_add(lua_State *L)
         return 1;
     }
     int e = w ? errno : 0;
-    lua_pushnil(L);
+    luaL_pushfail(L);
     lua_pushstring(L, e == ENOENT || e == ENOTDIR || e == EISDIR ? "not found"
                       : e == EACCES                              ? "permission denied"
                       : e == ENOSPC                              ? "too many watches"
@@ -49,13 +49,18 @@ static int l_watch_add(lua_State *L)
     return 2;
 }
 
-/* remove(path) -> true when it was watched, false otherwise. */
+/* remove(path) -> true | nil, "not watched". */
 static int l_watch_remove(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct fdn_watch *w = holder(L)->w;
-    lua_pushboolean(L, w && fdn_watch_remove(w, path) == 0);
-    return 1;
+    if (w && fdn_watch_remove(w, path) == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    luaL_pushfail(L);
+    lua_pushliteral(L, "not watched");
+    return 2;
 }
 
 static int l_watch_clear(lua_State *L)

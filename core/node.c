@@ -24,6 +24,7 @@ int luaopen_fdn_core_json(lua_State *L);
 int luaopen_fdn_core_qs(lua_State *L);
 int luaopen_fdn_core_http(lua_State *L);
 int luaopen_fdn_core_link(lua_State *L);
+int luaopen_fdn_core_rpc(lua_State *L);
 int luaopen_fdn_core_discovery(lua_State *L);
 int luaopen_fdn_core_watch(lua_State *L);
 
@@ -284,6 +285,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.qs", luaopen_fdn_core_qs);
     preload(L, n, "fdn.core.http", luaopen_fdn_core_http);
     preload(L, n, "fdn.core.link", luaopen_fdn_core_link);
+    preload(L, n, "fdn.core.rpc", luaopen_fdn_core_rpc);
     preload(L, n, "fdn.core.discovery", luaopen_fdn_core_discovery);
     preload(L, n, "fdn.core.watch", luaopen_fdn_core_watch);
 

@@ -78,8 +78,10 @@ local function serve(scripts, fdn, info)
   local port, jerr = fdn_node.join(node, info, false)
   if not port then return fatal(jerr) end
   require("fdn.rest").attach(app, { health = node.remote.health })
-  local listening, lerr = core.http_listen()
-  if not listening and info.http_port > 0 then return fatal(lerr) end
+  if info.http_port > 0 then
+    local listening, lerr = core.http_listen()
+    if not listening then return fatal(lerr) end
+  end
   local paths = app:paths()
   fdn.log.info(("node %s (%s) serving %s on port %d%s"):format(info.name, info.id:sub(1, 8),
     #paths > 0 and table.concat(paths, ", ") or "no services", port,

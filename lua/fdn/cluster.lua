@@ -337,14 +337,15 @@ function M.new(node)
   function C.start(opts)
     me.id, me.name, me.key, me.boot, me.client = opts.id, opts.name, opts.key, opts.boot, opts.client
     me.port = opts.port
-    local serve, remote = node.serve, node.remote
-    -- the RPC frames come decoded, straight from C; the rest to on_frame
-    link.handle(T.REQ, serve.request, 5)
-    link.handle(T.RES, remote.answer, "value")
-    link.handle(T.ERR, remote.failed, "value")
-    link.handle(T.EVT, remote.event, 4)
+    local serve, remote, rpc = node.serve, node.remote, node.rpc
+    -- the RPC frames come decoded, straight from C (REQ and EVT as their fields, rpc.LAYOUTS);
+    -- the rest to on_frame
+    rpc.handle(T.REQ, serve.request, "fields")
+    rpc.handle(T.RES, remote.answer, "value")
+    rpc.handle(T.ERR, remote.failed, "value")
+    rpc.handle(T.EVT, remote.event, "fields")
     for _, t in pairs(T) do
-      if t ~= T.REQ and t ~= T.RES and t ~= T.ERR and t ~= T.EVT then link.handle(t, on_frame) end
+      if t ~= T.REQ and t ~= T.RES and t ~= T.ERR and t ~= T.EVT then rpc.handle(t, on_frame) end
     end
     node.handle("link", C.on_link)
     node.handle("beacon", C.on_beacon)

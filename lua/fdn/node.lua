@@ -1,13 +1,13 @@
 -- node.lua: one node's distribution as one context table: its app, the bindings it reaches
--- the world through (links, timers, clock, discovery, file watch, dispatch handlers), its
--- options, and its serve, remote, cluster and reload instances; joining and leaving.
+-- the world through (links, the RPC codec, timers, clock, discovery, file watch, dispatch
+-- handlers), its options, and its serve, remote, cluster and reload instances; join, leave.
 local log = require "fdn.log"
 
 local M = {}
 
 local pairs, ipairs, tonumber, tostring = pairs, ipairs, tonumber, tostring
 
--- new{ app = [, options = { timeout =, grace = }, link =, timer =, now =, discovery =,
+-- new{ app = [, options = { timeout =, grace = }, link =, rpc =, timer =, now =, discovery =,
 -- watch =, handle = ] }: options left out are the command line's (--timeout, --grace), a
 -- binding left out is the real one (fdn.core.*, sched.handle); a test passes fakes. The
 -- instances are made in order (serve, remote, cluster, reload); they reach each other
@@ -19,6 +19,7 @@ function M.new(o)
     app = o.app,
     options = o.options or { timeout = info.timeout, grace = info.grace },
     link = o.link or require "fdn.core.link",
+    rpc = o.rpc or require "fdn.core.rpc",
     timer = o.timer or core.timer,
     now = o.now or core.now,
     discovery = o.discovery or require "fdn.core.discovery",

@@ -62,7 +62,7 @@ function M.new(node)
   local link, app, now_ms, timer = node.link, node.app, node.now, node.timer
   local options = app.__distribution
   local T = link.TYPES
-  local send, request = link.send, link.request
+  local send, request = link.send, node.rpc.request
   local NOT_RUN = link.FLAGS.NOT_RUN
   local timeout_ms, grace_ms = node.options.timeout, node.options.grace -- --timeout, --grace
 

@@ -29,17 +29,18 @@ local function set_of(list)
   return s
 end
 
--- Whether a frame that could not go out failed for its own sake ("not JSON", "too large"),
+-- Whether a frame that could not go out failed for its own sake ("not json", "too large"),
 -- rather than because its link is gone (or was just dropped as a slow consumer).
 local function frame_at_fault(err)
-  return err == "not JSON" or err == "too large"
+  return err == "not json" or err == "too large"
 end
 
 function M.new(node)
   local link, app, now_ms = node.link, node.app, node.now
   local options = app.__distribution
   local T = link.TYPES
-  local send, reply, publish_to, pending = link.send, link.reply, link.publish, link.pending
+  local send, pending = link.send, link.pending
+  local reply, publish_to = node.rpc.reply, node.rpc.publish
   local NOT_RUN = link.FLAGS.NOT_RUN
 
   -- Requests being served, per link: a consumer may have S.MAX_INFLIGHT of them; more are
@@ -143,7 +144,7 @@ function M.new(node)
     stopping = true
   end
 
-  -- The REQ frame's handler (cluster.lua installs it with link.handle).
+  -- The REQ frame's handler (cluster.lua installs it with rpc.handle).
   function S.request(lid, rid, path, method, id, data, params)
     if stopping then return send(lid, T.ERR, NOT_RUN, rid, not_run_body) end
     local n = inflight[lid] or 0

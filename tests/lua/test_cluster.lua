@@ -18,6 +18,8 @@ t.check(L.handlers[T.REQ] == node.serve.request, "REQ frames go straight to serv
 t.check(L.handlers[T.RES] == node.remote.answer and L.handlers[T.ERR] == node.remote.failed,
   "RES and ERR straight to remote")
 t.check(L.handlers[T.EVT] == node.remote.event, "EVT straight to remote.event")
+t.eq({ L.modes[T.REQ], L.modes[T.RES], L.modes[T.EVT], L.modes[T.HELLO] }, { "fields", "value", "fields", nil },
+  "REQ and EVT as their fields, RES as its value, the others raw")
 t.check(node.handled.link == cluster.on_link and node.handled.beacon == cluster.on_beacon,
   "link events and beacons come to the cluster")
 
@@ -159,8 +161,8 @@ local discovery = {
   leave = function() disc.left = true end,
 }
 local app2 = require("fdn.app").new()
-local n2 = fdn_node.new { app = app2, link = L2, timer = C2.timer, now = C2.now, discovery = discovery, watch = {},
-  handle = function() end }
+local n2 = fdn_node.new { app = app2, link = L2, rpc = L2, timer = C2.timer, now = C2.now, discovery = discovery,
+  watch = {}, handle = function() end }
 local port = fdn_node.join(n2, { id = "N2", name = "n2", key = "k", seeds = "10.3.3.3:7300" }, false)
 t.eq({ port, L2.listening }, { 7000, true }, "join listens")
 t.eq(disc.started and { disc.started.tcp_port, disc.started.send }, { 7000, true }, "and starts discovery")

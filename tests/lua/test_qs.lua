@@ -27,7 +27,7 @@ t.eq(qs.method("POST", false, ""), "create", "an empty X-Service-Method is none"
 t.eq(qs.method("POST", true), "create", "POST /p/ID is create (the id is not create's)")
 t.eq(qs.method("POST", true, "x"), nil, "a custom method takes no id")
 t.eq({ qs.method("PUT", false), qs.method("DELETE", true) }, { "update", "remove" }, "PUT, DELETE")
-t.eq({ qs.method("OPTIONS", false) }, { nil, "not-allowed" }, "another method is not allowed")
+t.eq({ qs.method("OPTIONS", false) }, { nil, "not allowed" }, "another method is not allowed")
 
 local s = qs.parse("$sort[b]=1&$sort[a]=-1")["$sort"]
 t.eq(getmetatable(s).__order, { "b", "a" }, "$sort keeps its keys' order (__order)")

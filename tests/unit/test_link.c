@@ -1,7 +1,8 @@
-/* test_link.c: end-to-end test of core/link.c (and the Lua binding core/lua_link.c) on a real
- * event_base and lua_State, without node.c: stand-ins for the dispatch door record every event.
- * Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded. The binding's
- * checks are Lua steps in tests/unit/link_binding.lua, whose path is the first argument.
+/* test_link.c: end-to-end test of core/link.c (and its Lua bindings lua_link.c, lua_rpc.c) on a
+ * real event_base and lua_State, without node.c: stand-ins for the dispatch door record every
+ * event. Links, raw sockets and a listener on 127.0.0.1 only; every wait is bounded. The
+ * bindings' checks are Lua steps in tests/unit/link_binding.lua, whose path is the first
+ * argument.
  * `test_link --bench [SECONDS]` measures request/response frames per second instead. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "standins.h"
 
 int luaopen_fdn_core_link(lua_State *L);
+int luaopen_fdn_core_rpc(lua_State *L);
 
 #define MAX_FRAME (64 * 1024)
 #define MAX_PENDING (256 * 1024)
@@ -586,15 +588,19 @@ static const char *const door_steps[][2] = {
     {"got_evt", NULL},
 };
 
-/* The fast door: link.handle's handlers get the bodies decoded (a REQ/EVT list unpacked,
- * null as nil), and request/reply/publish encode them. Last: once a handler is set, every
- * frame of these links goes through the door. */
+/* The fast door: rpc.handle's handlers get the bodies decoded (a REQ/EVT list unpacked into
+ * its fields, null as nil), and request/reply/publish encode them. Last: once a handler is
+ * set, every frame of these links goes through the door. */
 static void test_fast_door(void)
 {
     if (!node.links)
         node.links = fdn_links_new(&node);
     int port;
     CHECK(fdn_links_listen(node.links, "127.0.0.1", 0, &port) == 0);
+    push_binding(node.L, &node, luaopen_fdn_core_rpc);
+    lua_call(node.L, 0, 1); /* the module */
+    CHECK(call_step(node.L, steps, "rpc_binding", 1));
+    lua_settop(node.L, 0);
     CHECK(lua_ok("handlers"));
     int before = nevents;
     uint64_t out, in;

@@ -1,14 +1,15 @@
 -- fake.lua: stand-ins for a node's bindings, for Lua tests of serve, remote, cluster and
--- reload without sockets: a link that records the frames sent and hands frames to the
--- handlers installed with handle(), a clock whose timers fire when the test moves it on,
--- M.node(...), a node (fdn.node) joined over them, and M.wire, two such nodes linked.
+-- reload without sockets: links and their RPC codec (one table plays fdn.core.link and
+-- fdn.core.rpc) that record the frames sent and hand frames to the handlers installed with
+-- handle(), a clock whose timers fire when the test moves it on, M.node(...), a node
+-- (fdn.node) joined over them, and M.wire, two such nodes linked.
 local json = require "fdn.json"
 local fdn_node = require "fdn.node"
 
 local M = {}
 
-local real = require "fdn.core.link" -- only its constants
-local T = real.TYPES
+local real, codec = require "fdn.core.link", require "fdn.core.rpc" -- only their constants
+local T, LAYOUTS = real.TYPES, codec.LAYOUTS
 local null, array_mt = json.null, json.array_mt
 
 -- A JSON list of n values, nil as null (as the link binding encodes a REQ or EVT body).
@@ -22,13 +23,13 @@ local function list(n, ...)
   return json.encode(out)
 end
 
--- The link binding. Frames sent are in L.frames as { link, type, flags, id, body, value }:
+-- The link and rpc bindings. Frames sent are in L.frames as { link, type, flags, id, body, value }:
 -- body the JSON text, value what it says (a REQ's { path, method, id, data, params }, an
 -- EVT's { path, event, data, meta }, else the body decoded). L.limit is the frame limit
 -- (bodies longer are "too large"); a link in L.gone is gone; L.queued[lid] is what
 -- pending() says.
 function M.link()
-  local L = { TYPES = T, FLAGS = real.FLAGS, frames = {}, handlers = {}, modes = {}, closed = {},
+  local L = { TYPES = T, FLAGS = real.FLAGS, LAYOUTS = LAYOUTS, frames = {}, handlers = {}, modes = {}, closed = {},
     connects = {}, readied = {}, gone = {}, queued = {}, infos = {}, limit = math.huge, ids = 0,
     listening = false, wired = {} }
 
@@ -57,19 +58,19 @@ function M.link()
   function L.reply(lid, ftype, id, value)
     local body, err = "", nil
     if value ~= nil then body, err = json.encode(value) end
-    if not body then return nil, "not JSON", err end
+    if not body then return nil, "not json", err end
     return record(lid, ftype, 0, id, body, value)
   end
 
   function L.request(lid, rid, path, method, id, data, params)
     local body, err = list(5, path, method, id, data, params)
-    if not body then return nil, "not JSON", err end
+    if not body then return nil, "not json", err end
     return record(lid, T.REQ, 0, rid, body, { path = path, method = method, id = id, data = data, params = params })
   end
 
   function L.publish(set, path, event, data, meta)
     local body, err = list(4, path, event, data, meta)
-    if not body then return nil, "not JSON", err end
+    if not body then return nil, "not json", err end
     local sent = 0
     for lid in pairs(set) do
       local ok, why, size = record(lid, T.EVT, 0, 0, body, { path = path, event = event, data = data, meta = meta })
@@ -109,7 +110,7 @@ function M.link()
   end
 
   -- A frame comes in on lid: an RPC frame's handler gets the decoded arguments the test
-  -- passes (as link.handle's modes give them), any other frame (raw) its body as JSON.
+  -- passes (as rpc.handle's modes give them), any other frame (raw) its body as JSON.
   function L.deliver(lid, ftype, ...)
     return L.handlers[ftype](lid, ...)
   end
@@ -172,7 +173,7 @@ function M.node(o)
   local discovery = { start = function() return true end, leave = function() end,
     set_version = function(v) versions[#versions + 1] = v end }
   local node = fdn_node.new { app = o.app or require("fdn.app").new(), options = o.options or { timeout = 1000,
-    grace = 500 }, link = L, timer = C.timer, now = C.now, discovery = discovery, watch = o.watch or {},
+    grace = 500 }, link = L, rpc = L, timer = C.timer, now = C.now, discovery = discovery, watch = o.watch or {},
     handle = function(kind, fn) handled[kind] = fn end }
   node.handled, node.versions = handled, versions
   local id = o.id or "self"
@@ -203,7 +204,7 @@ function M.consumer(node, L, id)
 end
 
 -- A frame f arrives at node `to` on link lid, as the link binding hands it over: decoded
--- as the handler's mode asks ("raw", "value", or a count of list items; null as nil). A
+-- as the handler's mode asks ("raw", "value", or "fields": a list's, LAYOUTS; null as nil). A
 -- link `to` closed reads nothing more.
 local function arrive(to, lid, f)
   local h, mode = to.link.handlers[f.type], to.link.modes[f.type]
@@ -215,12 +216,12 @@ local function arrive(to, lid, f)
     if f.flags ~= 0 then return h(lid, f.id, v, nil, f.flags) end
     return h(lid, f.id, v)
   end
-  local args = {}
-  for i = 1, mode do
+  local args, n = {}, #LAYOUTS[f.type == T.REQ and "REQ" or "EVT"]
+  for i = 1, n do
     local item = type(v) == "table" and v[i] or nil
     if item ~= null then args[i] = item end
   end
-  return h(lid, f.id, table.unpack(args, 1, mode))
+  return h(lid, f.id, table.unpack(args, 1, n))
 end
 
 -- Two nodes made by M.node, linked: a link either opens reaches the other (its dispatcher

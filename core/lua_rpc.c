@@ -1,0 +1,389 @@
+/* lua_rpc.c: the RPC codec for Lua (fdn.core.rpc): frames decoded straight onto the Lua stack
+ * for their handler (the fast door, rpc.handle), and REQ, RES/ERR and EVT bodies encoded from
+ * Lua values straight into a frame (request, reply, publish). The links are in lua_link.c. */
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "frame.h"
+#include "json.h"
+#include "link.h"
+#include "node.h"
+
+/* The RPC bodies that are JSON lists, by frame type: their fields, in order. request and
+ * publish take their arguments in this order, a handler set with "fields" gets them in this
+ * order, and rpc.LAYOUTS names them for Lua. */
+static const char *const req_fields[] = {"path", "method", "id", "data", "params"};
+static const char *const evt_fields[] = {"path", "event", "data", "meta"};
+#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
+enum { REQ_N = COUNT(req_fields), EVT_N = COUNT(evt_fields) };
+
+static const struct layout {
+    int type;
+    const char *const *fields;
+    int n;
+} layouts[] = {
+    {FDN_FRAME_REQ, req_fields, REQ_N},
+    {FDN_FRAME_EVT, evt_fields, EVT_N},
+};
+
+static const struct layout *layout_of(lua_Integer type)
+{
+    for (int i = 0; i < COUNT(layouts); i++)
+        if (layouts[i].type == type)
+            return &layouts[i];
+    return NULL;
+}
+
+/* Registry key of the frame handlers (type -> function, -type -> body mode). */
+static const char handlers_key;
+#define SCRATCH_KEEP (64 * 1024) /* a larger scratch buffer is released after use */
+
+enum { BODY_RAW = 0, BODY_VALUE = -1 }; /* or n > 0: a JSON list, unpacked into n values */
+
+static uint64_t check_id(lua_State *L, int arg)
+{
+    lua_Integer id = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, id > 0, arg, "link id must be positive");
+    return (uint64_t)id;
+}
+
+static uint32_t check_req(lua_State *L, int arg)
+{
+    lua_Integer req = luaL_checkinteger(L, arg);
+    luaL_argcheck(L, req >= 0 && req <= 0xffffffffLL, arg, "request id must be in 0..2^32-1");
+    return (uint32_t)req;
+}
+
+/* How the encoders report a frame that could not go: nil, err [, detail]. */
+static int fail(lua_State *L, const char *err)
+{
+    luaL_pushfail(L);
+    lua_pushstring(L, err);
+    return 2;
+}
+
+/* nil, "not json", why */
+static int not_json(lua_State *L, const char *why)
+{
+    fail(L, "not json");
+    lua_pushstring(L, why);
+    return 3;
+}
+
+/* nil, "too large", the body's size in bytes */
+static int too_large(lua_State *L, size_t len)
+{
+    fail(L, fdn_link_strerror(FDN_LINK_ETOOLARGE));
+    lua_pushinteger(L, (lua_Integer)len);
+    return 3;
+}
+
+/* --- frames in: the fast door ------------------------------------------------------------ */
+
+/* Replaces the JSON null at idx by nil (the unpacked top-level values of a frame). */
+static void null_to_nil(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (fdn_json_is_null(L, idx)) {
+        lua_pushnil(L);
+        lua_replace(L, idx);
+    }
+}
+
+/* The fast door (link.h): pushes the handler Lua set for the frame's type (rpc.handle) and
+ * its arguments, the body as the handler asked for it; -1 when nobody handles the type (the
+ * frame is dropped). It only decodes: no Lua code runs here. */
+static int door(lua_State *L, uint64_t link, const struct fdn_frame *f)
+{
+    const char *body = (const char *)f->body;
+    size_t len = f->body_len;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key);
+    int handlers = lua_gettop(L);
+    if (lua_rawgeti(L, handlers, f->type) != LUA_TFUNCTION)
+        return -1;
+    lua_rawgeti(L, handlers, -(lua_Integer)f->type);
+    int mode = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushinteger(L, (lua_Integer)link);
+    if (mode == BODY_RAW) { /* fn(link_id, type, flags, id, body) */
+        lua_pushinteger(L, f->type);
+        lua_pushinteger(L, f->flags);
+        lua_pushinteger(L, (lua_Integer)f->id);
+        lua_pushlstring(L, body, len);
+        return 5;
+    }
+    /* fn(link_id, id, value, err [, flags]) or fn(link_id, id, field1, ..., fieldn) */
+    lua_pushinteger(L, (lua_Integer)f->id);
+    char err[128];
+    if (mode == BODY_VALUE) {
+        int n = 2;
+        if (len == 0) {
+            /* no body: nil value */
+        } else if (fdn_json_decode(L, body, len, err, sizeof err) == 0) {
+            null_to_nil(L, -1);
+            n = 3;
+        } else { /* malformed: fn(link_id, id, nil, err) */
+            lua_pushnil(L);
+            lua_pushstring(L, err);
+            n = 4;
+        }
+        if (f->flags == 0) /* the common case: flags left out */
+            return n;
+        lua_settop(L, lua_gettop(L) + 4 - n);
+        lua_pushinteger(L, f->flags);
+        return 5;
+    }
+    if (len == 0)
+        return 2; /* no body: nil values */
+    /* a list's items, straight onto the stack */
+    int rc = fdn_json_decode_items(L, body, len, mode, err, sizeof err);
+    if (rc == 0)
+        return 2 + mode; /* (an item that is null comes as nil) */
+    if (rc > 0 && fdn_json_decode(L, body, len, err, sizeof err) == 0) {
+        lua_pop(L, 1); /* JSON, not a list: the handler sees nils */
+        return 2;
+    }
+    lua_pushnil(L); /* malformed: fn(link_id, id, nil, err) */
+    lua_pushstring(L, err);
+    return 4;
+}
+
+/* handle(type, fn [, mode]): from now on frames of this type go to fn; mode says how their
+ * body comes: "raw" (default) fn(link_id, type, flags, id, body); "value" fn(link_id, id,
+ * value, err, flags), the decoded JSON body (nil when empty; JSON null is nil; err when
+ * malformed; flags only when the frame has any); "fields" (REQ and EVT, see LAYOUTS)
+ * fn(link_id, id, field1, ..., fieldn), the items of the body's JSON list (nil where
+ * missing or null; all nil when the body is not a list). */
+static int l_rpc_handle(lua_State *L)
+{
+    lua_Integer type = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, type >= 1 && type <= FDN_FRAME_TYPE_MAX, 1, "unknown frame type");
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    static const char *const modes[] = {"raw", "value", "fields", NULL};
+    int option = luaL_checkoption(L, 3, "raw", modes);
+    const struct layout *lay = layout_of(type);
+    luaL_argcheck(L, option != 2 || lay, 3, "this frame type's body has no fields");
+    int mode = option == 2 ? lay->n : option == 1 ? BODY_VALUE : BODY_RAW;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &handlers_key);
+    }
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, type);
+    lua_pushinteger(L, mode);
+    lua_rawseti(L, -2, -type);
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    if (!n->links)
+        n->links = fdn_links_new(n);
+    fdn_links_set_door(n->links, door);
+    return 0;
+}
+
+/* --- frames out, encoded here ------------------------------------------------------------ */
+
+/* The buffer frames are encoded in: every function of the binding has it as its second
+ * upvalue (the node is the first). No Lua code runs while it is in use. */
+static struct fdn_buf *scratch(lua_State *L)
+{
+    struct fdn_buf *b = lua_touserdata(L, lua_upvalueindex(2));
+    b->len = 0;
+    return b;
+}
+
+static void put(struct fdn_buf *b, const char *s, size_t n)
+{
+    fdn_buf_reserve(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+/* Appends '[' and the values from..to (nil as null), comma-separated: a JSON list still
+ * open; 0 or -1. */
+static int open_list(lua_State *L, int from, int to, struct fdn_buf *b, char *err, size_t errlen)
+{
+    put(b, "[", 1);
+    return fdn_json_encode_items(L, from, to, b, err, errlen);
+}
+
+/* Appends the table at idx, leaving out the fields that are not JSON (functions, userdata,
+ * connections: params that cannot cross nodes stay behind); other values as fdn_json_encode
+ * (nil as null). */
+static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
+{
+    if (fdn_json_encode(L, idx, b, NULL, 0) == 0)
+        return;
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        put(b, "null", 4);
+        return;
+    }
+    put(b, "{", 1);
+    size_t open = b->len;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int value = lua_gettop(L);
+        if (lua_type(L, value - 1) == LUA_TSTRING) {
+            size_t mark = b->len;
+            if (b->len > open)
+                put(b, ",", 1);
+            if (fdn_json_encode(L, value - 1, b, NULL, 0) < 0)
+                b->len = mark;
+            else {
+                put(b, ":", 1);
+                if (fdn_json_encode(L, value, b, NULL, 0) < 0)
+                    b->len = mark;
+            }
+        }
+        lua_pop(L, 1);
+    }
+    put(b, "}", 1);
+}
+
+/* The scratch buffer after use: released when it grew large. */
+static void done_with(struct fdn_buf *b)
+{
+    if (b->cap > SCRATCH_KEEP)
+        fdn_buf_free(b);
+}
+
+/* Sends b as one frame: true | nil, err (link.send's words), with the body's size after
+ * "too large". */
+static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fdn_buf *b)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    int r = n->links ? fdn_links_send(n->links, id, type, 0, req, b->data, b->len) : FDN_LINK_EGONE;
+    size_t len = b->len;
+    done_with(b);
+    if (r == 0) {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    if (r == FDN_LINK_ETOOLARGE)
+        return too_large(L, len);
+    return fail(L, fdn_link_strerror(r));
+}
+
+/* request(id, req_id, path, method, id, data, params) -> true | nil, err [, detail]: a REQ
+ * whose body is its fields (LAYOUTS.REQ; nil as null; the fields of params that are not JSON
+ * are left out). err: "not json" when id or data is not (detail says why); "too large" over
+ * --max-frame (detail: the body's size in bytes); link.send's other words. */
+static int l_rpc_request(lua_State *L)
+{
+    enum { FIRST = 3, LAST = FIRST + REQ_N - 1 }; /* the fields: path first, params last */
+    uint64_t id = check_id(L, 1);
+    uint32_t req = check_req(L, 2);
+    luaL_checkstring(L, FIRST);     /* path */
+    luaL_checkstring(L, FIRST + 1); /* method */
+    lua_settop(L, LAST);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (open_list(L, FIRST, LAST - 1, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    put(b, ",", 1);
+    put_portable(L, LAST, b);
+    put(b, "]", 1);
+    return send_buf(L, id, FDN_FRAME_REQ, req, b);
+}
+
+/* reply(id, type, req_id [, value]) -> true | nil, err [, detail]: a frame (RES, ERR, SUB...)
+ * whose body is value as JSON (empty when nil); err as request's. */
+static int l_rpc_reply(lua_State *L)
+{
+    uint64_t id = check_id(L, 1);
+    lua_Integer type = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, type >= 1 && type <= FDN_FRAME_TYPE_MAX, 2, "unknown frame type");
+    uint32_t req = check_req(L, 3);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (!lua_isnoneornil(L, 4) && fdn_json_encode(L, 4, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    return send_buf(L, id, (int)type, req, b);
+}
+
+/* publish(set, path, event, data, meta) -> sent | nil, err, detail: one EVT body, its fields
+ * (LAYOUTS.EVT; nil as null), encoded once and queued on every link whose id is a key of set;
+ * the links that are gone (or were just dropped as slow) leave the set. err "not json"
+ * (detail says why), or "too large" (detail: the body's size; no link leaves the set). */
+static int l_rpc_publish(lua_State *L)
+{
+    enum { FIRST = 2, LAST = FIRST + EVT_N - 1 }; /* the fields: path, event first */
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkstring(L, FIRST);     /* path */
+    luaL_checkstring(L, FIRST + 1); /* event */
+    lua_settop(L, LAST);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (open_list(L, FIRST, LAST, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    put(b, "]", 1);
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Integer sent = 0;
+    int r = 0;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        lua_Integer lid = lua_tointeger(L, -1);
+        r = lid > 0 && n->links
+                ? fdn_links_send(n->links, (uint64_t)lid, FDN_FRAME_EVT, 0, 0, b->data, b->len)
+                : FDN_LINK_EGONE;
+        if (r == 0) {
+            sent++;
+        } else if (r == FDN_LINK_ETOOLARGE) { /* too large for every link: they all stay */
+            lua_pop(L, 1);
+            break;
+        } else { /* assigning nil to a present field during the traversal is allowed */
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, 1);
+        }
+    }
+    size_t len = b->len;
+    done_with(b);
+    if (r == FDN_LINK_ETOOLARGE)
+        return too_large(L, len);
+    lua_pushinteger(L, sent);
+    return 1;
+}
+
+static const luaL_Reg rpc_funcs[] = {
+    {"handle", l_rpc_handle},
+    {"request", l_rpc_request},
+    {"reply", l_rpc_reply},
+    {"publish", l_rpc_publish},
+    {NULL, NULL},
+};
+
+static int l_scratch_gc(lua_State *L)
+{
+    fdn_buf_free(lua_touserdata(L, 1));
+    return 0;
+}
+
+int luaopen_fdn_core_rpc(lua_State *L)
+{
+    struct fdn_buf *b = lua_newuserdatauv(L, sizeof *b, 0);
+    fdn_buf_init(b);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, l_scratch_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    luaL_newlibtable(L, rpc_funcs);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, -3);
+    luaL_setfuncs(L, rpc_funcs, 2);
+    lua_remove(L, -2);                     /* the buffer: its upvalues keep it */
+    lua_createtable(L, 0, COUNT(layouts)); /* LAYOUTS.REQ = {"path", "method", ...} */
+    for (int i = 0; i < COUNT(layouts); i++) {
+        lua_createtable(L, layouts[i].n, 0);
+        for (int j = 0; j < layouts[i].n; j++) {
+            lua_pushstring(L, layouts[i].fields[j]);
+            lua_rawseti(L, -2, j + 1);
+        }
+        lua_setfield(L, -2, fdn_frame_type_name(layouts[i].type));
+    }
+    lua_setfield(L, -2, "LAYOUTS");
+    return 1;
+}
