@@ -12,7 +12,7 @@ local real, codec = require "fdn.core.link", require "fdn.core.rpc" -- only thei
 local T, LAYOUTS = real.TYPES, codec.LAYOUTS
 local null, array_mt = json.null, json.array_mt
 
--- A JSON list of n values, nil as null (as the link binding encodes a REQ or EVT body).
+-- A JSON list of n values, nil as null (as the rpc binding encodes a REQ or EVT body).
 local function list(n, ...)
   local out = setmetatable({}, array_mt)
   for i = 1, n do
@@ -23,8 +23,8 @@ local function list(n, ...)
   return json.encode(out)
 end
 
--- The link and rpc bindings. Frames sent are in L.frames as { link, type, flags, id, body, value }:
--- body the JSON text, value what it says (a REQ's { path, method, id, data, params }, an
+-- The link and rpc bindings. Frames sent are in L.frames as { link, type, flags, id, body,
+-- value }: body the JSON text, value what it says (a REQ's { path, method, id, data, params }, an
 -- EVT's { path, event, data, meta }, else the body decoded). L.limit is the frame limit
 -- (bodies longer are "too large"); a link in L.gone is gone; L.queued[lid] is what
 -- pending() says.
@@ -63,13 +63,13 @@ function M.link()
   end
 
   function L.request(lid, rid, path, method, id, data, params)
-    local body, err = list(5, path, method, id, data, params)
+    local body, err = list(#LAYOUTS.REQ, path, method, id, data, params)
     if not body then return nil, "not json", err end
     return record(lid, T.REQ, 0, rid, body, { path = path, method = method, id = id, data = data, params = params })
   end
 
   function L.publish(set, path, event, data, meta)
-    local body, err = list(4, path, event, data, meta)
+    local body, err = list(#LAYOUTS.EVT, path, event, data, meta)
     if not body then return nil, "not json", err end
     local sent = 0
     for lid in pairs(set) do
