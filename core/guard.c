@@ -1,9 +1,8 @@
-/* guard.c: the Lua state's guards. The allocator counts bytes and refuses to
- * pass the cap (Lua then raises "not enough memory" in the code that asked);
- * a watchdog (SIGALRM, four times per budget) notices a dispatch that has run
- * past its time budget and only then sets a hook on the running thread, so
- * Lua runs hook-free (no trap per instruction) until something overruns; a
- * thread stuck in C, where the hook never runs, ends the process instead. */
+/* guard.c: the Lua state's time budget. A watchdog (SIGALRM, four times per budget) notices
+ * a dispatch that has run past its time budget and only then sets a hook on the running
+ * thread, so Lua runs hook-free (no trap per instruction) until something overruns; a
+ * thread stuck in C, where the hook never runs, ends the process instead. (The memory cap
+ * is alloc.c's.) */
 #include "guard.h"
 
 #include <stdio.h>
@@ -17,85 +16,11 @@
 
 #include "util.h"
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-#define POOLED 0 /* AddressSanitizer must see every block to check it */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define POOLED 0
-#endif
-#endif
-#ifndef POOLED
-#define POOLED 1
-#endif
-
-static int small(size_t n)
-{
-    return POOLED && n <= FDN_POOL_MAX;
-}
-
-static void release(struct fdn_guard *g, void *ptr, size_t size)
-{
-    if (small(size))
-        fdn_pool_free(&g->pool, ptr, size);
-    else
-        free(ptr);
-}
-
-/* Resizes a block when either size is small: in place within its size class, else by
- * moving it. */
-static void *resize(struct fdn_guard *g, void *ptr, size_t osize, size_t nsize)
-{
-    if (ptr && small(osize) && small(nsize) &&
-        (osize + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN ==
-            (nsize + FDN_POOL_GRAIN - 1) / FDN_POOL_GRAIN)
-        return ptr;
-    void *p = small(nsize) ? fdn_pool_alloc(&g->pool, nsize) : malloc(nsize);
-    if (p && ptr) {
-        memcpy(p, ptr, osize < nsize ? osize : nsize);
-        release(g, ptr, osize);
-    }
-    return p;
-}
-
-void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct fdn_guard *g = ud;
-    if (!ptr)
-        osize = 0; /* osize then encodes the type of the new object, not a size */
-    if (nsize == 0) {
-        if (ptr)
-            release(g, ptr, osize);
-        g->used -= osize;
-        return NULL;
-    }
-    if (g->cap && g->enforce && nsize > osize && g->used - osize + nsize > g->cap) {
-        g->refused++;
-        return NULL;
-    }
-    void *p = small(osize) || small(nsize) ? resize(g, ptr, osize, nsize) : realloc(ptr, nsize);
-    if (p)
-        g->used = g->used - osize + nsize;
-    return p;
-}
-
-void fdn_guard_release(struct fdn_guard *g)
-{
-    fdn_pool_release(&g->pool);
-}
-
-static struct fdn_guard *guard_of(lua_State *L)
-{
-    void *ud;
-    lua_getallocf(L, &ud);
-    return ud;
-}
+/* The watchdog. A signal handler can only reach the guard through a static:
+ * the one piece of state outside the node struct besides the log level. It
+ * does only what is async-signal-safe: read the clock, and lua_sethook (which
+ * Lua's own interpreter calls from its SIGINT handler). */
+static struct fdn_guard *watched;
 
 /* Set on the thread that overran, by the watchdog: it fires at every
  * instruction, so a loop around pcall cannot swallow the error (it is raised
@@ -103,8 +28,8 @@ static struct fdn_guard *guard_of(lua_State *L)
  * through so that the error is turned into an answer for the caller. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-    struct fdn_guard *g = guard_of(L);
-    if (!g->depth || !g->tripped) { /* a thread that inherited the hook: heal it */
+    struct fdn_guard *g = watched; /* (the watchdog's guard: only it sets the hook) */
+    if (!g || !g->depth || !g->tripped) { /* a thread that inherited the hook: heal it */
         lua_sethook(L, NULL, 0, 0);
         return;
     }
@@ -116,11 +41,6 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
                (int)(g->budget_ns / 1000000u));
 }
 
-/* The watchdog. A signal handler can only reach the guard through a static:
- * the one piece of state outside the node struct besides the log level. It
- * does only what is async-signal-safe: read the clock, and lua_sethook (which
- * Lua's own interpreter calls from its SIGINT handler). */
-static struct fdn_guard *watched;
 
 /* Sets the hook on a thread and remembers it, so that it can be cleared when
  * the dispatch ends; a thread that cannot be remembered is not hooked. */
@@ -204,7 +124,7 @@ static void watchdog(int sig)
     struct fdn_guard *g = watched;
     if (!g || !g->depth)
         return;
-    uint64_t now = now_ns();
+    uint64_t now = fdn_now_ns();
     if (!g->tripped) {
         if (now - g->start_ns <= g->budget_ns)
             return;
@@ -261,14 +181,14 @@ void fdn_guard_uninstall(struct fdn_guard *g)
 void fdn_guard_enter(struct fdn_guard *g)
 {
     if (g->depth == 0 && g->budget_ns)
-        g->start_ns = now_ns();
+        g->start_ns = fdn_now_ns();
     g->depth++;
 }
 
 void fdn_guard_restart(struct fdn_guard *g)
 {
     if (g->depth == 1 && g->budget_ns)
-        g->start_ns = now_ns();
+        g->start_ns = fdn_now_ns();
 }
 
 void fdn_guard_leave(struct fdn_guard *g, lua_State *L)

@@ -1,6 +1,6 @@
-/* guard.h: limits on the Lua state that keep a runaway handler from taking
- * its node down: a time budget per dispatch, a memory cap, and an exit when a
- * handler is stuck inside C where the budget cannot stop it. */
+/* guard.h: the limit in time that keeps a runaway handler from taking its node down: a
+ * budget per dispatch, and an exit when a handler is stuck inside C where the budget cannot
+ * stop it. (The memory cap is alloc.h's.) */
 #ifndef FDN_GUARD_H
 #define FDN_GUARD_H
 
@@ -9,8 +9,6 @@
 #include <stdint.h>
 
 #include <lua.h>
-
-#include "pool.h"
 
 /* The exit status of a node whose handler stayed inside one C function (a pathological
  * pattern in string.find, say) for FDN_STUCK_BUDGETS call budgets after its own budget ran
@@ -32,11 +30,6 @@ static inline struct fdn_task *fdn_task_of(lua_State *thread)
 }
 
 struct fdn_guard {
-    size_t used;                    /* bytes the Lua state holds */
-    size_t cap;                     /* refuse allocations beyond it; 0 = no cap */
-    uint64_t refused;               /* allocations refused by the cap */
-    int enforce;                    /* the cap applies only while Lua runs under lua_pcall: C code
-                                       that pushes a dispatch's arguments must never fail */
     uint64_t budget_ns;             /* how long one dispatch may run Lua; 0 = no budget */
     volatile uint64_t start_ns;     /* when the outermost dispatch began */
     volatile sig_atomic_t depth;    /* dispatch nesting */
@@ -51,17 +44,12 @@ struct fdn_guard {
     int nhooked;
     uint64_t aborted;     /* handlers stopped by the budget */
     char lib_prefix[512]; /* "@<lib>/lua/": fdnode's own Lua is never interrupted */
-    struct fdn_pool pool; /* small blocks (not under AddressSanitizer: it must see each one) */
 };
 
-/* The lua_Alloc for lua_newstate; ud is the struct fdn_guard. */
-void *fdn_guard_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* Starts the budget's watchdog (a SIGALRM timer; no hook runs until a dispatch
  * overruns). lib_dir is where fdnode's own Lua lives: that code is never
  * interrupted, so the error always reaches the caller. */
 void fdn_guard_install(lua_State *L, struct fdn_guard *g, const char *lib_dir);
-/* Returns the small-block pool to the system: after lua_close. */
-void fdn_guard_release(struct fdn_guard *g);
 /* Stops the watchdog (no SIGALRM after this): before the state goes away. */
 void fdn_guard_uninstall(struct fdn_guard *g);
 void fdn_guard_enter(struct fdn_guard *g);

@@ -8,6 +8,8 @@
 
 #include <lua.h>
 
+#include "buf.h"
+
 /* Nesting limit for both directions: 128 nested arrays/objects decode and encode, 129 do not.
  * It also stops cycles on encode ("too deep"). There is no size limit here: the input
  * length is bounded by the caller (frame size, --max-body). */
@@ -16,15 +18,10 @@
 /* Registry name of the array metatable (also its __name). */
 #define FDN_JSON_ARRAY_MT "fdn.json.array"
 
-/* A growable byte buffer; allocation failure aborts (xrealloc). */
-struct fdn_buf {
-    char *data;
-    size_t len, cap;
-};
-
-void fdn_buf_init(struct fdn_buf *b);
-void fdn_buf_free(struct fdn_buf *b);                  /* frees data and re-inits; accepts NULL */
-void fdn_buf_reserve(struct fdn_buf *b, size_t extra); /* ensures cap >= len + extra */
+/* Whether the encoder writes the value at idx as a JSON array: a table with the array
+ * metatable, or a non-empty sequence 1..n with no other key. The one definition of "a list";
+ * fdn.json.is_array is this. */
+int fdn_json_is_array(lua_State *L, int idx);
 
 /* Pushes the array metatable (created in the registry on first use) / the null sentinel. */
 void fdn_json_push_array_mt(lua_State *L);
@@ -34,7 +31,10 @@ int fdn_json_is_null(lua_State *L, int idx);
 /* Encodes the value at idx and appends it to *out. Returns 0, or -1 with a short message
  * in err (err may be NULL when errlen is 0) and *out as it was; the stack is left as it was
  * either way (raw access only: no metamethods run). Sequences (keys exactly 1..n) and
- * array_mt tables are arrays; other tables objects, integer keys written as strings. */
+ * array_mt tables are arrays; other tables objects, integer keys written as strings. The
+ * output is always UTF-8: in a string (or key) that is not, each maximal ill-formed part
+ * becomes U+FFFD (as Node's Buffer#toString does), so binary data in a Lua string is
+ * written lossily rather than refused. */
 int fdn_json_encode(lua_State *L, int idx, struct fdn_buf *out, char *err, size_t errlen);
 
 /* Encodes the values at from..to as fdn_json_encode does, comma-separated: the inside of a
@@ -47,7 +47,11 @@ int fdn_json_encode_items(lua_State *L, int from, int to, struct fdn_buf *out, c
  * with a message such as "unexpected character at 17" (1-based byte position) and
  * pushes nothing. May raise only on Lua out-of-memory. Arrays get array_mt, objects are
  * plain tables with string keys, null is the sentinel; numbers without '.'/'e' that fit
- * int64 are integers, others floats (a float overflowing to inf is "number out of range"). */
+ * int64 are integers, others floats (a float overflowing to inf is "number out of range").
+ * Strings must be UTF-8 per RFC 3629 ("invalid UTF-8": overlong forms, surrogates, bytes
+ * 0xC0, 0xC1, 0xF5..0xFF, stray or missing continuation bytes), and a \u escape of a lone
+ * surrogate is refused too ("invalid unicode escape"; JSON.parse takes it, but no UTF-8
+ * string can hold it): every decoded string is valid UTF-8. */
 int fdn_json_decode(lua_State *L, const char *s, size_t n, char *err, size_t errlen);
 
 /* Decodes s[0..n), a JSON array, straight onto the stack: pushes its first `want` items

@@ -45,6 +45,14 @@ static int l_json_decode(lua_State *L)
     return 1;
 }
 
+/* is_array(v) -> whether encode writes v as a JSON array (json.h). */
+static int l_json_is_array(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, fdn_json_is_array(L, 1));
+    return 1;
+}
+
 static const luaL_Reg buffer_meta[] = {
     {"__gc", l_json_buffer_gc},
     {"__close", l_json_buffer_gc},
@@ -54,6 +62,7 @@ static const luaL_Reg buffer_meta[] = {
 static const luaL_Reg json_funcs[] = {
     {"encode", l_json_encode},
     {"decode", l_json_decode},
+    {"is_array", l_json_is_array},
     {NULL, NULL},
 };
 

@@ -194,18 +194,11 @@ static struct fdn_buf *scratch(lua_State *L)
     return b;
 }
 
-static void put(struct fdn_buf *b, const char *s, size_t n)
-{
-    fdn_buf_reserve(b, n);
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
 /* Appends '[' and the values from..to (nil as null), comma-separated: a JSON list still
  * open; 0 or -1. */
 static int open_list(lua_State *L, int from, int to, struct fdn_buf *b, char *err, size_t errlen)
 {
-    put(b, "[", 1);
+    fdn_buf_put(b, "[", 1);
     return fdn_json_encode_items(L, from, to, b, err, errlen);
 }
 
@@ -217,10 +210,10 @@ static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
     if (fdn_json_encode(L, idx, b, NULL, 0) == 0)
         return;
     if (lua_type(L, idx) != LUA_TTABLE) {
-        put(b, "null", 4);
+        fdn_buf_put(b, "null", 4);
         return;
     }
-    put(b, "{", 1);
+    fdn_buf_put(b, "{", 1);
     size_t open = b->len;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
@@ -228,18 +221,18 @@ static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
         if (lua_type(L, value - 1) == LUA_TSTRING) {
             size_t mark = b->len;
             if (b->len > open)
-                put(b, ",", 1);
+                fdn_buf_put(b, ",", 1);
             if (fdn_json_encode(L, value - 1, b, NULL, 0) < 0)
                 b->len = mark;
             else {
-                put(b, ":", 1);
+                fdn_buf_put(b, ":", 1);
                 if (fdn_json_encode(L, value, b, NULL, 0) < 0)
                     b->len = mark;
             }
         }
         lua_pop(L, 1);
     }
-    put(b, "}", 1);
+    fdn_buf_put(b, "}", 1);
 }
 
 /* The scratch buffer after use: released when it grew large. */
@@ -282,9 +275,9 @@ static int l_rpc_request(lua_State *L)
     char err[128];
     if (open_list(L, FIRST, LAST - 1, b, err, sizeof err) < 0)
         return not_json(L, err);
-    put(b, ",", 1);
+    fdn_buf_put(b, ",", 1);
     put_portable(L, LAST, b);
-    put(b, "]", 1);
+    fdn_buf_put(b, "]", 1);
     return send_buf(L, id, FDN_FRAME_REQ, req, b);
 }
 
@@ -318,7 +311,7 @@ static int l_rpc_publish(lua_State *L)
     char err[128];
     if (open_list(L, FIRST, LAST, b, err, sizeof err) < 0)
         return not_json(L, err);
-    put(b, "]", 1);
+    fdn_buf_put(b, "]", 1);
     struct fdn_node *n = fdn_node_from_upvalue(L);
     lua_Integer sent = 0;
     int r = 0;

@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <event2/event.h>
 #include <lauxlib.h>
@@ -96,9 +100,9 @@ void fdn_node_free(struct fdn_node *n)
     fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
-    fdn_guard_release(&n->guard);
-    struct event **evs[] = {&n->sig_term, &n->sig_int, &n->sig_hup, &n->shutdown_timer,
-                            &n->exit_poll};
+    fdn_alloc_release(&n->mem);
+    struct event **evs[] = {&n->sig_term,       &n->sig_int,   &n->sig_hup,
+                            &n->shutdown_timer, &n->exit_poll, &n->reclaim};
     for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
         if (*evs[i])
             event_free(*evs[i]);
@@ -121,6 +125,91 @@ static int traceback_handler(lua_State *L)
     return 1;
 }
 
+/* ---- giving memory back after a spike ----
+ * A handler that builds a large temporary leaves it to the collector, and the collector's
+ * leavings to the allocators: Lua's generational collector may not look at that garbage
+ * again until the heap doubles (never, on a quiet node), the pool keeps the slabs it carved,
+ * and malloc the pages it was given. So after the outermost call into Lua, a few comparisons
+ * tell whether a spike may have left memory behind, and if so reclaim_cb runs from the
+ * reactor a little later, at most once per RECLAIM_EVERY_MS: a full collection once the heap
+ * has stopped growing fast (a collection in the middle of a spike finds it all alive), then
+ * the pool's wholly free slabs and malloc's free pages go back to the system. */
+#define RECLAIM_MIN ((size_t)16 << 20) /* less left behind than this is not worth the walk */
+#define RECLAIM_EVERY_MS 1000
+#define RECLAIM_DELAY_MS 100  /* after the call: its answer goes out first; a burst is one */
+#define RECLAIM_DEFER_MS 5000 /* a heap still growing fast defers the collection this long */
+
+/* The heap is half as large again as when a full collection last measured it: garbage may
+ * be waiting (Lua's own major collections wait for twice). */
+static int collect_due(const struct fdn_node *n)
+{
+    size_t settled = n->settled, more = settled / 2 > RECLAIM_MIN ? settled / 2 : RECLAIM_MIN;
+    return n->mem.used > settled + more;
+}
+
+/* The heap came down from its peak by a third or more: the allocators hold what it freed. */
+static int trim_due(const struct fdn_alloc *g)
+{
+    size_t drop = g->peak - g->used;
+    return drop >= RECLAIM_MIN && drop >= g->used / 2;
+}
+
+static void reclaim_arm(struct fdn_node *n, int64_t wait)
+{
+    struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+    n->reclaim_used = n->mem.used;
+    evtimer_add(n->reclaim, &tv);
+}
+
+static void reclaim_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_node *n = arg;
+    struct fdn_alloc *g = &n->mem;
+    (void)fd;
+    (void)what;
+    int64_t now = fdn_now_ms();
+    int collect = collect_due(n);
+    if (collect && g->used > n->reclaim_used + n->reclaim_used / 16 &&
+        now - n->reclaim_since < RECLAIM_DEFER_MS) {
+        reclaim_arm(n, RECLAIM_DELAY_MS); /* still growing by 6% per look: not yet */
+        return;
+    }
+    size_t before = g->used, peak = g->peak, slabs = 0;
+    if (collect) {
+        fdn_guard_enter(&n->guard); /* finalizers run: under the time budget as any Lua */
+        lua_gc(n->L, LUA_GCCOLLECT);
+        fdn_guard_leave(&n->guard, n->L);
+        n->settled = g->used;
+    }
+    int trim = trim_due(g);
+    if (trim) {
+        slabs = fdn_pool_trim(&g->pool);
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+    }
+    g->peak = g->used;
+    n->reclaimed_ms = fdn_now_ms();
+    n->reclaim_since = 0;
+    fdn_debug("memory: Lua heap %zu KiB (peak %zu KiB) -> %zu KiB%s, %zu KiB of slabs unmapped",
+              before >> 10, peak >> 10, g->used >> 10, trim ? ", trimmed" : "", slabs >> 10);
+}
+
+static void reclaim_check(struct fdn_node *n)
+{
+    if (n->mem.used < n->settled) /* Lua's own collections found less alive */
+        n->settled = n->mem.used;
+    if (!collect_due(n) && !trim_due(&n->mem))
+        return;
+    if (!n->reclaim)
+        n->reclaim = evtimer_new(n->base, reclaim_cb, n);
+    if (!n->reclaim || evtimer_pending(n->reclaim, NULL))
+        return;
+    int64_t now = fdn_now_ms(), wait = n->reclaimed_ms + RECLAIM_EVERY_MS - now;
+    n->reclaim_since = now;
+    reclaim_arm(n, wait > RECLAIM_DELAY_MS ? wait : RECLAIM_DELAY_MS);
+}
+
 /* The opening of both doors: the guards, the Lua work count and the traceback handler. */
 static void enter(struct fdn_node *n)
 {
@@ -139,16 +228,18 @@ void fdn_node_call_end(struct fdn_node *n, int nargs)
 {
     lua_State *L = n->L;
     int handler = lua_gettop(L) - nargs - 1;
-    int enforcing = n->guard.enforce;
-    n->guard.enforce = 1;
+    int enforcing = n->mem.enforce;
+    n->mem.enforce = 1;
     int rc = lua_pcall(L, nargs, 0, handler);
-    n->guard.enforce = enforcing;
+    n->mem.enforce = enforcing;
     if (rc != LUA_OK) {
         fdn_error("dispatch: %s", lua_tostring(L, -1));
         lua_pop(L, 1);
     }
     lua_pop(L, 1); /* the traceback handler */
     fdn_guard_leave(&n->guard, L);
+    if (n->guard.depth == 0)
+        reclaim_check(n);
 }
 
 int fdn_node_call_next(struct fdn_node *n)
@@ -265,9 +356,9 @@ static void set_package_path(lua_State *L, const char *lib_dir)
 
 int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode)
 {
-    n->guard.cap = n->cfg.lua_memory;
+    n->mem.cap = n->cfg.lua_memory;
     n->guard.budget_ns = (uint64_t)n->cfg.call_budget_ms * 1000000u;
-    lua_State *L = lua_newstate(fdn_guard_alloc, &n->guard);
+    lua_State *L = lua_newstate(fdn_alloc_lua, &n->mem);
     if (!L) {
         fdn_error("cannot create the Lua state");
         return -1;
@@ -320,6 +411,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
         return -1;
     }
     lua_settop(L, 0);
+    n->settled = n->mem.peak = n->mem.used;
     return 0;
 }
 

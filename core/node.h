@@ -8,6 +8,7 @@
 
 #include <lua.h>
 
+#include "alloc.h"
 #include "guard.h"
 
 struct event_base;
@@ -54,7 +55,8 @@ struct fdn_config {
 struct fdn_node {
     struct event_base *base;
     lua_State *L;
-    struct fdn_guard guard; /* the Lua state's time budget and memory cap */
+    struct fdn_guard guard; /* the Lua state's time budget */
+    struct fdn_alloc mem;   /* its memory: the byte count, the cap, the small-block pool */
     int dispatch_ref;       /* registry ref of the Lua dispatch function */
     int traceback_ref;
     struct fdn_config cfg;
@@ -73,6 +75,11 @@ struct fdn_node {
                       * (lua_task.c, spawn): taking one and parking it are an lua_xmove */
     int pool_ref;    /* its registry ref, which keeps it (and them) alive */
     int pool_n;      /* how many are parked there */
+    struct event *reclaim; /* gives memory back after a spike (node.c, reclaim_cb) */
+    size_t settled;        /* the Lua heap after the last full collection node.c ran */
+    size_t reclaim_used;   /* the Lua heap when the reclaim timer was armed */
+    int64_t reclaim_since; /* when a reclaim was first asked for (CLOCK_MONOTONIC ms) */
+    int64_t reclaimed_ms;  /* when memory was last given back */
 };
 
 struct fdn_node *fdn_node_new(const struct fdn_config *cfg);

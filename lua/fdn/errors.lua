@@ -3,13 +3,12 @@
 -- rebuilt on the other side (errors.convert).
 local M = {}
 
-local type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal =
-  type, pairs, ipairs, next, tostring, setmetatable, getmetatable, rawequal
-local tointeger, tonumber = math.tointeger, tonumber
+local type, pairs, ipairs, tostring, setmetatable, getmetatable, rawequal, rawget =
+  type, pairs, ipairs, tostring, setmetatable, getmetatable, rawequal, rawget
+local tonumber = tonumber
 local error = error
 
 local okjson, json = pcall(require, "fdn.json")
-local array_mt = okjson and type(json) == "table" and json.array_mt or nil
 local null = okjson and type(json) == "table" and json.null or nil
 
 -- The one metatable every error object shares; methods live in `methods`.
@@ -19,16 +18,8 @@ local mt = { __index = methods, __name = "fdn.error" }
 local byCode, byName, byClassName = {}, {}, {}
 M.byCode = byCode
 
-local function is_list(t)
-  if array_mt and getmetatable(t) == array_mt then return true end
-  if next(t) == nil then return false end
-  local n = 0
-  for k in pairs(t) do
-    if type(k) ~= "number" or tointeger(k) == nil or k < 1 then return false end
-    n = n + 1
-  end
-  return n == #t
-end
+-- "a list" as the encoder sees it (fdn.json.is_array)
+local is_list = okjson and type(json) == "table" and json.is_array or function() return false end
 
 -- A JS-style "truthy" string/value used as a message ("" and nil fall back).
 local function msg_of(v, default)
@@ -137,17 +128,34 @@ function M.convert(t)
   return setmetatable(e, mt)
 end
 
+-- A Lua error message as a caller may see it: without the "chunk:line: " prefixes that
+-- error() and the VM put before it (they name the node's files, often by absolute path),
+-- and its first line only (a failed require lists every path it searched).
+local function client_message(msg)
+  msg = msg:match("^[^\n]*")
+  for _ = 1, 8 do -- one prefix per error(msg) that re-raised it
+    local rest = msg:match('^%[string ".-"%]:%d+: (.*)$') or msg:match("^.-%.lua:%d+: (.*)$")
+    if rest == nil then break end
+    msg = rest
+  end
+  return msg ~= "" and msg or "Error"
+end
+
 -- errors.from(v [, traceback]) turns any thrown value into an fdn error: fdn errors
--- pass through; anything else becomes a GeneralError whose message is tostring(v)
--- (or v.message for a plain table that has a string message). The traceback, when
--- given, is kept in err.stack (never sent).
+-- pass through; anything else becomes a GeneralError. Its message is a string's (or
+-- number's) text without Lua's position prefix, first line only; a table's own string
+-- `message` (raw field); else "Error", as Feathers says for a throw that is not an
+-- Error: nil, booleans, other tables (their tostring is a heap address), functions. The
+-- value itself is for the log (service.lua logs it once). The traceback, when given,
+-- is kept in err.stack (never sent).
 function M.from(v, traceback)
   if getmetatable(v) == mt then return v end
   local msg
-  if type(v) == "table" and getmetatable(v) == nil and type(v.message) == "string" then
-    msg = v.message
-  else
-    msg = tostring(v)
+  local t = type(v)
+  if t == "string" or t == "number" then
+    msg = client_message(tostring(v))
+  elseif t == "table" and type(rawget(v, "message")) == "string" then
+    msg = rawget(v, "message")
   end
   local e = GeneralError(msg)
   if traceback ~= nil then e.stack = traceback end

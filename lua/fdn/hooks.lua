@@ -22,13 +22,10 @@ function M.new_store()
   return { before = {}, after = {}, error = {}, around = {} }
 end
 
--- Whether v is a list: keys 1..n and nothing else.
+-- Whether v is a list of hooks: empty, or a list as JSON sees one (fdn.json.is_array).
+local is_array = require("fdn.json").is_array
 local function is_list(v)
-  local n = #v
-  for k in pairs(v) do
-    if math.type(k) ~= "integer" or k < 1 or k > n then return false end
-  end
-  return true
+  return next(v) == nil or is_array(v)
 end
 
 -- Errors name the line that called service:hooks / app:hooks: register is two levels

@@ -2,7 +2,7 @@
 -- own) and lets `require` find modules next to the file that requires them.
 local M = {}
 
-local type, error, tostring, loadfile, setmetatable = type, error, tostring, loadfile, setmetatable
+local type, error, tostring, load, setmetatable = type, error, tostring, load, setmetatable
 local getinfo = debug.getinfo
 
 
@@ -27,11 +27,39 @@ local by_path = {}
 M.by_path = by_path
 local collecting = nil -- the set of files the script being loaded depends on
 
+-- Scripts and the modules beside them are named relative to the script's directory
+-- ("todos.lua:14:", "lib/util.lua:3:"), not by the path the node was started with: log lines
+-- stay short and say nothing of where the server keeps its files. dir_of maps such a name
+-- (as Lua's source, with its "@") to the directory it was loaded from; a name already taken
+-- by a file elsewhere falls back to the file's path.
+local dir_of = {}
+local base_of = {} -- a directory -> the directory of the script its files are named from
+
+local function chunk_name(path, base)
+  local name = path
+  if base and path:sub(1, #base + 1) == base .. "/" then name = path:sub(#base + 2) end
+  local src = "@" .. name
+  local dir = dirname(path)
+  if dir_of[src] ~= nil and dir_of[src] ~= dir then src = "@" .. path end
+  dir_of[src] = dir
+  return src
+end
+
+-- loadfile(path, "t", env), with the chunk named relative to base (its script's directory).
+local function load_named(path, base, env)
+  local f, err = io.open(path, "r")
+  if not f then return nil, err end
+  local text = f:read("a")
+  f:close()
+  if env == nil then return load(text, chunk_name(path, base), "t") end -- (an explicit nil env is no _ENV)
+  return load(text, chunk_name(path, base), "t", env)
+end
+
 local function caller_dir(level)
   local info = getinfo(level + 1, "S")
   local src = info and info.source
   if type(src) ~= "string" or src:sub(1, 1) ~= "@" then return nil end
-  return dirname(src:sub(2))
+  return dir_of[src] or dirname(src:sub(2))
 end
 
 local function beside(dir, name)
@@ -50,8 +78,10 @@ local function require_beside(name)
   if collecting then collecting[path] = true end
   local cached = by_path[path]
   if cached ~= nil then return cached, path end
-  local chunk, err = loadfile(path, "t")
+  local base = base_of[dir] or dir
+  local chunk, err = load_named(path, base)
   if not chunk then error(err, 2) end
+  base_of[dirname(path)] = base_of[dirname(path)] or base
   local result = chunk(name, path)
   if result == nil then result = true end
   by_path[path] = result
@@ -82,7 +112,9 @@ end
 function M.load(path)
   if not readable(path) then return nil, path .. ": cannot open script (no such file or not readable)" end
   local env = setmetatable({}, { __index = _G })
-  local chunk, err = loadfile(path, "t", env)
+  local dir = dirname(path)
+  base_of[dir] = base_of[dir] or dir
+  local chunk, err = load_named(path, dir, env)
   if not chunk then return nil, one_line(err) end
   local ok, configure = xpcall(chunk, debug.traceback)
   if not ok then return nil, one_line(configure) end

@@ -18,12 +18,24 @@ local respond = http.respond
 
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
 
+-- The error's JSON, its code as the status. Data (or errors) that is not JSON is left
+-- out, as serve.lua does for a remote caller: the class, code and message still go.
 local function send_error(req_id, err)
   local e = errors.is(err) and err or errors.from(err)
   local code = e.code
   if math_type(code) ~= "integer" or code < 400 or code > 599 then code = 500 end
-  local body = encode(e:toJSON())
-  if not body then body = encode(errors.GeneralError("error not encodable"):toJSON()) end
+  local t = e:toJSON()
+  local body, why = encode(t)
+  if not body then
+    t.data, t.errors = nil, nil
+    body = encode(t)
+    require("fdn.log").warn("gateway: the data of " .. tostring(e.name) .. " is not JSON ("
+      .. tostring(why) .. "): sent without it")
+  end
+  if not body then -- (a message or name that is not a string: only a hand-made error)
+    code = 500
+    body = encode(errors.GeneralError("Error"):toJSON())
+  end
   respond(req_id, code, body, nil)
 end
 

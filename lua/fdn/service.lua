@@ -7,8 +7,8 @@ local json = require "fdn.json"
 
 local M = {}
 
-local type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring =
-  type, pairs, ipairs, setmetatable, getmetatable, error, xpcall, tostring
+local type, pairs, ipairs, setmetatable, error, xpcall, tostring =
+  type, pairs, ipairs, setmetatable, error, xpcall, tostring
 local array_mt = json.array_mt
 local traceback = debug.traceback
 
@@ -34,21 +34,30 @@ end
 M.shape = shape
 local HAS_ID = { get = true, update = true, patch = true, remove = true } -- (a context's id)
 
+-- What was thrown, for the log: a string as it is; another value with its type, its
+-- tostring (which may be a heap address, or raise) and, for a table, its JSON.
+local function describe(err)
+  local t = type(err)
+  if t == "string" then return err end
+  local ok, s = pcall(tostring, err)
+  s = "a " .. t .. " was thrown, not an error: " .. (ok and type(s) == "string" and s or "?")
+  local text = t == "table" and json.encode(err)
+  if text then s = s .. " " .. (#text > 200 and text:sub(1, 200) .. "..." or text) end
+  return s
+end
+
 -- Turns anything thrown inside a call into an fdn error object. A plain Lua
--- error is a bug in service code: it is logged here, once, with its traceback.
+-- error is a bug in service code: it is logged here, once, with its traceback
+-- (the caller gets GeneralError with a message fit for clients: errors.from).
 local function catch(err)
   if errors.is(err) then return err end
-  local e = errors.from(err)
-  local log = require("fdn.log")
-  log.error("error in service code: " .. traceback(tostring(err), 2))
-  return e
+  local tb = traceback(describe(err), 2)
+  require("fdn.log").error("error in service code: " .. tb)
+  return errors.from(err, tb)
 end
 M.catch = catch
 
-local function is_list(v)
-  return type(v) == "table" and (getmetatable(v) == array_mt or v[1] ~= nil)
-end
-M.is_list = is_list
+local is_list = json.is_array
 
 -- The service object: hooked methods and the emitter on top of the user's
 -- table. Reads fall through to that table; writes go to it (self.count = 1

@@ -1,5 +1,6 @@
 -- bench_json.lua: encode/decode throughput of fdn.core.json against lua-cjson, on a Feathers
--- find() page (100 records) and an rpc reply ({id=7, text="hello"}). One JSON line per case.
+-- find() page (100 records, ASCII or with non-ASCII text) and an rpc reply ({id=7, text="hello"}).
+-- One JSON line per case.
 -- Run: lua5.4 tests/bench/bench_json.lua [path/to/fdn_core_json.so]   (FDN_BENCH_SECONDS=1)
 -- Each case runs 5 rounds of SECONDS/5 and reports the best, which steadies a busy machine.
 
@@ -20,23 +21,26 @@ local fdn = load_fdn()
 local cjson = require("cjson")
 local seconds = tonumber(os.getenv("FDN_BENCH_SECONDS")) or 1
 
-local function records(n)
+local function records(n, text, name)
     local list = {}
     for i = 1, n do
         list[i] = {
             id = i,
-            text = "hello world",
+            text = text,
             createdAt = 1732000000 + i,
             tags = { "a", "b" },
             score = 3.5,
-            user = { id = 7, name = "x" },
+            user = { id = 7, name = name },
         }
     end
     return list
 end
 
 local payloads = {
-    { name = "records100", value = records(100) },
+    { name = "records100", value = records(100, "hello world", "x") },
+    -- strings with 2-, 3- and 4-byte UTF-8 sequences (fdn validates them on decode, cjson does not)
+    { name = "records100_utf8", value = records(100, "h\u{e9}llo w\u{f6}rld \u{2014} \u{65e5}\u{672c} \u{1F600}",
+        "Z\u{fc}rich") },
     { name = "small", value = { id = 7, text = "hello" } },
 }
 

@@ -1,5 +1,6 @@
 /* fuzz_json.c: libFuzzer target for the JSON codec: decode any input; when it decodes,
- * encode, decode and encode again, and abort unless both values and encodings agree. */
+ * encode, decode and encode again, and abort unless both values and encodings agree. The
+ * input as a Lua string must also encode to JSON that decodes (U+FFFD for non-UTF-8). */
 #include "json.h"
 
 #include <stdint.h>
@@ -58,6 +59,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[128];
     if (!L)
         L = luaL_newstate();
+    lua_settop(L, 0);
+    /* the bytes as a string: the encoder writes JSON that reads back, and writes what it read
+     * back the same (the replacement is a fixed point) */
+    struct fdn_buf s1, s2;
+    fdn_buf_init(&s1);
+    fdn_buf_init(&s2);
+    lua_pushlstring(L, (const char *)data, size);
+    if (fdn_json_encode(L, 1, &s1, err, sizeof err) ||
+        fdn_json_decode(L, s1.data, s1.len, err, sizeof err) ||
+        fdn_json_encode(L, 2, &s2, err, sizeof err) || s1.len != s2.len ||
+        memcmp(s1.data, s2.data, s1.len) != 0)
+        abort();
+    fdn_buf_free(&s1);
+    fdn_buf_free(&s2);
     lua_settop(L, 0);
     /* a list's items straight onto the stack agree with a whole decode (checked below) */
     int items = fdn_json_decode_items(L, (const char *)data, size, 3, err, sizeof err);

@@ -149,14 +149,27 @@ do
   check(not ok, "plain error thrown")
   local e = errors.from(msg, "tb")
   check(errors.is(e, "GeneralError") and e.code == 500, "from string -> GeneralError")
-  check(e.message == msg and e.message:find("kaboom", 1, true) and e.message:find(":%d+:"),
-    "from keeps the message whole (position included)")
+  check(msg:find(":%d+: kaboom$") and e.message == "kaboom",
+    "from drops Lua's file:line prefix (it names the node's files)")
   check(e.stack == "tb", "from keeps the traceback")
-  check(errors.from(nil).message == "nil", "from(nil)")
+  ok, msg = pcall(function() local _, m = pcall(function() error("inner") end); error(m) end)
+  check(not ok and errors.from(msg).message == "inner", "from drops every prefix of a re-raise", msg)
+  check(errors.from('[string "x = 1"]:3: bad'):toJSON().message == "bad", "a chunk loaded from a string")
+  check(errors.from("/srv/app/s.lua:9: first\n\tno file '/usr/lib/x.lua'").message == "first",
+    "from keeps the first line only")
+  check(errors.from("plain: 12 words").message == "plain: 12 words", "a message without a position stays")
   check(errors.from(12).message == "12", "from(number)")
   check(errors.from({ message = "tbl msg" }).message == "tbl msg", "from plain table with message")
+  check(errors.from(setmetatable({ message = "own" }, { __index = function() error("no") end })).message == "own",
+    "from reads a table's own message field, running no metamethod")
+  -- anything else: Feathers' generic message, never a heap address
   local withts = setmetatable({}, { __tostring = function() return "custom" end })
-  check(errors.from(withts).message == "custom", "from uses __tostring")
+  for _, v in ipairs({ {}, withts, print, coroutine.create(print), true, false }) do
+    local m = errors.from(v).message
+    check(m == "Error", "from(" .. type(v) .. ") says Error", m)
+  end
+  check(errors.from(nil).message == "Error", "from(nil)")
+  check(errors.from("").message == "Error", "from('')")
 end
 
 -- errors.new

@@ -89,4 +89,10 @@ t.eq(j.encode(12345678901234567), "12345678901234567", "64-bit integers stay exa
 t.check(fdn.app ~= nil and type(fdn.app.use) == "function", "fdn.app is an app under fdnode run")
 t.check(type(fdn.version) == "string" and fdn.version:match("^%d+%.%d+%.%d+") ~= nil, "fdn.version", fdn.version)
 
+-- "a list" has one definition, the encoder's: array_mt, or a sequence 1..n and nothing else
+local ia = fdn.json.is_array
+t.eq({ ia({ 1, 2 }), ia(fdn.json.array()), ia({}), ia({ 1, x = 2 }), ia({ [2] = 1 }), ia("x"), ia(nil) },
+  { true, true, false, false, false, false, false }, "json.is_array")
+t.eq(fdn.json.encode({ 1, x = 2 }):sub(1, 1), "{", "{1, x = 2} is an object for the encoder too")
+
 return t.done()

@@ -301,7 +301,6 @@ static void test_strings(void)
     CHECK(enc_is("'\\b\\f\\n\\r\\t'", "\"\\b\\f\\n\\r\\t\""));
     CHECK(enc_is("'\\0\\1\\31\\127'", "\"\\u0000\\u0001\\u001f\x7f\""));
     CHECK(enc_is("'h\\u{e9}llo \\u{1F600}'", "\"h\xc3\xa9llo \xf0\x9f\x98\x80\""));
-    CHECK(enc_is("'\\xff\\xfe'", "\"\xff\xfe\"")); /* bytes pass through, not validated */
     /* every control character, both ways */
     for (int c = 0; c < 0x20; c++) {
         char expr[64], want[16];
@@ -321,7 +320,6 @@ static void test_strings(void)
     CHECK(DEC_OK("\"\\u0000\"", "v == '\\0'"));
     CHECK(DEC_OK("\"\\/\\\"\\\\\"", "v == '/\"\\\\'"));
     CHECK(DEC_OK("\"h\xc3\xa9llo \xf0\x9f\x98\x80\"", "v == 'h\\u{e9}llo \\u{1F600}'"));
-    CHECK(DEC_OK("\"\xff\"", "v == '\\xff'"));
     CHECK(DEC_OK("\"x\\ty\"", "v == 'x\\ty'"));
     CHECK(DEC_OK("{\"k\\n\":\"\\\"\"}", "v['k\\n'] == '\"'"));
 }
@@ -447,6 +445,125 @@ static void test_items(void)
     free(bad);
 }
 
+/* Strings are UTF-8 per RFC 3629: decode refuses anything else (with the position of the
+ * first bad byte), encode writes U+FFFD for each maximal ill-formed part. */
+#define FFFD "\xef\xbf\xbd"
+static void test_utf8(void)
+{
+    /* the edges of every range decode, as values, keys, and next to escapes */
+    CHECK(DEC_OK("\"\xc2\x80\xdf\xbf\"", "v == '\\u{80}\\u{7ff}'"));
+    CHECK(DEC_OK("\"\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\"",
+                 "v == '\\u{800}\\u{d7ff}\\u{e000}\\u{ffff}'"));
+    CHECK(DEC_OK("\"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"", "v == '\\u{10000}\\u{10ffff}'"));
+    CHECK(DEC_OK("{\"\xc3\xa9\":\"\\n\xe2\x82\xac\\t\xf0\x9f\x98\x80\"}",
+                 "v['\\u{e9}'] == '\\n\\u{20ac}\\t\\u{1f600}'"));
+    /* ill-formed: the position is the sequence's first byte */
+    CHECK(DEC_ERR("\"\xff\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xfe\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xf5\x80\x80\x80\"", "invalid UTF-8 at 2"));     /* beyond U+10FFFF's lead */
+    CHECK(DEC_ERR("\"\xf8\x88\x80\x80\x80\"", "invalid UTF-8 at 2")); /* 5 bytes */
+    CHECK(DEC_ERR("\"\xc0\xaf\"", "invalid UTF-8 at 2"));             /* overlong '/' */
+    CHECK(DEC_ERR("\"\xc1\xbf\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xe0\x80\xaf\"", "invalid UTF-8 at 2")); /* overlong, 3 bytes */
+    CHECK(DEC_ERR("\"\xe0\x9f\xbf\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xf0\x80\x80\xaf\"", "invalid UTF-8 at 2")); /* overlong, 4 bytes */
+    CHECK(DEC_ERR("\"\xf0\x8f\xbf\xbf\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xed\xa0\x80\"", "invalid UTF-8 at 2"));             /* U+D800 */
+    CHECK(DEC_ERR("\"\xed\xbf\xbf\"", "invalid UTF-8 at 2"));             /* U+DFFF */
+    CHECK(DEC_ERR("\"\xed\xa0\xbd\xed\xb8\x80\"", "invalid UTF-8 at 2")); /* a CESU-8 pair */
+    CHECK(DEC_ERR("\"\xf4\x90\x80\x80\"", "invalid UTF-8 at 2"));         /* U+110000 */
+    CHECK(DEC_ERR("\"\x80\"", "invalid UTF-8 at 2"));                     /* stray continuation */
+    CHECK(DEC_ERR("\"ab\xc3\xa9\xbf\"", "invalid UTF-8 at 6"));
+    CHECK(DEC_ERR("\"a\xc3\"", "invalid UTF-8 at 3")); /* cut short */
+    CHECK(DEC_ERR("\"\xe2\x82\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xf0\x9f\x98x\"", "invalid UTF-8 at 2"));
+    CHECK(DEC_ERR("\"\xc3", "invalid UTF-8 at 2")); /* cut by the end of the input */
+    CHECK(DEC_ERR("{\"\xff\":1}", "invalid UTF-8 at 3"));
+    CHECK(DEC_ERR("[\"ok\",{\"a\":\"\xc0\x80\"}]", "invalid UTF-8 at 13"));
+    CHECK(DEC_ERR("\"\\n\xff\"", "invalid UTF-8 at 4")); /* in a string with escapes */
+    CHECK(DEC_ERR("\"\\n\xc3\xa9\xed\xa0\x80\"", "invalid UTF-8 at 6"));
+    CHECK(DEC_ERR("\"\xc3\xa9\\n\xe0\x80\x80\"", "invalid UTF-8 at 6"));
+    CHECK(items_are("[\"echo\",\"\xff\"]", 1, -1, NULL) && strcmp(err, "invalid UTF-8 at 10") == 0);
+    /* a bad byte outside a string was refused already */
+    CHECK(DEC_ERR("\xef\xbb\xbf{}", "unexpected character at 1"));
+
+    /* encode: well-formed sequences as they are, each maximal ill-formed part as U+FFFD */
+    CHECK(enc_is("'\\u{80}\\u{7ff}\\u{800}\\u{ffff}\\u{10000}\\u{10ffff}'",
+                 "\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\""));
+    CHECK(enc_is("'\\xff\\xfe'", "\"" FFFD FFFD "\""));
+    CHECK(enc_is("'a\\xc0\\xafb'", "\"a" FFFD FFFD "b\""));
+    CHECK(enc_is("'\\xe0\\x80\\xaf'", "\"" FFFD FFFD FFFD "\""));
+    CHECK(enc_is("'\\xed\\xa0\\x80'", "\"" FFFD FFFD FFFD "\""));
+    CHECK(enc_is("'\\xf4\\x90\\x80\\x80'", "\"" FFFD FFFD FFFD FFFD "\""));
+    CHECK(enc_is("'\\xe2\\x82'", "\"" FFFD "\"")); /* one maximal part */
+    CHECK(enc_is("'\\xe2\\x82x'", "\"" FFFD "x\""));
+    CHECK(enc_is("'\\xf0\\x9f\\x98\\xe2\\x82\\xac'", "\"" FFFD "\xe2\x82\xac\""));
+    CHECK(enc_is("'\\x80\\x80'", "\"" FFFD FFFD "\""));
+    CHECK(enc_is("'\\n\\xff\"\\xc3\\xa9\\0'", "\"\\n" FFFD "\\\"\xc3\xa9\\u0000\""));
+    CHECK(enc_is("{['\\xff'] = '\\xc3'}", "{\"" FFFD "\":\"" FFFD "\"}"));
+    /* every byte at every place of a string (the scan goes 8 bytes at a time), after plain
+     * text and after a byte just below and above 0x20 (its borrow must not hide a stop) */
+    int all = 1;
+    for (int c = 0; c < 256 && all; c++)
+        for (int at = 0; at < 19 && all; at++)
+            for (int before = 0; before < 3 && all; before++) {
+                unsigned char str[20], json[24];
+                memset(str, 'a', sizeof str);
+                str[at] = (unsigned char)c;
+                if (at > 0 && before)
+                    str[at - 1] = before == 1 ? 0x1f : 0x20;
+                struct fdn_buf b;
+                fdn_buf_init(&b);
+                lua_pushlstring(L, (const char *)str, sizeof str);
+                all &= fdn_json_encode(L, -1, &b, err, sizeof err) == 0;
+                lua_pop(L, 1);
+                /* the first stop that the encoder changes: its place in the output */
+                int first = at > 0 && before == 1 ? at - 1 : at;
+                int plain = c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+                if (first == at && plain)
+                    all &= b.len == sizeof str + 2 && memcmp(b.data + 1, str, sizeof str) == 0;
+                else if (first == at && c >= 0x80)
+                    all &= memcmp(b.data + 1 + at, FFFD, 3) == 0 && b.len == sizeof str + 4;
+                else
+                    all &= b.data[1 + first] == '\\';
+                fdn_buf_free(&b);
+                /* decode: a string of these bytes is refused at the first bad one */
+                json[0] = '"';
+                memcpy(json + 1, str, sizeof str);
+                json[sizeof str + 1] = '"';
+                char want[64];
+                if (first < at)
+                    snprintf(want, sizeof want, "control character in string at %d", first + 2);
+                else if (c >= 0x80)
+                    snprintf(want, sizeof want, "invalid UTF-8 at %d", at + 2);
+                else if (c < 0x20)
+                    snprintf(want, sizeof want, "control character in string at %d", at + 2);
+                else
+                    continue; /* '"' and '\\' change the document itself */
+                if (!dec_err((const char *)json, sizeof str + 2, want))
+                    all = 0;
+                if (!all)
+                    fprintf(stderr, "  byte 0x%02x at %d (before: %d)\n", c, at, before);
+            }
+    CHECK(all);
+    /* a multibyte character across the 8-byte words */
+    for (int at = 0; at < 12; at++) {
+        char str[32], pred[64];
+        memset(str, 'a', sizeof str);
+        memcpy(str + 1 + at, "\xf0\x9f\x98\x80", 4);
+        str[0] = str[20] = '"';
+        snprintf(pred, sizeof pred,
+                 "v == string.rep('a', %d) .. '\\u{1f600}' .. string.rep('a', %d)", at, 15 - at);
+        CHECK(dec_ok(str, 21, pred));
+    }
+    /* what encode writes, decode reads: binary data comes back with U+FFFD */
+    CHECK(round_trip("'h\\u{e9}llo \\u{1F600}\\u{10ffff}'"));
+    const char *bin = enc("'\\0\\1\\127\\128\\255\\xc3\\xa9\\xed\\xa0\\x80'");
+    CHECK(bin && dec_ok(bin, strlen(bin),
+                        "v == '\\0\\1\\127' .. string.rep('\\u{fffd}', 2) .. '\\u{e9}' .. "
+                        "string.rep('\\u{fffd}', 3)"));
+}
+
 /* fdn_json_encode_items(from, to): the values of a stack range, comma-separated, appended
  * to what the buffer holds; on failure the buffer and the stack are as they were. */
 static int enc_items_is(const char *exprs[], int n, const char *want)
@@ -503,7 +620,7 @@ static void test_round_trips(void)
         "-1.7976931348623157e308",
         "2.2250738585072014e-308",
         "''",
-        "'\\0\\1\\2\\31\\\"\\\\\\127\\255'",
+        "'\\0\\1\\2\\31\\\"\\\\\\127'",
         "'h\\u{e9}llo \\u{1F600}'",
         "true",
         "false",
@@ -606,6 +723,7 @@ int main(void)
     test_errors();
     test_items();
     test_encode_items();
+    test_utf8();
     test_round_trips();
     test_binding();
     CHECK(lua_gettop(L) == 0);
