@@ -4,6 +4,8 @@ from netns import isolate
 
 isolate()
 
+import time  # noqa: E402
+
 from fdntest import case, check, eq, finish, run_fdnode
 
 
@@ -45,5 +47,14 @@ one_line_failure(["tests/integration/fixtures/configure_error.lua"], ["configure
                  "configure error")
 one_line_failure(["tests/integration/fixtures/no_function.lua"], ["no_function.lua", "configure function"],
                  "no configure function")
+
+
+@case("fdnode call of a path nobody serves answers NotFound once discovery settles, not after --timeout")
+def _():
+    t0 = time.monotonic()
+    code, out, err = run_fdnode("call", "nope", "find", timeout=15)
+    took = time.monotonic() - t0
+    check(code == 1 and '"name":"NotFound"' in err, "NotFound, exit 1", err)
+    check(took < 3, "within about a second (discovery's 1.2 s), not the 10 s --timeout", "%.2fs" % took)
 
 finish()

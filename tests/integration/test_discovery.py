@@ -2,6 +2,7 @@
 is unavailable (gossip through the seed); 20 nodes on one machine all see
 each other within 3 s; the time from a node's start until its services answer
 on another node."""
+import json
 import signal
 import statistics
 import time
@@ -12,7 +13,7 @@ isolate()
 
 from cluster import (CONSUMER, NAMED, PROVIDER, Fleet, dump, finish, get, lost_lines, ls_json, ms,  # noqa: E402
                      wait_providers, who)
-from fdntest import case, check, eq, free_port, wait_until  # noqa: E402
+from fdntest import case, check, eq, free_port, run_fdnode, wait_until  # noqa: E402
 
 fleet = Fleet()
 node, stop_all = fleet.node, fleet.stop_all
@@ -140,6 +141,17 @@ def _():
     if not all(ok.values()):
         for n in (s1, s4, s5):
             dump(n, lines=15, title="seeds, joined together")
+
+
+@case("b. fdnode ls and fdnode call --seeds see the whole cluster, not only the seed")
+def _():
+    # the CLI client on a multicast port of its own hears no beacon: all it knows comes from s1
+    code, nodes, err = ls_json("--multicast", GROUP % 40010, *seeds)
+    names = sorted(n_.get("name") for n_ in nodes or [])
+    eq((code, names), (0, ["s1", "s2", "s3", "s4", "s5"]), "b: ls --seeds lists every member s1 knows")
+    code, out, err = run_fdnode("call", "--multicast", GROUP % 40011, *seeds, "svc-s4", "get", "9")
+    eq((code, who(json.loads(out) if code == 0 else {}), err if code else ""), (0, "s4", ""),
+       "b: call --seeds reaches a service the seed does not serve")
 
 
 @case("b. the control: distinct multicast ports really keep nodes apart")
