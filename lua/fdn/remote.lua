@@ -247,20 +247,14 @@ function M.new(node)
     finish(call, false, errors.convert(type(e) == "table" and e or { message = "malformed error" }))
   end
 
-  -- The proxy: a Feathers service (hooks, events, REST) whose methods are calls.
+  -- The proxy: a Feathers service (hooks, events, REST) whose methods are remote calls: a
+  -- direct service (service.wrap), whose one call function is call_remote.
   local function make_proxy(lp, d)
-    local raw = {}
-    for _, m in ipairs(d.methods or {}) do
-      if type(m) == "string" then
-        raw[m] = service.spread(m, function(_, id, data, params) return call_remote(lp, m, id, data, params) end)
-      end
-    end
     -- every event comes from the provider: the proxy never emits standard events itself
     local evs = {}
     for _, e in ipairs(dist.STANDARD_EVENTS) do evs[#evs + 1] = e end
     for _, e in ipairs(d.events or {}) do evs[#evs + 1] = e end
-    local svc = service.wrap(app, lp, raw, { methods = d.methods or {}, events = evs })
-    rawset(svc, "__remote", call_remote) -- a proxy: service.lua calls it directly when no hook applies
+    local svc = service.wrap(app, lp, {}, { methods = d.methods or {}, events = evs, direct = call_remote })
     local hooks = options.hooks
     -- the same hooks for every proxy: a method one of them lacks is no error
     if hooks then hooks_of.register(svc.__hooks, hooks) end
