@@ -3,6 +3,7 @@
 local service = require "fdn.service"
 local hooks = require "fdn.hooks"
 local events = require "fdn.events"
+local distribution = require "fdn.distribution"
 
 local M = {}
 
@@ -28,6 +29,7 @@ function M.new()
     order = {},       -- paths in registration order
     settings = {},
     __hooks = hooks.new_store(),
+    __distribution = distribution.new(), -- app:distribution's options
     __setup_done = false,
   }, App)
 end
@@ -82,7 +84,7 @@ end
 
 -- feathers-distributed's options (see distribution.lua).
 function App:distribution(opts)
-  require("fdn.distribution").configure(opts)
+  distribution.configure(self.__distribution, opts)
   if self.__services_changed then self.__services_changed() end
   return self
 end

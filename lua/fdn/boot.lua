@@ -4,6 +4,7 @@
 local core = require "fdn.core.node"
 local sched = require "fdn.sched"
 local loader = require "fdn.loader"
+local fdn_node = require "fdn.node"
 
 local M = { dispatch = sched.dispatch }
 
@@ -23,10 +24,11 @@ local function install_services_searcher(lib_dir)
 end
 
 -- Back-pressure for event producers: the bytes queued toward the slowest
--- subscribed node (fdn.backlog), and a wait until that is at most `high`
--- (fdn.drain: sleeps 1 ms at a time, at most ms; true when drained).
+-- subscribed node (fdn.backlog; 0 outside a node), and a wait until that is at most
+-- `high` (fdn.drain: sleeps 1 ms at a time, at most ms; true when drained).
 local function backlog(path)
-  return require("fdn.serve").backlog(path)
+  local node = fdn.app and fdn.app.__node
+  return node and node.serve.backlog(path) or 0
 end
 
 local function drain(high, path, ms)
@@ -64,63 +66,18 @@ local function fatal(line)
   core.exit(1)
 end
 
--- Joins the cluster: the RPC listener (unless a client), discovery, seeds.
-local function join(app, info, client)
-  local link = require "fdn.core.link"
-  local discovery = require "fdn.core.discovery"
-  local cluster = require "fdn.cluster"
-  local serve = require "fdn.serve"
-  local remote = require "fdn.remote"
-  serve.start(app)
-  remote.start(app, { timeout = info.timeout, grace = info.grace })
-  local port = 0
-  if not client then
-    local err
-    port, err = link.listen(info.bind, info.port)
-    if not port then return nil, err end
-  end
-  -- one boot id for beacons and HELLOs: a peer seen through both is one peer
-  local boot = math.random(1, 0x7fffffff)
-  cluster.start { id = info.id, name = info.name, key = info.key, port = port, boot = boot, client = client }
-  if not client then
-    app.__services_changed = function()
-      local version, body = serve.refresh()
-      cluster.services_changed(body)
-      discovery.set_version(version)
-    end
-    serve.refresh()
-  end
-  local ok, err = discovery.start { tcp_port = port, send = not client, boot = boot }
-  if not ok then fdn.log.warn("discovery: " .. tostring(err) .. " (use --seeds)") end
-  if info.seeds then
-    local seeds = {}
-    for host, sport in info.seeds:gmatch("([^,]+):(%d+)") do seeds[#seeds + 1] = { host, tonumber(sport) } end
-    local function contact()
-      for _, s in ipairs(seeds) do
-        local connected = false
-        for _, p in pairs(cluster.peers) do
-          if p.host == s[1] and p.port == s[2] then connected = true end
-        end
-        if not connected then cluster.hint("seed:" .. s[1] .. ":" .. s[2], s[1], s[2], nil, "seed") end
-      end
-    end
-    contact()
-    sched.every(2000, contact)
-  end
-  return port
-end
-
 local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
-  local reload = require "fdn.reload"
-  local booted, berr = reload.boot(app, scripts)
+  local node = fdn_node.new { app = app } -- the real bindings, the command line's options
+  local reload = node.reload
+  local booted, berr = reload.boot(scripts)
   if not booted then return fatal(berr) end
   local ok, err = pcall(app.setup, app)
   if not ok then return fatal("setup failed: " .. loader.one_line(err)) end
-  local port, jerr = join(app, info, false)
+  local port, jerr = fdn_node.join(node, info, false)
   if not port then return fatal(jerr) end
-  require("fdn.rest").attach(app, { health = require("fdn.remote").health })
+  require("fdn.rest").attach(app, { health = node.remote.health })
   if info.http_port > 0 then
     local listening, lerr = core.http_listen()
     if not listening then return fatal(lerr) end
@@ -137,16 +94,12 @@ local function serve(scripts, fdn, info)
       -- request it sent us; the calls in flight end and their answers go out before the
       -- links close, and the process exits once they are sent (C bounds it all by
       -- --shutdown-timeout).
-      local cluster = require "fdn.cluster"
-      require("fdn.core.link").stop_listening()
-      require("fdn.core.discovery").leave()
-      require("fdn.serve").stop()
-      cluster.bye(function()
+      fdn_node.leave(node, function()
         sched.on_drained(function()
           -- teardowns may wait (flush, sleep): they run in a coroutine of their own
           sched.spawn(function()
             app:teardown()
-            cluster.close_all()
+            node.cluster.close_all()
             core.exit()
           end)
         end)
@@ -176,9 +129,10 @@ end
 local function client(mode, args, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
-  local _, err = join(app, info, true)
+  local node = fdn_node.new { app = app }
+  local _, err = fdn_node.join(node, info, true)
   if err then return fatal(err) end
-  require("fdn.tools")[mode == "call" and "call" or "ls"](app, args, info, mode == "ls-json")
+  require("fdn.tools")[mode == "call" and "call" or "ls"](node, args, info, mode == "ls-json")
 end
 
 -- The coroutine library, on core.resume: the call budget's watchdog must

@@ -8,17 +8,18 @@ local type, ipairs, pairs, error, tostring = type, ipairs, pairs, error, tostrin
 local STANDARD_EVENTS = { "created", "updated", "patched", "removed" }
 M.STANDARD_EVENTS = STANDARD_EVENTS
 
--- The options in effect; a script changes them with app:distribution{...}.
-local options = {
-  services = nil,            -- list of local paths | function(descriptor) -> bool | nil (all)
-  remoteServices = nil,      -- list of remote paths | function(descriptor) -> bool | nil (all)
-  remoteServicePath = nil,   -- function(descriptor) -> local path | nil (same path)
-  hooks = nil,               -- hooks registered on every proxy
-  distributedEvents = nil,   -- list of event names | nil (standard + declared custom events)
-  distributedMethods = nil,  -- list of method names | nil (every exposed method)
-  timeout = nil,             -- remote call timeout in ms | nil (--timeout)
-}
-M.options = options
+-- The options of one app (app.__distribution), empty at first; a script changes them with
+-- app:distribution{...}. Every function below reads them from its first argument:
+--   services           list of local paths | function(descriptor) -> bool | nil (all)
+--   remoteServices     list of remote paths | function(descriptor) -> bool | nil (all)
+--   remoteServicePath  function(descriptor) -> local path | nil (same path)
+--   hooks              hooks registered on every proxy
+--   distributedEvents  list of event names | nil (standard + declared custom events)
+--   distributedMethods list of method names | nil (every exposed method)
+--   timeout            remote call timeout in ms | nil (--timeout)
+function M.new()
+  return {}
+end
 
 local KNOWN = { services = true, remoteServices = true, remoteServicePath = true, hooks = true,
   distributedEvents = true, distributedMethods = true, timeout = true }
@@ -31,7 +32,7 @@ local function as_set(list)
   return set
 end
 
-function M.configure(opts)
+function M.configure(options, opts)
   if type(opts) ~= "table" then error("app:distribution: expected a table of options", 3) end
   for k, v in pairs(opts) do
     k = ALIASES[k] or k
@@ -51,22 +52,22 @@ local function passes(filter, descriptor, name)
   return true
 end
 
-function M.publishes(descriptor)
+function M.publishes(options, descriptor)
   return passes(options.services, descriptor, descriptor.path)
 end
 
-function M.consumes(descriptor)
+function M.consumes(options, descriptor)
   return passes(options.remoteServices, descriptor, descriptor.path)
 end
 
-function M.local_path(descriptor)
+function M.local_path(options, descriptor)
   local f = options.remoteServicePath
   if type(f) == "function" then return f(descriptor) or descriptor.path end
   return descriptor.path
 end
 
 -- The methods a local service offers to other nodes.
-function M.methods_of(list)
+function M.methods_of(options, list)
   local allowed = options.distributedMethods
   if allowed == nil then return list end
   local set, out = as_set(allowed), {}
@@ -75,7 +76,7 @@ function M.methods_of(list)
 end
 
 -- The events a local service sends to other nodes.
-function M.events_of(custom)
+function M.events_of(options, custom)
   local out, seen = {}, {}
   for _, e in ipairs(STANDARD_EVENTS) do out[#out + 1] = e; seen[e] = true end
   for _, e in ipairs(custom) do if not seen[e] then out[#out + 1] = e; seen[e] = true end end

@@ -11,11 +11,6 @@ local M = {}
 
 local type, pairs, ipairs, pcall, tostring = type, pairs, ipairs, pcall, tostring
 
-local app
-local entries = {}     -- { path, configure, deps = { [file] = true } } in command-line order
-local busy, queued = false, nil -- queued: nil, true (all) or a set of paths
-local watcher = nil    -- fdn.core.watch when --watch is on
-
 -- Every file a script depends on (itself included).
 local function files_of(list)
   local out = {}
@@ -24,12 +19,6 @@ local function files_of(list)
     for f in pairs(e.deps) do out[f] = true end
   end
   return out
-end
-
-local function watch_all()
-  if not watcher then return end
-  watcher.clear()
-  for f in pairs(files_of(entries)) do watcher.add(f) end
 end
 
 -- Loads a script file; returns its entry or nil and one line.
@@ -41,148 +30,164 @@ local function load_entry(path)
   return { path = path, configure = configure, deps = deps }
 end
 
-local function configure(e)
-  local ok, done, err = pcall(loader.track, e.deps, loader.configure, e.path, e.configure, app)
-  if not ok then return nil, loader.one_line(done) end
-  return done, err
-end
+-- reload.new(node) makes one node's instance (see node.lua): its state is locals of new.
+function M.new(node)
+  local app, now = node.app, node.now
+  local R = {}
+  local entries = {}     -- { path, configure, deps = { [file] = true } } in command-line order
+  local busy, queued = false, nil -- queued: nil, true (all) or a set of paths
+  local watcher = nil    -- the node's watch binding once --watch is on
 
--- Start: load and configure every script, then set the services up.
-function M.boot(the_app, scripts)
-  app = the_app
-  for _, path in ipairs(scripts) do
-    local e, err = load_entry(path)
-    if not e then return nil, err end
-    local ok, cerr = configure(e)
-    if not ok then return nil, cerr end
-    entries[#entries + 1] = e
+  local function watch_all()
+    if not watcher then return end
+    watcher.clear()
+    for f in pairs(files_of(entries)) do watcher.add(f) end
   end
-  return true
-end
 
-local function stage()
-  local saved = { services = app.services, order = app.order, hooks = app.__hooks,
-    listeners = rawget(app, "__listeners"), settings = app.settings, changed = app.__services_changed }
-  local settings = {}
-  for k, v in pairs(saved.settings) do settings[k] = v end
-  app.services, app.order, app.__hooks, app.settings = {}, {}, hooks.new_store(), settings
-  rawset(app, "__listeners", false)
-  app.__previous, app.__services_changed, app.__setup_done = saved.services, nil, false
-  return saved
-end
+  local function configure(e)
+    local ok, done, err = pcall(loader.track, e.deps, loader.configure, e.path, e.configure, app)
+    if not ok then return nil, loader.one_line(done) end
+    return done, err
+  end
 
-local function restore(saved)
-  app.services, app.order, app.__hooks, app.settings = saved.services, saved.order, saved.hooks, saved.settings
-  hooks.changed() -- chains compiled while the staged store was in place are stale
-  rawset(app, "__listeners", saved.listeners)
-  app.__previous, app.__services_changed, app.__setup_done = nil, saved.changed, true
-end
+  -- Start: load and configure every script, then set the services up.
+  function R.boot(scripts)
+    for _, path in ipairs(scripts) do
+      local e, err = load_entry(path)
+      if not e then return nil, err end
+      local ok, cerr = configure(e)
+      if not ok then return nil, cerr end
+      entries[#entries + 1] = e
+    end
+    return true
+  end
 
-local function attempt(changed)
-  -- scripts whose file or any file they required changed load afresh; the
-  -- others run their configure function again
-  local fresh, n, evicted = {}, 0, {}
-  for _, e in ipairs(entries) do
-    local hit = changed == nil or changed[e.path]
-    for f in pairs(e.deps) do hit = hit or changed[f] end
-    if hit then
-      fresh[e.path], n = true, n + 1
-      for f in pairs(e.deps) do
-        evicted[f] = loader.by_path[f]
-        loader.by_path[f] = nil
+  local function stage()
+    local saved = { services = app.services, order = app.order, hooks = app.__hooks,
+      listeners = rawget(app, "__listeners"), settings = app.settings, changed = app.__services_changed }
+    local settings = {}
+    for k, v in pairs(saved.settings) do settings[k] = v end
+    app.services, app.order, app.__hooks, app.settings = {}, {}, hooks.new_store(), settings
+    rawset(app, "__listeners", false)
+    app.__previous, app.__services_changed, app.__setup_done = saved.services, nil, false
+    return saved
+  end
+
+  local function restore(saved)
+    app.services, app.order, app.__hooks, app.settings = saved.services, saved.order, saved.hooks, saved.settings
+    hooks.changed() -- chains compiled while the staged store was in place are stale
+    rawset(app, "__listeners", saved.listeners)
+    app.__previous, app.__services_changed, app.__setup_done = nil, saved.changed, true
+  end
+
+  local function attempt(changed)
+    -- scripts whose file or any file they required changed load afresh; the
+    -- others run their configure function again
+    local fresh, n, evicted = {}, 0, {}
+    for _, e in ipairs(entries) do
+      local hit = changed == nil or changed[e.path]
+      for f in pairs(e.deps) do hit = hit or changed[f] end
+      if hit then
+        fresh[e.path], n = true, n + 1
+        for f in pairs(e.deps) do
+          evicted[f] = loader.by_path[f]
+          loader.by_path[f] = nil
+        end
       end
     end
-  end
-  if n == 0 then return true, 0 end
-  local saved = stage()
-  local function fail(line)
-    restore(saved)
-    for f, v in pairs(evicted) do loader.by_path[f] = v end
-    return nil, line
-  end
-  local next_entries = {}
-  for _, e in ipairs(entries) do
-    local entry = e
-    if fresh[e.path] then
-      local err
-      entry, err = load_entry(e.path)
-      if not entry then return fail(err) end
+    if n == 0 then return true, 0 end
+    local saved = stage()
+    local function fail(line)
+      restore(saved)
+      for f, v in pairs(evicted) do loader.by_path[f] = v end
+      return nil, line
     end
-    local ok, cerr = configure(entry)
-    if not ok then return fail(cerr) end
-    next_entries[#next_entries + 1] = entry
-  end
-  -- state: a service takes over from the version it replaces
-  for path, svc in pairs(app.services) do
-    local old = saved.services[path]
-    local raw = svc.__raw
-    if old and type(raw.migrate) == "function" then
-      local ok, err = pcall(raw.migrate, raw, old.__raw)
-      if not ok then return fail("migrate of '" .. path .. "' failed: " .. loader.one_line(err)) end
+    local next_entries = {}
+    for _, e in ipairs(entries) do
+      local entry = e
+      if fresh[e.path] then
+        local err
+        entry, err = load_entry(e.path)
+        if not entry then return fail(err) end
+      end
+      local ok, cerr = configure(entry)
+      if not ok then return fail(cerr) end
+      next_entries[#next_entries + 1] = entry
     end
-  end
-  for _, path in ipairs(app.order) do
-    local raw = app.services[path].__raw
-    if type(raw.setup) == "function" then
-      local ok, err = pcall(raw.setup, raw, app, path)
-      if not ok then return fail("setup of '" .. path .. "' failed: " .. loader.one_line(err)) end
+    -- state: a service takes over from the version it replaces
+    for path, svc in pairs(app.services) do
+      local old = saved.services[path]
+      local raw = svc.__raw
+      if old and type(raw.migrate) == "function" then
+        local ok, err = pcall(raw.migrate, raw, old.__raw)
+        if not ok then return fail("migrate of '" .. path .. "' failed: " .. loader.one_line(err)) end
+      end
     end
-  end
-  -- the swap: from here on new calls get the new services; calls running on
-  -- the old ones finish there
-  app.__previous, app.__setup_done, app.__services_changed = nil, true, saved.changed
-  entries = next_entries
-  for path, old in pairs(saved.services) do
-    if app.services[path] ~= old and type(old.__raw.teardown) == "function" then
-      sched.spawn(function()
-        local ok, err = pcall(old.__raw.teardown, old.__raw)
-        if not ok then log.error("teardown of the previous '" .. path .. "' failed: " .. tostring(err)) end
-      end)
+    for _, path in ipairs(app.order) do
+      local raw = app.services[path].__raw
+      if type(raw.setup) == "function" then
+        local ok, err = pcall(raw.setup, raw, app, path)
+        if not ok then return fail("setup of '" .. path .. "' failed: " .. loader.one_line(err)) end
+      end
     end
+    -- the swap: from here on new calls get the new services; calls running on
+    -- the old ones finish there
+    app.__previous, app.__setup_done, app.__services_changed = nil, true, saved.changed
+    entries = next_entries
+    for path, old in pairs(saved.services) do
+      if app.services[path] ~= old and type(old.__raw.teardown) == "function" then
+        sched.spawn(function()
+          local ok, err = pcall(old.__raw.teardown, old.__raw)
+          if not ok then log.error("teardown of the previous '" .. path .. "' failed: " .. tostring(err)) end
+        end)
+      end
+    end
+    if app.__services_changed then app.__services_changed() end
+    watch_all()
+    return true, n
   end
-  if app.__services_changed then app.__services_changed() end
-  watch_all()
-  return true, n
-end
 
--- Reloads the scripts touched by `changed` (a set of paths), or all of them
--- (nil). One reload at a time: changes that come meanwhile make one more.
-function M.reload(changed)
-  if busy then
-    if changed == nil or queued == true then
-      queued = true
-    else
-      queued = queued or {}
-      for f in pairs(changed) do queued[f] = true end
+  -- Reloads the scripts touched by `changed` (a set of paths), or all of them
+  -- (nil). One reload at a time: changes that come meanwhile make one more.
+  function R.reload(changed)
+    if busy then
+      if changed == nil or queued == true then
+        queued = true
+      else
+        queued = queued or {}
+        for f in pairs(changed) do queued[f] = true end
+      end
+      return
     end
-    return
+    busy = true
+    local t0 = now()
+    local ok, n = attempt(changed)
+    busy = false
+    if not ok then
+      log.error("reload failed, still serving the previous version: " .. tostring(n))
+    elseif n > 0 then
+      log.info(("reloaded %d script%s in %.1f ms; serving %s"):format(n, n == 1 and "" or "s", now() - t0,
+        table.concat(app.order, ", ")))
+    end
+    if queued ~= nil then
+      local q = queued
+      queued = nil
+      return R.reload(q ~= true and q or nil)
+    end
   end
-  busy = true
-  local t0 = fdn.now()
-  local ok, n = attempt(changed)
-  busy = false
-  if not ok then
-    log.error("reload failed, still serving the previous version: " .. tostring(n))
-  elseif n > 0 then
-    log.info(("reloaded %d script%s in %.1f ms; serving %s"):format(n, n == 1 and "" or "s", fdn.now() - t0,
-      table.concat(app.order, ", ")))
-  end
-  if queued ~= nil then
-    local q = queued
-    queued = nil
-    return M.reload(q ~= true and q or nil)
-  end
-end
 
--- --watch: reload when a script or a file it required changes on disk.
-function M.watch()
-  watcher = require "fdn.core.watch"
-  sched.handle("watch", function(paths)
-    local changed = {}
-    for _, p in ipairs(paths) do changed[p] = true end
-    sched.spawn(M.reload, changed)
-  end)
-  watch_all()
+  -- --watch: reload when a script or a file it required changes on disk.
+  function R.watch()
+    watcher = node.watch
+    node.handle("watch", function(paths)
+      local changed = {}
+      for _, p in ipairs(paths) do changed[p] = true end
+      sched.spawn(R.reload, changed)
+    end)
+    watch_all()
+  end
+
+  return R
 end
 
 return M

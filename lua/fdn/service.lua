@@ -74,12 +74,13 @@ end
 events.mixin(Service)
 
 -- A local service's events also go to the nodes that subscribed to them
--- (app.__publish is installed by serve.lua); a proxy's events stay local.
+-- (app.__publish is installed by serve.lua); a direct service's (a proxy's) stay local:
+-- they came from its source.
 local emit_local = events.emit
 function Service:emit(event, ...)
   local all, had = self.__listeners, false
   if all and all[event] then had = emit_local(self, event, ...) end
-  local publish = not self.__remote and self.__app.__publish
+  local publish = not self.__direct and self.__app.__publish
   if publish then publish(self, event, ...) end
   return had
 end
@@ -204,13 +205,13 @@ end
 -- fdn error, logged once with its traceback when it was a plain Lua error). ctx is the
 -- hook context, for what a transport reads back from it (ctx.http); it is nil when
 -- nothing could see one (no hook, no event to send: the raw method ran under xpcall
--- alone). A proxy's raw method is the remote call itself, with the same arguments (and
--- nil params taken as none), so that call is made directly.
+-- alone). A direct service's (a proxy's) calls go straight to its one call function, with
+-- the same arguments (nil params taken as none).
 local function call(self, method, id, data, params)
   local c = compiled(self, method)
   if c.quiet then
-    local remote_call = self.__remote
-    if remote_call then return xpcall(remote_call, catch, self.__path, method, id, data, params) end
+    local direct = self.__direct
+    if direct then return xpcall(direct, catch, self.__path, method, id, data, params) end
     return xpcall(c.bare, catch, self, id, data, params == nil and {} or params)
   end
   local ok, ctx = try(self, method, id, data, params)
@@ -243,43 +244,62 @@ local function invoke(self, method, id, data, params)
   error(r, 0)
 end
 
--- The methods. A quiet proxy's method is the remote call itself, made at once with no
--- pcall around it (remote.call raises fdn errors only). The check is written out per shape
--- rather than through spread(): the extra call would cost about a third of what the
--- shortcut saves (measured with callgrind).
+-- The methods. A quiet direct service's (a proxy's) method is its call function itself,
+-- made at once with no pcall around it (a proxy's remote call raises fdn errors only). The
+-- check is written out per shape rather than through spread(): the extra call would cost
+-- about a third of what the shortcut saves (measured with callgrind).
 local function make_method(method)
   local how = shape(method)
   if how == "params" then
     return function(self, params)
-      local rc, c = self.__remote, self.__chains[method]
-      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, nil, nil, params) end
+      local rc, c = self.__direct, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then
+        return rc(self.__path, method, nil, nil, params)
+      end
       return invoke(self, method, nil, nil, params)
     end
   elseif how == "id_data" then
     return function(self, id, data, params)
-      local rc, c = self.__remote, self.__chains[method]
-      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, id, data, params) end
+      local rc, c = self.__direct, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then
+        return rc(self.__path, method, id, data, params)
+      end
       return invoke(self, method, id, data, params)
     end
   elseif how == "id" then
     return function(self, id, params)
-      local rc, c = self.__remote, self.__chains[method]
-      if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, id, nil, params) end
+      local rc, c = self.__direct, self.__chains[method]
+      if rc and c and c.quiet and c.epoch == hooks.epoch then
+        return rc(self.__path, method, id, nil, params)
+      end
       return invoke(self, method, id, nil, params)
     end
   end
   return function(self, data, params)
-    local rc, c = self.__remote, self.__chains[method]
-    if rc and c and c.quiet and c.epoch == hooks.epoch then return rc(self.__path, method, nil, data, params) end
+    local rc, c = self.__direct, self.__chains[method]
+    if rc and c and c.quiet and c.epoch == hooks.epoch then
+      return rc(self.__path, method, nil, data, params)
+    end
     return invoke(self, method, nil, data, params)
   end
 end
 
 -- Wraps a raw service table. options.methods lists what is exposed (default:
--- the standard methods it has); options.events lists its custom events.
+-- the standard methods it has); options.events lists its custom events. options.direct,
+-- a function (path, method, id, data, params), makes a direct service (what a proxy is):
+-- every listed method is that one function (raw may be empty), called straight, with no
+-- argument mapping, when no hook applies; its events are its source's, so it publishes none.
 function M.wrap(app, path, raw, options)
   if type(raw) ~= "table" then error("app:use: the service for '" .. path .. "' must be a table", 3) end
   options = options or {}
+  local direct = options.direct
+  if direct then
+    for _, m in ipairs(options.methods or {}) do
+      if type(m) == "string" then
+        raw[m] = spread(m, function(_, id, data, params) return direct(path, m, id, data, params) end)
+      end
+    end
+  end
   local methods, method_list = {}, {}
   if options.methods ~= nil then
     if type(options.methods) ~= "table" then error("app:use: methods must be a list of names", 3) end
@@ -309,7 +329,8 @@ function M.wrap(app, path, raw, options)
   local svc = setmetatable({
     __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
     __methods = methods, __method_list = method_list, __own_events = own_events,
-    __event_list = event_list, __hooked = {}, __options = options, __listeners = false, __remote = false,
+    __event_list = event_list, __hooked = {}, __options = options, __listeners = false,
+    __direct = options.direct or false,
   }, Service)
   -- Hooked methods: the standard ones the service has, and every listed one.
   for _, m in ipairs(M.STANDARD) do

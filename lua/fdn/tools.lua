@@ -5,7 +5,6 @@ local core = require "fdn.core.node"
 local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
-local cluster = require "fdn.cluster"
 local service = require "fdn.service"
 
 local M = {}
@@ -16,35 +15,35 @@ local stdout, stderr = io.stdout, io.stderr
 -- second, gossip with the first link) and every link it started is up or gone.
 local HEAR_ALL_MS = 1200
 
-local function connecting()
-  for _, p in pairs(cluster.peers) do
+local function connecting(peers)
+  for _, p in pairs(peers) do
     if p.state == "connecting" then return true end
   end
   return false
 end
 
--- Waits until done() is true or discovery has settled, bounded by `ms`.
-local function settle(ms, done)
+-- Waits until done() is true or the node's discovery has settled, bounded by `ms`.
+local function settle(node, ms, done)
   local start = core.now()
   while core.now() - start < ms do
     if done and done() then return end
-    if core.now() - start >= HEAR_ALL_MS and not connecting() then return end
+    if core.now() - start >= HEAR_ALL_MS and not connecting(node.cluster.peers) then return end
     sched.sleep(done and 20 or 50)
   end
 end
 
-local function sorted_peers()
+local function sorted_peers(node)
   local list = {}
-  for _, p in pairs(cluster.peers) do
+  for _, p in pairs(node.cluster.peers) do
     if p.state == "up" or p.state == "leaving" then list[#list + 1] = p end
   end
   table.sort(list, function(a, b) return (a.name or a.node) < (b.name or b.node) end)
   return list
 end
 
-function M.ls(app, args, info, as_json)
-  settle(info.timeout)
-  local list = sorted_peers()
+function M.ls(node, args, info, as_json)
+  settle(node, info.timeout)
+  local list = sorted_peers(node)
   if as_json then
     local out = json.array()
     for _, p in ipairs(list) do
@@ -98,9 +97,9 @@ local function parse_id(s)
   return math.tointeger(tonumber(s)) or s
 end
 
-function M.call(app, args, info)
-  local path, method = args[1], args[2]
-  settle(info.timeout, function() return app:service(path) ~= nil end)
+function M.call(node, args, info)
+  local app, path, method = node.app, args[1], args[2]
+  settle(node, info.timeout, function() return app:service(path) ~= nil end)
   local svc = app:service(path)
   if not svc then
     return fail(errors.NotFound("No node serves '" .. tostring(path) .. "' (key '" .. info.key .. "')"))

@@ -5,7 +5,6 @@
 -- prints one JSON line:
 --   CALLS=1000 CLIENTS=1 PROVIDERS=1 LEAD=1 fdnode tests/bench/inflight_client.lua --name c1
 local B = require "bench_common"
-local cluster = require "fdn.cluster"
 local sched = require "fdn.sched"
 
 local now, sleep = fdn.now, fdn.sleep
@@ -30,10 +29,10 @@ local function wait_for(what, cond, limit_ms)
   end
 end
 
--- Peers serving `sleepy` whose link is up.
-local function providers_up()
+-- Peers serving `sleepy` whose link is up (the node's peers: app.__node, see fdn/node.lua).
+local function providers_up(app)
   local n = 0
-  for _, p in pairs(cluster.peers) do
+  for _, p in pairs(app.__node.cluster.peers) do
     if p.state == "up" and p.services.sleepy then n = n + 1 end
   end
   return n
@@ -101,7 +100,7 @@ end
 
 local function main(app)
   wait_for("discovery: not every provider within 30 s", function()
-    return app:service("sleepy") and app:service("pmem") and providers_up() >= PROVIDERS
+    return app:service("sleepy") and app:service("pmem") and providers_up(app) >= PROVIDERS
   end)
   local pmem, sleepy = app:service("pmem"), app:service("sleepy")
   for _ = 1, WARM_CALLS do call(pmem, "state") end

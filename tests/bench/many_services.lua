@@ -11,7 +11,7 @@ return function(app)
   B.watchdog("many_services")
   local function get(_, id)
     if id == "meta" then
-      return { loaded_at = t_load, services = N, table_bytes = #require("fdn.serve").table_body() }
+      return { loaded_at = t_load, services = N, table_bytes = #app.__node.serve.table_body() }
     end
     return { id = id }
   end

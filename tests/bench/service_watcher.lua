@@ -4,7 +4,6 @@
 -- then stays up, idle, until it is stopped (bounded by the watchdog).
 --   EXPECT=1000 fdnode tests/bench/service_watcher.lua --name watcher
 local B = require "bench_common"
-local cluster = require "fdn.cluster"
 local link = require "fdn.core.link"
 
 local now = fdn.now
@@ -16,9 +15,10 @@ local function fail(msg)
   os.exit(1)
 end
 
--- The port of the node that serves s0001 (its beacons say the same port).
-local function provider_port()
-  for _, p in pairs(cluster.peers) do
+-- The port of the node that serves s0001 (its beacons say the same port; the node's peers:
+-- app.__node, see fdn/node.lua).
+local function provider_port(app)
+  for _, p in pairs(app.__node.cluster.peers) do
     if p.services.s0001 then return p.port end
   end
   return nil
@@ -32,7 +32,7 @@ local function report(app, t_first, t_all, stats)
   B.result { "workload", "services", "services", EXPECT, "table_bytes", meta.table_bytes,
     "first_seen_ms", B.round(t_first - meta.loaded_at), "all_seen_ms", B.round(t_all - meta.loaded_at),
     "watcher_bytes_in", stats.bytes_in,
-    "watcher_rss_kib", mem.rss_kib, "watcher_lua_kib", B.round(mem.lua_kib), "peer_port", provider_port() }
+    "watcher_rss_kib", mem.rss_kib, "watcher_lua_kib", B.round(mem.lua_kib), "peer_port", provider_port(app) }
 end
 
 return function(app)
