@@ -34,4 +34,18 @@ t.raises(function() rpc.handle(T.RES, print, "fields") end, "fields of a frame t
 t.raises(function() http.respond(1, 99) end, "status 99")
 t.raises(function() json.encode() end, "json.encode of nothing")
 
+-- fdn.core.json: null and array_mt shared with fdn.json (and a second open), round trips,
+-- failures as nil and a message, misuse raising
+local fj = require "fdn.json"
+t.check(json.null == fj.null and json.array_mt == fj.array_mt and json.array_mt.__name == "fdn.json.array",
+  "json: one null and one array_mt")
+local s = json.encode({ a = setmetatable({ 1, 2.0 }, json.array_mt) })
+t.eq(s, '{"a":[1,2.0]}', "json: an integer stays 1, a float 2.0")
+t.eq(json.decode(s), { a = t.list { 1, 2.0 } }, "json: and back")
+t.check(math.type(json.decode(s).a[2]) == "float", "json: 2.0 decodes as a float")
+t.eq({ json.decode("[1,") }, { nil, "unexpected end of input at 4" }, "json: a failure is nil and where")
+t.eq({ json.encode({ f = print }) }, { nil, "cannot encode value of type function" }, "json: what cannot be encoded")
+t.eq(json.encode(string.rep("x", 100000)), '"' .. string.rep("x", 100000) .. '"', "json: a long string")
+t.check(not pcall(json.decode) and not pcall(json.encode) and not pcall(json.decode, {}), "json: misuse raises")
+
 return t.done()

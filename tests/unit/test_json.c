@@ -1,5 +1,6 @@
-/* test_json.c: unit tests of the JSON codec (core/json.c), and of its binding (core/lua_json.c)
- * when that is linked in: exact round trips, every error message, stack balance. */
+/* test_json.c: unit tests of the JSON codec (core/json*.c): exact round trips, every error
+ * message, stack balance. Cases are Lua expressions; their helpers are json_prelude.lua's, and
+ * the binding (core/lua_json.c) is tests/lua/test_bindings.lua's. */
 #include "json.h"
 
 #include <stdio.h>
@@ -11,30 +12,12 @@
 
 #include "check.h"
 
-/* Weak: the test links with core/json.c alone; the binding's tests run when it is linked. */
-int luaopen_fdn_core_json(lua_State *L) __attribute__((weak));
-
 static lua_State *L;
 static char err[128];
 
-/* Lua helpers shared by the tests: arr(...) builds an array_mt table, eq() compares deeply
- * (integer vs float subtype, -0.0, metatables included). */
-static const char prelude[] =
-    "json = ...\n"
-    "null = json.null\n"
-    "function arr(...) return setmetatable({...}, json.array_mt) end\n"
-    "function eq(a, b)\n"
-    "  if type(a) ~= type(b) then return false end\n"
-    "  if type(a) == 'number' then\n"
-    "    if math.type(a) ~= math.type(b) then return false end\n"
-    "    return a == b and (a ~= 0 or 1/a == 1/b)\n"
-    "  end\n"
-    "  if type(a) ~= 'table' then return a == b end\n"
-    "  if getmetatable(a) ~= getmetatable(b) then return false end\n"
-    "  for k, v in pairs(a) do if not eq(v, b[k]) then return false end end\n"
-    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
-    "  return true\n"
-    "end\n";
+/* tests/unit/json_prelude.lua (the first argument): Lua helpers shared by the tests, arr(...)
+ * and eq(a, b), as globals. */
+static const char *prelude_path;
 
 static void push_expr(const char *expr)
 {
@@ -667,47 +650,19 @@ static void test_round_trips(void)
         CHECK(canonical(canon[i]));
 }
 
-static void test_binding(void)
+int main(int argc, char **argv)
 {
-    if (!luaopen_fdn_core_json) {
-        printf("test_json: binding not linked, its tests skipped\n");
-        return;
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_json PATH/json_prelude.lua\n");
+        return 2;
     }
-    /* the binding shares null and array_mt with the codec (and with a second open) */
-    luaL_requiref(L, "fdn.core.json", luaopen_fdn_core_json, 0);
-    lua_setglobal(L, "json");
-    luaL_requiref(L, "json2", luaopen_fdn_core_json, 0);
-    lua_setglobal(L, "json2");
-    push_expr("json2.null == null and json2.array_mt == json.array_mt and "
-              "json.array_mt == getmetatable(arr()) and json.null == null and "
-              "json.array_mt.__name == 'fdn.json.array'");
-    CHECK(lua_toboolean(L, -1));
-    lua_pop(L, 1);
-    push_expr("(function()\n"
-              "  local s = json.encode({a = arr(1, 2.0, null)})\n"
-              "  if s ~= '{\"a\":[1,2.0,null]}' then return false end\n"
-              "  local v = json.decode(s)\n"
-              "  if not eq(v, {a = arr(1, 2.0, null)}) then return false end\n"
-              "  local x, e = json.decode('[1,')\n"
-              "  if x ~= nil or e ~= 'unexpected end of input at 4' then return false end\n"
-              "  x, e = json.encode({f = print})\n"
-              "  if x ~= nil or e ~= 'cannot encode value of type function' then return false end\n"
-              "  if json.encode(string.rep('x', 100000)) ~= '\"' .. string.rep('x', 100000) .. '\"'"
-              "  then return false end\n"
-              "  if json.encode(1) ~= '1' then return false end\n"
-              "  return not pcall(json.decode) and not pcall(json.encode) and"
-              "    not pcall(json.decode, {})\n"
-              "end)()");
-    CHECK(lua_toboolean(L, -1));
-    lua_pop(L, 1);
-}
-
-int main(void)
-{
+    prelude_path = argv[1];
     L = luaL_newstate();
     luaL_openlibs(L);
-    if (luaL_loadstring(L, prelude))
+    if (luaL_loadfile(L, prelude_path)) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
         return 2;
+    }
     lua_createtable(L, 0, 2); /* the prelude's `json`: what the codec itself provides */
     fdn_json_push_null(L);
     lua_setfield(L, -2, "null");
@@ -725,7 +680,6 @@ int main(void)
     test_encode_items();
     test_utf8();
     test_round_trips();
-    test_binding();
     CHECK(lua_gettop(L) == 0);
 
     lua_close(L);

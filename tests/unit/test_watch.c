@@ -370,46 +370,32 @@ static void test_overflow(void)
     EXPECT_ONE(3, P("a.lua"), P("b.lua"), "sub/c.lua");
 }
 
+/* The binding, through the steps of tests/unit/watch_binding.lua (the first argument). */
+static const char *steps_path;
+
 static void test_lua(lua_State *L)
 {
-    const char *script =
-        "local dir = ...\n"
-        "local w = require 'fdn.core.watch'\n"
-        "assert(require 'fdn.core.watch' == w)\n"
-        "w.quiet(30)\n"
-        "local none, why = w.remove(dir .. '/l.lua')\n"
-        "assert(#w.files() == 0 and none == nil and why == 'not watched')\n"
-        "assert(w.add(dir .. '/l.lua') == true)\n"
-        "assert(w.add(dir .. '/l.lua') == true)\n"
-        "local ok, err = w.add(dir .. '/nodir/l.lua')\n"
-        "assert(ok == nil and err == 'not found', tostring(err))\n"
-        "assert(w.add(dir .. '/m.lua'))\n"
-        "local fs = w.files()\n"
-        "assert(#fs == 2 and fs[1] == dir .. '/l.lua' and fs[2] == dir .. '/m.lua')\n"
-        "assert(w.remove(dir .. '/m.lua') == true and #w.files() == 1)\n"
-        "assert(not pcall(w.quiet, -1) and not pcall(w.quiet, 60001) and not pcall(w.add))\n"
-        "return w\n";
-    CHECK(luaL_loadstring(L, script) == LUA_OK);
-    lua_pushstring(L, dir);
-    if (!CHECK(lua_pcall(L, 1, 1, 0) == LUA_OK)) {
-        fprintf(stderr, "  %s\n", lua_tostring(L, -1));
-        lua_pop(L, 1);
+    int steps = load_steps(L, steps_path, &node, luaopen_fdn_core_watch);
+    if (!CHECK(steps != LUA_NOREF))
         return;
-    }
-    lua_setglobal(L, "W");
+    lua_pushstring(L, dir);
+    if (!CHECK(call_step(L, steps, "watch", 1)))
+        return;
+    lua_settop(L, 0);
     int64_t t = now_ms();
     write_file(P("l.lua"), "return 'l'\n");
     write_file(P("m.lua"), "return 'm'\n");
     wait_dispatches(1, 2000);
     CHECK(nrecs == 1 && recs[0].at >= t + 30 - SLACK && recs[0].at < t + 3 * QUIET);
     EXPECT_ONE(1, P("l.lua"));
-    CHECK(luaL_dostring(L, "W.clear(); assert(#W.files() == 0)") == LUA_OK);
+    CHECK(call_step(L, steps, "clear", 0));
+    lua_settop(L, 0);
     write_file(P("l.lua"), "return 'l2'\n");
     EXPECT_NONE();
     /* left with a change pending: lua_close frees it through __gc, with no dispatch */
     lua_pushstring(L, dir);
-    lua_setglobal(L, "DIR");
-    CHECK(luaL_dostring(L, "W.quiet(1000); assert(W.add(DIR .. '/l.lua'))") == LUA_OK);
+    CHECK(call_step(L, steps, "pending", 1));
+    lua_settop(L, 0);
     write_file(P("l.lua"), "return 'l3'\n");
     run_ms(node.base, 50);
     lua_close(L);
@@ -433,8 +419,13 @@ static void test_free_pending(void)
     CHECK(nrecs == 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_watch PATH/watch_binding.lua\n");
+        return 2;
+    }
+    steps_path = argv[1];
     fdn_log_set_level(FDN_LOG_ERROR + 1); /* the cases provoke errors on purpose */
     int64_t start = now_ms();
     char cwd[PATH_MAX];
