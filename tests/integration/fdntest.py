@@ -235,6 +235,28 @@ def run_fdnode(*args, timeout=10):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
+def raise_nofile(want):
+    """Raises this process's soft limit of descriptors to want (at most the hard limit): a test
+    that opens thousands of connections."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, want) if hard != resource.RLIM_INFINITY else want
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+FIGURES = []  # the figures a test measured: printed as they come, and again by print_figures()
+
+
+def figure(line):
+    FIGURES.append(line)
+    print("  " + line)
+
+
+def print_figures():
+    print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)
+
+
 def check(cond, name, detail=""):
     global _passed, _failed
     if cond:

@@ -6,29 +6,19 @@ from netns import isolate
 isolate()
 
 import json  # noqa: E402
-import resource  # noqa: E402
 import select  # noqa: E402
 import socket  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import Node, case, check, eq, finish, wait_until  # noqa: E402
+from fdntest import Node, case, check, eq, figure, finish, print_figures, raise_nofile, wait_until  # noqa: E402
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
 A, B = "127.0.0.1", "127.0.0.2"  # two clients: lo answers the whole of 127/8
 N_HOLD = 1100  # over the gateway's 1024 connections
-FIGURES = []
 
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-want = min(hard, 4096) if hard != resource.RLIM_INFINITY else 4096
-if soft < want:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+raise_nofile(4096)
 
-
-def figure(line):
-    FIGURES.append(line)
-    print("  " + line)
 
 
 def connect(port, source):
@@ -225,5 +215,5 @@ def _():
 
 
 print("runtime: %.1f s" % (time.monotonic() - T0))
-print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)
+print_figures()
 finish()

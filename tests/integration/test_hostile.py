@@ -10,16 +10,14 @@ isolate()
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
-import resource  # noqa: E402
 import select  # noqa: E402
 import socket  # noqa: E402
 import struct  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 
-from fdntest import (Node, case, check, check_memory, connect, eq, finish, free_port, nfds,  # noqa: E402
-                     open_many, rss_kb, wait_until)
+from fdntest import (Node, case, check, check_memory, connect, eq, figure, finish, free_port, nfds,  # noqa: E402
+                     open_many, print_figures, raise_nofile, rss_kb, wait_until)
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
@@ -29,16 +27,8 @@ SEED = int(os.environ.get("FDN_HOSTILE_SEED") or random.SystemRandom().randrange
 RNG = random.Random(SEED)  # the random streams' contents (datagram ids and tags come from urandom)
 SEED_NOTE = "(FDN_HOSTILE_SEED=%d)" % SEED
 
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-want = min(hard, 8192) if hard != resource.RLIM_INFINITY else 8192
-if soft < want:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-FIGURES = []
+raise_nofile(8192)
 
-
-def figure(line):
-    FIGURES.append(line)
-    print("  " + line)
 
 
 def frame(ftype, fid=0, body=b"", flags=0):
@@ -646,5 +636,5 @@ def _():
 
 
 print("runtime: %.1f s" % (time.monotonic() - T0))
-print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)
+print_figures()
 finish()

@@ -13,31 +13,22 @@ isolate()
 
 import json  # noqa: E402
 import os  # noqa: E402
-import resource  # noqa: E402
 import select  # noqa: E402
 import socket  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 
 import fdntest  # noqa: E402
-from fdntest import Node, case, check, check_memory, eq, finish, wait_until, nfds, open_many, rss_kb  # noqa: E402
+from fdntest import (Node, case, check, check_memory, eq, figure, finish, nfds, open_many, print_figures,  # noqa: E402
+                     raise_nofile, rss_kb, wait_until)
 
 T0 = time.monotonic()
 BIG = "tests/integration/fixtures/hostile/big.lua"
 LAB = "tests/integration/fixtures/lab.lua"
 HTTP_TIMEOUT_MS = 1000
-FIGURES = []
 
-soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-want = min(hard, 4096) if hard != resource.RLIM_INFINITY else 4096
-if soft < want:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+raise_nofile(4096)
 
-
-def figure(line):
-    FIGURES.append(line)
-    print("  " + line)
 
 
 def connect(port, timeout=5, rcvbuf=None):
@@ -521,5 +512,5 @@ def _():
 
 
 print("runtime: %.1f s" % (time.monotonic() - T0))
-print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)
+print_figures()
 finish()
