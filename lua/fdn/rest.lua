@@ -21,7 +21,7 @@ local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
 -- The error's JSON, its code as the status. Data (or errors) that is not JSON is left
 -- out, as serve.lua does for a remote caller: the class, code and message still go.
 local function send_error(req_id, err)
-  local e = errors.is(err) and err or errors.from(err)
+  local e = errors.from(err)
   local code = e.code
   if math_type(code) ~= "integer" or code < 400 or code > 599 then code = 500 end
   local t = e:toJSON()

@@ -80,7 +80,7 @@ function M.new(node)
   -- An ERR answer. When the error's data or errors cannot go (not JSON, or too large), its
   -- class, code and message still go, without them; a message too large is cut.
   local function answer_error(lid, id, err)
-    local e = errors.is(err) and err or errors.from(err)
+    local e = errors.from(err)
     local body = e:toJSON()
     local sent, why = reply(lid, T.ERR, id, body)
     if sent or not frame_at_fault(why) then return end

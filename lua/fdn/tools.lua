@@ -79,7 +79,7 @@ function M.ls(node, args, info, as_json)
 end
 
 local function fail(err)
-  local e = errors.is(err) and err or errors.from(err)
+  local e = errors.from(err)
   stderr:write(json.encode(e:toJSON()) or tostring(err), "\n")
   core.exit(1)
 end

@@ -5,6 +5,7 @@ import atexit
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -238,7 +239,6 @@ def run_fdnode(*args, timeout=10):
 def raise_nofile(want):
     """Raises this process's soft limit of descriptors to want (at most the hard limit): a test
     that opens thousands of connections."""
-    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(hard, want) if hard != resource.RLIM_INFINITY else want
     if soft < want:
