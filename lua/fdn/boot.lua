@@ -17,9 +17,11 @@ local stderr = io.stderr
 
 local function install_services_searcher(lib_dir)
   local dir = lib_dir .. "/services/"
-  package.preload["fdn.memory"] = function()
-    local chunk = assert(loadfile(dir .. "memory.lua", "t"))
-    return chunk("fdn.memory")
+  for name, file in pairs { ["fdn.memory"] = "memory.lua", ["fdn.memory.store"] = "memory_store.lua" } do
+    package.preload[name] = function()
+      local chunk = assert(loadfile(dir .. file, "t"))
+      return chunk(name)
+    end
   end
 end
 
