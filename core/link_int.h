@@ -109,6 +109,11 @@ int fdn_link_move_out(struct link *l);
  * links were freed from inside it. */
 int fdn_links_run_dispatch(struct fdn_links *ls, int nargs, int call);
 
+/* A new link on fd (inbound: accepted), mapped, its bufferevent set up. */
+struct link *fdn_link_new(struct fdn_links *ls, evutil_socket_t fd, int inbound);
+/* Dispatches a link event ("accept", "up") to Lua; -1 when the links were freed in it. */
+int fdn_links_event(struct fdn_links *ls, uint64_t id, const char *what, const char *s, int i);
+
 /* --- link_in.c ---------------------------------------------------------------------------- */
 
 /* The bufferevent's read callback: input decrypted (TLS), frames parsed and handed to Lua. */
