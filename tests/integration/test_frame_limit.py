@@ -45,6 +45,16 @@ def _():
     check(time.monotonic() - t0 < 1, "at once")
 
 
+@case("an error whose message is over the limit: its class and code cross, the message cut")
+def _():
+    t0 = time.monotonic()
+    s, r, _ = gw.request("GET", "/big?message=%d" % (LIMIT * 2), timeout=15)
+    eq((s, r.get("name")), (400, "BadRequest"), "an error message over --max-frame: its class and code")
+    msg = r.get("message", "")
+    check(msg.startswith("mmm") and msg.endswith("...") and len(msg) < LIMIT, "the message cut", len(msg))
+    check(time.monotonic() - t0 < 1, "at once")
+
+
 @case("an event over the limit: logged; the subscriber stays subscribed")
 def _():
     eq(gw.request("POST", "/big", {"size": 10, "n": 1})[0], 201, "an event of 10 bytes")
