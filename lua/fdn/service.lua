@@ -75,13 +75,17 @@ events.mixin(Service)
 
 -- A local service's events also go to the nodes that subscribed to them
 -- (app.__publish is installed by serve.lua); a direct service's (a proxy's) stay local:
--- they came from its source.
+-- they came from its source. Both go to the gateway's sockets its channels choose
+-- (app.__sockets, installed by socket.lua; remote.lua calls it for a proxy's events).
 local emit_local = events.emit
 function Service:emit(event, ...)
   local all, had = self.__listeners, false
   if all and all[event] then had = emit_local(self, event, ...) end
-  local publish = not self.__direct and self.__app.__publish
+  local app = self.__app
+  local publish = not self.__direct and app.__publish
   if publish then publish(self, event, ...) end
+  local sockets = app.__sockets
+  if sockets then sockets(self, event, ...) end
   return had
 end
 
