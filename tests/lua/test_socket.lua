@@ -59,7 +59,8 @@ t.eq(#connections, 1, "app 'connection' fired")
 t.eq({ connections[1].provider, connections[1].headers }, { "socketio", { host = "h" } }, "the connection table")
 
 packet(1, 0, "/admin", nil, nil)
-t.eq({ last().kind, last().nsp, last().data.message }, { 4, "/admin", "Invalid namespace" }, "another namespace: CONNECT_ERROR")
+t.eq({ last().kind, last().nsp, last().data.message }, { 4, "/admin", "Invalid namespace" },
+  "another namespace: CONNECT_ERROR")
 
 -- every method, with Feathers' argument positions
 local a = call(1, 1, "find", "things", { x = "1" })
@@ -71,13 +72,16 @@ t.eq({ seen.get[1], seen.get[2].query }, { 7, { y = 2 } }, "get(id, query)")
 call(1, 3, "create", "things", { text = "hi" }, { z = 3 })
 t.eq({ seen.create[1], seen.create[2].query }, { { text = "hi" }, { z = 3 } }, "create(data, query)")
 call(1, 4, "update", "things", 5, { text = "u" }, { q = 1 })
-t.eq({ seen.update[1], seen.update[2], seen.update[3].query }, { 5, { text = "u" }, { q = 1 } }, "update(id, data, query)")
+t.eq({ seen.update[1], seen.update[2], seen.update[3].query }, { 5, { text = "u" }, { q = 1 } },
+  "update(id, data, query)")
 call(1, 5, "patch", "things", null, { text = "p" })
-t.eq({ seen.patch[1], seen.patch[2], seen.patch[3].query }, { nil, { text = "p" }, {} }, "patch(null, data): multi, no query")
+t.eq({ seen.patch[1], seen.patch[2], seen.patch[3].query }, { nil, { text = "p" }, {} },
+  "patch(null, data): multi, no query")
 call(1, 6, "remove", "things", 9)
 t.eq(seen.remove[1], 9, "remove(id)")
 a = call(1, 7, "stats", "things", { k = 1 }, { w = 2 })
-t.eq({ a.data[2], seen.stats[1], seen.stats[2].query }, { { ok = true }, { k = 1 }, { w = 2 } }, "custom method(data, query)")
+t.eq({ a.data[2], seen.stats[1], seen.stats[2].query }, { { ok = true }, { k = 1 }, { w = 2 } },
+  "custom method(data, query)")
 
 -- what hooks write on the connection reaches later calls' params
 connections[1].user = { id = 42 }
@@ -93,7 +97,8 @@ t.eq({ e.name, e.code }, { "MethodNotAllowed", 405 }, "a method not exposed")
 e = err_of(12, "get", "things", 1, {}, {})
 t.eq({ e.name, e.message }, { "BadRequest", "Too many arguments for 'get' method" }, "too many arguments")
 e = err_of(13, "create", "things", { bad = true })
-t.eq({ e.name, e.code, e.className, e.message, e.data }, { "BadRequest", 400, "bad-request", "bad data", { field = "bad" } },
+t.eq({ e.name, e.code, e.className, e.message, e.data }, { "BadRequest", 400, "bad-request",
+  "bad data", { field = "bad" } },
   "a hook's error keeps its class and data")
 e = err_of(14, 5, "things")
 t.eq(e.name, "BadRequest", "a method name that is not a string")
@@ -108,7 +113,8 @@ sched.wake(held, { late = true })
 t.eq({ last().ack, last().data[2] }, { 20, { late = true } }, "the slow call answers when done")
 
 -- events: only to the channel's connections, as "<path> <event>"
-sched.dispatch("socket", "open", 2, { sid = "S2", headers = {}, query = "", address = "127.0.0.1", transport = "polling" })
+sched.dispatch("socket",
+  "open", 2, { sid = "S2", headers = {}, query = "", address = "127.0.0.1", transport = "polling" })
 packet(2, 0, "/", nil, nil)
 t.eq(#connections, 2, "a second connection")
 call(1, 30, "create", "things", { text = "nobody publishes" })
@@ -117,7 +123,8 @@ app:channel("room"):join(connections[2])
 app:publish(function() return app:channel("room") end)
 call(1, 31, "create", "things", { text = "to the room" })
 t.eq(emitted[1] and emitted[1].ids, { 2 }, "the event goes to the channel's connection only")
-t.eq(emitted[1] and emitted[1].data, { "things created", { text = "to the room" } }, "as '<path> <event>' with the data")
+t.eq(emitted[1] and emitted[1].data, { "things created", { text = "to the room" } },
+  "as '<path> <event>' with the data")
 
 -- a disconnect leaves every channel; a DISCONNECT packet closes the session
 sched.dispatch("socket", "close", 2, "transport close")
