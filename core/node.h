@@ -29,10 +29,12 @@ struct fdn_config {
     int http_max_conns;    /* cap on open gateway connections (no flag) */
     int http_idle_ms;      /* --http-idle-timeout MS: a kept-alive connection idle so long closes */
     int http_max_per_addr; /* --http-max-per-addr N: gateway connections per client, 0 = no cap */
-    int timeout_ms;        /* --timeout MS, remote call timeout */
-    int shutdown_ms;       /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
-    int log_level;         /* --log-level: FDN_LOG_* */
-    const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
+    const char *cors;      /* --cors ORIGINS: allowed origins ("*" or a list), NULL = off */
+    const char *public_dir; /* --public DIR: static files served by the gateway, or NULL */
+    int timeout_ms;         /* --timeout MS, remote call timeout */
+    int shutdown_ms;     /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
+    int log_level;       /* --log-level: FDN_LOG_* */
+    const char *lib_dir; /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
     const char *bind;        /* --bind: RPC listener and discovery address */
