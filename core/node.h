@@ -29,12 +29,10 @@ struct fdn_config {
     int http_max_conns;    /* cap on open gateway connections (no flag) */
     int http_idle_ms;      /* --http-idle-timeout MS: a kept-alive connection idle so long closes */
     int http_max_per_addr; /* --http-max-per-addr N: gateway connections per client, 0 = no cap */
-    const char *cors;      /* --cors ORIGINS: allowed origins ("*" or a list), NULL = off */
-    const char *public_dir; /* --public DIR: static files served by the gateway, or NULL */
-    int timeout_ms;         /* --timeout MS, remote call timeout */
-    int shutdown_ms;     /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
-    int log_level;       /* --log-level: FDN_LOG_* */
-    const char *lib_dir; /* where fdnode's Lua library lives (lua/ and services/) */
+    int timeout_ms;        /* --timeout MS, remote call timeout */
+    int shutdown_ms;       /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
+    int log_level;         /* --log-level: FDN_LOG_* */
+    const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
     const char *bind;        /* --bind: RPC listener and discovery address */
@@ -52,6 +50,10 @@ struct fdn_config {
     int watch;           /* --watch: reload scripts when they change */
     size_t lua_memory;   /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
     int spin_us;         /* --spin US: how long the reactor polls for more work before sleeping */
+
+    /* the gateway's browser side */
+    const char *cors;       /* --cors ORIGINS: allowed origins ("*" or a list), NULL = off */
+    const char *public_dir; /* --public DIR: static files served by the gateway, or NULL */
 };
 
 struct fdn_node {
