@@ -136,7 +136,11 @@ int fdn_static_parse_date(const char *s, int64_t *t)
                     .tm_hour = hh,
                     .tm_min = mm,
                     .tm_sec = ss};
-    *t = (int64_t)timegm(&tm);
+    time_t tt = timegm(&tm);
+    struct tm back;
+    if (!gmtime_r(&tt, &back) || back.tm_mday != day || back.tm_mon != mon || back.tm_sec != ss)
+        return -1; /* a day past the month's end, or a leap second */
+    *t = (int64_t)tt;
     return 0;
 }
 
