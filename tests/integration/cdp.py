@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -95,9 +96,11 @@ class Browser:
 
     def __init__(self, logpath, timeout=30):
         self.profile = tempfile.mkdtemp(prefix="fdn-chromium-")
+        self.closed = False
         self.log = open(logpath, "wb")
         self.proc = subprocess.Popen([CHROMIUM, *FLAGS, "--user-data-dir=" + self.profile, "about:blank"],
-                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+                                     stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)  # its helpers in its own group
         atexit.register(self.close)
         self.logpath, self.next_id, self.events = logpath, 0, []
         deadline = time.monotonic() + timeout
@@ -144,8 +147,21 @@ class Browser:
         return p
 
     def close(self):
+        """Asks Chromium to quit; kills its process group if it has not within 5 s."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.proc.poll() is None and hasattr(self, "ws"):
+            try:
+                self.call("Browser.close", timeout=5)
+                self.proc.wait(timeout=5)
+            except (OSError, RuntimeError, TimeoutError, ValueError, subprocess.TimeoutExpired):
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the group of the browser this object started
+        except OSError:
+            pass
         if self.proc.poll() is None:
-            self.proc.kill()
             self.proc.wait(timeout=10)
         shutil.rmtree(self.profile, ignore_errors=True)
 
