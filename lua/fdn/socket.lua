@@ -47,8 +47,10 @@ end
 local function run(app, id, conn, ack, args)
   local method, path = args[1], args[2]
   local ok, result, ctx
-  if type(method) ~= "string" or type(path) ~= "string" then
-    ok, result = false, errors.BadRequest("A socket call needs a method name and a service path")
+  if type(method) ~= "string" then
+    ok, result = false, errors.BadRequest("A socket call needs a method name")
+  elseif type(path) ~= "string" then
+    ok, result = false, errors.NotFound("Invalid service path")
   else
     local svc = app:service(path)
     local at = PARAMS_AT[method] or 2

@@ -102,6 +102,8 @@ t.eq({ e.name, e.code, e.className, e.message, e.data }, { "BadRequest", 400, "b
   "a hook's error keeps its class and data")
 e = err_of(14, 5, "things")
 t.eq(e.name, "BadRequest", "a method name that is not a string")
+e = err_of(15, "get", 5)
+t.eq({ e.name, e.message }, { "NotFound", "Invalid service path" }, "a path that is not a string")
 
 -- a slow call does not hold a fast one on the same socket
 local before = #sent
