@@ -16,7 +16,7 @@ local call, shape, catch = service.call, service.shape, service.catch
 local send, emit_to = socket.send, socket.emit
 local targets = channels.targets
 local null = json.null
-local type, pairs, pcall, tostring, select = type, pairs, pcall, tostring, select
+local type, pairs, tostring, select = type, pairs, tostring, select
 local spawn, isyieldable = sched.spawn, coroutine.isyieldable
 
 local CONNECT, DISCONNECT, EVENT, CONNECT_ERROR = 0, 1, 2, 4
@@ -83,8 +83,8 @@ local function run(app, id, conn, ack, args)
   if ack == nil then return end
   if not ok then return send(id, 3, ROOT, ack, { error_json(result) }) end
   if result == nil then result = null end
-  local sent, why = pcall(send, id, 3, ROOT, ack, { null, result })
-  if not sent then
+  local sent, gone, why = send(id, 3, ROOT, ack, { null, result })
+  if not sent and gone == "not json" then
     local e = errors.GeneralError("Result of " .. tostring(method) .. " is not JSON: " .. tostring(why))
     send(id, 3, ROOT, ack, { error_json(catch(e)) })
   end
@@ -165,8 +165,10 @@ function M.attach(app)
         end
       end
       if n > 0 then
-        local ok, err = pcall(emit_to, ids, { name, group.data == nil and null or group.data })
-        if not ok then log.warn("socket: event '" .. name .. "' not sent: " .. tostring(err)) end
+        local sent, _, why = emit_to(ids, { name, group.data == nil and null or group.data })
+        if not sent then
+          log.warn("socket: event '" .. name .. "' not sent: its data is not JSON (" .. tostring(why) .. ")")
+        end
       end
     end
   end

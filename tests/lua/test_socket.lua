@@ -10,7 +10,8 @@ local null = json.null
 local sent, emitted, closed = {}, {}, {}
 package.loaded["fdn.core.socket"] = {
   send = function(id, kind, nsp, ack, data)
-    assert(json.encode(data), "the data must be JSON")
+    local text, why = json.encode(data)
+    if not text then return nil, "not json", why end -- (as the C server answers)
     sent[#sent + 1] = { id = id, kind = kind, nsp = nsp, ack = ack, data = data }
     return true
   end,
@@ -37,7 +38,8 @@ app:use("things", {
     return sched.wait()
   end,
   hidden = function() return 1 end,
-}, { methods = { "find", "get", "create", "update", "patch", "remove", "stats", "slow" } })
+  weird = function() return { f = print } end,
+}, { methods = { "find", "get", "create", "update", "patch", "remove", "stats", "slow", "weird" } })
 app:service("things"):hooks { before = { create = { function(ctx)
   if ctx.data.bad then error(fdn.errors.BadRequest("bad data", { field = "bad" })) end
 end } } }
@@ -102,6 +104,8 @@ t.eq({ e.name, e.code, e.className, e.message, e.data }, { "BadRequest", 400, "b
   "a hook's error keeps its class and data")
 e = err_of(14, 5, "things")
 t.eq(e.name, "BadRequest", "a method name that is not a string")
+e = err_of(16, "weird", "things", {})
+t.eq({ e.name, e.code }, { "GeneralError", 500 }, "a result that is not JSON: GeneralError")
 e = err_of(15, "get", 5)
 t.eq({ e.name, e.message }, { "NotFound", "Invalid service path" }, "a path that is not a string")
 
