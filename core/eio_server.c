@@ -33,14 +33,14 @@
 
 struct session {
     struct fdn_eio_server *srv;
-    struct session *hnext;             /* in its sid bucket */
-    struct session *prev, *next;       /* every session, closing ones too */
-    uint64_t id;                       /* Lua's handle */
-    uint64_t get_req;                  /* the held polling GET, 0: none */
-    struct fdn_ws_conn *ws, *probe;    /* the websocket transport; the one being upgraded to */
-    struct event *timer;               /* next ping, or the pong's deadline */
-    struct fdn_buf queue;              /* polling: packets waiting for a GET, joined by 0x1e */
-    struct fdn_ws_conn_cbs cbs;        /* arg: this session */
+    struct session *hnext;          /* in its sid bucket */
+    struct session *prev, *next;    /* every session, closing ones too */
+    uint64_t id;                    /* Lua's handle */
+    uint64_t get_req;               /* the held polling GET, 0: none */
+    struct fdn_ws_conn *ws, *probe; /* the websocket transport; the one being upgraded to */
+    struct event *timer;            /* next ping, or the pong's deadline */
+    struct fdn_buf queue;           /* polling: packets waiting for a GET, joined by 0x1e */
+    struct fdn_ws_conn_cbs cbs;     /* arg: this session */
     unsigned awaiting_pong : 1, upgrading : 1, closing : 1;
     char sid[SID_LEN];
 };
@@ -74,9 +74,9 @@ static void reply(struct fdn_eio_server *srv, uint64_t req, int status, const ch
 /* The reference server's errors: 400 (503 over the cap) with {"code":N,"message":"..."}. */
 static void fail(struct fdn_eio_server *srv, uint64_t req, int code)
 {
-    static const char *const msgs[] = {"Transport unknown",   "Session ID unknown",
-                                       "Bad handshake method", "Bad request",
-                                       "Forbidden",            "Unsupported protocol version"};
+    static const char *const msgs[] = {
+        "Transport unknown", "Session ID unknown", "Bad handshake method",
+        "Bad request",       "Forbidden",          "Unsupported protocol version"};
     char body[96];
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
     fdn_debug("socket: answered 400 (%s)", msgs[code]);
@@ -332,7 +332,7 @@ static void on_message(struct session *s, const char *data, size_t len)
         return;
     }
     lua_checkstack(L, 12);
-    int data = lua_gettop(L) + 1; /* where the decoded value goes, under the dispatch */
+    int at = lua_gettop(L) + 1; /* where the decoded value goes, under the dispatch */
     if (sp.data && fdn_json_decode(L, sp.data, sp.data_len, err, sizeof err) < 0) {
         fdn_debug("socket: session %.*s sent bad JSON: %s", SID_LEN, s->sid, err);
         end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
@@ -348,7 +348,7 @@ static void on_message(struct session *s, const char *data, size_t len)
     else
         lua_pushinteger(L, sp.id);
     if (sp.data)
-        lua_pushvalue(L, data);
+        lua_pushvalue(L, at);
     else
         lua_pushnil(L);
     fdn_node_dispatch_end(n, 6);
@@ -578,8 +578,7 @@ static void open_session(struct fdn_eio_server *srv, const struct fdn_eio_req *r
             end(s, NULL, 0);
             return;
         }
-        s->ws = fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer,
-                                &s->cbs);
+        s->ws = fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
         fdn_ws_conn_send(s->ws, open, len);
     } else {
         reply(srv, r->id, 200, open, len);
@@ -599,8 +598,8 @@ static void upgrade(struct fdn_eio_server *srv, struct session *s, const struct 
     const struct fdn_config *c = &srv->n->cfg;
     struct bufferevent *bev = fdn_http_take(srv->h, r->id);
     if (bev)
-        s->probe = fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer,
-                                   &s->cbs);
+        s->probe =
+            fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
 }
 
 /* A polling GET: answered at once when packets wait (or with a noop during an upgrade),

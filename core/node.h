@@ -35,10 +35,10 @@ struct fdn_config {
     size_t socket_max_payload;   /* --socket-max-payload BYTES: a message or a POST body */
     size_t socket_max_buffer;    /* --socket-max-buffer BYTES: output waiting, per session */
     int socket_max;              /* --socket-max N: open sessions; past it, handshakes get 503 */
-    int timeout_ms;        /* --timeout MS, remote call timeout */
-    int shutdown_ms;       /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
-    int log_level;         /* --log-level: FDN_LOG_* */
-    const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
+    int timeout_ms;              /* --timeout MS, remote call timeout */
+    int shutdown_ms;     /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
+    int log_level;       /* --log-level: FDN_LOG_* */
+    const char *lib_dir; /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
     const char *bind;        /* --bind: RPC listener and discovery address */
