@@ -61,7 +61,8 @@ struct fdn_eio_server {
     size_t rnd_pos;
 };
 
-static const struct fdn_http_field TEXT = {"Content-Type", "text/plain; charset=UTF-8", 12, 24};
+#define TEXT_TYPE "text/plain; charset=UTF-8"
+static const struct fdn_http_field TEXT = {"Content-Type", TEXT_TYPE, 12, sizeof TEXT_TYPE - 1};
 
 /* --- answers -------------------------------------------------------------------------------- */
 

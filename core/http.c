@@ -195,9 +195,10 @@ static void process(struct conn *c)
             return;
         if (ev == FDN_HP_HEAD && c->p->expect_continue)
             bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        else if (ev == FDN_HP_DONE)
-            dispatch(c);
-        else if (ev == FDN_HP_ERROR)
+        else if (ev == FDN_HP_DONE) {
+            dispatch(c); /* c may be gone (a websocket taken out) */
+            return;
+        } else if (ev == FDN_HP_ERROR)
             send_error(c, c->p->status, c->p->error);
     }
 }

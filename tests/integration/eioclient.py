@@ -107,7 +107,7 @@ class WebSocket:
             head += chunk
         self.status = int(head.split(b" ")[1])
         self.head = head.decode("latin-1")
-        self.rest = b""
+        self.autopong = True
 
     def send(self, text):
         self.s.sendall(frame(1, text))
@@ -127,12 +127,17 @@ class WebSocket:
         return b0 & 0x0F, _recv_exact(self.s, n) if n else b""
 
     def recv(self):
-        """The next text message (pings answered by nobody: the caller sees "2" itself)."""
-        op, data = self.recv_frame()
-        if op == 8:
-            raise ConnectionError("close %d" % close_code(data))
-        assert op == 1, op
-        return data.decode()
+        """The next text message; Engine.IO pings are answered and skipped unless autopong is
+        False (then the caller sees "2" itself)."""
+        while True:
+            op, data = self.recv_frame()
+            if op == 8:
+                raise ConnectionError("close %d" % close_code(data))
+            assert op == 1, op
+            if data == b"2" and self.autopong:
+                self.send("3")
+                continue
+            return data.decode()
 
     def recv_until(self, want, seconds=5):
         """Messages until one equal to want (or starting with it, when want ends with '*')."""
