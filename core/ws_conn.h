@@ -31,6 +31,10 @@ struct fdn_ws_conn *fdn_ws_conn_new(struct bufferevent *bev, const char *accept,
                                     size_t max_message, size_t max_output,
                                     const struct fdn_ws_conn_cbs *cbs);
 
+/* The write timeout (default 30 s): output waiting this long without any of it being written
+ * ends the connection ("write timeout"), even under max_output. */
+void fdn_ws_conn_set_write_timeout(struct fdn_ws_conn *w, int ms);
+
 /* Sends one text message (data need not be NUL-terminated). iov form: the message is the
  * concatenation of the n pieces (e.g. a header and a JSON body), in one frame. 0; -1 when
  * the connection is closing or its output is over max_output (it is then closed). */
