@@ -8,7 +8,6 @@ from netns import isolate
 
 isolate()
 
-import faulthandler, signal as _s; faulthandler.register(_s.SIGUSR1, all_threads=True)
 import json  # noqa: E402
 import re  # noqa: E402
 import signal  # noqa: E402
