@@ -1,88 +1,26 @@
-/* eio_server.c: the Engine.IO v4 server: sessions by sid, the polling transport (held GET,
- * POSTed packets), websockets (ws_conn.c) and the upgrade from polling, the heartbeat, and the
- * Socket.IO packets handed to Lua. Answers go out through the gateway's HTTP server. */
-#include "eio_server.h"
+/* eio_server.c: the Engine.IO v4 server's sessions: by sid and by Lua id, their transport
+ * (polling queue or websocket, ws_conn.c) and the upgrade between them, the heartbeat, and the
+ * Socket.IO packets handed to Lua. The requests themselves are eio_request.c's. */
+#include "eio_server_int.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 
 #include <event2/event.h>
 #include <lua.h>
 
 #include "buf.h"
 #include "eio.h"
-#include "http.h"
-#include "http_parser.h"
 #include "json.h"
 #include "node.h"
 #include "util.h"
 #include "ws.h"
 #include "ws_conn.h"
 
-#define SID_LEN 20   /* base64url of 15 random bytes */
-#define SLOT_BITS 24 /* a Lua id is (sequence << SLOT_BITS) | slot */
-#define SLOT_MASK ((1u << SLOT_BITS) - 1)
 #define KEEP_QUEUE 4096 /* a polling queue's buffer larger than this is freed once flushed */
 #define KEEP_SCRATCH (1u << 20)
-
-struct session {
-    struct fdn_eio_server *srv;
-    struct session *hnext;          /* in its sid bucket */
-    struct session *prev, *next;    /* every session, closing ones too */
-    uint64_t id;                    /* Lua's handle */
-    uint64_t get_req;               /* the held polling GET, 0: none */
-    struct fdn_ws_conn *ws, *probe; /* the websocket transport; the one being upgraded to */
-    struct event *timer;            /* next ping, or the pong's deadline */
-    struct fdn_buf queue;           /* polling: packets waiting for a GET, joined by 0x1e */
-    struct fdn_ws_conn_cbs cbs;     /* arg: this session */
-    unsigned awaiting_pong : 1, upgrading : 1, closing : 1;
-    char sid[SID_LEN];
-};
-
-struct fdn_eio_server {
-    struct fdn_node *n;
-    struct fdn_http *h;
-    struct session *all;
-    struct session **buckets; /* by sid, nbuckets a power of two */
-    size_t nbuckets, nopen, nalive;
-    struct session **slots; /* by id & SLOT_MASK */
-    uint32_t *free_slots;
-    size_t nslots, nfree;
-    uint64_t seq;
-    int stopping;
-    struct fdn_buf scratch;
-    uint8_t rnd[15 * 32];
-    size_t rnd_pos;
-};
-
-#define TEXT_TYPE "text/plain; charset=UTF-8"
-static const struct fdn_http_field TEXT = {"Content-Type", TEXT_TYPE, 12, sizeof TEXT_TYPE - 1};
-
-/* --- answers -------------------------------------------------------------------------------- */
-
-static void reply(struct fdn_eio_server *srv, uint64_t req, int status, const char *body,
-                  size_t len)
-{
-    fdn_http_respond(srv->h, req, status, &TEXT, 1, body, len);
-}
-
-/* The reference server's errors: 400 (503 over the cap) with {"code":N,"message":"..."}. */
-static void fail(struct fdn_eio_server *srv, uint64_t req, int code)
-{
-    static const char *const msgs[] = {
-        "Transport unknown", "Session ID unknown", "Bad handshake method",
-        "Bad request",       "Forbidden",          "Unsupported protocol version"};
-    char body[96];
-    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, msgs[code]);
-    fdn_debug("socket: answered 400 (%s)", msgs[code]);
-    fdn_http_respond(srv->h, req, 400, NULL, 0, body, (size_t)n);
-}
 
 /* --- tables: sid -> session, Lua id -> session ---------------------------------------------- */
 
@@ -93,7 +31,7 @@ static size_t bucket_of(const struct fdn_eio_server *srv, const char *sid)
     return (size_t)((x * 0x9E3779B97F4A7C15ull) >> 32) & (srv->nbuckets - 1);
 }
 
-static struct session *find_sid(const struct fdn_eio_server *srv, const char *sid, size_t len)
+struct session *fdn_eio_session_find(const struct fdn_eio_server *srv, const char *sid, size_t len)
 {
     if (len != SID_LEN)
         return NULL;
@@ -125,13 +63,6 @@ static void unhash(struct session *s)
     while (*pp != s)
         pp = &(*pp)->hnext;
     *pp = s->hnext;
-}
-
-static struct session *find_id(const struct fdn_eio_server *srv, uint64_t id)
-{
-    size_t slot = id & SLOT_MASK;
-    struct session *s = slot < srv->nslots ? srv->slots[slot] : NULL;
-    return s && s->id == id ? s : NULL;
 }
 
 static uint32_t slot_take(struct fdn_eio_server *srv)
@@ -213,7 +144,7 @@ static void dispatch_close(struct session *s, const char *why)
 /* Ends session s: out of the tables, a held GET told "close", websockets closed with code
  * (0: 1000), Lua told why (not when why is NULL: Lua never heard of s). s is freed here unless
  * a websocket's close handshake still runs. */
-static void end(struct session *s, const char *why, int code)
+void fdn_eio_session_end(struct session *s, const char *why, int code)
 {
     struct fdn_eio_server *srv = s->srv;
     if (s->closing)
@@ -227,7 +158,7 @@ static void end(struct session *s, const char *why, int code)
     fdn_debug("socket: session %.*s closed (%s)", SID_LEN, s->sid, why ? why : "before open");
     code = code ? code : FDN_WS_CLOSE_NORMAL;
     if (s->get_req)
-        reply(srv, s->get_req, 200, "1", 1);
+        fdn_eio_reply(srv, s->get_req, 200, "1", 1);
     s->get_req = 0;
     fdn_buf_free(&s->queue);
     if (s->ws)
@@ -242,9 +173,9 @@ static void end(struct session *s, const char *why, int code)
 
 /* Answers the held GET (or req) with the queue; when that request is gone (its client reset
  * the connection), the packets wait for the next. */
-static void flush(struct session *s, uint64_t req)
+void fdn_eio_session_flush(struct session *s, uint64_t req)
 {
-    if (fdn_http_respond(s->srv->h, req, 200, &TEXT, 1, s->queue.data, s->queue.len) < 0)
+    if (fdn_eio_reply(s->srv, req, 200, s->queue.data, s->queue.len) < 0)
         return;
     s->queue.len = 0;
     if (s->queue.cap > KEEP_QUEUE)
@@ -258,7 +189,7 @@ static int send_packet(struct session *s, const char *pkt, size_t len)
     if (s->ws)
         return fdn_ws_conn_send(s->ws, pkt, len);
     if (s->queue.len + len + 1 > s->srv->n->cfg.socket_max_buffer) {
-        end(s, "output buffer full", 0);
+        fdn_eio_session_end(s, "output buffer full", 0);
         return -1;
     }
     if (s->queue.len)
@@ -267,7 +198,7 @@ static int send_packet(struct session *s, const char *pkt, size_t len)
     if (s->get_req) {
         uint64_t req = s->get_req;
         s->get_req = 0;
-        flush(s, req);
+        fdn_eio_session_flush(s, req);
     }
     return 0;
 }
@@ -278,7 +209,7 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (s->awaiting_pong) {
-        end(s, "ping timeout", FDN_WS_CLOSE_NORMAL);
+        fdn_eio_session_end(s, "ping timeout", FDN_WS_CLOSE_NORMAL);
         return;
     }
     s->awaiting_pong = 1;
@@ -289,7 +220,7 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void ws_text_cb(struct fdn_ws_conn *w, const char *data, size_t len, void *arg);
 static void ws_close_cb(struct fdn_ws_conn *w, const char *why, void *arg);
 
-static struct session *session_new(struct fdn_eio_server *srv)
+struct session *fdn_eio_session_new(struct fdn_eio_server *srv)
 {
     struct session *s = xcalloc(1, sizeof *s);
     s->srv = srv;
@@ -329,14 +260,14 @@ static void on_message(struct session *s, const char *data, size_t len)
     char err[96];
     if (fdn_sio_parse(data, len, &sp) < 0 || sp.type > FDN_SIO_ACK) {
         fdn_debug("socket: session %.*s sent a malformed packet", SID_LEN, s->sid);
-        end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
+        fdn_eio_session_end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
         return;
     }
     lua_checkstack(L, 12);
     int at = lua_gettop(L) + 1; /* where the decoded value goes, under the dispatch */
     if (sp.data && fdn_json_decode(L, sp.data, sp.data_len, err, sizeof err) < 0) {
         fdn_debug("socket: session %.*s sent bad JSON: %s", SID_LEN, s->sid, err);
-        end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
+        fdn_eio_session_end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
         return;
     }
     fdn_node_dispatch_begin(n, "socket");
@@ -358,7 +289,7 @@ static void on_message(struct session *s, const char *data, size_t len)
 }
 
 /* One Engine.IO packet from the session's transport; s may be freed when this returns. */
-static void on_packet(struct session *s, const struct fdn_eio_packet *p)
+void fdn_eio_packet_in(struct session *s, const struct fdn_eio_packet *p)
 {
     switch (p->type) {
     case FDN_EIO_PONG:
@@ -366,7 +297,7 @@ static void on_packet(struct session *s, const struct fdn_eio_packet *p)
         arm(s, s->srv->n->cfg.socket_ping_interval_ms);
         break;
     case FDN_EIO_CLOSE:
-        end(s, "client close", FDN_WS_CLOSE_NORMAL);
+        fdn_eio_session_end(s, "client close", FDN_WS_CLOSE_NORMAL);
         break;
     case FDN_EIO_MESSAGE:
         on_message(s, p->data, p->len);
@@ -383,7 +314,7 @@ static void upgraded(struct session *s)
     s->probe = NULL;
     s->upgrading = 0;
     if (s->get_req) {
-        reply(s->srv, s->get_req, 200, "6", 1);
+        fdn_eio_reply(s->srv, s->get_req, 200, "6", 1);
         s->get_req = 0;
     }
     uint64_t id = s->id;
@@ -393,7 +324,8 @@ static void upgraded(struct session *s)
     while (pos < q.len) {
         const char *sep = memchr(q.data + pos, FDN_EIO_SEPARATOR, q.len - pos);
         size_t end_at = sep ? (size_t)(sep - q.data) : q.len;
-        if (!find_id(s->srv, id) || fdn_ws_conn_send(s->ws, q.data + pos, end_at - pos) < 0)
+        if (!fdn_eio_session_get(s->srv, id) ||
+            fdn_ws_conn_send(s->ws, q.data + pos, end_at - pos) < 0)
             break;
         pos = end_at + 1;
     }
@@ -409,7 +341,7 @@ static void on_probe(struct session *s, const char *data, size_t len)
         if (fdn_ws_conn_send(s->probe, "3probe", 6) < 0)
             return;
         if (s->get_req) {
-            reply(s->srv, s->get_req, 200, "6", 1);
+            fdn_eio_reply(s->srv, s->get_req, 200, "6", 1);
             s->get_req = 0;
         }
     } else if (len == 1 && data[0] == '5' && s->upgrading) {
@@ -432,10 +364,10 @@ static void ws_text_cb(struct fdn_ws_conn *w, const char *data, size_t len, void
     }
     if (fdn_eio_next(data, len, &pos, &p) != 1 || pos != len) {
         fdn_debug("socket: session %.*s sent a malformed packet", SID_LEN, s->sid);
-        end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
+        fdn_eio_session_end(s, "parse error", FDN_WS_CLOSE_PROTOCOL);
         return;
     }
-    on_packet(s, &p);
+    fdn_eio_packet_in(s, &p);
 }
 
 static void ws_close_cb(struct fdn_ws_conn *w, const char *why, void *arg)
@@ -447,237 +379,12 @@ static void ws_close_cb(struct fdn_ws_conn *w, const char *why, void *arg)
     } else {
         s->ws = NULL;
         if (!s->closing) {
-            end(s, why, 0); /* frees s unless the probe still runs */
+            fdn_eio_session_end(s, why, 0); /* frees s unless the probe still runs */
             return;
         }
     }
     if (s->closing && !s->ws && !s->probe)
         free_session(s);
-}
-
-/* --- requests ------------------------------------------------------------------------------- */
-
-struct query {
-    const char *transport, *sid, *eio;
-    size_t transport_len, sid_len, eio_len;
-};
-
-static void parse_query(const char *target, struct query *q)
-{
-    memset(q, 0, sizeof *q);
-    const char *s = strchr(target, '?');
-    while (s && *s) {
-        s++;
-        size_t n = strcspn(s, "&"), k = strcspn(s, "=&");
-        const char *v = s + k + (k < n);
-        size_t vl = n - k - (k < n);
-        if (k == 9 && memcmp(s, "transport", 9) == 0)
-            q->transport = v, q->transport_len = vl;
-        else if (k == 3 && memcmp(s, "sid", 3) == 0)
-            q->sid = v, q->sid_len = vl;
-        else if (k == 3 && memcmp(s, "EIO", 3) == 0)
-            q->eio = v, q->eio_len = vl;
-        s += n;
-    }
-}
-
-static int is(const char *s, size_t len, const char *lit)
-{
-    return s && len == strlen(lit) && memcmp(s, lit, len) == 0;
-}
-
-/* The open packet: the sid, the upgrades (websocket, from polling), the timers, maxPayload. */
-static size_t open_packet(const struct session *s, int polling, char *out, size_t cap)
-{
-    const struct fdn_config *c = &s->srv->n->cfg;
-    int n = snprintf(out, cap,
-                     "0{\"sid\":\"%.*s\",\"upgrades\":[%s],\"pingInterval\":%d,\"pingTimeout\":%d,"
-                     "\"maxPayload\":%zu}",
-                     SID_LEN, s->sid, polling ? "\"websocket\"" : "", c->socket_ping_interval_ms,
-                     c->socket_ping_timeout_ms, c->socket_max_payload);
-    return (size_t)n;
-}
-
-/* info = {sid, headers, query, address, transport} on the stack, built while the request's
- * parser is still there (a websocket's connection leaves the HTTP server before "open"). */
-static void push_info(struct session *s, const struct fdn_eio_req *r, const char *transport)
-{
-    lua_State *L = s->srv->n->L;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char addr[INET6_ADDRSTRLEN] = "";
-    if (getpeername(r->fd, (struct sockaddr *)&ss, &sl) == 0) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
-        if (ss.ss_family == AF_INET)
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof addr);
-        else if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            inet_ntop(AF_INET, s6->sin6_addr.s6_addr + 12, addr, sizeof addr);
-        else
-            inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof addr);
-    }
-    lua_checkstack(L, 12);
-    lua_createtable(L, 0, 5);
-    lua_pushlstring(L, s->sid, SID_LEN);
-    lua_setfield(L, -2, "sid");
-    fdn_http_push_headers(L, r->p);
-    lua_setfield(L, -2, "headers");
-    const char *q = strchr(r->p->target, '?');
-    lua_pushstring(L, q ? q + 1 : "");
-    lua_setfield(L, -2, "query");
-    lua_pushstring(L, addr);
-    lua_setfield(L, -2, "address");
-    lua_pushstring(L, transport);
-    lua_setfield(L, -2, "transport");
-}
-
-/* "open" to Lua with the info on top of the stack (popped). */
-static void dispatch_open(struct session *s)
-{
-    struct fdn_node *n = s->srv->n;
-    int info = lua_gettop(n->L);
-    fdn_node_dispatch_begin(n, "socket");
-    lua_pushliteral(n->L, "open");
-    lua_pushinteger(n->L, (lua_Integer)s->id);
-    lua_pushvalue(n->L, info);
-    fdn_node_dispatch_end(n, 3);
-    lua_pop(n->L, 1);
-}
-
-/* The websocket handshake's checks; 0 with the accept key, -1 after answering 400. */
-static int ws_handshake(struct fdn_eio_server *srv, const struct fdn_eio_req *r,
-                        char accept[FDN_WS_ACCEPT_LEN + 1])
-{
-    const char *up = fdn_http_parser_header(r->p, "upgrade");
-    const char *ver = fdn_http_parser_header(r->p, "sec-websocket-version");
-    const char *key = fdn_http_parser_header(r->p, "sec-websocket-key");
-    if (!r->p->upgrade || !up || strcasecmp(up, "websocket") != 0 || !ver ||
-        strcmp(ver, "13") != 0 || !key || fdn_ws_accept(key, strlen(key), accept) < 0) {
-        fail(srv, r->id, 3);
-        return -1;
-    }
-    return 0;
-}
-
-static void open_session(struct fdn_eio_server *srv, const struct fdn_eio_req *r, int websocket)
-{
-    char accept[FDN_WS_ACCEPT_LEN + 1], open[256];
-    if (websocket && ws_handshake(srv, r, accept) < 0)
-        return;
-    if (srv->stopping || srv->nopen >= (size_t)srv->n->cfg.socket_max) {
-        static const char body[] = "{\"code\":503,\"message\":\"Too many sessions\"}";
-        fdn_http_respond(srv->h, r->id, 503, NULL, 0, body, sizeof body - 1);
-        return;
-    }
-    struct session *s = session_new(srv);
-    size_t len = open_packet(s, !websocket, open, sizeof open);
-    push_info(s, r, websocket ? "websocket" : "polling");
-    if (websocket) {
-        const struct fdn_config *c = &srv->n->cfg;
-        struct bufferevent *bev = fdn_http_take(srv->h, r->id);
-        if (!bev) { /* cannot happen: the request is in hand */
-            lua_pop(srv->n->L, 1);
-            end(s, NULL, 0);
-            return;
-        }
-        s->ws = fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
-        fdn_ws_conn_send(s->ws, open, len);
-    } else {
-        reply(srv, r->id, 200, open, len);
-    }
-    dispatch_open(s);
-}
-
-static void upgrade(struct fdn_eio_server *srv, struct session *s, const struct fdn_eio_req *r)
-{
-    char accept[FDN_WS_ACCEPT_LEN + 1];
-    if (s->ws || s->probe) { /* already upgraded, or upgrading */
-        fail(srv, r->id, 3);
-        return;
-    }
-    if (ws_handshake(srv, r, accept) < 0)
-        return;
-    const struct fdn_config *c = &srv->n->cfg;
-    struct bufferevent *bev = fdn_http_take(srv->h, r->id);
-    if (bev)
-        s->probe =
-            fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
-}
-
-/* A polling GET: answered at once when packets wait (or with a noop during an upgrade),
- * else held until some are sent. A second GET at the same time ends the session. */
-static void poll_get(struct session *s, uint64_t req)
-{
-    if (s->get_req) {
-        fail(s->srv, req, 3);
-        end(s, "transport error", 0);
-    } else if (s->queue.len) {
-        flush(s, req);
-    } else if (s->upgrading) {
-        reply(s->srv, req, 200, "6", 1);
-    } else {
-        s->get_req = req;
-    }
-}
-
-static void poll_post(struct session *s, const struct fdn_eio_req *r)
-{
-    struct fdn_eio_server *srv = s->srv;
-    struct fdn_eio_packet p;
-    size_t pos = 0;
-    uint64_t id = s->id;
-    int rc;
-    if (r->body_len > srv->n->cfg.socket_max_payload) {
-        fdn_http_respond(srv->h, r->id, 413, &TEXT, 1, NULL, 0);
-        end(s, "transport error", 0);
-        return;
-    }
-    while ((rc = fdn_eio_next(r->body, r->body_len, &pos, &p)) == 1) {
-        on_packet(s, &p);
-        if (!(s = find_id(srv, id)))
-            break;
-    }
-    if (rc < 0 && s) {
-        fdn_debug("socket: session %.*s posted a malformed payload", SID_LEN, s->sid);
-        fail(srv, r->id, 3);
-        end(s, "parse error", 0);
-        return;
-    }
-    reply(srv, r->id, 200, "ok", 2);
-}
-
-void fdn_eio_server_request(struct fdn_eio_server *srv, const struct fdn_eio_req *r)
-{
-    const char *method = r->p->method;
-    struct query q;
-    parse_query(r->p->target, &q);
-    int websocket = is(q.transport, q.transport_len, "websocket");
-    if (strcmp(method, "OPTIONS") == 0) {
-        fdn_http_respond(srv->h, r->id, 204, NULL, 0, NULL, 0);
-    } else if (!websocket && !is(q.transport, q.transport_len, "polling")) {
-        fail(srv, r->id, 0);
-    } else if (q.sid) {
-        struct session *s = find_sid(srv, q.sid, q.sid_len);
-        if (!s)
-            fail(srv, r->id, 1);
-        else if (websocket && strcmp(method, "GET") == 0 && r->p->upgrade)
-            upgrade(srv, s, r);
-        else if (websocket || s->ws)
-            fail(srv, r->id, 3); /* the session's transport is not this request's */
-        else if (strcmp(method, "GET") == 0)
-            poll_get(s, r->id);
-        else if (strcmp(method, "POST") == 0)
-            poll_post(s, r);
-        else
-            fail(srv, r->id, 3);
-    } else if (strcmp(method, "GET") != 0) {
-        fail(srv, r->id, 2);
-    } else if (websocket && !r->p->upgrade) {
-        fail(srv, r->id, 3);
-    } else if (!is(q.eio, q.eio_len, "4")) {
-        fail(srv, r->id, 5);
-    } else {
-        open_session(srv, r, websocket);
-    }
 }
 
 /* --- the server ----------------------------------------------------------------------------- */
@@ -700,7 +407,7 @@ void fdn_eio_server_shutdown(struct fdn_eio_server *srv)
     srv->stopping = 1;
     for (size_t i = 0; i < srv->nslots; i++)
         if (srv->slots[i])
-            end(srv->slots[i], "server shutting down", 1001);
+            fdn_eio_session_end(srv->slots[i], "server shutting down", 1001);
 }
 
 void fdn_eio_server_free(struct fdn_eio_server *srv)
@@ -734,20 +441,20 @@ size_t fdn_eio_server_alive(const struct fdn_eio_server *srv)
 
 int fdn_eio_server_exists(const struct fdn_eio_server *srv, uint64_t id)
 {
-    return srv && find_id(srv, id) != NULL;
+    return srv && fdn_eio_session_get(srv, id) != NULL;
 }
 
 int fdn_eio_server_send(struct fdn_eio_server *srv, uint64_t id, const char *pkt, size_t len)
 {
-    struct session *s = srv ? find_id(srv, id) : NULL;
+    struct session *s = srv ? fdn_eio_session_get(srv, id) : NULL;
     return s ? send_packet(s, pkt, len) : -1;
 }
 
 void fdn_eio_server_close(struct fdn_eio_server *srv, uint64_t id)
 {
-    struct session *s = srv ? find_id(srv, id) : NULL;
+    struct session *s = srv ? fdn_eio_session_get(srv, id) : NULL;
     if (s)
-        end(s, "forced close", FDN_WS_CLOSE_NORMAL);
+        fdn_eio_session_end(s, "forced close", FDN_WS_CLOSE_NORMAL);
 }
 
 struct fdn_buf *fdn_eio_server_scratch(struct fdn_eio_server *srv)
