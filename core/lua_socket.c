@@ -19,16 +19,20 @@ static int gone(lua_State *L)
     return 2;
 }
 
-/* Appends the JSON of the value at idx to b; raises when it cannot be encoded. */
-static void encode(lua_State *L, int idx, struct fdn_buf *b)
+/* Appends the JSON of the value at idx to b; 0, or -1 with nil, "not json", why pushed (3). */
+static int encode(lua_State *L, int idx, struct fdn_buf *b)
 {
     char err[128];
-    if (fdn_json_encode(L, idx, b, err, sizeof err) < 0)
-        luaL_error(L, "socket: cannot encode the data: %s", err);
+    if (fdn_json_encode(L, idx, b, err, sizeof err) == 0)
+        return 0;
+    luaL_pushfail(L);
+    lua_pushliteral(L, "not json");
+    lua_pushstring(L, err);
+    return -1;
 }
 
-/* send(id, type, nsp, ack_id_or_nil, data_or_nil) -> true | nil, "gone": one Socket.IO packet
- * (type 0..6, nsp "/..." without ',') in one Engine.IO message. */
+/* send(id, type, nsp, ack_id_or_nil, data_or_nil) -> true | nil, "gone" | nil, "not json", why:
+ * one Socket.IO packet (type 0..6, nsp "/..." without ',') in one Engine.IO message. */
 static int l_socket_send(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -50,16 +54,16 @@ static int l_socket_send(lua_State *L)
     struct fdn_buf *b = fdn_eio_server_scratch(n->eio);
     b->len = fdn_sio_header(fdn_buf_room(b, FDN_SIO_HEADER_MAX), (enum fdn_sio_type)type, nsp,
                             nsp_len, (long long)ack);
-    if (!lua_isnoneornil(L, 5))
-        encode(L, 5, b);
+    if (!lua_isnoneornil(L, 5) && encode(L, 5, b) < 0)
+        return 3;
     if (fdn_eio_server_send(n->eio, (uint64_t)id, b->data, b->len) < 0)
         return gone(L);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-/* emit(ids, data) -> n: the EVENT "42" .. JSON(data), encoded once, to every open session
- * among ids (a list of ids); n is how many got it. */
+/* emit(ids, data) -> n | nil, "not json", why: the EVENT "42" .. JSON(data), encoded once, to
+ * every open session among ids (a list of ids); n is how many got it. */
 static int l_socket_emit(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -69,7 +73,8 @@ static int l_socket_emit(lua_State *L)
     if (n->eio && count > 0) {
         struct fdn_buf *b = fdn_eio_server_scratch(n->eio);
         fdn_buf_put(b, "42", 2);
-        encode(L, 2, b);
+        if (encode(L, 2, b) < 0)
+            return 3;
         for (lua_Integer i = 1; i <= count; i++) {
             int ok;
             lua_Integer id = (lua_rawgeti(L, 1, i), lua_tointegerx(L, -1, &ok));

@@ -234,12 +234,14 @@ def _():
     healthy("bad handshakes")
 
 
-@case("Lua: socket.count, socket.close ('forced close'), send to a closed session is 'gone'")
+@case("Lua: socket.count, 'not json', socket.close ('forced close')")
 def _():
     w, sid = ws_session()
     w.send('421["count"]')
     n = json.loads(w.recv_until("431*")[3:])[0]
     check(n >= 1, "count() counts this session", n)
+    w.send('425["notjson"]')
+    eq(w.recv_until("435*"), '435["not json","not json"]', "send and emit of a function")
     w.send('422["bye"]')
     eq(w.close_code(), 1000, "socket.close sends a close frame")
     eq(close_reason(sid), "forced close", "Lua's reason")
