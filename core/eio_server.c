@@ -127,6 +127,7 @@ static void free_session(struct session *s)
     srv->nalive--;
     event_free(s->timer);
     fdn_buf_free(&s->queue);
+    free(s->why);
     free(s);
 }
 
@@ -141,9 +142,7 @@ static void dispatch_close(struct session *s, const char *why)
     fdn_node_dispatch_end(n, 3);
 }
 
-/* Ends session s: out of the tables, a held GET told "close", websockets closed with code
- * (0: 1000), Lua told why (not when why is NULL: Lua never heard of s). s is freed here unless
- * a websocket's close handshake still runs. */
+/* Ends s (eio_server_int.h): Lua hears of it from the timer, session_timer_cb. */
 void fdn_eio_session_end(struct session *s, const char *why, int code)
 {
     struct fdn_eio_server *srv = s->srv;
@@ -165,10 +164,12 @@ void fdn_eio_session_end(struct session *s, const char *why, int code)
         fdn_ws_conn_close(s->ws, code);
     if (s->probe)
         fdn_ws_conn_close(s->probe, code);
-    if (why)
-        dispatch_close(s, why);
-    if (!s->ws && !s->probe)
+    if (why) { /* told from the loop: socket.close or a send from Lua may have ended s */
+        s->why = xstrdup(why);
+        arm(s, 0);
+    } else if (!s->ws && !s->probe) {
         free_session(s);
+    }
 }
 
 /* Answers the held GET (or req) with the queue; when that request is gone (its client reset
@@ -208,13 +209,19 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
     struct session *s = arg;
     (void)fd;
     (void)what;
-    if (s->awaiting_pong) {
+    if (s->closing) { /* Lua hears of the end; s goes once its websockets have closed */
+        dispatch_close(s, s->why);
+        free(s->why);
+        s->why = NULL;
+        if (!s->ws && !s->probe)
+            free_session(s);
+    } else if (s->awaiting_pong) {
         fdn_eio_session_end(s, "ping timeout", FDN_WS_CLOSE_NORMAL);
-        return;
+    } else {
+        s->awaiting_pong = 1;
+        arm(s, s->srv->n->cfg.socket_ping_timeout_ms);
+        send_packet(s, "2", 1);
     }
-    s->awaiting_pong = 1;
-    arm(s, s->srv->n->cfg.socket_ping_timeout_ms);
-    send_packet(s, "2", 1);
 }
 
 static void ws_text_cb(struct fdn_ws_conn *w, const char *data, size_t len, void *arg);
@@ -379,12 +386,12 @@ static void ws_close_cb(struct fdn_ws_conn *w, const char *why, void *arg)
     } else {
         s->ws = NULL;
         if (!s->closing) {
-            fdn_eio_session_end(s, why, 0); /* frees s unless the probe still runs */
+            fdn_eio_session_end(s, why, 0); /* Lua is told from the timer, which frees s */
             return;
         }
     }
-    if (s->closing && !s->ws && !s->probe)
-        free_session(s);
+    if (s->closing && !s->ws && !s->probe && !s->why)
+        free_session(s); /* ended, Lua told: this was the last websocket */
 }
 
 /* --- the server ----------------------------------------------------------------------------- */

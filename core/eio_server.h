@@ -18,7 +18,8 @@ struct fdn_eio_server;
  *                         (as REST gets them), query (raw), address, transport}
  *   "packet", id, type, nsp, ack_id|nil, data|nil
  *                         one Socket.IO packet (type 0..3), data decoded from JSON
- *   "close", id, reason   the session is over; once per opened session */
+ *   "close", id, reason   the session is over; once per opened session, always from the loop
+ *                         (never inside a socket.send, emit or close that ended it) */
 
 /* Limits and timers, from the node's configuration. */
 struct fdn_eio_server *fdn_eio_server_new(struct fdn_node *n, struct fdn_http *h);
@@ -38,7 +39,7 @@ struct fdn_eio_req {
 void fdn_eio_server_request(struct fdn_eio_server *s, const struct fdn_eio_req *r);
 
 /* Shutdown: no new session; every session is closed (websocket close 1001, polling close
- * packet) and Lua told so. */
+ * packet); Lua hears of each from the loop. */
 void fdn_eio_server_shutdown(struct fdn_eio_server *s);
 
 /* Open sessions (those Lua can send to). */
@@ -52,7 +53,7 @@ int fdn_eio_server_exists(const struct fdn_eio_server *s, uint64_t id);
  * websocket message, or one packet of the polling queue. 0; -1 when the session is gone or
  * this closed it (output over the bound). */
 int fdn_eio_server_send(struct fdn_eio_server *s, uint64_t id, const char *pkt, size_t len);
-/* Closes session id ("forced close"); Lua's "close" follows at once. */
+/* Closes session id ("forced close"); Lua's "close" follows from the loop. */
 void fdn_eio_server_close(struct fdn_eio_server *s, uint64_t id);
 
 /* A buffer the binding encodes packets into (emptied by the caller, reused across calls). */

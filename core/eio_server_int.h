@@ -28,6 +28,7 @@ struct session {
     struct event *timer;            /* next ping, or the pong's deadline */
     struct fdn_buf queue;           /* polling: packets waiting for a GET, joined by 0x1e */
     struct fdn_ws_conn_cbs cbs;     /* arg: this session */
+    char *why;                      /* ended: the reason Lua is yet to hear (from the timer) */
     unsigned awaiting_pong : 1, upgrading : 1, closing : 1;
     char sid[SID_LEN];
 };
@@ -62,9 +63,10 @@ static inline struct session *fdn_eio_session_get(const struct fdn_eio_server *s
 struct session *fdn_eio_session_new(struct fdn_eio_server *srv);
 /* The open session with this sid, or NULL. */
 struct session *fdn_eio_session_find(const struct fdn_eio_server *srv, const char *sid, size_t len);
-/* Ends s: out of the tables, a held GET told "close", websockets closed with code (0: 1000),
- * Lua told why (not when why is NULL: Lua never heard of s). s is freed here unless a
- * websocket's close handshake still runs. */
+/* Ends s: out of the tables, a held GET told "close", websockets closed with code (0: 1000).
+ * Lua is told why from the loop, never from inside this call (which Lua may have made); s is
+ * freed once Lua is told and its websockets have closed (at once when why is NULL: Lua never
+ * heard of s). */
 void fdn_eio_session_end(struct session *s, const char *why, int code);
 /* Answers polling GET req with the queue; when req is gone, the packets wait for the next. */
 void fdn_eio_session_flush(struct session *s, uint64_t req);

@@ -87,7 +87,8 @@ static int l_socket_emit(lua_State *L)
     return 1;
 }
 
-/* close(id): ends the session; its "close" dispatch runs before this returns. */
+/* close(id): ends the session at once (sends to it are "gone"); its "close" dispatch follows
+ * from the loop. */
 static int l_socket_close(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);

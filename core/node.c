@@ -322,7 +322,7 @@ void fdn_node_stop(struct fdn_node *n, int exit_code)
     evtimer_add(n->shutdown_timer, &tv);
     if (n->http)
         fdn_http_stop_accepting(n->http);
-    fdn_eio_server_shutdown(n->eio); /* every session closed, Lua told */
+    fdn_eio_server_shutdown(n->eio); /* every session closed (Lua hears of it next) */
     /* Lua lets calls in flight finish, tears services down, then calls exit(). */
     dispatch_signal(n, "stop");
 }
