@@ -2,7 +2,8 @@
 1002, a frame announcing a huge length with 1009 before any of it is allocated, a websocket or a
 polling session that never reads while the server sends is closed once its output passes
 --socket-max-buffer (and the node's memory stays bounded), and 10,000 idle websockets are held
-(figure: resident memory per connection). REST answers through all of it."""
+(figure: resident memory per connection), and past --socket-max sessions handshakes get 503.
+REST answers through all of it."""
 from netns import isolate
 
 isolate()
@@ -10,7 +11,7 @@ isolate()
 import json  # noqa: E402
 import time  # noqa: E402
 
-from eioclient import Polling, WebSocket, frame, open_payload  # noqa: E402
+from eioclient import Polling, WebSocket, frame, open_payload, request  # noqa: E402
 from fdntest import (Node, case, check, check_memory, eq, figure, finish, print_figures,  # noqa: E402
                      raise_nofile, rss_kb, wait_until)
 
@@ -132,6 +133,21 @@ def _():
     eq(wait_until(lambda: (w.send('423["count"]'), json.loads(w.recv_until("433*")[3:])[0])[1] == 1, 10),
        True, "all closed again: count() is 1")
     healthy("closing them")
+
+
+@case("past --socket-max sessions, handshakes get 503; one closing makes room")
+def _():
+    small = Node(ECHO, args=["--socket-max", "2"])
+    a, b = WebSocket(small.port), Polling(small.port)
+    a.recv()
+    eq(WebSocket(small.port).status, 503, "a third websocket")
+    status, body, _ = request(small.port, "GET", "EIO=4&transport=polling")
+    eq(status, 503, "a third polling session")
+    a.close()
+    eq(wait_until(lambda: request(small.port, "GET", "EIO=4&transport=polling")[0] == 200, 5), True,
+       "room again once one has closed")
+    eq(b.post("40"), (200, "ok"), "the others were untouched")
+    small.stop()
 
 
 print_figures()

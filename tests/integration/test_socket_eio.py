@@ -247,6 +247,15 @@ def _():
     eq(close_reason(sid), "forced close", "Lua's reason")
 
 
+@case("Lua heard one close for every session it saw open")
+def _():
+    log = heard()
+    opened = {e["id"] for e in log if e["what"] == "open"}
+    closes = [e["id"] for e in log if e["what"] == "close"]
+    eq(len(closes), len(set(closes)), "no session closed twice")
+    check(set(closes) <= opened, "closes only of opened sessions")
+
+
 @case("SIGTERM: the held GET is told close, websockets get 1001, the node exits at once")
 def _():
     p = Polling(P)
