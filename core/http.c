@@ -22,6 +22,7 @@
 #include <lua.h>
 
 #include "eio_server.h"
+#include "cors.h"
 #include "http_parser.h"
 #include "node.h"
 #include "status.h"
@@ -137,6 +138,8 @@ static void dispatch(struct conn *c)
     c->head = strcmp(p->method, "HEAD") == 0;
     c->state = C_IN_LUA;
     h->in_flight++;
+    if (fdn_http_preflight(c)) /* CORS on: an OPTIONS is answered here */
+        return;
     if (h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
         to_eio(c);
         return;
@@ -226,20 +229,51 @@ static int name_is(const char *s, size_t n, const char *lit)
     return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
 }
 
-int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
-                     const struct fdn_http_field *fields, size_t nfields, const char *body,
-                     size_t len)
+static void put_field(struct evbuffer *out, const struct fdn_http_field *f)
 {
-    if (status < 200 || status > 999)
-        return FDN_HTTP_EINVAL;
-    for (size_t i = 0; i < nfields; i++)
+    evbuffer_add(out, f->name, f->name_len);
+    evbuffer_add(out, ": ", 2);
+    evbuffer_add(out, f->value, f->value_len);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+/* The body: len bytes of the file fd from its start (consumed), or of body when fd is -1. */
+static void put_body(struct evbuffer *out, const char *body, size_t len, int fd)
+{
+    if (fd < 0) {
+        evbuffer_add(out, body, len);
+        return;
+    }
+    struct evbuffer_file_segment *seg =
+        evbuffer_file_segment_new(fd, 0, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
+    if (!seg) {
+        close(fd);
+        return; /* the client sees a short body: its Content-Length is not met */
+    }
+    evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len);
+    evbuffer_file_segment_free(seg); /* the buffer holds its own reference */
+}
+
+int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
+                  const struct fdn_http_field *fields, size_t nfields, const char *body, size_t len,
+                  int fd)
+{
+    int r = status < 200 || status > 999 ? FDN_HTTP_EINVAL : 0;
+    for (size_t i = 0; i < nfields && !r; i++)
         if (!field_ok(&fields[i]))
-            return FDN_HTTP_EINVAL;
+            r = FDN_HTTP_EINVAL;
     struct conn *c = h && req_id ? h->slots[req_id % (uint64_t)h->nslots] : NULL;
-    if (!c || c->req_id != req_id || c->state != C_IN_LUA)
-        return FDN_HTTP_EGONE;
+    if (!r && (!c || c->req_id != req_id || c->state != C_IN_LUA))
+        r = FDN_HTTP_EGONE;
+    if (r) {
+        if (fd >= 0)
+            close(fd);
+        return r;
+    }
     struct evbuffer *out = bufferevent_get_output(c->bev);
     int bodyless = status == 204 || status == 304, has_type = 0;
+    struct fdn_http_field cors[FDN_CORS_MAX_FIELDS];
+    size_t ncors = fdn_http_cors_fields(c, cors);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, fdn_status_find(status)->reason);
     for (size_t i = 0; i < nfields; i++) {
         const struct fdn_http_field *f = &fields[i];
@@ -249,14 +283,15 @@ int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
             continue;
         }
         if (name_is(f->name, f->name_len, "content-length") ||
-            name_is(f->name, f->name_len, "transfer-encoding"))
-            continue;
+            name_is(f->name, f->name_len, "transfer-encoding") ||
+            (ncors && (name_is(f->name, f->name_len, "access-control-allow-origin") ||
+                       name_is(f->name, f->name_len, "access-control-allow-credentials"))))
+            continue; /* (with CORS on, the gateway's policy answers for the origin) */
         has_type |= name_is(f->name, f->name_len, "content-type");
-        evbuffer_add(out, f->name, f->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, f->value, f->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        put_field(out, f);
     }
+    for (size_t i = 0; i < ncors; i++)
+        put_field(out, &cors[i]);
     if (!bodyless)
         evbuffer_add_printf(out, "%sContent-Length: %zu\r\n",
                             has_type ? "" : "Content-Type: application/json; charset=utf-8\r\n",
@@ -264,10 +299,19 @@ int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
     c->keep_alive = c->keep_alive && !h->stopping;
     evbuffer_add_printf(out, "Connection: %s\r\n\r\n", c->keep_alive ? "keep-alive" : "close");
     if (!bodyless && !c->head && len)
-        evbuffer_add(out, body, len);
+        put_body(out, body, len, fd);
+    else if (fd >= 0)
+        close(fd);
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */
     return 0;
+}
+
+int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
+                     const struct fdn_http_field *fields, size_t nfields, const char *body,
+                     size_t len)
+{
+    return fdn_http_send(h, req_id, status, fields, nfields, body, len, -1);
 }
 
 static void http_read_cb(struct bufferevent *bev, void *arg)
@@ -488,6 +532,11 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     for (int i = 0; i < h->nslots; i++)
         h->free_slots[h->nfree++] = h->nslots - 1 - i;
     h->relisten = evtimer_new(n->base, http_relisten_cb, h);
+    if (fdn_http_web_start(h) < 0) {
+        freeaddrinfo(res);
+        fdn_http_free(h);
+        return -1;
+    }
     int err = 0;
     for (struct addrinfo *ai = res; ai && h->nls < MAX_LISTENERS && !(port == 0 && h->nls);
          ai = ai->ai_next) {
@@ -562,5 +611,6 @@ void fdn_http_free(struct fdn_http *h)
     free(h->slots);
     free(h->free_slots);
     free(h->peers);
+    fdn_http_web_free(h);
     free(h);
 }

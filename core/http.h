@@ -66,6 +66,7 @@ struct fdn_http_field {
 
 #define FDN_HTTP_EGONE (-1)  /* unknown request: its connection closed, or already answered */
 #define FDN_HTTP_EINVAL (-2) /* status not in 200..999, or a header with forbidden bytes */
+#define FDN_HTTP_ENOENT (-3) /* fdn_http_send_file: nothing to serve at that path */
 
 /* Answers request req_id once: "HTTP/1.1 <status> <reason>", the given headers,
  * Content-Type (application/json; charset=utf-8 unless given), Content-Length and
@@ -75,5 +76,23 @@ struct fdn_http_field {
 int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
                      const struct fdn_http_field *fields, size_t nfields, const char *body,
                      size_t len);
+
+/* CORS (off unless --cors or this): every answer then gets Vary: Origin, and one to a request
+ * whose Origin is allowed gets Access-Control-Allow-Origin (that origin) and
+ * -Allow-Credentials: true; an OPTIONS is answered by the gateway itself (204, with
+ * Allow-Methods, -Allow-Headers echoing the request's, -Max-Age for an allowed origin; with
+ * none of the allow headers for another), never by Lua. Sets the allowed origins: "*" or a
+ * comma-separated list (cors.h); list NULL turns CORS off. 0, or -1 and *err (h unchanged). */
+int fdn_http_set_cors(struct fdn_http *h, const char *list, size_t len, const char **err);
+
+/* Static files (--public DIR): answers request req_id, a GET or HEAD, with the file its raw
+ * path (before '?', percent-encoded) names under DIR (static_path.h: no way out of DIR, no
+ * dotfiles): 200 with Content-Type by extension, ETag, Last-Modified and Cache-Control:
+ * no-cache; 304 when the request's If-None-Match or If-Modified-Since says it has it; a
+ * directory's index.html when the path ends with '/', else 301 to the path with '/' (and
+ * ?query when query is not NULL). 0, FDN_HTTP_EGONE, or FDN_HTTP_ENOENT when there is nothing
+ * to serve (no --public, a path refused, no such regular file): the caller answers then. */
+int fdn_http_send_file(struct fdn_http *h, uint64_t req_id, const char *path, size_t len,
+                       const char *query);
 
 #endif

@@ -1,6 +1,6 @@
 /* http_int.h: what the files of the gateway's server share (http.c: accept, parse, hand to Lua,
- * respond, timeouts; http_limits.c: the connection caps and the idle queues). Not for other
- * modules: they use http.h. */
+ * respond, timeouts; http_limits.c: the connection caps and the idle queues; http_cors.c and
+ * http_static.c: CORS and --public). Not for other modules: they use http.h. */
 #ifndef FDN_HTTP_INT_H
 #define FDN_HTTP_INT_H
 
@@ -61,6 +61,10 @@ struct fdn_http {
     struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
     size_t npeers;
     uint64_t hash_seed;
+    struct fdn_cors *cors; /* the allowed origins; NULL: CORS off (http_cors.c) */
+    int public_fd;         /* --public's directory (O_PATH), when has_public (http_static.c) */
+    int open_how;          /* FDN_STATIC_OPENAT2, or _WALK once the kernel said it has none */
+    unsigned has_public : 1;
 };
 
 /* --- the idle queues: inline, every kept-alive request leaves and rejoins them ------------- */
@@ -122,9 +126,28 @@ int fdn_http_admit(struct fdn_http *h, const struct sockaddr *sa, struct peer **
  * its last connection). */
 void fdn_http_release(struct conn *c);
 
-/* --- http.c, for http_limits.c --------------------------------------------------------------- */
+/* --- http.c, for http_limits.c, http_cors.c and http_static.c ------------------------------- */
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);
+
+/* fdn_http_respond, whose body is, when fd is not -1, len bytes of the file fd from its start
+ * (sent from the page cache, never read into memory). fd is consumed (closed) in every case. */
+int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
+                  const struct fdn_http_field *fields, size_t nfields, const char *body, size_t len,
+                  int fd);
+
+/* --- http_cors.c and http_static.c: the browser's needs ------------------------------------- */
+
+/* At start: the policy of --cors, and --public's directory opened. 0, or -1 after logging. */
+int fdn_http_web_start(struct fdn_http *h);
+/* Frees what web_start made. */
+void fdn_http_web_free(struct fdn_http *h);
+/* With CORS on, answers c's request when it is an OPTIONS (a preflight, or any OPTIONS, as
+ * Express's cors does): 204 and the policy's headers; returns 1. Else 0: Lua has it. */
+int fdn_http_preflight(struct conn *c);
+/* The CORS headers of an answer to c's request (cors.h's fdn_cors_fields, a preflight's for an
+ * OPTIONS; none with CORS off), into f (room for FDN_CORS_MAX_FIELDS); their count. */
+size_t fdn_http_cors_fields(const struct conn *c, struct fdn_http_field *f);
 
 #endif

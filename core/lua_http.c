@@ -1,6 +1,6 @@
 /* lua_http.c: the Lua side's door back into the gateway: require "fdn.core.http" gives
- * respond(req_id, status, body_or_nil, headers_or_nil) -> true | nil, "gone", and STATUSES,
- * the table of statuses and error classes (status.h). */
+ * respond(req_id, status, body_or_nil, headers_or_nil) -> true | nil, "gone", send_file and
+ * set_cors (static files and CORS), and STATUSES, the table of statuses and error classes. */
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -51,8 +51,67 @@ static int l_http_respond(lua_State *L)
     return 1;
 }
 
+/* set_cors(origins) -> true | nil, "flag" | nil, "no gateway": the gateway's allowed origins,
+ * from a list of strings or a string ("*", or origins separated by commas); nil or false turns
+ * CORS off. --cors wins: with it, nothing changes ("flag"). Raises on an entry that is not an
+ * origin. */
+static int l_http_set_cors(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    const char *list = NULL, *err = NULL;
+    size_t len = 0;
+    if (lua_istable(L, 1)) {
+        luaL_Buffer b;
+        lua_Integer count = (lua_Integer)luaL_len(L, 1);
+        luaL_buffinit(L, &b);
+        for (lua_Integer i = 1; i <= count; i++) {
+            if (lua_geti(L, 1, i) != LUA_TSTRING)
+                return luaL_argerror(L, 1, "origins must be strings");
+            if (i > 1)
+                luaL_addchar(&b, ',');
+            luaL_addvalue(&b);
+        }
+        luaL_pushresult(&b);
+        list = lua_tolstring(L, -1, &len);
+        luaL_argcheck(L, len > 0, 1, "no origin given"); /* (an empty list: use nil for off) */
+    } else if (lua_toboolean(L, 1)) {
+        list = luaL_checklstring(L, 1, &len);
+    }
+    if (n->cfg.cors || !n->http) {
+        luaL_pushfail(L);
+        lua_pushstring(L, n->cfg.cors ? "flag" : "no gateway");
+        return 2;
+    }
+    if (fdn_http_set_cors(n->http, list, len, &err) < 0)
+        return luaL_argerror(L, 1, err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* send_file(req_id, path, query) -> true | nil, "missing" | nil, "gone": answers a GET or HEAD
+ * with the file path (raw, before '?') names under --public (http.h, fdn_http_send_file);
+ * "missing" when there is none to serve (no --public, a refused path, no such file). */
+static int l_http_send_file(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    size_t len;
+    const char *path = luaL_checklstring(L, 2, &len);
+    const char *query = luaL_optstring(L, 3, NULL);
+    int r = n->http ? fdn_http_send_file(n->http, (uint64_t)id, path, len, query) : FDN_HTTP_EGONE;
+    if (r < 0) {
+        luaL_pushfail(L);
+        lua_pushstring(L, r == FDN_HTTP_ENOENT ? "missing" : "gone");
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg http_funcs[] = {
     {"respond", l_http_respond},
+    {"set_cors", l_http_set_cors},
+    {"send_file", l_http_send_file},
     {NULL, NULL},
 };
 

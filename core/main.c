@@ -2,6 +2,7 @@
  * one row of the table below (flag, argument, range, default, help): getopt's options, --help
  * and the checks all come from it, and so does every default of struct fdn_config. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cors.h"
 #include "discovery.h"
 #include "node.h"
 #include "util.h"
@@ -80,6 +82,14 @@ static const struct opt opts[] = {
      .def = "256", .arg = "N", .note = "0: no cap",
      .help = "gateway connections one client address may hold; past it, its idle ones are "
              "closed, else it gets 503"},
+    {.name = "cors", .kind = STR, FIELD(cfg.cors), .min = 1, .arg = "ORIGINS", .note = "off",
+     .help = "let browser pages from these origins call the gateway: * (any) or a comma-separated "
+             "list (https://app.example,http://localhost:8080); the origin is echoed, with "
+             "credentials allowed, and OPTIONS preflights are answered. Wins over the app's "
+             "\"origins\" setting"},
+    {.name = "public", .kind = STR, FIELD(cfg.public_dir), .min = 1, .arg = "DIR", .note = "none",
+     .help = "serve the files of DIR on the gateway (GET and HEAD that no service takes; "
+             "index.html for a directory)"},
     {.name = "socket-ping-interval", .kind = INT, FIELD(cfg.socket_ping_interval_ms), .min = 1,
      .max = DAY_MS, .def = "25000", .arg = "MS",
      .help = "Socket.IO: the server pings each session every MS"},
@@ -429,6 +439,21 @@ int main(int argc, char **argv)
         return fail("no script given");
     if (strcmp(mode, "call") == 0 && argc - optind < 2)
         return fail("usage: fdnode call PATH METHOD [ID] [JSON]");
+    if ((c.cfg.cors || c.cfg.public_dir) && !c.cfg.http_port)
+        return fail("--%s is for the REST gateway: give --http PORT too",
+                    c.cfg.cors ? "cors" : "public");
+    const char *why;
+    struct fdn_cors *cors = c.cfg.cors ? fdn_cors_new(c.cfg.cors, strlen(c.cfg.cors), &why) : NULL;
+    if (c.cfg.cors && !cors)
+        return fail("--cors: '%s': %s", c.cfg.cors, why);
+    fdn_cors_free(cors);
+    if (c.cfg.public_dir) {
+        int fd = open(c.cfg.public_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return fail("--public: '%s' is not a readable directory (%s)", c.cfg.public_dir,
+                        strerror(errno));
+        close(fd);
+    }
     if (strcmp(mode, "ls") == 0 && c.json)
         mode = "ls-json";
     int env_set;

@@ -56,6 +56,10 @@ struct fdn_config {
     int watch;           /* --watch: reload scripts when they change */
     size_t lua_memory;   /* --lua-memory MB, in bytes: cap of the Lua state, 0 = none */
     int spin_us;         /* --spin US: how long the reactor polls for more work before sleeping */
+
+    /* the gateway's browser side */
+    const char *cors;       /* --cors ORIGINS: allowed origins ("*" or a list), NULL = off */
+    const char *public_dir; /* --public DIR: static files served by the gateway, or NULL */
 };
 
 struct fdn_node {

@@ -4,6 +4,8 @@ local service = require "fdn.service"
 local hooks = require "fdn.hooks"
 local events = require "fdn.events"
 local distribution = require "fdn.distribution"
+local channels = require "fdn.channels"
+local json = require "fdn.json"
 
 local M = {}
 
@@ -31,6 +33,9 @@ function M.new()
     __hooks = hooks.new_store(),
     __distribution = distribution.new(), -- app:distribution's options
     __setup_done = false,
+    channels = setmetatable({}, json.array_mt), -- names of the named channels (channels.lua)
+    __channels = channels.registry(),
+    __publishers = {}, -- event (or channels.ALL) -> publisher
   }, App)
 end
 
@@ -88,6 +93,10 @@ function App:distribution(opts)
   if self.__services_changed then self.__services_changed() end
   return self
 end
+
+-- Feathers' channels: app:channel(name, ...) and app:publish([event,] fn(data, ctx)).
+App.channel = channels.channel
+App.publish = channels.register
 
 function App:hooks(spec)
   hooks.register(self.__hooks, spec)

@@ -83,6 +83,11 @@ local function serve(scripts, fdn, info)
   if info.http_port > 0 then
     local listening, lerr = core.http_listen()
     if not listening then return fatal(lerr) end
+    local origins = app:get("origins") -- Feathers' setting; --cors wins over it
+    if origins then
+      local set, why = pcall(require("fdn.core.http").set_cors, origins)
+      if not set then return fatal("app setting 'origins': " .. loader.one_line(why)) end
+    end
   end
   local paths = app:paths()
   fdn.log.info(("node %s (%s) serving %s on port %d%s"):format(info.name, info.id:sub(1, 8),

@@ -62,14 +62,19 @@ function M.new(node)
     return true
   end
 
+  -- Channels and their membership stay on the app; app listeners (connection, disconnect)
+  -- and app publishers are the scripts', staged with the rest. Until the swap the running
+  -- version's keep serving connections and events (app.__serving, read by channels.lua).
   local function stage()
     local saved = { services = app.services, order = app.order, hooks = app.__hooks,
-      listeners = rawget(app, "__listeners"), settings = app.settings, changed = app.__services_changed }
+      listeners = rawget(app, "__listeners"), settings = app.settings, changed = app.__services_changed,
+      publishers = app.__publishers }
     local settings = {}
     for k, v in pairs(saved.settings) do settings[k] = v end
     app.services, app.order, app.__hooks, app.settings = {}, {}, hooks.new_store(), settings
     rawset(app, "__listeners", false)
     app.__previous, app.__services_changed, app.__setup_done = saved.services, nil, false
+    app.__publishers, app.__serving = {}, { listeners = saved.listeners, publishers = saved.publishers }
     return saved
   end
 
@@ -78,6 +83,7 @@ function M.new(node)
     hooks.changed() -- chains compiled while the staged store was in place are stale
     rawset(app, "__listeners", saved.listeners)
     app.__previous, app.__services_changed, app.__setup_done = nil, saved.changed, true
+    app.__publishers, app.__serving = saved.publishers, nil
   end
 
   local function attempt(changed)
@@ -133,6 +139,7 @@ function M.new(node)
     -- the swap: from here on new calls get the new services; calls running on
     -- the old ones finish there
     app.__previous, app.__setup_done, app.__services_changed = nil, true, saved.changed
+    app.__serving = nil
     entries = next_entries
     for path, old in pairs(saved.services) do
       if app.services[path] ~= old and type(old.__raw.teardown) == "function" then

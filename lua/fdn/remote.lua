@@ -348,13 +348,28 @@ function M.new(node)
     end
   end
 
-  -- EVT [path, event, data, meta]: the proxy emits it (listeners get data and a
-  -- context built from meta), unless nobody listens to it here. The context is
-  -- built only when a listener can see it (one that takes more than the data).
+  -- The context a proxy's event is heard with, from the EVT's meta.
+  local function event_context(route, svc, ev, data, meta)
+    local method, id, query
+    if type(meta) == "table" then
+      method, id, query = meta.method, meta.id, meta.query
+      if id == null then id = nil end
+    end
+    return { app = app, service = svc, path = route.path, method = method, id = id, result = data,
+      params = { query = type(query) == "table" and query or {}, provider = "remote" }, event = ev, type = "around",
+      fromRemote = true }
+  end
+
+  -- EVT [path, event, data, meta]: the gateway's sockets hear it as they hear a local
+  -- service's (app.__sockets, set while sockets are connected: the channels decide), and the
+  -- proxy emits it to its listeners (with a context only when a listener can see one: one
+  -- that takes more than the data).
   function R.event(_, _, path, ev, data, meta)
     local route = by_remote[path]
     if not route then return end
     local svc = route.svc
+    local sockets = app.__sockets
+    if sockets then sockets(svc, ev, data, event_context(route, svc, ev, data, meta)) end
     local all = svc.__listeners
     local list = all and all[ev]
     if not list then return end
@@ -366,15 +381,7 @@ function M.new(node)
       return
     end
     if not wants_context(svc, ev) then return emit(svc, ev, data) end
-    local method, id, query
-    if type(meta) == "table" then
-      method, id, query = meta.method, meta.id, meta.query
-      if id == null then id = nil end
-    end
-    local ctx = { app = app, service = svc, path = route.path, method = method, id = id, result = data,
-      params = { query = type(query) == "table" and query or {}, provider = "remote" }, event = ev, type = "around",
-      fromRemote = true }
-    emit(svc, ev, data, ctx)
+    emit(svc, ev, data, event_context(route, svc, ev, data, meta))
   end
 
   -- Probes every remote path at once; returns a map path -> true/false.

@@ -14,7 +14,7 @@ local STANDARD, call = service.is_standard, service.call
 
 local encode, decode = json.encode, json.decode
 local type, tostring, math_type, pairs = type, tostring, math.type, pairs
-local respond = http.respond
+local respond, send_file = http.respond, http.send_file
 
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
 
@@ -87,7 +87,11 @@ end
 
 local function serve(app, req_id, method, path, query, headers, body)
   local svc, id = resolve(app, method, path)
-  if not svc then return send_error(req_id, errors.NotFound("Page not found")) end
+  if not svc then
+    -- no service: a file of --public, if any (C answers it), else 404
+    if (method == "GET" or method == "HEAD") and (send_file(req_id, path, query)) then return end
+    return send_error(req_id, errors.NotFound("Page not found"))
+  end
   local custom = headers["x-service-method"]
   if custom and STANDARD[custom] then
     return send_error(req_id, errors.MethodNotAllowed("Method `" .. custom .. "` is not supported by this endpoint."))

@@ -4,6 +4,7 @@ local hooks = require "fdn.hooks"
 local events = require "fdn.events"
 local errors = require "fdn.errors"
 local json = require "fdn.json"
+local channels = require "fdn.channels"
 
 local M = {}
 
@@ -19,8 +20,10 @@ M.is_standard = STANDARD
 
 local EVENT_OF = { create = "created", update = "updated", patch = "patched", remove = "removed" }
 M.EVENT_OF = EVENT_OF
+local STANDARD_EVENT = {}
+for _, e in pairs(EVENT_OF) do STANDARD_EVENT[e] = true end
 local RESERVED = { hooks = true, on = true, once = true, off = true, emit = true, setup = true,
-  teardown = true, listeners = true, migrate = true }
+  teardown = true, listeners = true, migrate = true, publish = true }
 
 -- Feathers' argument shapes (its defaultServiceArguments), the one table of them: which of
 -- id and data a method takes before params. "params": find(params); "id": get/remove(id,
@@ -75,13 +78,17 @@ events.mixin(Service)
 
 -- A local service's events also go to the nodes that subscribed to them
 -- (app.__publish is installed by serve.lua); a direct service's (a proxy's) stay local:
--- they came from its source.
+-- they came from its source. Both go to the gateway's sockets its channels choose
+-- (app.__sockets, installed by socket.lua; remote.lua calls it for a proxy's events).
 local emit_local = events.emit
 function Service:emit(event, ...)
   local all, had = self.__listeners, false
   if all and all[event] then had = emit_local(self, event, ...) end
-  local publish = not self.__direct and self.__app.__publish
+  local app = self.__app
+  local publish = not self.__direct and app.__publish
   if publish then publish(self, event, ...) end
+  local sockets = app.__sockets
+  if sockets then sockets(self, event, ...) end
   return had
 end
 
@@ -225,6 +232,16 @@ function Service:hooks(spec)
   return self
 end
 
+-- Feathers' service:publish([event,] fn(data, ctx)): this service's publishers (channels.lua),
+-- for its standard events and the custom events it lists.
+function Service:publish(event, fn)
+  return channels.register(self, event, fn, function(ev)
+    if not (STANDARD_EVENT[ev] or self.__own_events[ev]) then
+      error("publish: '" .. ev .. "' is not an event of '" .. self.__path .. "'", 3)
+    end
+  end)
+end
+
 -- Methods callable from outside (REST, other nodes): the `methods` option.
 function Service:exposes(method)
   return self.__methods[method] == true
@@ -330,7 +347,7 @@ function M.wrap(app, path, raw, options)
     __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
     __methods = methods, __method_list = method_list, __own_events = own_events,
     __event_list = event_list, __hooked = {}, __options = options, __listeners = false,
-    __direct = options.direct or false,
+    __direct = options.direct or false, __publishers = false,
   }, Service)
   -- Hooked methods: the standard ones the service has, and every listed one.
   for _, m in ipairs(M.STANDARD) do

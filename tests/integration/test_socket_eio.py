@@ -18,7 +18,7 @@ from eioclient import Polling, WebSocket, open_payload, request  # noqa: E402
 from fdntest import Node, case, check, eq, finish, wait_until  # noqa: E402
 
 ECHO = "tests/integration/fixtures/socket/echo.lua"
-node = Node(ECHO, args=["--socket-ping-interval", "400", "--socket-ping-timeout", "300",
+node = Node(ECHO, args=["--cors", "http://app.example", "--socket-ping-interval", "400", "--socket-ping-timeout", "300",
                         "--socket-max-payload", "2000"])
 P = node.port
 
@@ -71,6 +71,11 @@ def _():
     info = next(e["info"] for e in heard() if e["what"] == "open" and e["info"]["sid"] == o["sid"])
     eq((info["transport"], info["query"], info["address"], info["headers"].get("x-who")),
        ("polling", "EIO=4&transport=polling&t=abc", "127.0.0.1", "me"), "Lua's open info")
+    status, _, headers = request(P, "GET", "EIO=4&transport=polling", headers={"Origin": "http://app.example"})
+    eq(headers.get("access-control-allow-origin"), "http://app.example", "CORS (--cors) on a handshake")
+    status, _, headers = request(P, "OPTIONS", "EIO=4&transport=polling", headers={
+        "Origin": "http://app.example", "Access-Control-Request-Method": "POST"})
+    eq((status, headers.get("access-control-allow-origin")), (204, "http://app.example"), "a preflight")
     sids = {Polling(P).sid for _ in range(20)}
     eq(len(sids), 20, "every sid differs")
 

@@ -1,0 +1,180 @@
+-- socket.lua: Feathers' socket protocol on the Socket.IO server in C (fdn.core.socket). A
+-- socket's CONNECT makes a connection (channels.connect); each EVENT [method, path, ...args]
+-- is one service.call with the connection's fields as params; its ack carries (error, result).
+-- Service events reach the connections the channels choose, as "<path> <event>".
+local socket = require "fdn.core.socket"
+local service = require "fdn.service"
+local channels = require "fdn.channels"
+local errors = require "fdn.errors"
+local json = require "fdn.json"
+local sched = require "fdn.sched"
+local log = require "fdn.log"
+
+local M = {}
+
+local call, shape, catch = service.call, service.shape, service.catch
+local send, emit_to = socket.send, socket.emit
+local targets = channels.targets
+local null = json.null
+local type, pairs, pcall, tostring, select = type, pairs, pcall, tostring, select
+local spawn, isyieldable = sched.spawn, coroutine.isyieldable
+
+local CONNECT, DISCONNECT, EVENT, CONNECT_ERROR = 0, 1, 2, 4
+local ROOT = "/"
+
+-- Where params stand among the arguments after the path (Feathers' paramsPositions): find's
+-- first, update's and patch's third, everyone else's second.
+local PARAMS_AT = { find = 1, update = 3, patch = 3 }
+
+-- The error as the client's ack gets it: Feathers' error JSON.
+local function error_json(err)
+  local e = errors.from(err)
+  local t = e:toJSON()
+  if not json.encode(t) then t.data, t.errors = nil, nil end -- (data that is not JSON)
+  return t
+end
+
+-- params for a socket call: the query, then every field of the connection (provider,
+-- headers, and what hooks wrote there: user, authentication...), as Feathers spreads it.
+local function params_for(conn, query)
+  local params = { query = query, route = {}, connection = conn }
+  for k, v in pairs(conn) do params[k] = v end
+  return params
+end
+
+-- One socket call: runs it and acks (error, result). args: method, path, then the method's
+-- own arguments (the ack id is the packet's, not a trailing function).
+local function run(app, id, conn, ack, args)
+  local method, path = args[1], args[2]
+  local ok, result, ctx
+  if type(method) ~= "string" or type(path) ~= "string" then
+    ok, result = false, errors.BadRequest("A socket call needs a method name and a service path")
+  else
+    local svc = app:service(path)
+    local at = PARAMS_AT[method] or 2
+    local n = #args - 2
+    if not svc then
+      ok, result = false, errors.NotFound("Service '" .. path .. "' not found")
+    elseif not svc:exposes(method) then
+      ok, result = false, errors.MethodNotAllowed("Method '" .. method .. "' not allowed on service '" .. path .. "'")
+    elseif n > at then
+      ok, result = false, errors.BadRequest("Too many arguments for '" .. method .. "' method")
+    else
+      local query = args[at + 2]
+      if type(query) ~= "table" or query == null then query = {} end
+      local params = params_for(conn, query)
+      local how, a, b = shape(method), args[3], args[4]
+      if a == null then a = nil end
+      if b == null then b = nil end
+      if how == "params" then
+        ok, result, ctx = call(svc, method, nil, nil, params)
+      elseif how == "id" then
+        ok, result, ctx = call(svc, method, a, nil, params)
+      elseif how == "id_data" then
+        ok, result, ctx = call(svc, method, a, b, params)
+      else
+        ok, result, ctx = call(svc, method, nil, a, params)
+      end
+      if ok and ctx and ctx.dispatch ~= nil then result = ctx.dispatch end
+    end
+  end
+  if ack == nil then return end
+  if not ok then return send(id, 3, ROOT, ack, { error_json(result) }) end
+  if result == nil then result = null end
+  local sent, why = pcall(send, id, 3, ROOT, ack, { null, result })
+  if not sent then
+    local e = errors.GeneralError("Result of " .. tostring(method) .. " is not JSON: " .. tostring(why))
+    send(id, 3, ROOT, ack, { error_json(catch(e)) })
+  end
+end
+
+-- attach(app): handles the "socket" dispatch for app (boot.lua, when --http is on). While a
+-- socket is connected, app.__sockets is the function service events go through.
+function M.attach(app)
+  local conns = {}  -- socket id -> connection (once the socket connected to "/")
+  local id_of = setmetatable({}, { __mode = "k" }) -- connection -> socket id
+  local count = 0
+
+  local sockets -- app.__sockets while a socket is connected (defined below)
+
+  local function gone(id)
+    local conn = conns[id]
+    if not conn then return end
+    conns[id], id_of[conn], count = nil, nil, count - 1
+    if count == 0 then app.__sockets = nil end
+    channels.disconnect(app, conn)
+  end
+
+  local handlers = {}
+
+  local opened = {} -- socket id -> the session's info, until its CONNECT
+  function handlers.open(id, info)
+    opened[id] = info
+  end
+
+  function handlers.packet(id, kind, nsp, ack, data)
+    if kind == EVENT then
+      local conn = conns[id]
+      if not conn or nsp ~= ROOT or type(data) ~= "table" then return end
+      return spawn(run, app, id, conn, ack, data)
+    elseif kind == CONNECT then
+      if nsp ~= ROOT then
+        return send(id, CONNECT_ERROR, nsp, nil, { message = "Invalid namespace" })
+      end
+      if conns[id] then return end
+      local info = opened[id]
+      if not info then return end
+      opened[id] = nil
+      local conn = { provider = "socketio", headers = info.headers }
+      conns[id], id_of[conn], count = conn, id, count + 1
+      app.__sockets = sockets
+      send(id, CONNECT, ROOT, nil, { sid = info.sid })
+      channels.connect(app, conn)
+    elseif kind == DISCONNECT then
+      gone(id)
+      socket.close(id)
+    end
+  end
+
+  function handlers.close(id)
+    opened[id] = nil
+    gone(id)
+  end
+
+  sched.handle("socket", function(what, ...)
+    local h = handlers[what]
+    if h then return h(...) end
+  end)
+
+  -- An event of svc: to the connections its publisher's channels hold, one encoding per
+  -- distinct payload.
+  local function publish(svc, event, data, ctx)
+    local groups = targets(app, svc, event, data, ctx)
+    if not groups then return end
+    local name = svc.__path .. " " .. event
+    for g = 1, #groups do
+      local group = groups[g]
+      local list, ids, n = group.connections, {}, 0
+      for i = 1, #list do
+        local sid = id_of[list[i]]
+        if sid then
+          n = n + 1
+          ids[n] = sid
+        end
+      end
+      if n > 0 then
+        local ok, err = pcall(emit_to, ids, { name, group.data == nil and null or group.data })
+        if not ok then log.warn("socket: event '" .. name .. "' not sent: " .. tostring(err)) end
+      end
+    end
+  end
+
+  sockets = function(svc, event, ...)
+    local data, ctx = ...
+    if select("#", ...) == 0 then data = nil end
+    if isyieldable() then return publish(svc, event, data, ctx) end
+    spawn(publish, svc, event, data, ctx)
+  end
+end
+
+return M
