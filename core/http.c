@@ -21,6 +21,7 @@
 #include <event2/util.h>
 #include <lua.h>
 
+#include "eio_server.h"
 #include "cors.h"
 #include "http_parser.h"
 #include "node.h"
@@ -55,7 +56,8 @@ void fdn_http_conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     event_free(c->timer);
-    bufferevent_free(c->bev);
+    if (c->bev) /* NULL: taken by fdn_http_take */
+        bufferevent_free(c->bev);
     fdn_http_parser_free(c->p);
     free(c->body);
     free(c);
@@ -94,7 +96,7 @@ static void send_error(struct conn *c, int code, const char *msg)
     c->state = C_DRAINING;
 }
 
-static void push_headers(lua_State *L, const struct fdn_http_parser *p)
+void fdn_http_push_headers(lua_State *L, const struct fdn_http_parser *p)
 {
     lua_createtable(L, 0, (int)p->nheaders);
     for (size_t i = 0; i < p->nheaders; i++) {
@@ -113,6 +115,18 @@ static void push_headers(lua_State *L, const struct fdn_http_parser *p)
     }
 }
 
+/* Engine.IO's requests go to its server in C, with no answer deadline: a polling GET is held
+ * until packets come, at most a ping interval. c may be gone when this returns. */
+static void to_eio(struct conn *c)
+{
+    char *body = c->body;
+    struct fdn_eio_req r = {c->req_id, c->p, body, c->body_len, bufferevent_getfd(c->bev)};
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+    fdn_eio_server_request(c->h->n->eio, &r);
+    free(body);
+}
+
 static void dispatch(struct conn *c)
 {
     struct fdn_http *h = c->h;
@@ -124,10 +138,14 @@ static void dispatch(struct conn *c)
     c->head = strcmp(p->method, "HEAD") == 0;
     c->state = C_IN_LUA;
     h->in_flight++;
-    /* an answer deadline: a handler that never answers cannot hold the slot */
-    arm(c, h->n->cfg.http_timeout_ms + h->n->cfg.timeout_ms);
     if (fdn_http_preflight(c)) /* CORS on: an OPTIONS is answered here */
         return;
+    if (h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
+        to_eio(c);
+        return;
+    }
+    /* an answer deadline: a handler that never answers cannot hold the slot */
+    arm(c, h->n->cfg.http_timeout_ms + h->n->cfg.timeout_ms);
     lua_checkstack(L, 10);
     fdn_node_dispatch_begin(h->n, "http");
     lua_pushinteger(L, (lua_Integer)c->req_id);
@@ -138,7 +156,7 @@ static void dispatch(struct conn *c)
         lua_pushstring(L, q + 1);
     else
         lua_pushnil(L);
-    push_headers(L, p);
+    fdn_http_push_headers(L, p);
     if (c->body_len)
         lua_pushlstring(L, c->body, c->body_len);
     else
@@ -180,9 +198,10 @@ static void process(struct conn *c)
             return;
         if (ev == FDN_HP_HEAD && c->p->expect_continue)
             bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        else if (ev == FDN_HP_DONE)
-            dispatch(c);
-        else if (ev == FDN_HP_ERROR)
+        else if (ev == FDN_HP_DONE) {
+            dispatch(c); /* c may be gone (a websocket taken out) */
+            return;
+        } else if (ev == FDN_HP_ERROR)
             send_error(c, c->p->status, c->p->error);
     }
 }
@@ -558,6 +577,20 @@ void fdn_http_stop_accepting(struct fdn_http *h)
         if (c->state == C_IDLE || c->state == C_READING)
             fdn_http_conn_free(c);
     }
+}
+
+struct bufferevent *fdn_http_take(struct fdn_http *h, uint64_t req_id)
+{
+    struct conn *c = h && req_id ? h->slots[req_id % (uint64_t)h->nslots] : NULL;
+    if (!c || c->req_id != req_id || c->state != C_IN_LUA)
+        return NULL;
+    struct bufferevent *bev = c->bev;
+    c->bev = NULL;
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    bufferevent_setwatermark(bev, EV_READ, 0, 0);
+    fdn_http_conn_free(c);
+    return bev;
 }
 
 size_t fdn_http_in_flight(const struct fdn_http *h)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bufferevent;
 struct fdn_node;
 struct fdn_http;
 
@@ -39,6 +40,17 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
 /* Shutdown: closes the listener and idle or half-read connections; requests in flight are
  * answered (with Connection: close) and then closed. */
 void fdn_http_stop_accepting(struct fdn_http *h);
+
+/* Takes request req_id's connection out of the server (a websocket upgrade, still "in Lua"):
+ * its slot is freed and it no longer counts; the caller owns the bufferevent, whose input may
+ * already hold what the client sent after the request. NULL when the request is unknown. */
+struct bufferevent *fdn_http_take(struct fdn_http *h, uint64_t req_id);
+
+/* Pushes a request's headers as Lua gets them: lowercased name -> value, repeated headers
+ * joined with ", " ("; " for cookie). */
+struct lua_State;
+struct fdn_http_parser;
+void fdn_http_push_headers(struct lua_State *L, const struct fdn_http_parser *p);
 
 /* Requests handed to Lua whose response is not yet fully written. */
 size_t fdn_http_in_flight(const struct fdn_http *h);

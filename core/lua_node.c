@@ -2,6 +2,7 @@
  * configuration, stopping; with the timers of lua_timer.c and the tasks of lua_task.c. */
 #include <lauxlib.h>
 
+#include "eio_server.h"
 #include "http.h"
 #include "node.h"
 #include "util.h"
@@ -57,6 +58,7 @@ static int l_node_http_listen(lua_State *L)
         lua_pushfstring(L, "cannot listen on %s:%d", n->cfg.http_host, n->cfg.http_port);
         return 2;
     }
+    n->eio = fdn_eio_server_new(n, n->http); /* /socket.io/ on the same port */
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -17,6 +17,7 @@
 #include <lualib.h>
 
 #include "discovery.h"
+#include "eio_server.h"
 #include "reactor.h"
 #include "http.h"
 #include "link.h"
@@ -31,6 +32,7 @@ int luaopen_fdn_core_link(lua_State *L);
 int luaopen_fdn_core_rpc(lua_State *L);
 int luaopen_fdn_core_discovery(lua_State *L);
 int luaopen_fdn_core_watch(lua_State *L);
+int luaopen_fdn_core_socket(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -91,6 +93,8 @@ void fdn_node_free(struct fdn_node *n)
 {
     if (!n)
         return;
+    fdn_eio_server_free(n->eio); /* before the gateway: a held GET is one of its requests */
+    n->eio = NULL;
     fdn_http_free(n->http);
     n->http = NULL;
     fdn_links_free(n->links);
@@ -318,6 +322,7 @@ void fdn_node_stop(struct fdn_node *n, int exit_code)
     evtimer_add(n->shutdown_timer, &tv);
     if (n->http)
         fdn_http_stop_accepting(n->http);
+    fdn_eio_server_shutdown(n->eio); /* every session closed (Lua hears of it next) */
     /* Lua lets calls in flight finish, tears services down, then calls exit(). */
     dispatch_signal(n, "stop");
 }
@@ -334,7 +339,8 @@ void fdn_node_exit(struct fdn_node *n)
 {
     /* the answers still on their way out go first: HTTP responses, and the frames of links
      * closed with flush (each bounded by its own deadline) */
-    if (fdn_http_in_flight(n->http) == 0 && fdn_links_closing(n->links) == 0) {
+    if (fdn_http_in_flight(n->http) == 0 && fdn_links_closing(n->links) == 0 &&
+        fdn_eio_server_alive(n->eio) == 0) {
         event_base_loopexit(n->base, NULL);
         return;
     }
@@ -379,6 +385,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.rpc", luaopen_fdn_core_rpc);
     preload(L, n, "fdn.core.discovery", luaopen_fdn_core_discovery);
     preload(L, n, "fdn.core.watch", luaopen_fdn_core_watch);
+    preload(L, n, "fdn.core.socket", luaopen_fdn_core_socket);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -14,6 +14,7 @@
 struct event_base;
 struct event;
 struct fdn_http;
+struct fdn_eio_server;
 struct fdn_links;
 struct fdn_discovery;
 struct fdn_tls;
@@ -29,10 +30,15 @@ struct fdn_config {
     int http_max_conns;    /* cap on open gateway connections (no flag) */
     int http_idle_ms;      /* --http-idle-timeout MS: a kept-alive connection idle so long closes */
     int http_max_per_addr; /* --http-max-per-addr N: gateway connections per client, 0 = no cap */
-    int timeout_ms;        /* --timeout MS, remote call timeout */
-    int shutdown_ms;       /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
-    int log_level;         /* --log-level: FDN_LOG_* */
-    const char *lib_dir;   /* where fdnode's Lua library lives (lua/ and services/) */
+    int socket_ping_interval_ms; /* --socket-ping-interval MS: Engine.IO's pingInterval */
+    int socket_ping_timeout_ms;  /* --socket-ping-timeout MS: a pong must come within it */
+    size_t socket_max_payload;   /* --socket-max-payload BYTES: a message or a POST body */
+    size_t socket_max_buffer;    /* --socket-max-buffer BYTES: output waiting, per session */
+    int socket_max;              /* --socket-max N: open sessions; past it, handshakes get 503 */
+    int timeout_ms;              /* --timeout MS, remote call timeout */
+    int shutdown_ms;     /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
+    int log_level;       /* --log-level: FDN_LOG_* */
+    const char *lib_dir; /* where fdnode's Lua library lives (lua/ and services/) */
 
     /* distribution */
     const char *bind;        /* --bind: RPC listener and discovery address */
@@ -65,6 +71,7 @@ struct fdn_node {
     int traceback_ref;
     struct fdn_config cfg;
     struct fdn_http *http;
+    struct fdn_eio_server *eio;      /* Socket.IO's sessions on the gateway, with it */
     struct fdn_links *links;         /* RPC links and listener, created on first use */
     struct fdn_discovery *discovery; /* beacons, created on first use */
     struct fdn_tls *tls;             /* keys and TLS setup of cfg.secret; NULL without one */
@@ -95,8 +102,8 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
 int fdn_node_run(struct fdn_node *n);
 /* Begins an orderly stop: stop accepting, let calls finish (bounded), exit. */
 void fdn_node_stop(struct fdn_node *n, int exit_code);
-/* Leaves the reactor once the gateway has written every answer (bounded by the
- * shutdown deadline when a stop is under way). */
+/* Leaves the reactor once the gateway has written every answer and ended every Socket.IO
+ * session (bounded by the shutdown deadline when a stop is under way). */
 void fdn_node_exit(struct fdn_node *n);
 
 /* Dispatch: begin pushes the Lua dispatch function and the event kind; the caller

@@ -277,3 +277,14 @@ size_t fdn_ws_conn_pending(const struct fdn_ws_conn *w)
 {
     return evbuffer_get_length(bufferevent_get_output(w->bev));
 }
+
+void fdn_ws_conn_free(struct fdn_ws_conn *w)
+{
+    if (!w)
+        return;
+    if (w->timer)
+        event_free(w->timer);
+    bufferevent_free(w->bev);
+    fdn_ws_reader_free(&w->r);
+    free(w);
+}

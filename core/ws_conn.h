@@ -46,6 +46,10 @@ int fdn_ws_conn_sendv(struct fdn_ws_conn *w, const char *const *pieces, const si
  * connection waits briefly for the client's and ends (on_close runs later, from the loop). */
 void fdn_ws_conn_close(struct fdn_ws_conn *w, int code);
 
+/* Frees the connection at once, without on_close (the node's end, when the loop no longer
+ * runs); accepts NULL. */
+void fdn_ws_conn_free(struct fdn_ws_conn *w);
+
 /* Bytes waiting to be written. */
 size_t fdn_ws_conn_pending(const struct fdn_ws_conn *w);
 
