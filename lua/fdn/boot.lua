@@ -81,6 +81,8 @@ local function serve(scripts, fdn, info)
   if not port then return fatal(jerr) end
   require("fdn.rest").attach(app, { health = node.remote.health })
   if info.http_port > 0 then
+    -- Socket.IO on the gateway, unless a script speaks to fdn.core.socket itself (a test's)
+    if not sched.handler("socket") then require("fdn.socket").attach(app) end
     local listening, lerr = core.http_listen()
     if not listening then return fatal(lerr) end
     local origins = app:get("origins") -- Feathers' setting; --cors wins over it

@@ -114,6 +114,11 @@ function M.handle(kind, fn)
   handlers[kind] = fn
 end
 
+-- The handler of a dispatch kind, or nil.
+function M.handler(kind)
+  return handlers[kind]
+end
+
 -- The one entry point from C: dispatch(kind, ...).
 function M.dispatch(kind, ...)
   local h = handlers[kind]
