@@ -229,9 +229,9 @@ int fdn_static_open(int root, const char *rel, int flags, int *how)
         struct open_how oh = {.flags = (uint64_t)flags,
                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
         long fd = syscall(SYS_openat2, root, *rel ? rel : ".", &oh, sizeof oh);
-        if (fd >= 0 || errno != ENOSYS)
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
             return (int)fd;
-        *how = FDN_STATIC_WALK;
+        *how = FDN_STATIC_WALK; /* EPERM: a seccomp filter that does not know openat2 */
     }
     return walk(root, rel, flags);
 }

@@ -44,9 +44,9 @@ enum { FDN_STATIC_OPENAT2, FDN_STATIC_WALK };
 /* Opens rel (fdn_static_path's output; "" is root itself) beneath the directory root with
  * flags, and never anything outside it: with openat2's RESOLVE_BENEATH (*how
  * FDN_STATIC_OPENAT2; a symlink that stays inside root is followed, one that leads out is
- * refused), or, where the kernel has no openat2 (*how becomes FDN_STATIC_WALK for the next
- * calls), one component at a time with O_NOFOLLOW (every symlink is refused). The fd, or -1
- * with errno. */
+ * refused), or, where the kernel has no openat2 or a seccomp filter refuses it with EPERM
+ * (*how becomes FDN_STATIC_WALK for the next calls), one component at a time with O_NOFOLLOW
+ * (every symlink is refused). The fd, or -1 with errno. */
 int fdn_static_open(int root, const char *rel, int flags, int *how);
 
 #endif
