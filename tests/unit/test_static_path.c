@@ -142,10 +142,25 @@ static void test_dates_and_tags(void)
     fdn_static_date(1709251199, d); /* a leap year's Feb 29 */
     CHECK_STR(d, "Thu, 29 Feb 2024 23:59:59 GMT");
     CHECK(fdn_static_parse_date(d, &t) == 0 && t == 1709251199);
+    /* the two obsolete formats, which RFC 9110 §5.6.7 says a recipient MUST accept too */
+    CHECK(fdn_static_parse_date("Sunday, 06-Nov-94 08:49:37 GMT", &t) == 0 && t == 784111777);
+    CHECK(fdn_static_parse_date("Sun Nov  6 08:49:37 1994", &t) == 0 && t == 784111777);
+    CHECK(fdn_static_parse_date("Thu Feb 29 23:59:59 2024", &t) == 0 && t == 1709251199);
+    CHECK(fdn_static_parse_date("Thursday, 29-Feb-24 23:59:59 GMT", &t) == 0 && t == 1709251199);
+    CHECK(fdn_static_not_modified(NULL, "Sunday, 06-Nov-94 08:49:37 GMT", "W/\"x\"", 784111777));
     static const char *const bad[] = {
         "",
-        "Sunday, 06-Nov-94 08:49:37 GMT",
-        "Sun Nov  6 08:49:37 1994",
+        "Sunday, 06-Nov-94 08:49:37 UTC",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sunda, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 6-Nov-94 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sunday, 31-Nov-94 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 94",
+        "Sun Nov 06 08:49:37 1994 GMT",
+        "Sun Nov  6 08:49:37 1994 ",
+        "Sun Nov  x 08:49:37 1994",
         "Sun, 06 Nov 1994 08:49:37 UTC",
         "Sun, 6 Nov 1994 08:49:37 GMT",
         "Sun, 06 Foo 1994 08:49:37 GMT",
