@@ -112,33 +112,91 @@ static int digits(const char *s, int n)
     return v;
 }
 
+static const char *const long_days[7] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                         "Thursday", "Friday", "Saturday"};
+
+/* The month of the three letters at s, or -1. */
+static int month(const char *s)
+{
+    for (int i = 0; i < 12; i++)
+        if (memcmp(s, months[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+/* Whether s[0..n) is a day's name: short (IMF-fixdate, asctime) or long (rfc850). */
+static int is_day(const char *s, size_t n, int long_name)
+{
+    for (int i = 0; i < 7; i++)
+        if (long_name ? strlen(long_days[i]) == n && memcmp(s, long_days[i], n) == 0
+                      : n == 3 && memcmp(s, days[i], 3) == 0)
+            return 1;
+    return 0;
+}
+
+/* "hh:mm:ss" at s into v[3]; -1 when it is not that. */
+static int clock_at(const char *s, int v[3])
+{
+    if (s[2] != ':' || s[5] != ':')
+        return -1;
+    v[0] = digits(s, 2);
+    v[1] = digits(s + 3, 2);
+    v[2] = digits(s + 6, 2);
+    return v[0] < 0 || v[1] < 0 || v[2] < 0 ? -1 : 0;
+}
+
+/* An rfc850 two-digit year: the nearest that is at most 50 years ahead (RFC 9110 §5.6.7). */
+static int full_year(int yy)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    int cur = gmtime_r(&now, &tm) ? tm.tm_year + 1900 : 2000;
+    int year = cur - cur % 100 + yy;
+    return year > cur + 50 ? year - 100 : year;
+}
+
 int fdn_static_parse_date(const char *s, int64_t *t)
 {
-    /* "Sun, 06 Nov 1994 08:49:37 GMT" */
-    if (strlen(s) != 29 || memcmp(s + 3, ", ", 2) != 0 || s[7] != ' ' || s[11] != ' ' ||
-        s[16] != ' ' || s[19] != ':' || s[22] != ':' || memcmp(s + 25, " GMT", 4) != 0)
+    size_t n = strlen(s);
+    const char *comma = memchr(s, ',', n < 10 ? n : 10);
+    int day, mon, year, c[3];
+    if (n == 29 && comma == s + 3) { /* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
+        if (!is_day(s, 3, 0) || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+            clock_at(s + 17, c) < 0 || memcmp(s + 25, " GMT", 4) != 0)
+            return -1;
+        day = digits(s + 5, 2);
+        mon = month(s + 8);
+        year = digits(s + 12, 4);
+    } else if (comma && n == (size_t)(comma - s) + 24) { /* "Sunday, 06-Nov-94 08:49:37 GMT" */
+        const char *p = comma + 1;
+        if (!is_day(s, (size_t)(comma - s), 1) || p[0] != ' ' || p[3] != '-' || p[7] != '-' ||
+            p[10] != ' ' || clock_at(p + 11, c) < 0 || memcmp(p + 19, " GMT", 4) != 0)
+            return -1;
+        day = digits(p + 1, 2);
+        mon = month(p + 4);
+        year = digits(p + 8, 2);
+        year = year < 0 ? -1 : full_year(year);
+    } else if (n == 24 && !comma) { /* asctime: "Sun Nov  6 08:49:37 1994" */
+        if (!is_day(s, 3, 0) || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ' ||
+            clock_at(s + 11, c) < 0)
+            return -1;
+        day = s[8] == ' ' ? digits(s + 9, 1) : digits(s + 8, 2);
+        mon = month(s + 4);
+        year = digits(s + 20, 4);
+    } else {
         return -1;
-    int wday = -1, mon = -1;
-    for (int i = 0; i < 7; i++)
-        if (memcmp(s, days[i], 3) == 0)
-            wday = i;
-    for (int i = 0; i < 12; i++)
-        if (memcmp(s + 8, months[i], 3) == 0)
-            mon = i;
-    int day = digits(s + 5, 2), year = digits(s + 12, 4), hh = digits(s + 17, 2),
-        mm = digits(s + 20, 2), ss = digits(s + 23, 2);
-    if (wday < 0 || mon < 0 || day < 1 || day > 31 || year < 1970 || hh < 0 || hh > 23 || mm < 0 ||
-        mm > 59 || ss < 0 || ss > 60)
+    }
+    if (mon < 0 || day < 1 || day > 31 || year < 1970 || c[0] > 23 || c[1] > 59 || c[2] > 60)
         return -1;
     struct tm tm = {.tm_year = year - 1900,
                     .tm_mon = mon,
                     .tm_mday = day,
-                    .tm_hour = hh,
-                    .tm_min = mm,
-                    .tm_sec = ss};
+                    .tm_hour = c[0],
+                    .tm_min = c[1],
+                    .tm_sec = c[2]};
     time_t tt = timegm(&tm);
     struct tm back;
-    if (!gmtime_r(&tt, &back) || back.tm_mday != day || back.tm_mon != mon || back.tm_sec != ss)
+    if (!gmtime_r(&tt, &back) || back.tm_mday != day || back.tm_mon != mon || back.tm_sec != c[2])
         return -1; /* a day past the month's end, or a leap second */
     *t = (int64_t)tt;
     return 0;
@@ -229,9 +287,9 @@ int fdn_static_open(int root, const char *rel, int flags, int *how)
         struct open_how oh = {.flags = (uint64_t)flags,
                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
         long fd = syscall(SYS_openat2, root, *rel ? rel : ".", &oh, sizeof oh);
-        if (fd >= 0 || errno != ENOSYS)
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
             return (int)fd;
-        *how = FDN_STATIC_WALK;
+        *how = FDN_STATIC_WALK; /* EPERM: a seccomp filter that does not know openat2 */
     }
     return walk(root, rel, flags);
 }

@@ -30,7 +30,9 @@ void fdn_static_etag(uint64_t size, int64_t mtime_ms, char out[FDN_STATIC_ETAG_L
 
 /* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") of a time in seconds since the epoch. */
 void fdn_static_date(int64_t t, char out[FDN_STATIC_DATE_LEN]);
-/* Reads an IMF-fixdate; 0 and *t, or -1 for anything else (RFC 9110: such a date is ignored). */
+/* Reads an HTTP-date: an IMF-fixdate, or one of the obsolete rfc850 and asctime forms that RFC
+ * 9110 §5.6.7 says a recipient must accept too; 0 and *t, or -1 for anything else (such a date
+ * is then ignored). */
 int fdn_static_parse_date(const char *s, int64_t *t);
 
 /* Whether a GET or HEAD gets 304 Not Modified, by its conditional headers (NULL: absent):
@@ -44,9 +46,9 @@ enum { FDN_STATIC_OPENAT2, FDN_STATIC_WALK };
 /* Opens rel (fdn_static_path's output; "" is root itself) beneath the directory root with
  * flags, and never anything outside it: with openat2's RESOLVE_BENEATH (*how
  * FDN_STATIC_OPENAT2; a symlink that stays inside root is followed, one that leads out is
- * refused), or, where the kernel has no openat2 (*how becomes FDN_STATIC_WALK for the next
- * calls), one component at a time with O_NOFOLLOW (every symlink is refused). The fd, or -1
- * with errno. */
+ * refused), or, where the kernel has no openat2 or a seccomp filter refuses it with EPERM
+ * (*how becomes FDN_STATIC_WALK for the next calls), one component at a time with O_NOFOLLOW
+ * (every symlink is refused). The fd, or -1 with errno. */
 int fdn_static_open(int root, const char *rel, int flags, int *how);
 
 #endif

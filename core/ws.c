@@ -169,7 +169,8 @@ static enum fdn_ws_event end_close(struct fdn_ws_reader *r, const uint8_t **payl
     if (r->ctl_len == 1)
         return fail(r, FDN_WS_CLOSE_PROTOCOL, "close frame of 1 byte");
     int code = r->ctl[0] << 8 | r->ctl[1];
-    if (!((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1011) ||
+    /* RFC 6455 §7.4 and the IANA registry since (1012-1014); 1005, 1006, 1015 are never sent */
+    if (!((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
           (code >= 3000 && code <= 4999)))
         return fail(r, FDN_WS_CLOSE_PROTOCOL, "invalid close code");
     if (!utf8_valid(r->ctl + 2, r->ctl_len - 2))

@@ -42,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = 0;
     (void)fdn_static_type(s);
     int64_t t;
-    if (fdn_static_parse_date(s, &t) == 0) {
+    if (fdn_static_parse_date(s, &t) == 0 && size == 29 && s[3] == ',') { /* IMF-fixdate */
         char back[FDN_STATIC_DATE_LEN];
         fdn_static_date(t, back);
         if (strcmp(back + 3, s + 3) != 0) /* (the weekday is not checked when reading) */

@@ -81,6 +81,9 @@ os.symlink("../secret.txt", os.path.join(pub, "up.txt"))
 os.symlink("..", os.path.join(pub, "parent"))
 with open(os.path.join(pub, "big.bin"), "wb") as f:
     f.truncate(BIG)
+os.mkfifo(os.path.join(pub, "pipe.html"))  # special files: never served, never waited on
+os.makedirs(os.path.join(pub, "piped"))
+os.mkfifo(os.path.join(pub, "piped", "index.html"))
 
 
 @case("CORS is off by default: no CORS headers, and OPTIONS is Lua's 405")
@@ -304,6 +307,17 @@ def _():
               "refused: %s" % target, "status %d, body %r" % (s, body[:120]))
     s, _, body = raw(n_pub.port, "/index.html")
     eq((s, body.decode()), (200, files["index.html"]), "the gateway still serves after them")
+
+
+@case("a FIFO in DIR is not served, and opening it does not block the node")
+def _():
+    for target in ["/pipe.html", "/piped/"]:
+        t0 = time.monotonic()
+        s, _, _ = raw(n_pub.port, target)
+        eq(s, 404, "a FIFO is not a file to serve: %s" % target)
+        check(time.monotonic() - t0 < 2, "answered at once: %s" % target)
+    s, _, body = raw(n_pub.port, "/index.html")
+    eq((s, body.decode()), (200, files["index.html"]), "the node still serves after them")
     n_pub.stop()
 
 

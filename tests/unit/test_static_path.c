@@ -1,12 +1,19 @@
 /* test_static_path.c: unit tests of core/static_path.c: request paths to file paths (and the
  * hostile ones refused), content types, ETag, HTTP dates, 304s, and the open beneath a
- * directory (openat2 and the component walk) in a scratch directory with symlinks. */
+ * directory (openat2 and the component walk) in a scratch directory with symlinks, also where a
+ * seccomp filter refuses openat2 with EPERM (containers, systemd's SystemCallFilter). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -135,10 +142,25 @@ static void test_dates_and_tags(void)
     fdn_static_date(1709251199, d); /* a leap year's Feb 29 */
     CHECK_STR(d, "Thu, 29 Feb 2024 23:59:59 GMT");
     CHECK(fdn_static_parse_date(d, &t) == 0 && t == 1709251199);
+    /* the two obsolete formats, which RFC 9110 §5.6.7 says a recipient MUST accept too */
+    CHECK(fdn_static_parse_date("Sunday, 06-Nov-94 08:49:37 GMT", &t) == 0 && t == 784111777);
+    CHECK(fdn_static_parse_date("Sun Nov  6 08:49:37 1994", &t) == 0 && t == 784111777);
+    CHECK(fdn_static_parse_date("Thu Feb 29 23:59:59 2024", &t) == 0 && t == 1709251199);
+    CHECK(fdn_static_parse_date("Thursday, 29-Feb-24 23:59:59 GMT", &t) == 0 && t == 1709251199);
+    CHECK(fdn_static_not_modified(NULL, "Sunday, 06-Nov-94 08:49:37 GMT", "W/\"x\"", 784111777));
     static const char *const bad[] = {
         "",
-        "Sunday, 06-Nov-94 08:49:37 GMT",
-        "Sun Nov  6 08:49:37 1994",
+        "Sunday, 06-Nov-94 08:49:37 UTC",
+        "Sun, 06-Nov-94 08:49:37 GMT",
+        "Sunda, 06-Nov-94 08:49:37 GMT",
+        "Sunday, 6-Nov-94 08:49:37 GMT",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sunday, 31-Nov-94 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994",
+        "Sun Nov  6 08:49:37 94",
+        "Sun Nov 06 08:49:37 1994 GMT",
+        "Sun Nov  6 08:49:37 1994 ",
+        "Sun Nov  x 08:49:37 1994",
         "Sun, 06 Nov 1994 08:49:37 UTC",
         "Sun, 6 Nov 1994 08:49:37 GMT",
         "Sun, 06 Foo 1994 08:49:37 GMT",
@@ -194,6 +216,30 @@ static void put(const char *dir, const char *name, const char *text)
     }
 }
 
+/* In a child whose openat2 fails with EPERM, as seccomp filters of older container runtimes
+ * and systemd units make it: files still open beneath root (by the walk), and the walk is
+ * kept for the next calls. */
+static int opens_without_openat2(int root)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof code / sizeof code[0], code};
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+            prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+            _exit(2);
+        int h = FDN_STATIC_OPENAT2, fd = fdn_static_open(root, "sub/b.txt", O_RDONLY, &h);
+        _exit(fd >= 0 && h == FDN_STATIC_WALK ? 0 : 1);
+    }
+    int st = 0;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void test_open(void)
 {
     char tmpl[] = "/tmp/fdn-static-XXXXXX", pub[600], p[700], q[700];
@@ -220,6 +266,7 @@ static void test_open(void)
     CHECK(symlink("sub", p) == 0); /* a directory inside */
     int root = open(pub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CHECK(root >= 0);
+    CHECK(opens_without_openat2(root));
     for (int how = FDN_STATIC_OPENAT2; how <= FDN_STATIC_WALK; how++) {
         CHECK(opens(root, "a.txt", how, "A"));
         CHECK(opens(root, "sub/b.txt", how, "B"));

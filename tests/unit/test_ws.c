@@ -368,8 +368,11 @@ static void test_utf8(void)
 static void test_close(void)
 {
     uint8_t b[256], pl[130];
-    int ok_codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4000, 4999};
-    int bad_codes[] = {0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2000, 2999, 5000, 65535};
+    /* 1012-1014: registered with IANA since RFC 6455 (service restart, try again later, bad
+     * gateway) */
+    int ok_codes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
+                      1011, 1012, 1013, 1014, 3000, 4000, 4999};
+    int bad_codes[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535};
     EXPECT1(b, frame(b, FIN | 0x8, "", 0, 1), 100, FDN_WS_CLOSE, 1005, "");
     EXPECT1(b, frame(b, FIN | 0x8, "\x03", 1, 1), 100, FDN_WS_ERROR, 1002, NULL);
     for (size_t i = 0; i < sizeof ok_codes / sizeof *ok_codes; i++) {
