@@ -152,8 +152,11 @@ size_t fdn_cors_fields(const struct fdn_cors *c, const char *origin, int preflig
     field(&f[n++], "Vary", echo ? "Origin, Access-Control-Request-Headers" : "Origin");
     if (!allowed)
         return n;
-    field(&f[n++], "Access-Control-Allow-Origin", origin);
-    field(&f[n++], "Access-Control-Allow-Credentials", "true");
+    /* any origin: "*" itself, which browsers never send credentials (cookies) with; so a page
+     * from anywhere cannot act as a logged-in user. A listed origin is echoed, with them. */
+    field(&f[n++], "Access-Control-Allow-Origin", c->any ? "*" : origin);
+    if (!c->any)
+        field(&f[n++], "Access-Control-Allow-Credentials", "true");
     if (!preflight)
         return n;
     field(&f[n++], "Access-Control-Allow-Methods", FDN_CORS_METHODS);

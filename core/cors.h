@@ -29,8 +29,8 @@ int fdn_cors_allows(const struct fdn_cors *c, const char *origin, size_t len);
 int fdn_cors_header_list_ok(const char *s, size_t len);
 
 /* The CORS headers of an answer to a request whose Origin is origin (NULL: none): always
- * "Vary: Origin"; for an allowed origin, Access-Control-Allow-Origin (the origin echoed, never
- * "*") and Access-Control-Allow-Credentials: true. With preflight set, an allowed origin also
+ * "Vary: Origin"; for an allowed origin, Access-Control-Allow-Origin: the origin echoed with
+ * Access-Control-Allow-Credentials: true for a listed one, "*" without credentials under "*". With preflight set, an allowed origin also
  * gets Allow-Methods, Max-Age and, when request_headers (the request's
  * Access-Control-Request-Headers, or NULL) is a valid list, Allow-Headers echoing it, and the
  * Vary names Access-Control-Request-Headers too. Fills f, which has room for

@@ -84,9 +84,9 @@ static const struct opt opts[] = {
              "closed, else it gets 503"},
     {.name = "cors", .kind = STR, FIELD(cfg.cors), .min = 1, .arg = "ORIGINS", .note = "off",
      .help = "let browser pages from these origins call the gateway: * (any) or a comma-separated "
-             "list (https://app.example,http://localhost:8080); the origin is echoed, with "
-             "credentials allowed, and OPTIONS preflights are answered. Wins over the app's "
-             "\"origins\" setting"},
+             "list (https://app.example,http://localhost:8080); a listed origin is echoed, with "
+             "credentials allowed; under * any origin gets *, without credentials. OPTIONS "
+             "preflights are answered. Wins over the app's \"origins\" setting"},
     {.name = "public", .kind = STR, FIELD(cfg.public_dir), .min = 1, .arg = "DIR", .note = "none",
      .help = "serve the files of DIR on the gateway (GET and HEAD that no service takes; "
              "index.html for a directory)"},

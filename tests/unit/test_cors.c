@@ -122,9 +122,14 @@ static void test_fields(void)
     CHECK(n == 1 && value_of(f, n, "Access-Control-Allow-Methods") == NULL);
     fdn_cors_free(c);
 
-    c = make("*"); /* any origin: echoed, never "*" (credentials are allowed) */
+    c = make("*"); /* any origin: "*", without credentials */
     n = fdn_cors_fields(c, "http://x.example:9", 0, NULL, f);
-    CHECK_STR(value_of(f, n, "Access-Control-Allow-Origin"), "http://x.example:9");
+    CHECK_STR(value_of(f, n, "Access-Control-Allow-Origin"), "*");
+    CHECK(value_of(f, n, "Access-Control-Allow-Credentials") == NULL);
+    n = fdn_cors_fields(c, "null", 1, "content-type", f);
+    CHECK_STR(value_of(f, n, "Access-Control-Allow-Origin"), "*");
+    CHECK(value_of(f, n, "Access-Control-Allow-Credentials") == NULL);
+    CHECK_STR(value_of(f, n, "Access-Control-Allow-Headers"), "content-type");
     fdn_cors_free(c);
 }
 
