@@ -114,9 +114,9 @@ static void finish(struct fdn_ws_conn *w)
         snprintf(why, sizeof why, "%s: %s", w->why, w->detail);
     else
         snprintf(why, sizeof why, "%s", w->why);
+    undirty(w);
     if (w->cbs.on_close)
         w->cbs.on_close(w, why, w->cbs.arg);
-    undirty(w);
     event_free(w->timer);
     bufferevent_free(w->bev);
     fdn_ws_reader_free(&w->r);
