@@ -165,7 +165,8 @@ static void open_session(struct fdn_eio_server *srv, const struct fdn_eio_req *r
             fdn_eio_session_end(s, NULL, 0);
             return;
         }
-        s->ws = fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
+        s->ws = fdn_ws_conn_new(srv->wsx, bev, accept, c->socket_max_payload, c->socket_max_buffer,
+                                &s->cbs);
         fdn_ws_conn_send(s->ws, open, len);
     } else {
         fdn_eio_reply(srv, r->id, 200, open, len);
@@ -185,8 +186,8 @@ static void upgrade(struct fdn_eio_server *srv, struct session *s, const struct 
     const struct fdn_config *c = &srv->n->cfg;
     struct bufferevent *bev = fdn_http_take(srv->h, r->id);
     if (bev)
-        s->probe =
-            fdn_ws_conn_new(bev, accept, c->socket_max_payload, c->socket_max_buffer, &s->cbs);
+        s->probe = fdn_ws_conn_new(srv->wsx, bev, accept, c->socket_max_payload,
+                                   c->socket_max_buffer, &s->cbs);
 }
 
 /* A polling GET: answered at once when packets wait (or with a noop during an upgrade),

@@ -403,6 +403,7 @@ struct fdn_eio_server *fdn_eio_server_new(struct fdn_node *n, struct fdn_http *h
     srv->h = h;
     srv->nbuckets = 64;
     srv->buckets = xcalloc(srv->nbuckets, sizeof *srv->buckets);
+    srv->wsx = fdn_ws_ctx_new(n->base);
     fdn_buf_init(&srv->scratch);
     return srv;
 }
@@ -429,6 +430,7 @@ void fdn_eio_server_free(struct fdn_eio_server *srv)
             fdn_ws_conn_free(s->probe);
         free_session(s);
     }
+    fdn_ws_ctx_free(srv->wsx);
     free(srv->buckets);
     free(srv->slots);
     free(srv->free_slots);

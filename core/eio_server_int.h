@@ -38,6 +38,7 @@ struct fdn_eio_server {
     struct fdn_http *h;
     struct session *all;
     struct session **buckets; /* by sid, nbuckets a power of two */
+    struct fdn_ws_ctx *wsx;   /* the websockets' shared writer */
     size_t nbuckets, nopen, nalive;
     struct session **slots; /* by id & SLOT_MASK */
     uint32_t *free_slots;

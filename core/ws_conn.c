@@ -1,6 +1,7 @@
 /* ws_conn.c: one WebSocket connection on a bufferevent (ws_conn.h): frames read with ws.c, pings
- * answered, the close handshake both ways, bounded output and a write timeout. The connection
- * ends from the loop only (a timer), so no callback chain ever sees it freed. */
+ * answered, the close handshake both ways, bounded output written once per loop turn, and a
+ * write timeout. The connection ends from the loop only (a timer), so no callback chain ever
+ * sees it freed. */
 #include "ws_conn.h"
 
 #include <stdint.h>
@@ -26,12 +27,25 @@ enum {
     W_DONE,       /* over: on_close runs from the timer, then the struct is freed */
 };
 
+/* Output: frames go to the bufferevent's output, whose write event stays disabled while
+ * that is empty, so queueing arms nothing. A connection with new output joins the context's
+ * dirty list; at the end of the loop turn (one event for all) its output is written straight
+ * to the socket, and only what the socket does not take enables the write event: the
+ * bufferevent then writes it as the socket drains, under the write timeout, and disables it
+ * again once empty (ws_write_cb). */
+struct fdn_ws_ctx {
+    struct event *flush;       /* active when dirty is not empty */
+    struct fdn_ws_conn *dirty; /* connections with output queued this turn */
+};
+
 struct fdn_ws_conn {
     struct bufferevent *bev;
-    struct event *timer; /* made when first needed: close waits and the end */
+    struct fdn_ws_ctx *x;
+    struct fdn_ws_conn *dprev, *dnext; /* in x->dirty, when dirty */
+    struct event *timer;               /* made when first needed: close waits and the end */
     struct fdn_ws_conn_cbs cbs;
     size_t max_output;
-    int state;
+    unsigned char state, dirty;
     const char *why, *detail; /* on_close's reason: "why" or "why: detail" */
     struct fdn_ws_reader r;
 };
@@ -50,6 +64,35 @@ static void arm(struct fdn_ws_conn *w, int ms)
         }
     }
     evtimer_add(w->timer, &tv);
+}
+
+static void undirty(struct fdn_ws_conn *w)
+{
+    if (!w->dirty)
+        return;
+    if (w->dprev)
+        w->dprev->dnext = w->dnext;
+    else
+        w->x->dirty = w->dnext;
+    if (w->dnext)
+        w->dnext->dprev = w->dprev;
+    w->dprev = w->dnext = NULL;
+    w->dirty = 0;
+}
+
+/* w has new output: written at the end of this loop turn (flush_cb). */
+static void mark_dirty(struct fdn_ws_conn *w)
+{
+    if (w->dirty)
+        return;
+    if (!w->x->dirty)
+        event_active(w->x->flush, EV_TIMEOUT, 0);
+    w->dirty = 1;
+    w->dprev = NULL;
+    w->dnext = w->x->dirty;
+    if (w->dnext)
+        w->dnext->dprev = w;
+    w->x->dirty = w;
 }
 
 /* The connection is over: nothing more is read or written; on_close runs from the loop. */
@@ -71,6 +114,7 @@ static void finish(struct fdn_ws_conn *w)
         snprintf(why, sizeof why, "%s: %s", w->why, w->detail);
     else
         snprintf(why, sizeof why, "%s", w->why);
+    undirty(w);
     if (w->cbs.on_close)
         w->cbs.on_close(w, why, w->cbs.arg);
     event_free(w->timer);
@@ -112,6 +156,7 @@ static int put(struct fdn_ws_conn *w, enum fdn_ws_opcode op, const char *const *
     for (int i = 0; i < n; i++)
         if (lens[i])
             evbuffer_add(out, pieces[i], lens[i]);
+    mark_dirty(w);
     return 0;
 }
 
@@ -194,11 +239,66 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
+/* The write event wrote everything: disabled (it is no longer pending: no system call), the
+ * next output goes straight out from flush_cb. */
 static void ws_write_cb(struct bufferevent *bev, void *arg)
 {
     struct fdn_ws_conn *w = arg;
-    if (w->state == W_FLUSHING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    bufferevent_disable(bev, EV_WRITE);
+    if (w->state == W_FLUSHING)
         end(w, w->why, w->detail);
+}
+
+/* Writes w's output to its socket unless the write event already has some to write (this
+ * turn's frames then wait behind it); what the socket does not take is left to the write
+ * event, and so are errors (it meets them on its first try). */
+static void move_out(struct fdn_ws_conn *w)
+{
+    struct evbuffer *out = bufferevent_get_output(w->bev);
+    if (w->state == W_DONE || (bufferevent_get_enabled(w->bev) & EV_WRITE))
+        return;
+    /* the bufferevent freezes its output's start (only it drains it): thawed for this write,
+     * as its own write callback does */
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write_atmost(out, bufferevent_getfd(w->bev), -1);
+    evbuffer_freeze(out, 1);
+    if (evbuffer_get_length(out))
+        bufferevent_enable(w->bev, EV_WRITE);
+    else if (w->state == W_FLUSHING)
+        end(w, w->why, w->detail);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_ws_ctx *x = arg;
+    (void)fd;
+    (void)what;
+    while (x->dirty) { /* nothing here calls out: no connection is freed meanwhile */
+        struct fdn_ws_conn *w = x->dirty;
+        undirty(w);
+        move_out(w);
+    }
+}
+
+struct fdn_ws_ctx *fdn_ws_ctx_new(struct event_base *base)
+{
+    struct fdn_ws_ctx *x = xcalloc(1, sizeof *x);
+    x->flush = event_new(base, -1, 0, flush_cb, x);
+    if (!x->flush) {
+        fdn_error("ws: out of memory creating an event");
+        abort();
+    }
+    return x;
+}
+
+void fdn_ws_ctx_free(struct fdn_ws_ctx *x)
+{
+    if (!x)
+        return;
+    event_free(x->flush);
+    free(x);
 }
 
 static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -217,25 +317,34 @@ static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
         end(w, "transport error", NULL);
 }
 
-struct fdn_ws_conn *fdn_ws_conn_new(struct bufferevent *bev, const char *accept, size_t max_message,
-                                    size_t max_output, const struct fdn_ws_conn_cbs *cbs)
+struct fdn_ws_conn *fdn_ws_conn_new(struct fdn_ws_ctx *x, struct bufferevent *bev,
+                                    const char *accept, size_t max_message, size_t max_output,
+                                    const struct fdn_ws_conn_cbs *cbs)
 {
     struct fdn_ws_conn *w = xcalloc(1, sizeof *w);
     struct timeval wtv = {WRITE_TIMEOUT_MS_DEF / 1000, 0};
     w->bev = bev;
+    w->x = x;
     w->cbs = *cbs;
     w->max_output = max_output;
     w->state = W_OPEN;
     fdn_ws_reader_init(&w->r, max_message);
-    evbuffer_add_printf(bufferevent_get_output(bev),
-                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-                        accept);
     bufferevent_setcb(bev, ws_read_cb, ws_write_cb, ws_event_cb, w);
     bufferevent_setwatermark(bev, EV_READ, 0, 0);
     bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(bev, NULL, &wtv);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* the write event on only while it has something to write (a last HTTP answer) */
+    if (evbuffer_get_length(bufferevent_get_output(bev)))
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    else {
+        bufferevent_enable(bev, EV_READ);
+        bufferevent_disable(bev, EV_WRITE);
+    }
+    evbuffer_add_printf(bufferevent_get_output(bev),
+                        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                        "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                        accept);
+    mark_dirty(w);
     /* frames that came with the upgrade request: read from the loop, after we return */
     if (evbuffer_get_length(bufferevent_get_input(bev)))
         arm(w, 0);
@@ -282,6 +391,7 @@ void fdn_ws_conn_free(struct fdn_ws_conn *w)
 {
     if (!w)
         return;
+    undirty(w);
     if (w->timer)
         event_free(w->timer);
     bufferevent_free(w->bev);

@@ -8,7 +8,9 @@
 #include <stddef.h>
 
 struct bufferevent;
+struct event_base;
 struct fdn_ws_conn;
+struct fdn_ws_ctx;
 
 struct fdn_ws_conn_cbs {
     /* a whole text message, valid during the call; the callee may send or close from it,
@@ -22,13 +24,20 @@ struct fdn_ws_conn_cbs {
     void *arg;
 };
 
+/* What the connections of one server share: the frames each queues during a loop turn are
+ * written once, at the end of the turn, straight to its socket (one write per connection per
+ * turn; the write event is armed only for what the socket does not take). */
+struct fdn_ws_ctx *fdn_ws_ctx_new(struct event_base *base);
+/* Frees x, after its connections (accepts NULL). */
+void fdn_ws_ctx_free(struct fdn_ws_ctx *x);
+
 /* Takes over bev (the upgraded HTTP connection, its input possibly already holding frames)
  * and writes the 101 Switching Protocols answer with Sec-WebSocket-Accept accept (ws.h).
  * max_message: largest message read (1009 past it); max_output: bytes that may wait to be
  * written before the connection is dropped. Binary messages are a protocol error here
  * (1003). */
-struct fdn_ws_conn *fdn_ws_conn_new(struct bufferevent *bev, const char *accept,
-                                    size_t max_message, size_t max_output,
+struct fdn_ws_conn *fdn_ws_conn_new(struct fdn_ws_ctx *x, struct bufferevent *bev,
+                                    const char *accept, size_t max_message, size_t max_output,
                                     const struct fdn_ws_conn_cbs *cbs);
 
 /* The write timeout (default 30 s): output waiting this long without any of it being written
@@ -39,8 +48,7 @@ void fdn_ws_conn_set_write_timeout(struct fdn_ws_conn *w, int ms);
  * concatenation of the n pieces (e.g. a header and a JSON body), in one frame. 0; -1 when
  * the connection is closing or its output is over max_output (it is then closed). */
 int fdn_ws_conn_send(struct fdn_ws_conn *w, const char *data, size_t len);
-int fdn_ws_conn_sendv(struct fdn_ws_conn *w, const char *const *pieces, const size_t *lens,
-                      int n);
+int fdn_ws_conn_sendv(struct fdn_ws_conn *w, const char *const *pieces, const size_t *lens, int n);
 
 /* Starts the close handshake with code (1000 normal, 1001 going away): a close frame, then the
  * connection waits briefly for the client's and ends (on_close runs later, from the loop). */
@@ -50,7 +58,7 @@ void fdn_ws_conn_close(struct fdn_ws_conn *w, int code);
  * runs); accepts NULL. */
 void fdn_ws_conn_free(struct fdn_ws_conn *w);
 
-/* Bytes waiting to be written. */
+/* Bytes waiting to be written (queued this turn, or left by the socket). */
 size_t fdn_ws_conn_pending(const struct fdn_ws_conn *w);
 
 #endif

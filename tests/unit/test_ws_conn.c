@@ -4,6 +4,7 @@
  * never reads (the output bound, and the write timeout under it). */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "check.h"
 
 static struct event_base *base;
+static struct fdn_ws_ctx *wsx;
 
 enum { ECHO, CLOSE_IN_TEXT, FLOOD_IN_TEXT };
 
@@ -99,7 +101,7 @@ static void open_tc(struct tc *t, int mode, size_t max_message, size_t max_outpu
     cbs.arg = t;
     char accept[FDN_WS_ACCEPT_LEN + 1];
     fdn_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, accept);
-    t->w = fdn_ws_conn_new(bev, accept, max_message, max_output, &cbs);
+    t->w = fdn_ws_conn_new(wsx, bev, accept, max_message, max_output, &cbs);
     CHECK(t->texts == 0); /* early frames wait for the loop */
 }
 
@@ -359,6 +361,64 @@ static void test_server_close(void)
     done(&t);
 }
 
+/* Output leaves straight from the loop turn that queued it: sending arms no write event (the
+ * frames of a turn go out in one write at its end), and the write event is on only while the
+ * socket holds some output back, until that is written. */
+static int drained(struct tc *t)
+{
+    return fdn_ws_conn_pending(t->w) == 0;
+}
+
+/* Events waiting on the kernel or a timer (not those made active by the program). */
+static int armed(void)
+{
+    return event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED) -
+           event_base_get_num_events(base, EVENT_BASE_COUNT_ACTIVE);
+}
+
+static void test_direct_write(void)
+{
+    struct tc t;
+    char msg[1024];
+    memset(msg, 'd', sizeof msg);
+    open_tc(&t, ECHO, 100, 64 << 20, NULL, 0);
+    CHECK(pump(&t, 2000, 0, got_101));
+    int added = armed();
+    CHECK(fdn_ws_conn_send(t.w, "a", 1) == 0 && fdn_ws_conn_send(t.w, "b", 1) == 0);
+    CHECK(fdn_ws_conn_pending(t.w) == 6);
+    CHECK(armed() == added);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    CHECK(fdn_ws_conn_pending(t.w) == 0);
+    CHECK(armed() == added);
+    EXPECT_FRAME(&t, 0x1, "a", 1);
+    EXPECT_FRAME(&t, 0x1, "b", 1);
+    /* more than the socket takes: the rest is written by the write event, in order */
+    int i;
+    for (i = 0; i < 100000 && fdn_ws_conn_pending(t.w) == 0; i++) {
+        CHECK(fdn_ws_conn_send(t.w, msg, sizeof msg) == 0);
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    }
+    CHECK(fdn_ws_conn_pending(t.w) > 0);
+    CHECK(armed() > added); /* the write event, and its timeout */
+    CHECK(fdn_ws_conn_send(t.w, "z", 1) == 0);
+    int frames = 0, op = 0, order_ok = 1;
+    static char p[70000];
+    size_t len;
+    for (int k = 0; k < 2000 && frames < i + 1; k++) {
+        pump(&t, 2, 0, NULL);
+        while (next_frame(&t, &op, p, &len)) {
+            frames++;
+            order_ok &= frames <= i ? len == sizeof msg : len == 1 && p[0] == 'z';
+        }
+    }
+    CHECK(frames == i + 1 && order_ok);
+    CHECK(pump(&t, 2000, 0, drained));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    CHECK(armed() == added);
+    done(&t);
+    fdn_ws_conn_free(t.w); /* freed by the node's end, queued output and all */
+}
+
 /* A peer that never reads: sends stop at max_output, and the connection is dropped. */
 static void test_never_reads(void)
 {
@@ -403,12 +463,16 @@ static void test_never_reads(void)
 int main(void)
 {
     fdn_log_set_level(FDN_LOG_ERROR);
+    signal(SIGPIPE, SIG_IGN); /* as the node does: a write to a gone peer is EPIPE */
     base = event_base_new();
+    wsx = fdn_ws_ctx_new(base);
     test_echo();
     test_early_frames();
     test_errors();
     test_server_close();
+    test_direct_write();
     test_never_reads();
+    fdn_ws_ctx_free(wsx);
     event_base_free(base);
     return check_summary("test_ws_conn");
 }
