@@ -14,8 +14,10 @@
 #include "util.h"
 
 #define GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define KEEP_MAX 1024 /* a message buffer larger than this is freed after its message */
-#define BUF_MIN 256   /* the first allocation of a message buffer */
+#define KEEP_MAX                                                                                   \
+    1024            /* a message buffer larger than this is freed after its message; any is        \
+                     * freed by a call without input (the connection idles) */
+#define BUF_MIN 256 /* the first allocation of a message buffer */
 
 enum {
     S_HDR,      /* the first two bytes of a frame */
@@ -235,7 +237,7 @@ enum fdn_ws_event fdn_ws_read(struct fdn_ws_reader *r, const uint8_t *data, size
         return r->state == S_CLOSED ? FDN_WS_CLOSE : FDN_WS_ERROR;
     if (r->state == S_RETURNED) { /* the last message is no longer needed */
         r->buf_len = 0;
-        if (r->buf_cap > KEEP_MAX)
+        if (r->buf_cap > KEEP_MAX || len == 0) /* no input: the connection idles */
             fdn_ws_reader_free(r);
         r->state = S_HDR;
     }

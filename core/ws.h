@@ -45,9 +45,9 @@ enum fdn_ws_event {
 };
 
 struct fdn_ws_reader {
-    size_t max_message;    /* a message (all its fragments) longer than this: 1009 */
-    int close_code;        /* FDN_WS_CLOSE and FDN_WS_ERROR: the code */
-    const char *error;     /* FDN_WS_ERROR: a short English reason, for the log */
+    size_t max_message; /* a message (all its fragments) longer than this: 1009 */
+    int close_code;     /* FDN_WS_CLOSE and FDN_WS_ERROR: the code */
+    const char *error;  /* FDN_WS_ERROR: a short English reason, for the log */
     /* private */
     int state, opcode, msg_opcode, fin;
     uint8_t hdr[14], mask[4];
@@ -69,8 +69,9 @@ void fdn_ws_reader_free(struct fdn_ws_reader *r);
  * FDN_WS_BINARY, FDN_WS_PING, FDN_WS_PONG and FDN_WS_CLOSE, *payload and *payload_len are the
  * message, unmasked, valid until the next call (a control frame may come between the
  * fragments of a message: it is returned at once, and the message goes on afterwards). After
- * FDN_WS_ERROR or FDN_WS_CLOSE the reader takes nothing more. Client frames must be masked;
- * no extension is negotiated, so RSV bits are errors. */
+ * FDN_WS_ERROR or FDN_WS_CLOSE the reader takes nothing more. A call with no input (len 0)
+ * after a message frees the message buffer: an idle connection holds none. Client frames
+ * must be masked; no extension is negotiated, so RSV bits are errors. */
 enum fdn_ws_event fdn_ws_read(struct fdn_ws_reader *r, const uint8_t *data, size_t len,
                               size_t *used, const uint8_t **payload, size_t *payload_len);
 

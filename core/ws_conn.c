@@ -232,7 +232,7 @@ static void ws_read_cb(struct bufferevent *bev, void *arg)
     }
     if (w->state == W_OPEN || w->state == W_CLOSE_SENT) {
         const uint8_t *p;
-        size_t used, len; /* releases a large message buffer while the connection idles */
+        size_t used, len; /* releases the message buffer while the connection idles */
         fdn_ws_read(&w->r, NULL, 0, &used, &p, &len);
     } else {
         evbuffer_drain(in, evbuffer_get_length(in)); /* after the close: discarded */
