@@ -11,12 +11,11 @@
  *       32 in flight; the listeners count the 42["echo created",...] they hear (waiting 20 s at
  *       most after the last create is answered).
  * Options: -t THREADS (sockets spread over threads, 1), -w WARMUP (rpc seconds, 1), -p PID
- * (also report "server_cpu_s": PID's utime+stime over the measured phase only, from /proc),
+ * (also report "server_cpu_s": PID's CPU time over the measured phase only, every thread),
  * -s BYTES (fanout: the created record's text is BYTES long, "hello" by default).
  * One JSON line on stdout, with the keys of shared/bench/gateway/socket-load.mjs; exit 1 and a
  * line on stderr when a socket cannot connect. Only ws:// to a numeric or resolvable host. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -47,12 +46,16 @@ struct slot {
     int arg, busy;
 };
 
+struct buf {
+    char *p;
+    size_t off, len, cap; /* p[off..len) is pending */
+};
+
 struct conn {
     struct worker *w;
     int fd, state, role, dirty, out_wait, frag_op; /* frag_op: of the message in fragments */
-    char *in, *out, *msg; /* bytes read; bytes to write; a fragmented message */
-    size_t in_len, in_cap, out_off, out_len, out_cap, msg_len, msg_cap;
-    struct slot *slots; /* calls in flight: id = seq * nslots + slot */
+    struct buf in, out, msg;                       /* read; to write; a fragmented message */
+    struct slot *slots;                            /* calls in flight: id = seq * nslots + slot */
     int nslots;
     uint64_t seq;
 };
@@ -91,25 +94,24 @@ static int64_t now_ns(void)
     return ts.tv_sec * SEC + ts.tv_nsec;
 }
 
-static void *xrealloc(void *p, size_t n)
+/* Room for n more bytes at b->p + b->len. */
+static char *room(struct buf *b, size_t n)
 {
-    p = realloc(p, n);
-    if (!p) {
-        fputs("sioload: out of memory\n", stderr);
-        abort();
+    if (b->len + n > b->cap) {
+        b->cap = b->cap ? b->cap : 4096;
+        while (b->cap < b->len + n)
+            b->cap *= 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort(); /* out of memory */
     }
-    return p;
+    return b->p + b->len;
 }
 
-static void grow(char **buf, size_t *cap, size_t need)
+static void append(struct buf *b, const void *p, size_t n)
 {
-    if (need <= *cap)
-        return;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    *buf = xrealloc(*buf, c);
-    *cap = c;
+    memcpy(room(b, n), p, n);
+    b->len += n;
 }
 
 static void fail(struct run *r, const char *what)
@@ -158,8 +160,7 @@ static void mark_dirty(struct conn *c)
 static void send_frame(struct conn *c, int op, const char *p, size_t n)
 {
     struct worker *w = c->w;
-    grow(&c->out, &c->out_cap, c->out_len + n + 14);
-    uint8_t *h = (uint8_t *)c->out + c->out_len;
+    uint8_t *h = (uint8_t *)room(&c->out, n + 14);
     size_t k = 2;
     h[0] = 0x80 | op;
     if (n < 126) {
@@ -179,7 +180,7 @@ static void send_frame(struct conn *c, int op, const char *p, size_t n)
     memcpy(h + k, &w->rng, 4);
     for (size_t i = 0; i < n; i++)
         h[k + 4 + i] = p[i] ^ h[k + (i & 3)];
-    c->out_len += k + 4 + n;
+    c->out.len += k + 4 + n;
     mark_dirty(c);
 }
 
@@ -190,8 +191,8 @@ static void send_text(struct conn *c, const char *s)
 
 static void flush(struct conn *c)
 {
-    while (c->state != ST_DEAD && c->out_off < c->out_len) {
-        ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+    while (c->state != ST_DEAD && c->out.off < c->out.len) {
+        ssize_t n = write(c->fd, c->out.p + c->out.off, c->out.len - c->out.off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
@@ -204,9 +205,9 @@ static void flush(struct conn *c)
             kill_conn(c, "write failed");
             return;
         }
-        c->out_off += n;
+        c->out.off += n;
     }
-    c->out_off = c->out_len = 0;
+    c->out.off = c->out.len = 0;
     if (c->out_wait && c->state != ST_DEAD)
         set_events(c, EPOLLIN);
     c->out_wait = 0;
@@ -229,13 +230,12 @@ static void call(struct conn *c, int k)
         return;
     }
     s->arg = w->next_event++;
-    const char *t = w->r->text;
-    size_t n = strlen(t), len;
-    char *m = xrealloc(NULL, n + 128);
-    len = snprintf(m, n + 128, "42%" PRIu64 "[\"create\",\"echo\",{\"i\":%d,\"text\":\"%s\"},{}]",
-                   s->id, s->arg, t);
-    send_frame(c, 1, m, len);
-    free(m);
+    size_t n = strlen(w->r->text) + 128;
+    struct buf m = {0};
+    n = snprintf(room(&m, n), n, "42%" PRIu64 "[\"create\",\"echo\",{\"i\":%d,\"text\":\"%s\"},{}]",
+                 s->id, s->arg, w->r->text);
+    send_frame(c, 1, m.p, n);
+    free(m.p);
 }
 
 static void on_ack(struct conn *c, uint64_t id, const char *rest, size_t n)
@@ -313,12 +313,10 @@ static void on_frame(struct conn *c, int fin, int op, const char *p, size_t n)
             on_message(c, p, n); /* binary messages (attachments) are not ours: skipped */
     } else if (((op == 1 || op == 2) && !c->frag_op) || (op == 0 && c->frag_op)) {
         if (op != 0)
-            c->frag_op = op, c->msg_len = 0; /* the first fragment */
-        grow(&c->msg, &c->msg_cap, c->msg_len + n + 1);
-        memcpy(c->msg + c->msg_len, p, n);
-        c->msg_len += n;
+            c->frag_op = op, c->msg.len = 0; /* the first fragment */
+        append(&c->msg, p, n);
         if (fin && c->frag_op == 1)
-            on_message(c, c->msg, c->msg_len);
+            on_message(c, c->msg.p, c->msg.len);
         if (fin)
             c->frag_op = 0;
     } else if (op == 0 || op == 1 || op == 2) {
@@ -333,22 +331,22 @@ static void parse(struct conn *c)
 {
     size_t off = 0;
     if (c->state == ST_HTTP) {
-        char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+        char *end = memmem(c->in.p, c->in.len, "\r\n\r\n", 4);
         if (!end) {
-            if (c->in_len > 16384)
+            if (c->in.len > 16384)
                 kill_conn(c, "HTTP answer too long");
             return;
         }
-        if (c->in_len < 12 || memcmp(c->in, "HTTP/1.1 101", 12) != 0) {
+        if (c->in.len < 12 || memcmp(c->in.p, "HTTP/1.1 101", 12) != 0) {
             kill_conn(c, "the upgrade was refused (no 101)");
             return;
         }
-        off = end + 4 - c->in;
+        off = end + 4 - c->in.p;
         c->state = ST_OPEN;
     }
-    while (c->state != ST_DEAD && c->in_len - off >= 2) {
-        const uint8_t *p = (const uint8_t *)c->in + off;
-        size_t avail = c->in_len - off, h = 2;
+    while (c->state != ST_DEAD && c->in.len - off >= 2) {
+        const uint8_t *p = (const uint8_t *)c->in.p + off;
+        size_t avail = c->in.len - off, h = 2;
         uint64_t len = p[1] & 0x7f;
         if (len == 126) {
             if (avail < 4)
@@ -373,21 +371,21 @@ static void parse(struct conn *c)
     }
     if (c->state == ST_DEAD)
         return;
-    memmove(c->in, c->in + off, c->in_len - off);
-    c->in_len -= off;
+    memmove(c->in.p, c->in.p + off, c->in.len - off);
+    c->in.len -= off;
 }
 
 static void on_readable(struct conn *c)
 {
-    grow(&c->in, &c->in_cap, c->in_len + 65536);
-    ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+    char *at = room(&c->in, 65536);
+    ssize_t n = read(c->fd, at, c->in.cap - c->in.len);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
         kill_conn(c, n == 0 ? "closed by the server" : "read failed");
         return;
     }
-    c->in_len += n;
+    c->in.len += n;
     parse(c);
 }
 
@@ -400,17 +398,13 @@ static void on_connected(struct conn *c)
         kill_conn(c, strerror(err));
         return;
     }
-    char req[512];
-    snprintf(req, sizeof req,
-             "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s\r\n"
-             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-             "Sec-WebSocket-Key: c2lvbG9hZCBzaW9sb2FkIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-             c->w->r->host);
+    c->out.len +=
+        snprintf(room(&c->out, 512), 512,
+                 "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: %s\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: c2lvbG9hZCBzaW9sb2FkIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 c->w->r->host);
     c->state = ST_HTTP;
-    size_t n = strlen(req);
-    grow(&c->out, &c->out_cap, c->out_len + n);
-    memcpy(c->out + c->out_len, req, n);
-    c->out_len += n;
     c->out_wait = 1; /* EPOLLOUT is on: flush turns it off once written */
     mark_dirty(c);
 }
@@ -512,20 +506,14 @@ static void *worker_main(void *arg)
 
 /* --- setup and the report --------------------------------------------------------------- */
 
+/* The CPU time of process pid (every thread, ns precision): its POSIX CPU-time clock. */
 static double cpu_of(int pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %lu %lu", &ut, &st) != 2)
+    clockid_t clk;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &clk) != 0 || clock_gettime(clk, &ts) != 0)
         return -1;
-    return (double)(ut + st) / sysconf(_SC_CLK_TCK);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static int parse_url(struct run *r, const char *url)
@@ -617,7 +605,8 @@ int main(int argc, char **argv)
             r->pid = atoi(optarg);
         else if (o == 's') {
             int n = atoi(optarg);
-            r->text = xrealloc(NULL, n + 1);
+            if (n < 0 || n > (1 << 24) || !(r->text = malloc(n + 1)))
+                usage();
             memset(r->text, 'x', n);
             r->text[n] = 0;
         } else
@@ -656,8 +645,8 @@ int main(int argc, char **argv)
     if (!atomic_load(&r->failed)) {
         usleep((useconds_t)(r->warmup * 1e6));
         cpu0 = r->pid ? cpu_of(r->pid) : -1;
-        for (int i = 0; i < 200000 && atomic_load(&r->finished) < r->threads; i++)
-            usleep(1000); /* 200 s at most: every worker bounds itself well within it */
+        for (long i = 0; i < (200L + r->secs) * 1000 && atomic_load(&r->finished) < r->threads; i++)
+            usleep(1000); /* every worker bounds itself well within this */
         cpu1 = r->pid ? cpu_of(r->pid) : -1;
     }
     atomic_store(&r->release, 1);
@@ -671,7 +660,7 @@ int main(int argc, char **argv)
     for (int t = 0; t < r->threads; t++) {
         for (int i = 0; i < ws[t].nconns; i++) {
             struct conn *c = &ws[t].conns[i];
-            free(c->in), free(c->out), free(c->msg), free(c->slots);
+            free(c->in.p), free(c->out.p), free(c->msg.p), free(c->slots);
         }
         close(ws[t].ep);
         free(ws[t].conns), free(ws[t].dirty), free(ws[t].hist);
@@ -701,7 +690,7 @@ static void report(struct run *r, struct worker *ws, double cpu0, double cpu1)
         secs = 1e-9;
     char cpu[64] = "";
     if (cpu0 >= 0 && cpu1 >= 0)
-        snprintf(cpu, sizeof cpu, ",\"server_cpu_s\":%.3f", cpu1 - cpu0);
+        snprintf(cpu, sizeof cpu, ",\"server_cpu_s\":%.6f", cpu1 - cpu0);
     if (r->fanout) {
         uint64_t want = (uint64_t)r->nsock * r->events;
         printf(
