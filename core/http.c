@@ -37,10 +37,43 @@ static void arm(struct conn *c, int ms)
     evtimer_add(c->timer, &tv);
 }
 
+/* Sends what h->out holds for c: straight to the socket when nothing waits before it (so no
+ * write event is armed and disarmed per answer), what the socket does not take through the
+ * bufferevent, which writes it when it can (errors too: the bufferevent sees them) and then
+ * calls http_write_cb. 1 when the socket took it all. */
+static int send_out(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev), *s = c->h->out;
+    if (evbuffer_get_length(out) == 0)
+        evbuffer_write_atmost(s, bufferevent_getfd(c->bev), -1);
+    if (evbuffer_get_length(s) == 0)
+        return 1;
+    evbuffer_add_buffer(out, s);
+    return 0;
+}
+
+/* The answer in h->out ends c's request: sent, and when the socket took it all, c is finished
+ * (http_write_cb) at the end of the loop turn, not here: the caller may be Lua, and finishing
+ * may hand Lua the next request. */
+static void send_answer(struct conn *c)
+{
+    struct fdn_http *h = c->h;
+    if (!send_out(c))
+        return;
+    c->written = 1;
+    fdn_http_enqueue(&h->written, c, Q_WRITTEN);
+    if (h->nwritten++ == 0)
+        event_active(h->flush, EV_TIMEOUT, 0);
+}
+
 void fdn_http_conn_free(struct conn *c)
 {
     struct fdn_http *h = c->h;
     fdn_http_release(c);
+    if (c->written) {
+        fdn_http_dequeue(&h->written, c, Q_WRITTEN);
+        h->nwritten--;
+    }
     if (c->state == C_IN_LUA || c->state == C_WRITING)
         h->in_flight--;
     if (c->slot >= 0) {
@@ -87,13 +120,14 @@ static void send_error(struct conn *c, int code, const char *msg)
     int n = snprintf(body, sizeof body,
                      "{\"name\":\"%s\",\"message\":\"%s\",\"code\":%d,\"className\":\"%s\"}",
                      s->name, msg, code, s->class_name);
-    evbuffer_add_printf(bufferevent_get_output(c->bev),
+    evbuffer_add_printf(c->h->out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         code, s->reason, n, body);
     fdn_debug("http: answered %d (%s)", code, msg);
     evtimer_del(c->timer);
     c->state = C_DRAINING;
+    send_answer(c);
 }
 
 void fdn_http_push_headers(lua_State *L, const struct fdn_http_parser *p)
@@ -196,9 +230,10 @@ static void process(struct conn *c)
         evbuffer_drain(in, used);
         if (ev == FDN_HP_NEED_MORE && evbuffer_get_length(in) == 0)
             return;
-        if (ev == FDN_HP_HEAD && c->p->expect_continue)
-            bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        else if (ev == FDN_HP_DONE) {
+        if (ev == FDN_HP_HEAD && c->p->expect_continue) {
+            evbuffer_add(c->h->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            send_out(c); /* not the answer: http_write_cb ignores a reading connection */
+        } else if (ev == FDN_HP_DONE) {
             dispatch(c); /* c may be gone (a websocket taken out) */
             return;
         } else if (ev == FDN_HP_ERROR)
@@ -237,6 +272,19 @@ static void put_field(struct evbuffer *out, const struct fdn_http_field *f)
     evbuffer_add(out, "\r\n", 2);
 }
 
+/* pre, the decimal digits of v, then post (no printf: this runs for every answer). */
+static void put_num(struct evbuffer *out, const char *pre, size_t v, const char *post)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i);
+    evbuffer_add(out, pre, strlen(pre));
+    evbuffer_add(out, d + i, sizeof d - i);
+    evbuffer_add(out, post, strlen(post));
+}
+
 /* The body: len bytes of the file fd from its start (consumed), or of body when fd is -1. */
 static void put_body(struct evbuffer *out, const char *body, size_t len, int fd)
 {
@@ -270,11 +318,14 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
             close(fd);
         return r;
     }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
+    struct evbuffer *out = h->out;
     int bodyless = status == 204 || status == 304, has_type = 0;
     struct fdn_http_field cors[FDN_CORS_MAX_FIELDS];
     size_t ncors = fdn_http_cors_fields(c, cors);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, fdn_status_find(status)->reason);
+    put_num(out, "HTTP/1.1 ", (size_t)status, " ");
+    const char *reason = fdn_status_find(status)->reason;
+    evbuffer_add(out, reason, strlen(reason));
+    evbuffer_add(out, "\r\n", 2);
     for (size_t i = 0; i < nfields; i++) {
         const struct fdn_http_field *f = &fields[i];
         if (name_is(f->name, f->name_len, "connection")) {
@@ -292,18 +343,22 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
     }
     for (size_t i = 0; i < ncors; i++)
         put_field(out, &cors[i]);
-    if (!bodyless)
-        evbuffer_add_printf(out, "%sContent-Length: %zu\r\n",
-                            has_type ? "" : "Content-Type: application/json; charset=utf-8\r\n",
-                            len);
+    static const char JSON[] = "Content-Type: application/json; charset=utf-8\r\n";
+    if (!bodyless && !has_type)
+        evbuffer_add(out, JSON, sizeof JSON - 1);
     c->keep_alive = c->keep_alive && !h->stopping;
-    evbuffer_add_printf(out, "Connection: %s\r\n\r\n", c->keep_alive ? "keep-alive" : "close");
+    const char *conn =
+        c->keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n";
+    if (!bodyless)
+        put_num(out, "Content-Length: ", len, "\r\n");
+    evbuffer_add(out, conn, strlen(conn));
     if (!bodyless && !c->head && len)
         put_body(out, body, len, fd);
     else if (fd >= 0)
         close(fd);
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */
+    send_answer(c);
     return 0;
 }
 
@@ -358,6 +413,24 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
         finish(c);
     else if (c->state == C_DRAINING)
         linger(c);
+}
+
+/* The end of the loop turn: the connections whose answer the socket took whole are finished,
+ * as if their bufferevent had written it (those that join meanwhile: in another pass). */
+static void http_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_http *h = arg;
+    (void)fd;
+    (void)what;
+    for (size_t n = h->nwritten; n-- && h->written.head;) {
+        struct conn *c = h->written.head; /* (one freed meanwhile has left the queue) */
+        fdn_http_dequeue(&h->written, c, Q_WRITTEN);
+        c->written = 0;
+        h->nwritten--;
+        http_write_cb(c->bev, c);
+    }
+    if (h->nwritten)
+        event_active(h->flush, EV_TIMEOUT, 0);
 }
 
 static void http_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -532,6 +605,14 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     for (int i = 0; i < h->nslots; i++)
         h->free_slots[h->nfree++] = h->nslots - 1 - i;
     h->relisten = evtimer_new(n->base, http_relisten_cb, h);
+    h->out = evbuffer_new();
+    h->flush = event_new(n->base, -1, 0, http_flush_cb, h);
+    if (!h->relisten || !h->out || !h->flush) {
+        fdn_error("http: out of memory");
+        abort();
+    }
+    /* a file segment added to it is then sent with sendfile, never read into memory */
+    evbuffer_set_flags(h->out, EVBUFFER_FLAG_DRAINS_TO_FD);
     if (fdn_http_web_start(h) < 0) {
         freeaddrinfo(res);
         fdn_http_free(h);
@@ -608,6 +689,10 @@ void fdn_http_free(struct fdn_http *h)
         fdn_http_conn_free(h->conns);
     if (h->relisten)
         event_free(h->relisten);
+    if (h->flush)
+        event_free(h->flush);
+    if (h->out)
+        evbuffer_free(h->out);
     free(h->slots);
     free(h->free_slots);
     free(h->peers);

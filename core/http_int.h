@@ -16,8 +16,9 @@ enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
 
 /* The queues a kept-alive connection waits in between requests, oldest first: the gateway's
  * (closed first when every slot is taken) and its client address's (closed first when the
- * address is at its cap). */
-enum { Q_GATEWAY, Q_PEER };
+ * address is at its cap); and the one of the connections whose answer the socket took whole,
+ * finished at the end of the loop turn (http.c). */
+enum { Q_GATEWAY, Q_PEER, Q_WRITTEN };
 
 struct conn;
 struct queue {
@@ -35,7 +36,7 @@ struct peer {
 struct conn {
     struct fdn_http *h;
     struct conn *prev, *next;
-    struct conn *qprev[2], *qnext[2]; /* in the idle queues, while parked */
+    struct conn *qprev[3], *qnext[3]; /* in the idle queues while parked; Q_WRITTEN: http.c */
     struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
     struct bufferevent *bev;
     struct event *timer;
@@ -44,7 +45,7 @@ struct conn {
     uint64_t req_id;
     char *body;
     size_t body_len, body_cap;
-    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1;
+    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1, written : 1;
 };
 
 struct fdn_http {
@@ -57,6 +58,10 @@ struct fdn_http {
     int *free_slots, nfree, nslots;
     size_t nrejecting, in_flight, max_body;
     uint64_t seq;
+    struct evbuffer *out; /* scratch: a response is composed here, then sent (http.c) */
+    struct event *flush;  /* made active when a connection joins the written list */
+    struct queue written; /* Q_WRITTEN: the socket took their answer whole */
+    size_t nwritten;
     struct queue idle;   /* every parked connection */
     struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
     size_t npeers;
