@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -30,11 +31,31 @@
 
 #define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
 #define MAX_REJECTING 64 /* connections being told 503 at once; beyond, they are just closed */
+#define READ_MAX 16384   /* bytes read at most per readiness */
 
 static void arm(struct conn *c, int ms)
 {
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
+}
+
+/* c reads its socket unless the client closed its side or FDN_HTTP_MAX_HEAD bytes wait in its
+ * input (a request in Lua, others pipelined behind it): taken up again once they are parsed. */
+static void read_resume(struct conn *c)
+{
+    if (!c->reading && !c->eof &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) < FDN_HTTP_MAX_HEAD) {
+        c->reading = 1;
+        event_add(c->rd, NULL);
+    }
+}
+
+static void read_pause(struct conn *c)
+{
+    if (c->reading) {
+        c->reading = 0;
+        event_del(c->rd);
+    }
 }
 
 /* Sends what h->out holds for c: straight to the socket when nothing waits before it (so no
@@ -89,6 +110,7 @@ void fdn_http_conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     event_free(c->timer);
+    event_free(c->rd);
     if (c->bev) /* NULL: taken by fdn_http_take */
         bufferevent_free(c->bev);
     fdn_http_parser_free(c->p);
@@ -108,7 +130,7 @@ static void linger(struct conn *c)
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     struct evbuffer *in = bufferevent_get_input(c->bev);
     evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_enable(c->bev, EV_READ);
+    read_resume(c);
     arm(c, LINGER_MS);
 }
 
@@ -228,6 +250,7 @@ static void process(struct conn *c)
         if (ev == FDN_HP_BODY)
             append_body(c, b, blen);
         evbuffer_drain(in, used);
+        read_resume(c);
         if (ev == FDN_HP_NEED_MORE && evbuffer_get_length(in) == 0)
             return;
         if (ev == FDN_HP_HEAD && c->p->expect_continue) {
@@ -369,9 +392,62 @@ int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
     return fdn_http_send(h, req_id, status, fields, nfields, body, len, -1);
 }
 
-static void http_read_cb(struct bufferevent *bev, void *arg)
+/* Reads into the bufferevent's input (so that fdn_http_take hands over what came after the
+ * request), but with a plain read event: libevent's own read asks FIONREAD before every read,
+ * a syscall per request. The bufferevent only writes while the server has the connection. */
+static int read_some(struct conn *c, evutil_socket_t fd)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in);
+    size_t want = have < FDN_HTTP_MAX_HEAD ? FDN_HTTP_MAX_HEAD - have : 0;
+    struct evbuffer_iovec v[2];
+    struct iovec io[2];
+    int nv = want
+                 ? evbuffer_reserve_space(in, (ev_ssize_t)(want < READ_MAX ? want : READ_MAX), v, 2)
+                 : 0;
+    if (!want) {
+        read_pause(c);
+        return 0;
+    }
+    if (nv <= 0)
+        return -1;
+    for (int i = 0; i < nv; i++) {
+        io[i].iov_base = v[i].iov_base;
+        io[i].iov_len = v[i].iov_len;
+    }
+    ssize_t n = readv(fd, io, nv);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return -2;
+    size_t left = (size_t)n;
+    int used = 0;
+    for (; used < nv && left; used++) {
+        if (v[used].iov_len > left)
+            v[used].iov_len = left;
+        left -= v[used].iov_len;
+    }
+    evbuffer_commit_space(in, v, used);
+    if (evbuffer_get_length(in) >= FDN_HTTP_MAX_HEAD)
+        read_pause(c);
+    return 0;
+}
+
+static void http_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    (void)what;
+    int r = read_some(c, fd);
+    if (r == -2 && (c->state == C_IN_LUA || c->state == C_WRITING || c->state == C_DRAINING)) {
+        c->eof = 1; /* a half close: finish writing, then close */
+        c->keep_alive = 0;
+        read_pause(c);
+        return;
+    }
+    if (r < 0) {
+        fdn_http_conn_free(c);
+        return;
+    }
     if (c->state == C_IDLE) { /* the first byte starts the request's clock */
         fdn_http_unpark(c);
         c->state = C_READING;
@@ -380,9 +456,9 @@ static void http_read_cb(struct bufferevent *bev, void *arg)
     if (c->state == C_READING) {
         process(c);
     } else if (c->state == C_LINGER) {
-        struct evbuffer *in = bufferevent_get_input(bev);
+        struct evbuffer *in = bufferevent_get_input(c->bev);
         evbuffer_drain(in, evbuffer_get_length(in));
-    } /* else: left buffered (bounded by the read watermark) until the response is out */
+    } /* else: left buffered (at most FDN_HTTP_MAX_HEAD) until the response is out */
 }
 
 /* The response is written: close, or wait for the next request (maybe already buffered). */
@@ -433,18 +509,12 @@ static void http_flush_cb(evutil_socket_t fd, short what, void *arg)
         event_active(h->flush, EV_TIMEOUT, 0);
 }
 
+/* The bufferevent only writes: an error, or the write timeout (a client that does not read). */
 static void http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct conn *c = arg;
-    if ((what & BEV_EVENT_EOF) &&
-        (c->state == C_IN_LUA || c->state == C_WRITING || c->state == C_DRAINING)) {
-        c->eof = 1; /* a half close: finish writing, then close */
-        c->keep_alive = 0;
-        bufferevent_disable(bev, EV_READ);
-        return;
-    }
+    (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        fdn_http_conn_free(c);
+        fdn_http_conn_free(arg);
 }
 
 static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -469,16 +539,19 @@ static struct conn *conn_new(struct fdn_http *h, evutil_socket_t fd, int slot)
     c->slot = slot;
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(base, http_timer_cb, c);
+    c->rd = event_new(base, fd, EV_READ | EV_PERSIST, http_read_cb, c);
     c->p = fdn_http_parser_new(FDN_HTTP_MAX_HEAD, FDN_HTTP_MAX_HEADERS, h->max_body);
-    if (!c->bev || !c->timer) {
+    if (!c->bev || !c->timer || !c->rd) {
         fdn_error("http: out of memory creating a connection");
         abort();
     }
     struct timeval wtv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
-    bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, FDN_HTTP_MAX_HEAD);
+    bufferevent_setcb(c->bev, NULL, http_write_cb, http_event_cb, c);
     bufferevent_set_timeouts(c->bev, NULL, &wtv); /* a client that does not read */
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_WRITE);
+    /* http_read_cb adds to its input's end (frozen again for a new owner: fdn_http_take) */
+    evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+    read_resume(c);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -669,8 +742,8 @@ struct bufferevent *fdn_http_take(struct fdn_http *h, uint64_t req_id)
     c->bev = NULL;
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     bufferevent_set_timeouts(bev, NULL, NULL);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    fdn_http_conn_free(c);
+    evbuffer_freeze(bufferevent_get_input(bev), 0);
+    fdn_http_conn_free(c); /* (and its read event: the new owner reads with the bufferevent) */
     return bev;
 }
 

@@ -40,12 +40,13 @@ struct conn {
     struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
     struct bufferevent *bev;
     struct event *timer;
+    struct event *rd; /* reads the socket (http.c: the bufferevent only writes) */
     struct fdn_http_parser *p;
     int state, slot; /* slot -1: a connection refused with 503 */
     uint64_t req_id;
     char *body;
     size_t body_len, body_cap;
-    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1, written : 1;
+    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1, written : 1, reading : 1;
 };
 
 struct fdn_http {
