@@ -1,6 +1,6 @@
 /* http_int.h: what the files of the gateway's server share (http.c: accept, parse, hand to Lua,
- * respond, timeouts; http_limits.c: the connection caps and the idle queues; http_cors.c and
- * http_static.c: CORS and --public). Not for other modules: they use http.h. */
+ * send, timeouts; http_respond.c: the answers; http_limits.c: the connection caps and the idle
+ * queues; http_cors.c and http_static.c: CORS and --public). Other modules use http.h. */
 #ifndef FDN_HTTP_INT_H
 #define FDN_HTTP_INT_H
 
@@ -136,6 +136,12 @@ void fdn_http_release(struct conn *c);
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);
+
+/* The answer composed in c->h->out (left empty) ends c's request: it goes straight to the
+ * socket when nothing waits before it, the rest through the bufferevent; when the socket took
+ * it all, c is finished at the end of the loop turn (never here: the caller may be Lua, and
+ * finishing may hand Lua the next request), else once the bufferevent has written it. */
+void fdn_http_answer(struct conn *c);
 
 /* fdn_http_respond, whose body is, when fd is not -1, len bytes of the file fd from its start
  * (sent from the page cache, never read into memory). fd is consumed (closed) in every case. */
