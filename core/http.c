@@ -352,6 +352,8 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     (void)bev;
+    if (c->written)
+        return; /* the flush finishes it (libevent calls this once on a new connection too) */
     if (c->state == C_WRITING)
         finish(c);
     else if (c->state == C_DRAINING)

@@ -6,6 +6,7 @@ isolate()
 
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
@@ -148,6 +149,27 @@ def _():
     check(fast < 0.35, "fast call answers at once while a slow one sleeps", "%.3fs" % fast)
     check(slow_result.get("s", (0, 0))[0] == 200 and slow_result["s"][1] >= 0.49, "slow call took its 500 ms",
           str(slow_result))
+
+
+@case("pipelining: answers in order, also on a new connection whose first packet holds three requests")
+def _():
+    # An answer the socket takes whole is finished at the end of the loop turn; libevent's
+    # spurious first write callback on a new connection must not finish it early (it then
+    # answered the next request while the first was still queued, and the node spun).
+    got, socks = [], [connect(n.port) for _ in range(30)]
+    for s in socks:  # all sent before the node reads any: each first read finds three requests
+        s.sendall(b"".join(b"GET /items/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in (2, 0, 2)))
+    for s in socks:
+        data, deadline = b"", time.monotonic() + 5
+        while (data.count(b"HTTP/1.1 ") < 3 or not data.endswith(b"}")) and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        got.append([(int(p.split(b" ")[0]), re.findall(rb'"id":(\d+)', p)) for p in data.split(b"HTTP/1.1 ")[1:]])
+    eq(got, [[(200, [b"2"]), (200, [b"0"]), (200, [b"2"])]] * 30, "three answers each, in order")
+    eq(n.request("GET", "/items/0")[0], 200, "the node still answers")
 
 
 @case("keep-alive costs the gateway a read and a write per request, nothing more (strace)")
