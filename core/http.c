@@ -1,6 +1,6 @@
-/* http.c: the gateway's HTTP/1.1 server on bufferevents: accept, parse (http_parser), hand
- * complete requests to Lua, write the response, keep-alive and timeouts; the connection caps
- * are http_limits.c's. One request per connection at a time. */
+/* http.c: the gateway's HTTP/1.1 server: accept, read and parse (http_parser), hand complete
+ * requests to Lua, send the answers (http_respond.c composes them), keep-alive and timeouts;
+ * the connection caps are http_limits.c's. One request per connection at a time. */
 #include "http_int.h"
 
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -22,7 +22,6 @@
 #include <lua.h>
 
 #include "eio_server.h"
-#include "cors.h"
 #include "http_parser.h"
 #include "node.h"
 #include "status.h"
@@ -30,6 +29,7 @@
 
 #define LINGER_MS 2000   /* after a final response, wait this long for the client to close */
 #define MAX_REJECTING 64 /* connections being told 503 at once; beyond, they are just closed */
+#define READ_MAX 16384   /* bytes read at most per readiness */
 
 static void arm(struct conn *c, int ms)
 {
@@ -37,10 +37,59 @@ static void arm(struct conn *c, int ms)
     evtimer_add(c->timer, &tv);
 }
 
+/* c reads its socket unless the client closed its side or FDN_HTTP_MAX_HEAD bytes wait in its
+ * input (a request in Lua, others pipelined behind it): taken up again once they are parsed. */
+static void read_resume(struct conn *c)
+{
+    if (!c->reading && !c->eof &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) < FDN_HTTP_MAX_HEAD) {
+        c->reading = 1;
+        event_add(c->rd, NULL);
+    }
+}
+
+static void read_pause(struct conn *c)
+{
+    if (c->reading) {
+        c->reading = 0;
+        event_del(c->rd);
+    }
+}
+
+/* Sends what h->out holds for c: straight to the socket when nothing waits before it (so no
+ * write event is armed and disarmed per answer), what the socket does not take through the
+ * bufferevent, which writes it when it can (errors too: the bufferevent sees them) and then
+ * calls http_write_cb. 1 when the socket took it all. */
+static int send_out(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev), *s = c->h->out;
+    if (evbuffer_get_length(out) == 0)
+        evbuffer_write_atmost(s, bufferevent_getfd(c->bev), -1);
+    if (evbuffer_get_length(s) == 0)
+        return 1;
+    evbuffer_add_buffer(out, s);
+    return 0;
+}
+
+void fdn_http_answer(struct conn *c)
+{
+    struct fdn_http *h = c->h;
+    if (!send_out(c))
+        return;
+    c->written = 1;
+    fdn_http_enqueue(&h->written, c, Q_WRITTEN);
+    if (h->nwritten++ == 0)
+        event_active(h->flush, EV_TIMEOUT, 0);
+}
+
 void fdn_http_conn_free(struct conn *c)
 {
     struct fdn_http *h = c->h;
     fdn_http_release(c);
+    if (c->written) {
+        fdn_http_dequeue(&h->written, c, Q_WRITTEN);
+        h->nwritten--;
+    }
     if (c->state == C_IN_LUA || c->state == C_WRITING)
         h->in_flight--;
     if (c->slot >= 0) {
@@ -56,6 +105,7 @@ void fdn_http_conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     event_free(c->timer);
+    event_free(c->rd);
     if (c->bev) /* NULL: taken by fdn_http_take */
         bufferevent_free(c->bev);
     fdn_http_parser_free(c->p);
@@ -75,7 +125,7 @@ static void linger(struct conn *c)
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     struct evbuffer *in = bufferevent_get_input(c->bev);
     evbuffer_drain(in, evbuffer_get_length(in));
-    bufferevent_enable(c->bev, EV_READ);
+    read_resume(c);
     arm(c, LINGER_MS);
 }
 
@@ -87,13 +137,14 @@ static void send_error(struct conn *c, int code, const char *msg)
     int n = snprintf(body, sizeof body,
                      "{\"name\":\"%s\",\"message\":\"%s\",\"code\":%d,\"className\":\"%s\"}",
                      s->name, msg, code, s->class_name);
-    evbuffer_add_printf(bufferevent_get_output(c->bev),
+    evbuffer_add_printf(c->h->out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         code, s->reason, n, body);
     fdn_debug("http: answered %d (%s)", code, msg);
     evtimer_del(c->timer);
     c->state = C_DRAINING;
+    fdn_http_answer(c);
 }
 
 void fdn_http_push_headers(lua_State *L, const struct fdn_http_parser *p)
@@ -194,11 +245,13 @@ static void process(struct conn *c)
         if (ev == FDN_HP_BODY)
             append_body(c, b, blen);
         evbuffer_drain(in, used);
+        read_resume(c);
         if (ev == FDN_HP_NEED_MORE && evbuffer_get_length(in) == 0)
             return;
-        if (ev == FDN_HP_HEAD && c->p->expect_continue)
-            bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        else if (ev == FDN_HP_DONE) {
+        if (ev == FDN_HP_HEAD && c->p->expect_continue) {
+            evbuffer_add(c->h->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            send_out(c); /* not the answer: http_write_cb ignores a reading connection */
+        } else if (ev == FDN_HP_DONE) {
             dispatch(c); /* c may be gone (a websocket taken out) */
             return;
         } else if (ev == FDN_HP_ERROR)
@@ -206,117 +259,62 @@ static void process(struct conn *c)
     }
 }
 
-static int field_ok(const struct fdn_http_field *f)
+/* Reads into the bufferevent's input (so that fdn_http_take hands over what came after the
+ * request), but with a plain read event: libevent's own read asks FIONREAD before every read,
+ * a syscall per request. The bufferevent only writes while the server has the connection. */
+static int read_some(struct conn *c, evutil_socket_t fd)
 {
-    if (!f->name || f->name_len == 0 || (!f->value && f->value_len))
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in);
+    size_t want = have < FDN_HTTP_MAX_HEAD ? FDN_HTTP_MAX_HEAD - have : 0;
+    struct evbuffer_iovec v[2];
+    struct iovec io[2];
+    int nv = want
+                 ? evbuffer_reserve_space(in, (ev_ssize_t)(want < READ_MAX ? want : READ_MAX), v, 2)
+                 : 0;
+    if (!want) {
+        read_pause(c);
         return 0;
-    for (size_t i = 0; i < f->name_len; i++) {
-        unsigned char c = (unsigned char)f->name[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c && strchr("!#$%&'*+-.^_`|~", c))))
-            return 0;
     }
-    for (size_t i = 0; i < f->value_len; i++) {
-        unsigned char c = (unsigned char)f->value[i];
-        if (c != '\t' && (c < 0x20 || c == 0x7f))
-            return 0; /* no CR or LF: no response splitting */
+    if (nv <= 0)
+        return -1;
+    for (int i = 0; i < nv; i++) {
+        io[i].iov_base = v[i].iov_base;
+        io[i].iov_len = v[i].iov_len;
     }
-    return 1;
-}
-
-static int name_is(const char *s, size_t n, const char *lit)
-{
-    return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
-}
-
-static void put_field(struct evbuffer *out, const struct fdn_http_field *f)
-{
-    evbuffer_add(out, f->name, f->name_len);
-    evbuffer_add(out, ": ", 2);
-    evbuffer_add(out, f->value, f->value_len);
-    evbuffer_add(out, "\r\n", 2);
-}
-
-/* The body: len bytes of the file fd from its start (consumed), or of body when fd is -1. */
-static void put_body(struct evbuffer *out, const char *body, size_t len, int fd)
-{
-    if (fd < 0) {
-        evbuffer_add(out, body, len);
-        return;
+    ssize_t n = readv(fd, io, nv);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return -2;
+    size_t left = (size_t)n;
+    int used = 0;
+    for (; used < nv && left; used++) {
+        if (v[used].iov_len > left)
+            v[used].iov_len = left;
+        left -= v[used].iov_len;
     }
-    struct evbuffer_file_segment *seg =
-        evbuffer_file_segment_new(fd, 0, (ev_off_t)len, EVBUF_FS_CLOSE_ON_FREE);
-    if (!seg) {
-        close(fd);
-        return; /* the client sees a short body: its Content-Length is not met */
-    }
-    evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len);
-    evbuffer_file_segment_free(seg); /* the buffer holds its own reference */
-}
-
-int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
-                  const struct fdn_http_field *fields, size_t nfields, const char *body, size_t len,
-                  int fd)
-{
-    int r = status < 200 || status > 999 ? FDN_HTTP_EINVAL : 0;
-    for (size_t i = 0; i < nfields && !r; i++)
-        if (!field_ok(&fields[i]))
-            r = FDN_HTTP_EINVAL;
-    struct conn *c = h && req_id ? h->slots[req_id % (uint64_t)h->nslots] : NULL;
-    if (!r && (!c || c->req_id != req_id || c->state != C_IN_LUA))
-        r = FDN_HTTP_EGONE;
-    if (r) {
-        if (fd >= 0)
-            close(fd);
-        return r;
-    }
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    int bodyless = status == 204 || status == 304, has_type = 0;
-    struct fdn_http_field cors[FDN_CORS_MAX_FIELDS];
-    size_t ncors = fdn_http_cors_fields(c, cors);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, fdn_status_find(status)->reason);
-    for (size_t i = 0; i < nfields; i++) {
-        const struct fdn_http_field *f = &fields[i];
-        if (name_is(f->name, f->name_len, "connection")) {
-            if (name_is(f->value, f->value_len, "close"))
-                c->keep_alive = 0;
-            continue;
-        }
-        if (name_is(f->name, f->name_len, "content-length") ||
-            name_is(f->name, f->name_len, "transfer-encoding") ||
-            (ncors && (name_is(f->name, f->name_len, "access-control-allow-origin") ||
-                       name_is(f->name, f->name_len, "access-control-allow-credentials"))))
-            continue; /* (with CORS on, the gateway's policy answers for the origin) */
-        has_type |= name_is(f->name, f->name_len, "content-type");
-        put_field(out, f);
-    }
-    for (size_t i = 0; i < ncors; i++)
-        put_field(out, &cors[i]);
-    if (!bodyless)
-        evbuffer_add_printf(out, "%sContent-Length: %zu\r\n",
-                            has_type ? "" : "Content-Type: application/json; charset=utf-8\r\n",
-                            len);
-    c->keep_alive = c->keep_alive && !h->stopping;
-    evbuffer_add_printf(out, "Connection: %s\r\n\r\n", c->keep_alive ? "keep-alive" : "close");
-    if (!bodyless && !c->head && len)
-        put_body(out, body, len, fd);
-    else if (fd >= 0)
-        close(fd);
-    c->state = C_WRITING;
-    evtimer_del(c->timer); /* the answer deadline is met */
+    evbuffer_commit_space(in, v, used);
+    if (evbuffer_get_length(in) >= FDN_HTTP_MAX_HEAD)
+        read_pause(c);
     return 0;
 }
 
-int fdn_http_respond(struct fdn_http *h, uint64_t req_id, int status,
-                     const struct fdn_http_field *fields, size_t nfields, const char *body,
-                     size_t len)
-{
-    return fdn_http_send(h, req_id, status, fields, nfields, body, len, -1);
-}
-
-static void http_read_cb(struct bufferevent *bev, void *arg)
+static void http_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    (void)what;
+    int r = read_some(c, fd);
+    if (r == -2 && (c->state == C_IN_LUA || c->state == C_WRITING || c->state == C_DRAINING)) {
+        c->eof = 1; /* a half close: finish writing, then close */
+        c->keep_alive = 0;
+        read_pause(c);
+        return;
+    }
+    if (r < 0) {
+        fdn_http_conn_free(c);
+        return;
+    }
     if (c->state == C_IDLE) { /* the first byte starts the request's clock */
         fdn_http_unpark(c);
         c->state = C_READING;
@@ -325,9 +323,9 @@ static void http_read_cb(struct bufferevent *bev, void *arg)
     if (c->state == C_READING) {
         process(c);
     } else if (c->state == C_LINGER) {
-        struct evbuffer *in = bufferevent_get_input(bev);
+        struct evbuffer *in = bufferevent_get_input(c->bev);
         evbuffer_drain(in, evbuffer_get_length(in));
-    } /* else: left buffered (bounded by the read watermark) until the response is out */
+    } /* else: left buffered (at most FDN_HTTP_MAX_HEAD) until the response is out */
 }
 
 /* The response is written: close, or wait for the next request (maybe already buffered). */
@@ -354,24 +352,38 @@ static void http_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     (void)bev;
+    if (c->written)
+        return; /* the flush finishes it (libevent calls this once on a new connection too) */
     if (c->state == C_WRITING)
         finish(c);
     else if (c->state == C_DRAINING)
         linger(c);
 }
 
+/* The end of the loop turn: the connections whose answer the socket took whole are finished,
+ * as if their bufferevent had written it (those that join meanwhile: in another pass). */
+static void http_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct fdn_http *h = arg;
+    (void)fd;
+    (void)what;
+    for (size_t n = h->nwritten; n-- && h->written.head;) {
+        struct conn *c = h->written.head; /* (one freed meanwhile has left the queue) */
+        fdn_http_dequeue(&h->written, c, Q_WRITTEN);
+        c->written = 0;
+        h->nwritten--;
+        http_write_cb(c->bev, c);
+    }
+    if (h->nwritten)
+        event_active(h->flush, EV_TIMEOUT, 0);
+}
+
+/* The bufferevent only writes: an error, or the write timeout (a client that does not read). */
 static void http_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct conn *c = arg;
-    if ((what & BEV_EVENT_EOF) &&
-        (c->state == C_IN_LUA || c->state == C_WRITING || c->state == C_DRAINING)) {
-        c->eof = 1; /* a half close: finish writing, then close */
-        c->keep_alive = 0;
-        bufferevent_disable(bev, EV_READ);
-        return;
-    }
+    (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
-        fdn_http_conn_free(c);
+        fdn_http_conn_free(arg);
 }
 
 static void http_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -396,16 +408,19 @@ static struct conn *conn_new(struct fdn_http *h, evutil_socket_t fd, int slot)
     c->slot = slot;
     c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(base, http_timer_cb, c);
+    c->rd = event_new(base, fd, EV_READ | EV_PERSIST, http_read_cb, c);
     c->p = fdn_http_parser_new(FDN_HTTP_MAX_HEAD, FDN_HTTP_MAX_HEADERS, h->max_body);
-    if (!c->bev || !c->timer) {
+    if (!c->bev || !c->timer || !c->rd) {
         fdn_error("http: out of memory creating a connection");
         abort();
     }
     struct timeval wtv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
-    bufferevent_setcb(c->bev, http_read_cb, http_write_cb, http_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, FDN_HTTP_MAX_HEAD);
+    bufferevent_setcb(c->bev, NULL, http_write_cb, http_event_cb, c);
     bufferevent_set_timeouts(c->bev, NULL, &wtv); /* a client that does not read */
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_WRITE);
+    /* http_read_cb adds to its input's end (frozen again for a new owner: fdn_http_take) */
+    evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+    read_resume(c);
     c->next = h->conns;
     if (h->conns)
         h->conns->prev = c;
@@ -532,6 +547,14 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     for (int i = 0; i < h->nslots; i++)
         h->free_slots[h->nfree++] = h->nslots - 1 - i;
     h->relisten = evtimer_new(n->base, http_relisten_cb, h);
+    h->out = evbuffer_new();
+    h->flush = event_new(n->base, -1, 0, http_flush_cb, h);
+    if (!h->relisten || !h->out || !h->flush) {
+        fdn_error("http: out of memory");
+        abort();
+    }
+    /* a file segment added to it is then sent with sendfile, never read into memory */
+    evbuffer_set_flags(h->out, EVBUFFER_FLAG_DRAINS_TO_FD);
     if (fdn_http_web_start(h) < 0) {
         freeaddrinfo(res);
         fdn_http_free(h);
@@ -588,8 +611,8 @@ struct bufferevent *fdn_http_take(struct fdn_http *h, uint64_t req_id)
     c->bev = NULL;
     bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
     bufferevent_set_timeouts(bev, NULL, NULL);
-    bufferevent_setwatermark(bev, EV_READ, 0, 0);
-    fdn_http_conn_free(c);
+    evbuffer_freeze(bufferevent_get_input(bev), 0);
+    fdn_http_conn_free(c); /* (and its read event: the new owner reads with the bufferevent) */
     return bev;
 }
 
@@ -608,6 +631,10 @@ void fdn_http_free(struct fdn_http *h)
         fdn_http_conn_free(h->conns);
     if (h->relisten)
         event_free(h->relisten);
+    if (h->flush)
+        event_free(h->flush);
+    if (h->out)
+        evbuffer_free(h->out);
     free(h->slots);
     free(h->free_slots);
     free(h->peers);

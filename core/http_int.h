@@ -1,6 +1,6 @@
 /* http_int.h: what the files of the gateway's server share (http.c: accept, parse, hand to Lua,
- * respond, timeouts; http_limits.c: the connection caps and the idle queues; http_cors.c and
- * http_static.c: CORS and --public). Not for other modules: they use http.h. */
+ * send, timeouts; http_respond.c: the answers; http_limits.c: the connection caps and the idle
+ * queues; http_cors.c and http_static.c: CORS and --public). Other modules use http.h. */
 #ifndef FDN_HTTP_INT_H
 #define FDN_HTTP_INT_H
 
@@ -16,8 +16,9 @@ enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
 
 /* The queues a kept-alive connection waits in between requests, oldest first: the gateway's
  * (closed first when every slot is taken) and its client address's (closed first when the
- * address is at its cap). */
-enum { Q_GATEWAY, Q_PEER };
+ * address is at its cap); and the one of the connections whose answer the socket took whole,
+ * finished at the end of the loop turn (http.c). */
+enum { Q_GATEWAY, Q_PEER, Q_WRITTEN };
 
 struct conn;
 struct queue {
@@ -35,16 +36,17 @@ struct peer {
 struct conn {
     struct fdn_http *h;
     struct conn *prev, *next;
-    struct conn *qprev[2], *qnext[2]; /* in the idle queues, while parked */
+    struct conn *qprev[3], *qnext[3]; /* in the idle queues while parked; Q_WRITTEN: http.c */
     struct peer *peer;                /* NULL: not counted (a 503, or no per-address cap) */
     struct bufferevent *bev;
     struct event *timer;
+    struct event *rd; /* reads the socket (http.c: the bufferevent only writes) */
     struct fdn_http_parser *p;
     int state, slot; /* slot -1: a connection refused with 503 */
     uint64_t req_id;
     char *body;
     size_t body_len, body_cap;
-    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1;
+    unsigned keep_alive : 1, head : 1, eof : 1, parked : 1, written : 1, reading : 1;
 };
 
 struct fdn_http {
@@ -57,6 +59,10 @@ struct fdn_http {
     int *free_slots, nfree, nslots;
     size_t nrejecting, in_flight, max_body;
     uint64_t seq;
+    struct evbuffer *out; /* scratch: a response is composed here, then sent (http.c) */
+    struct event *flush;  /* made active when a connection joins the written list */
+    struct queue written; /* Q_WRITTEN: the socket took their answer whole */
+    size_t nwritten;
     struct queue idle;   /* every parked connection */
     struct peer **peers; /* hash of the client addresses, npeers buckets (a power of two) */
     size_t npeers;
@@ -130,6 +136,12 @@ void fdn_http_release(struct conn *c);
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);
+
+/* The answer composed in c->h->out (left empty) ends c's request: it goes straight to the
+ * socket when nothing waits before it, the rest through the bufferevent; when the socket took
+ * it all, c is finished at the end of the loop turn (never here: the caller may be Lua, and
+ * finishing may hand Lua the next request), else once the bufferevent has written it. */
+void fdn_http_answer(struct conn *c);
 
 /* fdn_http_respond, whose body is, when fd is not -1, len bytes of the file fd from its start
  * (sent from the page cache, never read into memory). fd is consumed (closed) in every case. */

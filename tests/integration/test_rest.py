@@ -5,11 +5,16 @@ from netns import isolate
 isolate()
 
 import http.client
+import os
+import re
+import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 
-from fdntest import Node, case, check, eq, finish
+from fdntest import Node, case, check, connect, eq, figure, finish, logdir
 
 
 
@@ -144,6 +149,70 @@ def _():
     check(fast < 0.35, "fast call answers at once while a slow one sleeps", "%.3fs" % fast)
     check(slow_result.get("s", (0, 0))[0] == 200 and slow_result["s"][1] >= 0.49, "slow call took its 500 ms",
           str(slow_result))
+
+
+@case("pipelining: answers in order, also on a new connection whose first packet holds three requests")
+def _():
+    # An answer the socket takes whole is finished at the end of the loop turn; libevent's
+    # spurious first write callback on a new connection must not finish it early (it then
+    # answered the next request while the first was still queued, and the node spun).
+    got, socks = [], [connect(n.port) for _ in range(30)]
+    for s in socks:  # all sent before the node reads any: each first read finds three requests
+        s.sendall(b"".join(b"GET /items/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in (2, 0, 2)))
+    for s in socks:
+        data, deadline = b"", time.monotonic() + 5
+        while (data.count(b"HTTP/1.1 ") < 3 or not data.endswith(b"}")) and time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        got.append([(int(p.split(b" ")[0]), re.findall(rb'"id":(\d+)', p)) for p in data.split(b"HTTP/1.1 ")[1:]])
+    eq(got, [[(200, [b"2"]), (200, [b"0"]), (200, [b"2"])]] * 30, "three answers each, in order")
+    eq(n.request("GET", "/items/0")[0], 200, "the node still answers")
+
+
+@case("keep-alive costs the gateway a read and a write per request, nothing more (strace)")
+def _():
+    # Answers through the bufferevent armed and disarmed its write event (two epoll_ctl, and a
+    # wakeup for it); libevent's own read asked FIONREAD (an ioctl) before each read.
+    if not shutil.which("strace"):
+        print("not checked: no strace")
+        return
+    out = os.path.join(logdir(), "rest_strace.txt")
+    st = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(n.proc.pid)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = st.stderr.readline()  # "attached", or why not
+    if "attached" not in line:
+        st.wait(timeout=10)
+        print("not checked: strace cannot attach (%s)" % line.strip())
+        return
+    s = connect(n.port)
+    N = 200
+    for _ in range(N):
+        s.sendall(b"GET /items/0 HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got or len(got) < got.index(b"\r\n\r\n") + 4 + int(
+                got.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    s.close()
+    st.send_signal(signal.SIGINT)
+    st.wait(timeout=10)
+    calls = {}
+    with open(out) as f:
+        for row in f:
+            cols = row.split()
+            if len(cols) >= 5 and cols[3].isdigit():
+                calls[cols[-1]] = int(cols[3])
+    figure("%d kept-alive requests: %s" % (N, ", ".join("%s %d" % kv for kv in sorted(calls.items()))))
+    check(calls.get("epoll_ctl", 0) + calls.get("ioctl", 0) < N // 10,
+          "no epoll_ctl nor ioctl per request", repr(calls))
+    check(calls.get("readv", 0) + calls.get("read", 0) <= N + N // 10, "a read per request", repr(calls))
+    check(calls.get("epoll_wait", 0) <= N + N // 4, "one wakeup per request (was two: the write event)",
+          repr(calls))
 
 
 @case("HEAD is answered as GET without the body (as Express does): same status and headers")
