@@ -34,9 +34,20 @@ local function error_json(err)
   return t
 end
 
+-- A connection is a plain table whose metatable notes (in `grown`) the first field a hook
+-- adds to it (user, authentication...): until then params are built in one constructor.
+local grown = setmetatable({}, { __mode = "k" })
+local CONNECTION = { __newindex = function(conn, k, v)
+  grown[conn] = true
+  rawset(conn, k, v)
+end }
+
 -- params for a socket call: the query, then every field of the connection (provider,
--- headers, and what hooks wrote there: user, authentication...), as Feathers spreads it.
+-- headers, and what hooks wrote there), as Feathers spreads it.
 local function params_for(conn, query)
+  if not grown[conn] then
+    return { query = query, route = {}, connection = conn, provider = conn.provider, headers = conn.headers }
+  end
   local params = { query = query, route = {}, connection = conn }
   for k, v in pairs(conn) do params[k] = v end
   return params
@@ -52,12 +63,12 @@ local function run(app, id, conn, ack, args)
   elseif type(path) ~= "string" then
     ok, result = false, errors.NotFound("Invalid service path")
   else
-    local svc = app:service(path)
+    local svc = app.services[path] or app:service(path) -- (a local service at once)
     local at = PARAMS_AT[method] or 2
     local n = #args - 2
     if not svc then
       ok, result = false, errors.NotFound("Service '" .. path .. "' not found")
-    elseif not svc:exposes(method) then
+    elseif not svc.__methods[method] then -- (svc:exposes, without the method call)
       ok, result = false, errors.MethodNotAllowed("Method '" .. method .. "' not allowed on service '" .. path .. "'")
     elseif n > at then
       ok, result = false, errors.BadRequest("Too many arguments for '" .. method .. "' method")
@@ -127,7 +138,7 @@ function M.attach(app)
       local info = opened[id]
       if not info then return end
       opened[id] = nil
-      local conn = { provider = "socketio", headers = info.headers }
+      local conn = setmetatable({ provider = "socketio", headers = info.headers }, CONNECTION)
       conns[id], id_of[conn], count = conn, id, count + 1
       app.__sockets = sockets
       send(id, CONNECT, ROOT, nil, { sid = info.sid })
@@ -143,9 +154,11 @@ function M.attach(app)
     gone(id)
   end
 
+  local packet, open, close = handlers.packet, handlers.open, handlers.close
   sched.handle("socket", function(what, ...)
-    local h = handlers[what]
-    if h then return h(...) end
+    if what == "packet" then return packet(...) end
+    if what == "open" then return open(...) end
+    if what == "close" then return close(...) end
   end)
 
   -- An event of svc: to the connections its publisher's channels hold, one encoding per
