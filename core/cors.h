@@ -30,10 +30,10 @@ int fdn_cors_header_list_ok(const char *s, size_t len);
 
 /* The CORS headers of an answer to a request whose Origin is origin (NULL: none): always
  * "Vary: Origin"; for an allowed origin, Access-Control-Allow-Origin: the origin echoed with
- * Access-Control-Allow-Credentials: true for a listed one, "*" without credentials under "*". With preflight set, an allowed origin also
- * gets Allow-Methods, Max-Age and, when request_headers (the request's
- * Access-Control-Request-Headers, or NULL) is a valid list, Allow-Headers echoing it, and the
- * Vary names Access-Control-Request-Headers too. Fills f, which has room for
+ * Access-Control-Allow-Credentials: true for a listed one, "*" without credentials under "*". With
+ * preflight set, an allowed origin also gets Allow-Methods, Max-Age and, when request_headers (the
+ * request's Access-Control-Request-Headers, or NULL) is a valid list, Allow-Headers echoing it, and
+ * the Vary names Access-Control-Request-Headers too. Fills f, which has room for
  * FDN_CORS_MAX_FIELDS; returns the count. The fields point to static strings, origin and
  * request_headers. */
 size_t fdn_cors_fields(const struct fdn_cors *c, const char *origin, int preflight,

@@ -50,7 +50,8 @@ enum fdn_sio_type {
 
 struct fdn_sio_packet {
     enum fdn_sio_type type;
-    const char *nsp; /* the namespace, "/" when none is written; points into the input or a literal */
+    const char
+        *nsp; /* the namespace, "/" when none is written; points into the input or a literal */
     size_t nsp_len;
     long long id;     /* the ack id, or FDN_SIO_NO_ID */
     const char *data; /* the JSON that follows (not checked here), or NULL when none */
