@@ -1,6 +1,7 @@
 /* lua_socket.c: require "fdn.core.socket": Lua's side of the Engine.IO server (eio_server.h):
- * send(id, type, nsp, ack_id, data) one Socket.IO packet, emit(ids, data) one event to many
- * sessions (encoded once), close(id), count(). Packets come in through dispatch "socket". */
+ * send(id, type, nsp, ack_id, data) one Socket.IO packet, ack(id, ack_id, result) the answer of
+ * a call that succeeded, emit(ids, data) one event to many sessions (encoded once), close(id),
+ * count(). Packets come in through dispatch "socket". */
 #include <string.h>
 
 #include <lauxlib.h>
@@ -62,6 +63,31 @@ static int l_socket_send(lua_State *L)
     return 1;
 }
 
+/* ack(id, ack_id, result) -> as send: the ACK of a call that succeeded, [null,result] (a nil
+ * result is null), on "/": the socket path's answer, without a table for the pair. */
+static int l_socket_ack(lua_State *L)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    lua_Integer id = luaL_checkinteger(L, 1);
+    lua_Integer ack = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, ack >= 0 && ack <= FDN_SIO_MAX_ID, 2, "ack id out of range");
+    if (!fdn_eio_server_exists(n->eio, (uint64_t)id))
+        return gone(L);
+    struct fdn_buf *b = fdn_eio_server_scratch(n->eio);
+    b->len =
+        fdn_sio_header(fdn_buf_room(b, FDN_SIO_HEADER_MAX), FDN_SIO_ACK, "/", 1, (long long)ack);
+    fdn_buf_put(b, "[null,", 6);
+    if (lua_isnoneornil(L, 3))
+        fdn_buf_put(b, "null", 4);
+    else if (encode(L, 3, b) < 0)
+        return 3;
+    fdn_buf_put(b, "]", 1);
+    if (fdn_eio_server_send(n->eio, (uint64_t)id, b->data, b->len) < 0)
+        return gone(L);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* emit(ids, data) -> n | nil, "not json", why: the EVENT "42" .. JSON(data), encoded once, to
  * every open session among ids (a list of ids); n is how many got it. */
 static int l_socket_emit(lua_State *L)
@@ -105,11 +131,8 @@ static int l_socket_count(lua_State *L)
 }
 
 static const luaL_Reg socket_funcs[] = {
-    {"send", l_socket_send},
-    {"emit", l_socket_emit},
-    {"close", l_socket_close},
-    {"count", l_socket_count},
-    {NULL, NULL},
+    {"send", l_socket_send},   {"ack", l_socket_ack},     {"emit", l_socket_emit},
+    {"close", l_socket_close}, {"count", l_socket_count}, {NULL, NULL},
 };
 
 /* Registered by the node as a C closure whose upvalue 1 is the node (light userdata). */

@@ -13,7 +13,7 @@ local log = require "fdn.log"
 local M = {}
 
 local call, shape, catch = service.call, service.shape, service.catch
-local send, emit_to = socket.send, socket.emit
+local send, ack_ok, emit_to = socket.send, socket.ack, socket.emit
 local targets = channels.targets
 local null = json.null
 local type, pairs, tostring, select = type, pairs, tostring, select
@@ -93,8 +93,7 @@ local function run(app, id, conn, ack, args)
   end
   if ack == nil then return end
   if not ok then return send(id, 3, ROOT, ack, { error_json(result) }) end
-  if result == nil then result = null end
-  local sent, gone, why = send(id, 3, ROOT, ack, { null, result })
+  local sent, gone, why = ack_ok(id, ack, result) -- [null, result]
   if not sent and gone == "not json" then
     local e = errors.GeneralError("Result of " .. tostring(method) .. " is not JSON: " .. tostring(why))
     send(id, 3, ROOT, ack, { error_json(catch(e)) })

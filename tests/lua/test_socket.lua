@@ -15,6 +15,13 @@ package.loaded["fdn.core.socket"] = {
     sent[#sent + 1] = { id = id, kind = kind, nsp = nsp, ack = ack, data = data }
     return true
   end,
+  ack = function(id, ack, result) -- (as the C server: [null, result] on "/")
+    local data = { null, result == nil and null or result }
+    local text, why = json.encode(data)
+    if not text then return nil, "not json", why end
+    sent[#sent + 1] = { id = id, kind = 3, nsp = "/", ack = ack, data = data }
+    return true
+  end,
   emit = function(ids, data)
     emitted[#emitted + 1] = { ids = { table.unpack(ids) }, data = data }
     return #ids
