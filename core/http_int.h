@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <event2/util.h>
+
 #include "http.h"
 
 #define MAX_LISTENERS 4
@@ -133,6 +135,13 @@ int fdn_http_admit(struct fdn_http *h, const struct sockaddr *sa, struct peer **
 void fdn_http_release(struct conn *c);
 
 /* --- http.c, for http_limits.c, http_cors.c and http_static.c ------------------------------- */
+
+/* The listeners' accept callback, and the flush event's (the answers of a loop turn finished);
+ * http_open.c sets them up. */
+struct evconnlistener;
+void fdn_http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                        int socklen, void *arg);
+void fdn_http_flush_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);
