@@ -63,9 +63,10 @@ static int utf8_ok(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* RFC 6455 §7.4.1 and the IANA registry since (1012-1014), as ws.c accepts them */
 static int close_code_ok(int c)
 {
-    return c == 1005 || (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1011) ||
+    return c == 1005 || (c >= 1000 && c <= 1003) || (c >= 1007 && c <= 1014) ||
            (c >= 3000 && c <= 4999);
 }
 
