@@ -33,6 +33,7 @@ int luaopen_fdn_core_rpc(lua_State *L);
 int luaopen_fdn_core_discovery(lua_State *L);
 int luaopen_fdn_core_watch(lua_State *L);
 int luaopen_fdn_core_socket(lua_State *L);
+int luaopen_fdn_core_jwt(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -386,6 +387,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.discovery", luaopen_fdn_core_discovery);
     preload(L, n, "fdn.core.watch", luaopen_fdn_core_watch);
     preload(L, n, "fdn.core.socket", luaopen_fdn_core_socket);
+    preload(L, n, "fdn.core.jwt", luaopen_fdn_core_jwt);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

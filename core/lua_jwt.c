@@ -1,0 +1,107 @@
+/* lua_jwt.c: the fdn.core.jwt binding: sign(payload, key) -> token and verify(token, key [, opts])
+ * -> payload table, or nil and jsonwebtoken's message (jwt.h). */
+#include "jwt.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "json.h"
+
+/* sign(payload, key): payload is a table (encoded as a JSON object) or a JSON object's text. */
+static int l_jwt_sign(lua_State *L)
+{
+    size_t keylen, n;
+    const char *key = luaL_checklstring(L, 2, &keylen);
+    luaL_argcheck(L, keylen > 0, 2, "empty key");
+    struct fdn_buf json, tok;
+    fdn_buf_init(&json);
+    char err[128];
+    const char *payload;
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        luaL_argcheck(L, !fdn_json_is_array(L, 1), 1, "a list is not an object");
+        if (fdn_json_encode(L, 1, &json, err, sizeof err) < 0) {
+            fdn_buf_free(&json);
+            return luaL_argerror(L, 1, err);
+        }
+        payload = json.data ? json.data : "";
+        n = json.len;
+    } else {
+        payload = luaL_checklstring(L, 1, &n);
+        int ok = fdn_json_decode(L, payload, n, err, sizeof err) == 0;
+        ok = ok && lua_type(L, -1) == LUA_TTABLE && !lua_getmetatable(L, -1);
+        luaL_argcheck(L, ok, 1, "not a JSON object");
+        lua_settop(L, 2);
+    }
+    fdn_buf_init(&tok);
+    int rc = fdn_jwt_sign(payload, n, (const uint8_t *)key, keylen, &tok);
+    fdn_buf_free(&json);
+    if (rc < 0) {
+        fdn_buf_free(&tok);
+        luaL_pushfail(L);
+        lua_pushstring(L, "jwt too long");
+        return 2;
+    }
+    lua_pushlstring(L, tok.data, tok.len);
+    fdn_buf_free(&tok);
+    return 1;
+}
+
+static const char *opt_string(lua_State *L, int t, const char *name)
+{
+    int type = lua_getfield(L, t, name);
+    if (type != LUA_TNIL && type != LUA_TSTRING)
+        luaL_error(L, "jwt option %s: a string expected", name);
+    const char *s = type == LUA_TNIL ? NULL : lua_tostring(L, -1);
+    lua_pop(L, 1); /* the string stays alive in the options table */
+    return s;
+}
+
+/* verify(token, key [, { algorithm, audience, issuer, leeway, now }]) */
+static int l_jwt_verify(lua_State *L)
+{
+    size_t n, keylen;
+    const char *key = luaL_checklstring(L, 2, &keylen);
+    struct fdn_jwt_opts o = {0};
+    lua_Integer now = (lua_Integer)time(NULL);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        o.algorithm = opt_string(L, 3, "algorithm");
+        o.audience = opt_string(L, 3, "audience");
+        o.issuer = opt_string(L, 3, "issuer");
+        lua_getfield(L, 3, "leeway");
+        o.leeway = luaL_optinteger(L, -1, 0);
+        luaL_argcheck(L, o.leeway >= 0 && o.leeway <= 1000000000, 3, "leeway out of range");
+        lua_getfield(L, 3, "now");
+        now = luaL_optinteger(L, -1, now);
+        lua_pop(L, 2);
+    }
+    luaL_argcheck(L, !o.algorithm || strcmp(o.algorithm, "HS256") == 0, 3,
+                  "only algorithm HS256 is supported");
+    const char *msg = NULL;
+    if (lua_type(L, 1) != LUA_TSTRING)
+        msg = lua_isnoneornil(L, 1) ? "jwt must be provided" : "jwt must be a string";
+    const char *tok = msg ? NULL : lua_tolstring(L, 1, &n);
+    if (tok && n == 0)
+        msg = "jwt must be provided";
+    char err[160];
+    if (!msg && fdn_jwt_verify(L, tok, n, (const uint8_t *)key, keylen, (int64_t)now, &o, err,
+                               sizeof err) == FDN_JWT_OK)
+        return 1;
+    luaL_pushfail(L);
+    lua_pushstring(L, msg ? msg : err);
+    return 2;
+}
+
+static const luaL_Reg jwt_funcs[] = {
+    {"sign", l_jwt_sign},
+    {"verify", l_jwt_verify},
+    {NULL, NULL},
+};
+
+int luaopen_fdn_core_jwt(lua_State *L)
+{
+    luaL_newlib(L, jwt_funcs);
+    return 1;
+}
