@@ -34,8 +34,8 @@ int fdn_jwt_sign(const char *payload, size_t n, const uint8_t *key, size_t keyle
                  struct fdn_buf *out);
 
 /* What verify checks besides the signature. algorithm NULL means "HS256", the only one there is;
- * audience and issuer NULL are not checked; leeway (seconds) widens exp and nbf, as
- * jsonwebtoken's clockTolerance. */
+ * audience and issuer NULL are not checked; leeway (seconds, 0..10^9: now - leeway must not
+ * overflow) widens exp and nbf, as jsonwebtoken's clockTolerance. */
 struct fdn_jwt_opts {
     const char *algorithm;
     const char *audience;

@@ -9,6 +9,8 @@
 
 #include "json.h"
 
+#define OPT_MAX 256 /* audience and issuer: err below holds a message naming one */
+
 /* sign(payload, key): payload is a table (encoded as a JSON object) or a JSON object's text. */
 static int l_jwt_sign(lua_State *L)
 {
@@ -51,8 +53,8 @@ static int l_jwt_sign(lua_State *L)
 static const char *opt_string(lua_State *L, int t, const char *name)
 {
     int type = lua_getfield(L, t, name);
-    if (type != LUA_TNIL && type != LUA_TSTRING)
-        luaL_error(L, "jwt option %s: a string expected", name);
+    if (type != LUA_TNIL && (type != LUA_TSTRING || lua_rawlen(L, -1) > OPT_MAX))
+        luaL_error(L, "jwt option %s: a string of at most %d bytes expected", name, OPT_MAX);
     const char *s = type == LUA_TNIL ? NULL : lua_tostring(L, -1);
     lua_pop(L, 1); /* the string stays alive in the options table */
     return s;
@@ -85,7 +87,7 @@ static int l_jwt_verify(lua_State *L)
     const char *tok = msg ? NULL : lua_tolstring(L, 1, &n);
     if (tok && n == 0)
         msg = "jwt must be provided";
-    char err[160];
+    char err[OPT_MAX + 64];
     if (!msg && fdn_jwt_verify(L, tok, n, (const uint8_t *)key, keylen, (int64_t)now, &o, err,
                                sizeof err) == FDN_JWT_OK)
         return 1;
