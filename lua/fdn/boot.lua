@@ -71,9 +71,9 @@ end
 -- The settings of the configuration folder (config.lua) into app, before any script runs.
 local function configure(app, info, scripts)
   local config = require "fdn.config"
-  local ok, err = config.apply(app, config.dir(info.config_dir, scripts[1]))
-  if not ok then fatal(err) end
-  return ok
+  local done, ok, err = pcall(config.apply, app, config.dir(info.config_dir, scripts[1]))
+  if not (done and ok) then fatal(done and err or loader.one_line(ok)) end
+  return done and ok
 end
 
 local function serve(scripts, fdn, info)
