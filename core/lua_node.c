@@ -96,6 +96,10 @@ static int l_node_info(lua_State *L)
     }
     lua_pushinteger(L, n->cfg.grace_ms);
     lua_setfield(L, -2, "grace");
+    if (n->cfg.config_dir) {
+        lua_pushstring(L, n->cfg.config_dir);
+        lua_setfield(L, -2, "config_dir");
+    }
     lua_pushboolean(L, n->cfg.watch);
     lua_setfield(L, -2, "watch");
     return 1;

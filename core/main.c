@@ -133,6 +133,10 @@ static const struct opt opts[] = {
     {.name = "max-frame", .kind = SIZE, FIELD(cfg.max_frame), .min = 1024, .max = 1 << 30,
      .def = "1048576", .arg = "BYTES", .help = "largest RPC frame"},
     {.name = "json", .kind = FLAG, FIELD(json), .help = "fdnode ls: print JSON instead of a table"},
+    {.name = "config", .kind = STR, FIELD(cfg.config_dir), .min = 1, .arg = "DIR",
+     .note = "config/ beside the first script",
+     .help = "the app's configuration folder: default.json, then $FDN_ENV.json (else "
+             "$NODE_ENV.json), then custom-environment-variables.json, into app:get"},
     {.name = "watch", .kind = FLAG, FIELD(cfg.watch),
      .help = "reload the scripts (and the Lua files they require) when they change; SIGHUP "
              "reloads them with or without it"},
@@ -451,6 +455,13 @@ int main(int argc, char **argv)
         int fd = open(c.cfg.public_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             return fail("--public: '%s' is not a readable directory (%s)", c.cfg.public_dir,
+                        strerror(errno));
+        close(fd);
+    }
+    if (c.cfg.config_dir) {
+        int fd = open(c.cfg.config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+            return fail("--config: '%s' is not a readable directory (%s)", c.cfg.config_dir,
                         strerror(errno));
         close(fd);
     }

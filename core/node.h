@@ -39,6 +39,7 @@ struct fdn_config {
     int shutdown_ms;     /* --shutdown-timeout MS: calls in flight may run on so long at a stop */
     int log_level;       /* --log-level: FDN_LOG_* */
     const char *lib_dir; /* where fdnode's Lua library lives (lua/ and services/) */
+    const char *config_dir; /* --config DIR: the app's configuration folder, or NULL */
 
     /* distribution */
     const char *bind;        /* --bind: RPC listener and discovery address */

@@ -68,9 +68,18 @@ local function fatal(line)
   core.exit(1)
 end
 
+-- The settings of the configuration folder (config.lua) into app, before any script runs.
+local function configure(app, info, scripts)
+  local config = require "fdn.config"
+  local done, ok, err = pcall(config.apply, app, config.dir(info.config_dir, scripts[1]))
+  if not (done and ok) then fatal(done and err or loader.one_line(ok)) end
+  return done and ok
+end
+
 local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
+  if not configure(app, info, scripts) then return end
   local node = fdn_node.new { app = app } -- the real bindings, the command line's options
   local reload = node.reload
   local booted, berr = reload.boot(scripts)
@@ -121,8 +130,9 @@ local function serve(scripts, fdn, info)
   if info.watch then reload.watch() end
 end
 
-local function run(scripts, fdn)
+local function run(scripts, fdn, info)
   fdn.app = require("fdn.app").new() -- a script's own app, as a service's configure function gets
+  if not configure(fdn.app, info, scripts) then return end
   local path = scripts[1]
   local chunk, err = loadfile(path, "t")
   if not chunk then return fatal(loader.one_line(err)) end
@@ -170,7 +180,7 @@ function M.start(mode, args)
     if sig == "stop" then core.exit() end
   end)
   if mode == "run" then
-    sched.spawn(run, args, fdn)
+    sched.spawn(run, args, fdn, info)
   elseif mode == "serve" then
     sched.spawn(serve, args, fdn, info)
   else
