@@ -185,6 +185,15 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
     va_end(ap);
     return 2;
 }
+/* 1 when dir is NULL (not given) or a directory we can open; else 0, with errno set. */
+static int readable_dir(const char *dir)
+{
+    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -2;
+    if (fd >= 0)
+        close(fd);
+    return fd != -1;
+}
+
 /* Parses a whole decimal number in [lo, hi]; 0 ok, -1 otherwise. */
 static int parse_number(const char *s, long long lo, long long hi, long long *out)
 {
@@ -451,20 +460,12 @@ int main(int argc, char **argv)
     if (c.cfg.cors && !cors)
         return fail("--cors: '%s': %s", c.cfg.cors, why);
     fdn_cors_free(cors);
-    if (c.cfg.public_dir) {
-        int fd = open(c.cfg.public_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            return fail("--public: '%s' is not a readable directory (%s)", c.cfg.public_dir,
-                        strerror(errno));
-        close(fd);
-    }
-    if (c.cfg.config_dir) {
-        int fd = open(c.cfg.config_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-            return fail("--config: '%s' is not a readable directory (%s)", c.cfg.config_dir,
-                        strerror(errno));
-        close(fd);
-    }
+    if (!readable_dir(c.cfg.public_dir))
+        return fail("--public: '%s' is not a readable directory (%s)", c.cfg.public_dir,
+                    strerror(errno));
+    if (!readable_dir(c.cfg.config_dir))
+        return fail("--config: '%s' is not a readable directory (%s)", c.cfg.config_dir,
+                    strerror(errno));
     if (strcmp(mode, "ls") == 0 && c.json)
         mode = "ls-json";
     int env_set;
