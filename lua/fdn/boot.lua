@@ -169,6 +169,14 @@ local function track_coroutines()
   end
 end
 
+-- A fault in the start itself (the scripts' own errors are reported above, with their file
+-- and line) ends the node with its traceback, rather than leaving it running with nothing
+-- started.
+local function started(fn, ...)
+  local ok, err = xpcall(fn, debug.traceback, ...)
+  if not ok then fatal("internal error while starting: " .. tostring(err)) end
+end
+
 function M.start(mode, args)
   local info = core.info()
   track_coroutines()
@@ -180,11 +188,11 @@ function M.start(mode, args)
     if sig == "stop" then core.exit() end
   end)
   if mode == "run" then
-    sched.spawn(run, args, fdn, info)
+    sched.spawn(started, run, args, fdn, info)
   elseif mode == "serve" then
-    sched.spawn(serve, args, fdn, info)
+    sched.spawn(started, serve, args, fdn, info)
   else
-    sched.spawn(client, mode, args, fdn, info)
+    sched.spawn(started, client, mode, args, fdn, info)
   end
   return true
 end

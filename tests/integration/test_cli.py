@@ -49,6 +49,13 @@ one_line_failure(["tests/integration/fixtures/no_function.lua"], ["no_function.l
                  "no configure function")
 
 
+@case("a fault in the start itself (after the scripts configured) exits 1 with its traceback, never hangs")
+def _():
+    code, out, err = run_fdnode("tests/integration/fixtures/breaks_boot.lua", timeout=10)
+    eq(code, 1, "exit status 1")
+    check("internal error while starting" in err and "paths" in err, "says so, with the traceback", err[-600:])
+
+
 @case("fdnode call of a path nobody serves answers NotFound once discovery settles, not after --timeout")
 def _():
     t0 = time.monotonic()
