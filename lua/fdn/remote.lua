@@ -6,17 +6,16 @@ local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
 local log = require "fdn.log"
-local events = require "fdn.events"
 local service = require "fdn.service"
 local hooks_of = require "fdn.hooks"
 local dist = require "fdn.distribution"
 
 local M = {}
 
-local encode, null = json.encode, json.null
+local encode = json.encode
 local type, pairs, ipairs, tostring, error, pcall = type, pairs, ipairs, tostring, error, pcall
 local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
-local spawn, emit, wants_context = sched.spawn, events.emit, events.wants_context
+local spawn = sched.spawn
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local SPARE_MAX = 256 -- finished calls' tables kept for reuse
@@ -348,41 +347,8 @@ function M.new(node)
     end
   end
 
-  -- The context a proxy's event is heard with, from the EVT's meta.
-  local function event_context(route, svc, ev, data, meta)
-    local method, id, query
-    if type(meta) == "table" then
-      method, id, query = meta.method, meta.id, meta.query
-      if id == null then id = nil end
-    end
-    return { app = app, service = svc, path = route.path, method = method, id = id, result = data,
-      params = { query = type(query) == "table" and query or {}, provider = "remote" }, event = ev, type = "around",
-      fromRemote = true }
-  end
-
-  -- EVT [path, event, data, meta]: the gateway's sockets hear it as they hear a local
-  -- service's (app.__sockets, set while sockets are connected: the channels decide), and the
-  -- proxy emits it to its listeners (with a context only when a listener can see one: one
-  -- that takes more than the data).
-  function R.event(_, _, path, ev, data, meta)
-    local route = by_remote[path]
-    if not route then return end
-    local svc = route.svc
-    local sockets = app.__sockets
-    if sockets then sockets(svc, ev, data, event_context(route, svc, ev, data, meta)) end
-    local all = svc.__listeners
-    local list = all and all[ev]
-    if not list then return end
-    local n = #list
-    if n == 1 then -- the common case, without emit's generality
-      local l = list[1]
-      if not l.context and not l.once then return spawn(l.fn, data) end
-    elseif n == 0 then
-      return
-    end
-    if not wants_context(svc, ev) then return emit(svc, ev, data) end
-    emit(svc, ev, data, event_context(route, svc, ev, data, meta))
-  end
+  -- EVT [path, event, data, meta]: heard by the gateway's sockets and the proxy's listeners
+  R.event = require("fdn.remote_events").handler(app, by_remote)
 
   -- Probes every remote path at once; returns a map path -> true/false.
   function R.health(ms)
