@@ -29,6 +29,22 @@ def heard():
     return body
 
 
+def polling_session():
+    """A polling session past its CONNECT (the CONNECT's answer read)."""
+    p = Polling(P)
+    p.post("40")
+    p.get()
+    return p
+
+
+def hold_get(p):
+    """A GET of p in a thread of its own: (the thread, the list its answer lands in)."""
+    got = []
+    t = threading.Thread(target=lambda: got.append(p.get()))
+    t.start()
+    return t, got
+
+
 def lua_id(sid):
     """Lua's id of the session with this Engine.IO sid (from its "open")."""
     for e in heard():
@@ -106,9 +122,7 @@ def _():
     status, pkts = p.get()
     eq((status, pkts[1:]), (200, ['431["a"]', '432["b"]']), "one GET, three packets")
     check(pkts[0].startswith("40{"), "CONNECT first", pkts)
-    got = []
-    t = threading.Thread(target=lambda: got.append(p.get()))
-    t.start()
+    t, got = hold_get(p)
     time.sleep(0.15)
     check(not got, "the GET is held while nothing is queued")
     w, _ = ws_session()
@@ -122,12 +136,8 @@ def _():
 
 @case("polling: a second GET at the same time is 400 and ends the session; unknown methods 400")
 def _():
-    p = Polling(P)
-    p.post("40")
-    p.get()
-    got = []
-    t = threading.Thread(target=lambda: got.append(p.get()))
-    t.start()
+    p = polling_session()
+    t, got = hold_get(p)
     time.sleep(0.1)
     status, body = p.get()
     t.join(5)
@@ -141,12 +151,8 @@ def _():
 
 @case("upgrade: 2probe/3probe, the held GET released with a noop, 5 moves the session and its queue")
 def _():
-    p = Polling(P)
-    p.post("40")
-    p.get()
-    held = []
-    t = threading.Thread(target=lambda: held.append(p.get()))
-    t.start()
+    p = polling_session()
+    t, held = hold_get(p)
     time.sleep(0.1)
     w = WebSocket(P, sid=p.sid)
     eq(w.status, 101, "upgrade status")
@@ -263,12 +269,8 @@ def _():
 
 @case("SIGTERM: the held GET is told close, websockets get 1001, the node exits at once")
 def _():
-    p = Polling(P)
-    p.post("40")
-    p.get()
-    held = []
-    t = threading.Thread(target=lambda: held.append(p.get()))
-    t.start()
+    p = polling_session()
+    t, held = hold_get(p)
     w, _ = ws_session()
     time.sleep(0.1)
     t0 = time.monotonic()
