@@ -16,7 +16,7 @@ local call, shape, catch = service.call, service.shape, service.catch
 local send, ack_ok, emit_to = socket.send, socket.ack, socket.emit
 local targets = channels.targets
 local null = json.null
-local type, pairs, tostring, select = type, pairs, tostring, select
+local type, pairs, tostring = type, pairs, tostring
 local spawn, isyieldable = sched.spawn, coroutine.isyieldable
 
 local CONNECT, DISCONNECT, EVENT, CONNECT_ERROR = 0, 1, 2, 4
@@ -26,12 +26,15 @@ local ROOT = "/"
 -- first, update's and patch's third, everyone else's second.
 local PARAMS_AT = { find = 1, update = 3, patch = 3 }
 
--- The error as the client's ack gets it: Feathers' error JSON.
-local function error_json(err)
-  local e = errors.from(err)
-  local t = e:toJSON()
-  if not json.encode(t) then t.data, t.errors = nil, nil end -- (data that is not JSON)
-  return t
+-- Acks an error with Feathers' error JSON; data (or errors) that is not JSON is left out, as
+-- the REST gateway does: the class, code and message still go.
+local function ack_error(id, ack, err)
+  local t = errors.from(err):toJSON()
+  local sent, why = send(id, 3, ROOT, ack, { t })
+  if not sent and why == "not json" then
+    t.data, t.errors = nil, nil
+    send(id, 3, ROOT, ack, { t })
+  end
 end
 
 -- A connection is a plain table whose metatable notes (in `grown`) the first field a hook
@@ -92,11 +95,11 @@ local function run(app, id, conn, ack, args)
     end
   end
   if ack == nil then return end
-  if not ok then return send(id, 3, ROOT, ack, { error_json(result) }) end
+  if not ok then return ack_error(id, ack, result) end
   local sent, gone, why = ack_ok(id, ack, result) -- [null, result]
   if not sent and gone == "not json" then
     local e = errors.GeneralError("Result of " .. tostring(method) .. " is not JSON: " .. tostring(why))
-    send(id, 3, ROOT, ack, { error_json(catch(e)) })
+    ack_error(id, ack, catch(e))
   end
 end
 
@@ -104,7 +107,7 @@ end
 -- socket is connected, app.__sockets is the function service events go through.
 function M.attach(app)
   local conns = {}  -- socket id -> connection (once the socket connected to "/")
-  local id_of = setmetatable({}, { __mode = "k" }) -- connection -> socket id
+  local id_of = {} -- connection -> socket id (the inverse of conns)
   local count = 0
 
   local sockets -- app.__sockets while a socket is connected (defined below)
@@ -117,14 +120,12 @@ function M.attach(app)
     channels.disconnect(app, conn)
   end
 
-  local handlers = {}
-
   local opened = {} -- socket id -> the session's info, until its CONNECT
-  function handlers.open(id, info)
+  local function open(id, info)
     opened[id] = info
   end
 
-  function handlers.packet(id, kind, nsp, ack, data)
+  local function packet(id, kind, nsp, ack, data)
     if kind == EVENT then
       local conn = conns[id]
       if not conn or nsp ~= ROOT or type(data) ~= "table" then return end
@@ -148,12 +149,11 @@ function M.attach(app)
     end
   end
 
-  function handlers.close(id)
+  local function close(id)
     opened[id] = nil
     gone(id)
   end
 
-  local packet, open, close = handlers.packet, handlers.open, handlers.close
   sched.handle("socket", function(what, ...)
     if what == "packet" then return packet(...) end
     if what == "open" then return open(...) end
@@ -185,9 +185,7 @@ function M.attach(app)
     end
   end
 
-  sockets = function(svc, event, ...)
-    local data, ctx = ...
-    if select("#", ...) == 0 then data = nil end
+  sockets = function(svc, event, data, ctx)
     if isyieldable() then return publish(svc, event, data, ctx) end
     spawn(publish, svc, event, data, ctx)
   end
