@@ -23,6 +23,7 @@
 #include <lua.h>
 
 #include "eio_server.h"
+#include "bev_write.h"
 #include "http_parser.h"
 #include "node.h"
 #include "status.h"
@@ -63,13 +64,7 @@ static void read_pause(struct conn *c)
  * calls http_write_cb. 1 when the socket took it all. */
 static int send_out(struct conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev), *s = c->h->out;
-    if (evbuffer_get_length(out) == 0)
-        evbuffer_write_atmost(s, bufferevent_getfd(c->bev), -1);
-    if (evbuffer_get_length(s) == 0)
-        return 1;
-    evbuffer_add_buffer(out, s);
-    return 0;
+    return fdn_bev_write_through(c->bev, c->h->out, -1, 1);
 }
 
 void fdn_http_answer(struct conn *c)

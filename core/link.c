@@ -13,6 +13,7 @@
 #include <event2/listener.h>
 #include <lua.h>
 
+#include "bev_write.h"
 #include "frame.h"
 #include "link_int.h"
 #include "node.h"
@@ -224,11 +225,7 @@ int fdn_link_move_out(struct link *l)
         }
         return 0;
     }
-    struct evbuffer *out = bufferevent_get_output(l->bev);
-    if (l->state == S_OPEN && evbuffer_get_length(out) == 0) /* errors: the bufferevent sees them */
-        evbuffer_write_atmost(l->pout, bufferevent_getfd(l->bev), IO_CHUNK);
-    if (evbuffer_get_length(l->pout))
-        evbuffer_add_buffer(out, l->pout);
+    fdn_bev_write_through(l->bev, l->pout, IO_CHUNK, l->state == S_OPEN);
     return 0;
 }
 
