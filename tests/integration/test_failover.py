@@ -45,6 +45,7 @@ def _():
     time.sleep(1.0)
     t_kill, wall_kill = time.monotonic(), utc_now()
     r1.kill()
+    t_dead = time.monotonic()  # reaped: a call that starts now cannot reach r1
     time.sleep(1.5)
     for lp in loops:
         lp.halt()
@@ -54,7 +55,9 @@ def _():
     eq(before, {"r1", "r2"}, "a: before the kill both replicas serve the loops")
     from_r1 = [r for r in records if r[3] == "r1"]
     last_r1 = max(r[1] for r in from_r1) - t_kill if from_r1 else float("nan")
-    started_after = sorted((r for r in records if r[0] > t_kill), key=lambda r: r[0])
+    # t_kill is read before kill(2); a loop thread may start a call in between
+    # that r1 still answers, so "after the kill" means after r1 was reaped.
+    started_after = sorted((r for r in records if r[0] > t_dead), key=lambda r: r[0])
     eq({r[3] for r in started_after}, {"r2"}, "a: every call started after the kill is answered by r2")
     first_after = (started_after[0][1] - t_kill) if started_after else float("nan")
     spanning = [r for r in records if r[0] <= t_kill <= r[1]]
