@@ -11,7 +11,8 @@
 
 #include "json.h"
 
-#define HEADER "{\"alg\":\"HS256\",\"typ\":\"JWT\"}"
+#define HEADER_HEAD "{\"alg\":\"HS256\",\"typ\":\""
+#define HEADER_TAIL "\"}"
 #define MAC_LEN 32
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -84,15 +85,34 @@ static void mac(const uint8_t *key, size_t keylen, const char *msg, size_t n, ui
                     (const unsigned char *)msg, n, out);
 }
 
-int fdn_jwt_sign(const char *payload, size_t n, const uint8_t *key, size_t keylen,
+int fdn_jwt_typ_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > FDN_JWT_TYP_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (c == 0 || !strchr("._+/-", c)))
+            return 0;
+    }
+    return 1;
+}
+
+int fdn_jwt_sign(const char *payload, size_t n, const char *typ, const uint8_t *key, size_t keylen,
                  struct fdn_buf *out)
 {
-    size_t hl = FDN_JWT_B64_LEN(sizeof HEADER - 1);
+    typ = typ ? typ : "JWT";
+    size_t tl = strlen(typ);
+    if (!fdn_jwt_typ_ok(typ, tl))
+        return -1;
+    char header[sizeof HEADER_HEAD + FDN_JWT_TYP_MAX + sizeof HEADER_TAIL];
+    int hn = snprintf(header, sizeof header, "%s%s%s", HEADER_HEAD, typ, HEADER_TAIL);
+    size_t hl = FDN_JWT_B64_LEN((size_t)hn);
     if (n > FDN_JWT_MAX_LEN || hl + 1 + FDN_JWT_B64_LEN(n) + 1 + FDN_JWT_SIG_TEXT > FDN_JWT_MAX_LEN)
         return -1;
     size_t start = out->len;
     char *p = fdn_buf_room(out, hl + 1 + FDN_JWT_B64_LEN(n) + 1 + FDN_JWT_SIG_TEXT);
-    char *q = p + fdn_jwt_b64_encode((const uint8_t *)HEADER, sizeof HEADER - 1, p);
+    char *q = p + fdn_jwt_b64_encode((const uint8_t *)header, (size_t)hn, p);
     *q++ = '.';
     q += fdn_jwt_b64_encode((const uint8_t *)payload, n, q);
     uint8_t m[MAC_LEN];
@@ -243,10 +263,12 @@ int fdn_jwt_verify(lua_State *L, const char *tok, size_t n, const uint8_t *key, 
         return fail(FDN_JWT_INVALID, NULL, err, errlen);
     size_t al = 0, tl = 0;
     const char *alg, *typ, *want = o->algorithm ? o->algorithm : "HS256";
+    const char *want_typ = o->typ ? o->typ : "JWT";
+    size_t wtl = strlen(want_typ);
     int alg_ok = raw_string(L, "alg", &alg, &al) > 0 && al == strlen(want) &&
                  memcmp(alg, want, al) == 0 && strcmp(want, "HS256") == 0;
     int t = raw_string(L, "typ", &typ, &tl);
-    int typ_bad = t < 0 || (t > 0 && !(tl == 3 && strncasecmp(typ, "JWT", 3) == 0));
+    int typ_bad = t < 0 || (t > 0 && !(tl == wtl && strncasecmp(typ, want_typ, wtl) == 0));
     lua_settop(L, top);
 
     if (sn == 0)

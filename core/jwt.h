@@ -27,17 +27,26 @@ size_t fdn_jwt_b64_encode(const uint8_t *in, size_t n, char *out);
  * than cap bytes). */
 int fdn_jwt_b64_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
-/* Appends header.payload.signature to out: the header is {"alg":"HS256","typ":"JWT"}, the
- * payload the n bytes given (JSON, not checked here). Returns 0, or -1 when the token would
- * exceed FDN_JWT_MAX_LEN (out as it was). */
-int fdn_jwt_sign(const char *payload, size_t n, const uint8_t *key, size_t keylen,
+#define FDN_JWT_TYP_MAX 32 /* a longer typ is refused by sign (and never matches in verify) */
+
+/* Whether s[0..n) may be a header's typ: 1..FDN_JWT_TYP_MAX of A-Z a-z 0-9 . _ + / - (so it needs
+ * no JSON escaping). */
+int fdn_jwt_typ_ok(const char *s, size_t n);
+
+/* Appends header.payload.signature to out: the header is {"alg":"HS256","typ":TYP} with typ
+ * ("JWT" when NULL; Feathers signs "access"), the payload the n bytes given (JSON, not checked
+ * here). Returns 0, or -1 when typ is not fdn_jwt_typ_ok or the token would exceed
+ * FDN_JWT_MAX_LEN (out as it was). */
+int fdn_jwt_sign(const char *payload, size_t n, const char *typ, const uint8_t *key, size_t keylen,
                  struct fdn_buf *out);
 
 /* What verify checks besides the signature. algorithm NULL means "HS256", the only one there is;
- * audience and issuer NULL are not checked; leeway (seconds, 0..10^9: now - leeway must not
- * overflow) widens exp and nbf, as jsonwebtoken's clockTolerance. */
+ * typ is the header's typ the token must have when it has one (compared without case, as a
+ * media type; NULL means "JWT"); audience and issuer NULL are not checked; leeway (seconds,
+ * 0..10^9: now - leeway must not overflow) widens exp and nbf, as jsonwebtoken's clockTolerance. */
 struct fdn_jwt_opts {
     const char *algorithm;
+    const char *typ;
     const char *audience;
     const char *issuer;
     int64_t leeway;
@@ -48,7 +57,7 @@ enum fdn_jwt_status {
     FDN_JWT_OK = 0,
     FDN_JWT_MALFORMED = -1,    /* "jwt malformed": not three parts, or too long */
     FDN_JWT_INVALID = -2,      /* "invalid token": bad base64url, header or payload not an
-                                  object, typ other than JWT */
+                                  object, typ other than opts' typ */
     FDN_JWT_NO_SIGNATURE = -3, /* "jwt signature is required" */
     FDN_JWT_NO_KEY = -4,       /* "secret or public key must be provided" */
     FDN_JWT_ALGORITHM = -5,    /* "invalid algorithm": alg is not the configured one */

@@ -11,12 +11,17 @@
 
 #define OPT_MAX 256 /* audience and issuer: err below holds a message naming one */
 
-/* sign(payload, key): payload is a table (encoded as a JSON object) or a JSON object's text. */
+/* sign(payload, key [, typ]): payload is a table (encoded as a JSON object) or a JSON object's
+ * text; typ is the header's (default "JWT"; Feathers' tokens say "access"). */
 static int l_jwt_sign(lua_State *L)
 {
     size_t keylen, n;
     const char *key = luaL_checklstring(L, 2, &keylen);
     luaL_argcheck(L, keylen > 0, 2, "empty key");
+    size_t tl = 0;
+    const char *typ = luaL_optlstring(L, 3, NULL, &tl);
+    luaL_argcheck(L, !typ || (fdn_jwt_typ_ok(typ, tl) && strlen(typ) == tl), 3,
+                  "a typ is 1 to 32 of A-Z a-z 0-9 . _ + / -");
     struct fdn_buf json, tok;
     fdn_buf_init(&json);
     char err[128];
@@ -34,10 +39,10 @@ static int l_jwt_sign(lua_State *L)
         int ok = fdn_json_decode(L, payload, n, err, sizeof err) == 0;
         ok = ok && lua_type(L, -1) == LUA_TTABLE && !lua_getmetatable(L, -1);
         luaL_argcheck(L, ok, 1, "not a JSON object");
-        lua_settop(L, 2);
+        lua_pop(L, 1); /* the decoded check */
     }
     fdn_buf_init(&tok);
-    int rc = fdn_jwt_sign(payload, n, (const uint8_t *)key, keylen, &tok);
+    int rc = fdn_jwt_sign(payload, n, typ, (const uint8_t *)key, keylen, &tok);
     fdn_buf_free(&json);
     if (rc < 0) {
         fdn_buf_free(&tok);
@@ -60,7 +65,7 @@ static const char *opt_string(lua_State *L, int t, const char *name)
     return s;
 }
 
-/* verify(token, key [, { algorithm, audience, issuer, leeway, now }]) */
+/* verify(token, key [, { algorithm, typ, audience, issuer, leeway, now }]) */
 static int l_jwt_verify(lua_State *L)
 {
     size_t n, keylen;
@@ -70,6 +75,7 @@ static int l_jwt_verify(lua_State *L)
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
         o.algorithm = opt_string(L, 3, "algorithm");
+        o.typ = opt_string(L, 3, "typ");
         o.audience = opt_string(L, 3, "audience");
         o.issuer = opt_string(L, 3, "issuer");
         lua_getfield(L, 3, "leeway");

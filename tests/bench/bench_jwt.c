@@ -22,10 +22,11 @@ int main(void)
     static const uint8_t key[] = "a secret of thirty-two bytes.....";
     struct fdn_buf tok;
     fdn_buf_init(&tok);
-    if (fdn_jwt_sign(payload, sizeof payload - 1, key, sizeof key - 1, &tok) < 0)
+    if (fdn_jwt_sign(payload, sizeof payload - 1, "access", key, sizeof key - 1, &tok) < 0)
         return 1;
     lua_State *L = luaL_newstate();
-    struct fdn_jwt_opts o = {.audience = "https://yourdomain.com", .issuer = "feathers"};
+    struct fdn_jwt_opts o = {
+        .typ = "access", .audience = "https://yourdomain.com", .issuer = "feathers"};
     double best = 0;
     for (int round = 0; round < 5; round++) {
         long n = 0;

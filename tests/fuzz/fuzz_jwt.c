@@ -87,7 +87,7 @@ static void signed_back(const uint8_t *data, size_t size)
     int object = fdn_json_decode(L, (const char *)data, size, NULL, 0) == 0 &&
                  lua_type(L, -1) == LUA_TTABLE && !lua_getmetatable(L, -1);
     lua_settop(L, top);
-    if (fdn_jwt_sign((const char *)data, size, key, sizeof key - 1, &b) == 0) {
+    if (fdn_jwt_sign((const char *)data, size, NULL, key, sizeof key - 1, &b) == 0) {
         int rc = verify(b.data, b.len, NULL);
         if (object ? rc != 0 && rc > FDN_JWT_NBF_VALUE : rc != FDN_JWT_INVALID)
             abort();

@@ -33,7 +33,7 @@ static char *sign(const char *payload, const char *key)
     static char out[FDN_JWT_MAX_LEN + 1];
     struct fdn_buf b;
     fdn_buf_init(&b);
-    if (fdn_jwt_sign(payload, strlen(payload), (const uint8_t *)key, strlen(key), &b) < 0) {
+    if (fdn_jwt_sign(payload, strlen(payload), NULL, (const uint8_t *)key, strlen(key), &b) < 0) {
         fdn_buf_free(&b);
         return NULL;
     }
@@ -226,6 +226,32 @@ static void test_refusals(void)
             "jwt audience invalid. expected: a");
     REFUSED(forge(h, "{\"iss\":[\"i\"]}"), "k", now, &(struct fdn_jwt_opts){.issuer = "i"},
             "jwt issuer invalid. expected: i");
+
+    /* typ: Feathers signs "access"; a verifier expecting it refuses "JWT" and the other way */
+    const struct fdn_jwt_opts access = {.typ = "access"};
+    REFUSED(forge("{\"alg\":\"HS256\",\"typ\":\"access\"}", "{}"), "k", now, &access, "ok");
+    REFUSED(forge("{\"alg\":\"HS256\",\"typ\":\"ACCESS\"}", "{}"), "k", now, &access, "ok");
+    REFUSED(forge("{\"alg\":\"HS256\"}", "{}"), "k", now, &access, "ok");
+    REFUSED(forge(h, "{}"), "k", now, &access, "invalid token");
+    REFUSED(forge("{\"alg\":\"HS256\",\"typ\":\"access\"}", "{}"), "k", now, NULL, "invalid token");
+    REFUSED(forge("{\"alg\":\"HS256\",\"typ\":\"acces\"}", "{}"), "k", now, &access,
+            "invalid token");
+    struct fdn_buf tb;
+    fdn_buf_init(&tb);
+    CHECK(fdn_jwt_sign("{}", 2, "access", (const uint8_t *)"k", 1, &tb) == 0);
+    fdn_buf_put(&tb, "", 1);
+    REFUSED(tb.data, "k", now, &access, "ok");
+    REFUSED(tb.data, "k", now, NULL, "invalid token");
+    CHECK_STR(strchr(tb.data, '.') ? "dotted" : "", "dotted");
+    tb.len = 0;
+    CHECK(fdn_jwt_sign("{}", 2, "a\"b", (const uint8_t *)"k", 1, &tb) < 0); /* needs escaping */
+    CHECK(fdn_jwt_sign("{}", 2, "", (const uint8_t *)"k", 1, &tb) < 0);
+    CHECK(fdn_jwt_sign("{}", 2, "0123456789abcdef0123456789abcdefX", (const uint8_t *)"k", 1, &tb) <
+          0);
+    CHECK(tb.len == 0);
+    CHECK(fdn_jwt_typ_ok("application/at+jwt", 18) && !fdn_jwt_typ_ok("a b", 3) &&
+          !fdn_jwt_typ_ok("a\0b", 3));
+    fdn_buf_free(&tb);
 
     /* tampering: a payload character, the signature's, its unused last bits */
     char t[FDN_JWT_MAX_LEN * 2];
