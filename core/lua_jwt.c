@@ -1,8 +1,10 @@
-/* lua_jwt.c: the fdn.core.jwt binding: sign(payload, key) -> token and verify(token, key [, opts])
- * -> payload table, or nil and jsonwebtoken's message (jwt.h). */
+/* lua_jwt.c: the fdn.core.jwt binding: sign(payload, key [, typ]) -> token, verify(token, key
+ * [, opts]) -> payload table, or nil and jsonwebtoken's message (jwt.h), and uuid() for jti. */
 #include "jwt.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include <lauxlib.h>
@@ -102,7 +104,34 @@ static int l_jwt_verify(lua_State *L)
     return 2;
 }
 
+/* uuid() -> a random (version 4) UUID's text, for a token's jti (Feathers' jwtid). */
+static int l_jwt_uuid(lua_State *L)
+{
+    uint8_t b[16];
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t r = getrandom(b + got, sizeof b - got, 0);
+        if (r < 0 && errno != EINTR)
+            return luaL_error(L, "getrandom failed: %s", strerror(errno));
+        got += r > 0 ? (size_t)r : 0;
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80); /* variant 10 */
+    char out[37];
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < sizeof b; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[b[i] >> 4];
+        out[o++] = hex[b[i] & 15];
+    }
+    lua_pushlstring(L, out, o);
+    return 1;
+}
+
 static const luaL_Reg jwt_funcs[] = {
+    {"uuid", l_jwt_uuid},
     {"sign", l_jwt_sign},
     {"verify", l_jwt_verify},
     {NULL, NULL},

@@ -111,6 +111,8 @@ local function serve(app, req_id, method, path, query, headers, body)
   local okb, data = pcall(parse_body, method, headers, body)
   if not okb then return send_error(req_id, data) end
   local params = { query = q, provider = "rest", headers = headers, route = {} }
+  local auth = app.__authentication -- (fdn.authentication: the token a header carries)
+  if auth then params.authentication = auth:parse(headers) end
   if serving then serving(svc.__path, fmethod) end -- (the watchdog names it should it stick in C)
   local ok, result, ctx = call(svc, fmethod, id, data, params)
   if not ok then return send_error(req_id, result) end
