@@ -23,6 +23,7 @@
 #include "link.h"
 #include "tls.h"
 #include "util.h"
+#include "worker.h"
 
 int luaopen_fdn_core_node(lua_State *L);
 int luaopen_fdn_core_json(lua_State *L);
@@ -34,6 +35,7 @@ int luaopen_fdn_core_discovery(lua_State *L);
 int luaopen_fdn_core_watch(lua_State *L);
 int luaopen_fdn_core_socket(lua_State *L);
 int luaopen_fdn_core_jwt(lua_State *L);
+int luaopen_fdn_core_bcrypt(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -102,6 +104,10 @@ void fdn_node_free(struct fdn_node *n)
     n->links = NULL;
     fdn_discovery_free(n->discovery);
     n->discovery = NULL;
+    /* joins the threads (a hash running ends first); the jobs not handed back release their
+     * callbacks' refs: before the Lua state goes */
+    fdn_worker_free(n->bcrypt);
+    n->bcrypt = NULL;
     fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
@@ -388,6 +394,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.watch", luaopen_fdn_core_watch);
     preload(L, n, "fdn.core.socket", luaopen_fdn_core_socket);
     preload(L, n, "fdn.core.jwt", luaopen_fdn_core_jwt);
+    preload(L, n, "fdn.core.bcrypt", luaopen_fdn_core_bcrypt);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

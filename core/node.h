@@ -18,6 +18,7 @@ struct fdn_eio_server;
 struct fdn_links;
 struct fdn_discovery;
 struct fdn_tls;
+struct fdn_worker;
 
 /* What the command line sets: the flag of each field, and its default (every one of them, the
  * settings without a flag included), are in the option table of main.c. */
@@ -76,6 +77,7 @@ struct fdn_node {
     struct fdn_links *links;         /* RPC links and listener, created on first use */
     struct fdn_discovery *discovery; /* beacons, created on first use */
     struct fdn_tls *tls;             /* keys and TLS setup of cfg.secret; NULL without one */
+    struct fdn_worker *bcrypt;       /* password hashing's threads, made on first use */
     struct event *sig_term, *sig_int, *sig_hup;
     struct event *shutdown_timer;
     struct event *exit_poll; /* waits for the gateway's last answers to flush */

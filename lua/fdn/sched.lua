@@ -130,5 +130,7 @@ function M.dispatch(kind, ...)
 end
 
 handlers.timer = function(cb) cb() end
+-- a C callback with its results (the worker threads' hand-back: fdn.core.bcrypt)
+handlers.callback = function(cb, ...) cb(...) end
 
 return M
