@@ -154,6 +154,15 @@ function M.attach(app)
     gone(id)
   end
 
+  -- Closes a connection's socket from the server's side (fdn.authentication, when its token
+  -- expires): it leaves every channel and app "disconnect" listeners hear it, as on a close.
+  app.__close_connection = function(conn)
+    local id = id_of[conn]
+    if not id then return channels.disconnect(app, conn) end
+    gone(id)
+    socket.close(id)
+  end
+
   sched.handle("socket", function(what, ...)
     if what == "packet" then return packet(...) end
     if what == "open" then return open(...) end
