@@ -68,7 +68,7 @@ function M.new(node)
   local function stage()
     local saved = { services = app.services, order = app.order, hooks = app.__hooks,
       listeners = rawget(app, "__listeners"), settings = app.settings, changed = app.__services_changed,
-      publishers = app.__publishers }
+      publishers = app.__publishers, auth = app.__authentication, auths = app.__authentications }
     local settings = {}
     for k, v in pairs(saved.settings) do settings[k] = v end
     app.services, app.order, app.__hooks, app.settings = {}, {}, hooks.new_store(), settings
@@ -84,6 +84,7 @@ function M.new(node)
     rawset(app, "__listeners", saved.listeners)
     app.__previous, app.__services_changed, app.__setup_done = nil, saved.changed, true
     app.__publishers, app.__serving = saved.publishers, nil
+    app.__authentication, app.__authentications = saved.auth, saved.auths -- (fdn.authentication)
   end
 
   local function attempt(changed)

@@ -73,12 +73,18 @@ function M.new(app, key)
   local typ = type(jo.header) == "table" and jo.header.typ or nil
   local self = setmetatable({
     app = app, configKey = key, configuration = config, strategies = {},
-    typ = typ, expires = {}, -- connection -> its expiry timer
+    typ = typ,
+    -- connection -> its token's expiry timer: on the app, so that a reloaded service finds the
+    -- timers of the connections that logged in before it
+    expires = app.__auth_expiry or setmetatable({}, { __mode = "k" }),
   }, Service)
+  app.__auth_expiry = self.expires
   self.verify_options = { typ = typ or "JWT", audience = jo.audience, issuer = jo.issuer, algorithm = "HS256" }
   if app:get("defaultAuthentication") == nil then app:set("defaultAuthentication", key) end
-  app.__authentications = app.__authentications or {}
-  app.__authentications[key] = self
+  local all = {} -- a new table, so that a failed reload puts the old one back (reload.lua)
+  for k, v in pairs(app.__authentications or {}) do all[k] = v end
+  all[key] = self
+  app.__authentications = all
   if app:get("defaultAuthentication") == key then app.__authentication = self end
   app:on("disconnect", function(connection) self:handleConnection("disconnect", connection) end)
   return self
