@@ -30,12 +30,31 @@ local function new_message(ctx)
   ctx.data = { text = text, userId = user.id, createdAt = os.time() }
 end
 
+-- An outside caller edits (the text only) or removes only its own messages.
+local function only_author(ctx)
+  if not ctx.params.provider then return end
+  local msg = ctx.service:get(ctx.id)
+  if msg.userId ~= ctx.params.user.id then
+    error(errors.Forbidden("You can only change your own messages"))
+  end
+  if ctx.method ~= "remove" then
+    if type(ctx.data.text) ~= "string" or not ctx.data.text:find("%S") then
+      error(errors.BadRequest("text is required", { field = "text" }))
+    end
+    ctx.data = ctx.method == "update" and { text = ctx.data.text, userId = msg.userId, createdAt = msg.createdAt }
+      or { text = ctx.data.text }
+  end
+end
+
 return function(app)
   app:use("messages", memory.new { paginate = { default = 10, max = 50 } })
   app:service("messages"):hooks {
     before = {
       all = { auth.authenticate("jwt") },
       create = { new_message },
+      update = { only_author },
+      patch = { only_author },
+      remove = { only_author },
     },
     after = { all = { resolve_user } },
   }

@@ -19,6 +19,14 @@ local function validate(ctx)
   ctx.data = { email = d.email, password = d.password } -- nothing else from the client
 end
 
+-- An outside caller changes or removes only its own user.
+local function only_self(ctx)
+  local user = ctx.params.user
+  if ctx.params.provider and (type(user) ~= "table" or tostring(user.id) ~= tostring(ctx.id)) then
+    error(errors.Forbidden("You can only change your own user"))
+  end
+end
+
 return function(app)
   app:use("users", memory.new { paginate = { default = 10, max = 50 } })
   app:service("users"):hooks {
@@ -26,9 +34,9 @@ return function(app)
       find = { auth.authenticate("jwt") },
       get = { auth.authenticate("jwt") },
       create = { validate, auth.hashPassword("password") },
-      update = { auth.authenticate("jwt"), auth.hashPassword("password") },
-      patch = { auth.authenticate("jwt"), auth.hashPassword("password") },
-      remove = { auth.authenticate("jwt") },
+      update = { auth.authenticate("jwt"), only_self, auth.hashPassword("password") },
+      patch = { auth.authenticate("jwt"), only_self, auth.hashPassword("password") },
+      remove = { auth.authenticate("jwt"), only_self },
     },
     after = { all = { auth.protect("password") } },
   }

@@ -104,6 +104,8 @@ def chat_in_three_tabs(gateway, label, shot):
         eq(a.eval("%s.map((li) => li.querySelector('.who').textContent)" % LI),
            ["linus@example.com", "ada@example.com", "grace@example.com"], "%s: the authors shown on A" % label)
         eq(b.eval("%s.length" % LI), 3, "%s: B shows each message once" % label)
+        eq(b.eval("chat.service('messages').patch(0, {text: 'edited'}).then(() => 'patched', (e) => e.name)"),
+           "Forbidden", "%s: B may not edit linus's message" % label)
         post(a, " ")
         eq(a.eval("document.getElementById('text').value"), " ", "%s: a blank message is not sent" % label)
 
