@@ -1,32 +1,43 @@
--- users.lua: the chat's users, kept by the memory adapter. Passwords never
--- leave the service: an after hook strips them from every result.
+-- users.lua: the chat's users, kept by the memory adapter. Anyone may sign up (create); the
+-- password is hashed on the way in and never leaves the service; the rest needs a login.
 local memory = require "fdn.memory"
 local errors = require "fdn.errors"
+local auth = require "fdn.authentication"
 
-local function strip_password(ctx)
-  local r = ctx.result
-  if type(r) ~= "table" then return end
-  local list = r.data or (r[1] and r) or { r }
-  for _, user in ipairs(list) do user.password = nil end
+local function validate(ctx)
+  local d = ctx.data
+  if type(d.email) ~= "string" or not d.email:match("^[^@%s]+@[^@%s]+$") then
+    error(errors.BadRequest("A valid email is required", { field = "email" }))
+  end
+  if type(d.password) ~= "string" or #d.password < 4 then
+    error(errors.BadRequest("A password of 4 characters or more is required", { field = "password" }))
+  end
+  local taken = ctx.service:find { query = { email = d.email, ["$limit"] = 1 } }
+  if taken.total > 0 then
+    error(errors.Conflict("That email is already signed up", { field = "email" }))
+  end
+  ctx.data = { email = d.email, password = d.password } -- nothing else from the client
+end
+
+-- An outside caller changes or removes only its own user.
+local function only_self(ctx)
+  local user = ctx.params.user
+  if ctx.params.provider and (type(user) ~= "table" or tostring(user.id) ~= tostring(ctx.id)) then
+    error(errors.Forbidden("You can only change your own user"))
+  end
 end
 
 return function(app)
-  app:use("users", memory.new {
-    paginate = { default = 10, max = 50 },
-    store = {
-      [1] = { id = 1, name = "ada", password = "secret" },
-      [2] = { id = 2, name = "grace", password = "secret" },
-    },
-    startId = 3,
-  })
+  app:use("users", memory.new { paginate = { default = 10, max = 50 } })
   app:service("users"):hooks {
     before = {
-      create = { function(ctx)
-        if type(ctx.data.name) ~= "string" or ctx.data.name == "" then
-          error(errors.BadRequest("name is required", { field = "name" }))
-        end
-      end },
+      find = { auth.authenticate("jwt") },
+      get = { auth.authenticate("jwt") },
+      create = { validate, auth.hashPassword("password") },
+      update = { auth.authenticate("jwt"), only_self, auth.hashPassword("password") },
+      patch = { auth.authenticate("jwt"), only_self, auth.hashPassword("password") },
+      remove = { auth.authenticate("jwt"), only_self },
     },
-    after = { all = { strip_password } },
+    after = { all = { auth.protect("password") } },
   }
 end

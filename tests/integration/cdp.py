@@ -137,8 +137,13 @@ class Browser:
                 self.events.append(r)
         raise TimeoutError("no answer to %s in %ss" % (method, timeout))
 
-    def page(self, url):
-        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    def page(self, url, own_storage=False):
+        """A tab on url; own_storage: in a browser context of its own (its own localStorage and
+        cookies, like another browser's profile)."""
+        params = {"url": "about:blank"}
+        if own_storage:
+            params["browserContextId"] = self.call("Target.createBrowserContext")["browserContextId"]
+        target = self.call("Target.createTarget", params)["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         p = Page(self, session)
         p.call("Page.enable")
