@@ -154,13 +154,16 @@ function M.attach(app)
     gone(id)
   end
 
-  -- Closes a connection's socket from the server's side (fdn.authentication, when its token
-  -- expires): it leaves every channel and app "disconnect" listeners hear it, as on a close.
+  -- Disconnects a connection from the server's side (fdn.authentication, when its token
+  -- expires), as socket.io's socket.disconnect() does: a DISCONNECT packet to "/", so the client
+  -- sees "io server disconnect" and does not reconnect by itself; the connection leaves every
+  -- channel and app "disconnect" listeners hear it. The Engine.IO session stays until the
+  -- client closes it (a CONNECT on it would make a new connection).
   app.__close_connection = function(conn)
     local id = id_of[conn]
     if not id then return channels.disconnect(app, conn) end
     gone(id)
-    socket.close(id)
+    send(id, DISCONNECT, ROOT)
   end
 
   sched.handle("socket", function(what, ...)
