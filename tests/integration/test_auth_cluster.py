@@ -2,10 +2,15 @@
 while "users" lives on a provider (the local strategy finds the user through the proxy); the
 gateway's hook passes params.user and params.authentication to a remote service; a provider
 with the same secret verifies the forwarded token itself (401 with its class when it is
-tampered with or missing); with "authentication" on both nodes the gateway serves its own."""
+tampered with or missing); Feathers' authentication-client logs in through the gateway over REST
+and Socket.IO; with "authentication" on both nodes the gateway serves its own."""
 from netns import isolate
 
 isolate()
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
 
 from cluster import Fleet, finish  # noqa: E402
 from fdntest import answers, case, check, eq, wait_until  # noqa: E402
@@ -104,6 +109,20 @@ def _():
           "a tampered payload: 401 not-authenticated", got[:2])
     check(other.get("id") is not None, "(a second user exists to be impersonated)", other)
     not_authenticated(gw.request("GET", "/whoami/1"), "Not authenticated", "no token: 401 Not authenticated")
+
+
+@case("Feathers' authentication-client through the gateway, the users on the store; a remote "
+      "service sees the socket's user, not its connection")
+def _():
+    node_bin = shutil.which("node")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "client", "auth_client.js")
+    for transport, steps in (("rest", 11), ("socketio", 14)):
+        p = subprocess.run([node_bin or "node", script, "http://127.0.0.1:%d" % gw.port, transport, "remote"],
+                           capture_output=True, text=True, timeout=60) if node_bin else None
+        tally = (p.stdout.splitlines() or [""])[-1] if p else "no node"
+        eq(tally, "%s: %d passed, 0 failed" % (transport, steps), "auth_client.js over %s" % transport)
+        check(p and p.returncode == 0, "auth_client.js over %s exits 0" % transport,
+              p and (p.stdout + p.stderr)[-3000:])
     fleet.stop_all()
 
 

@@ -1,6 +1,7 @@
 // auth_client.js: @feathersjs/authentication-client (with MemoryStorage) over REST (fetch) or
 // Socket.IO against an fdnode gateway: sign-up, local login, a guarded call, reAuthenticate, logout.
-// usage: node auth_client.js URL rest|socketio     (prints "ok NAME" / "FAIL NAME", then a tally)
+// usage: node auth_client.js URL rest|socketio [remote]   (prints "ok NAME" / "FAIL NAME", then a
+// tally; with "remote", also calls the other node's guarded "whoami" through the gateway)
 'use strict'
 const { feathers } = require('@feathersjs/feathers')
 const rest = require('@feathersjs/rest-client')
@@ -10,7 +11,7 @@ const { MemoryStorage } = require('@feathersjs/authentication-client')
 const { io } = require('socket.io-client')
 const assert = require('node:assert/strict')
 
-const [url, transport] = process.argv.slice(2)
+const [url, transport, remote] = process.argv.slice(2)
 const TIMEOUT = 5000
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const tag = () => Math.random().toString(36).slice(2, 10)
@@ -103,6 +104,14 @@ async function main () {
     const me = await app.service('users').get(user.id)
     assert.deepEqual([me.email, me.password], [email, undefined])
   })
+  if (remote === 'remote') {
+    await check('a remote service verifies the token and sees the user, not the connection', async () => {
+      const seen = await app.service('whoami').get(1)
+      assert.deepEqual([seen.node, seen.user, seen.authenticated], ['store', { id: user.id, email }, true])
+      assert.equal(seen.authentication.accessToken, login.accessToken)
+      assert.equal(seen.connection, undefined, 'params.connection stays on the gateway')
+    })
+  }
   await check('app.reAuthenticate(true) sends the stored JWT and gets it back', async () => {
     const again = await app.reAuthenticate(true)
     assert.equal(again.accessToken, login.accessToken)
