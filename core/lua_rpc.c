@@ -202,14 +202,24 @@ static int open_list(lua_State *L, int from, int to, struct fdn_buf *b, char *er
     return fdn_json_encode_items(L, from, to, b, err, errlen);
 }
 
-/* Appends the table at idx, leaving out the fields that are not JSON (functions, userdata,
- * connections: params that cannot cross nodes stay behind); other values as fdn_json_encode
- * (nil as null). */
+/* Whether the table at idx has a "connection" field (raw: no metamethod runs). */
+static int has_connection(lua_State *L, int idx)
+{
+    lua_pushliteral(L, "connection");
+    int found = lua_rawget(L, idx) != LUA_TNIL;
+    lua_pop(L, 1);
+    return found;
+}
+
+/* Appends the table at idx, leaving out the fields that are not JSON (functions, userdata)
+ * and "connection" (a socket's connection is its gateway's: it never crosses nodes, though its
+ * fields do as params of their own); other values as fdn_json_encode (nil as null). */
 static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
 {
-    if (fdn_json_encode(L, idx, b, NULL, 0) == 0)
+    int is_table = lua_type(L, idx) == LUA_TTABLE;
+    if (!(is_table && has_connection(L, idx)) && fdn_json_encode(L, idx, b, NULL, 0) == 0)
         return;
-    if (lua_type(L, idx) != LUA_TTABLE) {
+    if (!is_table) {
         fdn_buf_put(b, "null", 4);
         return;
     }
@@ -218,7 +228,10 @@ static void put_portable(lua_State *L, int idx, struct fdn_buf *b)
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         int value = lua_gettop(L);
-        if (lua_type(L, value - 1) == LUA_TSTRING) {
+        size_t klen = 0;
+        const char *key =
+            lua_type(L, value - 1) == LUA_TSTRING ? lua_tolstring(L, value - 1, &klen) : NULL;
+        if (key && !(klen == 10 && memcmp(key, "connection", 10) == 0)) {
             size_t mark = b->len;
             if (b->len > open)
                 fdn_buf_put(b, ",", 1);
@@ -260,8 +273,9 @@ static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fd
 }
 
 /* request(id, req_id, path, method, id, data, params) -> true | nil, err [, detail]: a REQ
- * whose body is its fields (LAYOUTS.REQ; nil as null; the fields of params that are not JSON
- * are left out). err: "not json" when id or data is not (detail says why); "too large" over
+ * whose body is its fields (LAYOUTS.REQ; nil as null; params.connection and the fields of
+ * params that are not JSON are left out). err: "not json" when id or data is not (detail says why);
+ * "too large" over
  * --max-frame (detail: the body's size in bytes); link.send's other words. */
 static int l_rpc_request(lua_State *L)
 {
