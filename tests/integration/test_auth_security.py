@@ -20,7 +20,7 @@ import netns  # noqa: E402
 
 netns.isolate()
 
-from fdntest import Node, case, check, eq, figure, finish, print_figures  # noqa: E402
+from fdntest import SANITIZED, Node, case, check, eq, figure, finish, print_figures  # noqa: E402
 
 FIX = "tests/integration/fixtures/auth/"
 SECRET = json.load(open(os.path.join(FIX, "config", "default.json")))["authentication"]["secret"]
@@ -287,7 +287,10 @@ def _():
            % (len(times), p50, p99, times[-1], len(done), done.count(201)))
     check(len(times) >= 100, "enough echo calls measured", str(len(times)))
     check(len(done) >= 20 and done.count(201) == len(done), "the logins went through meanwhile", str(done[:20]))
-    check(p99 < 5.0, "echo p99 under 5 ms during logins", "%.2f ms" % p99)
+    if SANITIZED:  # sanitizers slow every call several times: the figures only
+        print("not checked under sanitizers: echo p99 %.2f ms during logins" % p99)
+    else:
+        check(p99 < 5.0, "echo p99 under 5 ms during logins", "%.2f ms" % p99)
 
 
 check(node.alive(), "the node runs at the end")
