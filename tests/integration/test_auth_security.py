@@ -185,11 +185,14 @@ def _():
         ("JWT scheme, garbage", [b"Authorization: JWT !!!.###.$$$"], {401}),
         ("bare garbage", [b"Authorization: " + os.urandom(30).hex().encode()], {401}),
     ]
+    seen = []
     for name, lines, ok in cases:
         status = raw_request(lines)
+        seen.append("%s %s" % (name, status))
         check(status in ok, name + ": answered %s" % sorted(ok), "got %r" % status)
         check(node.alive(), name + ": the node still runs")
         still_answers(name)
+    figure("malformed headers answered: " + ", ".join(seen))
     st, _, _ = node.request("GET", "/secrets", headers={"Authorization": "Bearer    " + good_token})
     eq(st, 200, "spaces before a good token (Feathers' /(\\S+)\\s+(\\S+)/): 200")
 
