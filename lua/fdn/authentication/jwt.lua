@@ -7,7 +7,7 @@ local core = require "fdn.core.node"
 
 local M = {}
 
-local type, pairs, ipairs, error, os_time = type, pairs, ipairs, error, os.time
+local type, pairs, ipairs, error, pcall, os_time = type, pairs, ipairs, error, pcall, os.time
 local copy, fail, given = util.copy, util.fail, util.given
 local null = json.null
 
@@ -68,6 +68,19 @@ function Strategy:parse(headers)
   return { strategy = self.name, accessToken = value }
 end
 
+-- svc:get(id, params), where a missing entity (a token without sub, or of a deleted user) is
+-- NotAuthenticated 401 rather than Feathers' NotFound 404: the caller's token is what is wrong,
+-- and a client drops its stored token on a 401 only.
+local function get_entity(svc, id, params)
+  if id == nil or id == null then fail("Not authenticated") end
+  local ok, entity = pcall(svc.get, svc, id, params)
+  if ok then return entity end
+  if type(entity) == "table" and (entity.name == "NotFound" or entity.code == 404) then
+    fail("Not authenticated")
+  end
+  error(entity, 0)
+end
+
 -- The entity of a verified token: an internal get, then (for an outside caller) a get with the
 -- caller's params so that the entity service's hooks (protect) see who asks.
 function Strategy:getEntity(id, params)
@@ -76,11 +89,11 @@ function Strategy:getEntity(id, params)
   if not svc then fail("Could not find entity service") end
   local p = copy(params, { provider = true })
   p.query = {}
-  local entity = svc:get(id, p)
+  local entity = get_entity(svc, id, p)
   if not params.provider then return entity end
   local q = copy(params)
   q[c.entity] = entity
-  return svc:get(id, q)
+  return get_entity(svc, id, q)
 end
 
 function Strategy:authenticate(authentication, params)
