@@ -67,12 +67,12 @@ static struct job *take_all(struct list *l)
 static void *worker_main(void *arg)
 {
     struct fdn_worker *w = arg;
-    /* a little below the reactor (Linux's nice is per thread): when the cores are busy, the
-     * reactor's short turns come first and a long job waits, not the other calls */
+    /* below the reactor (Linux's nice is per thread; +10 weighs a tenth of nice 0): when the
+     * cores are busy, the reactor's short turns come first and a long job waits, not the calls */
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
     if (errno == 0)
-        setpriority(PRIO_PROCESS, (id_t)gettid(), nice + 5 > 19 ? 19 : nice + 5);
+        setpriority(PRIO_PROCESS, (id_t)gettid(), nice + 10 > 19 ? 19 : nice + 10);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stopping && !w->todo.head)
