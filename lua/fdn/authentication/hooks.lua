@@ -7,7 +7,8 @@ local util = require "fdn.authentication.util"
 
 local M = {}
 
-local type, ipairs, pairs, error, select, unpack = type, ipairs, pairs, error, select, table.unpack
+local type, ipairs, pairs, error, select, unpack, tostring, next =
+  type, ipairs, pairs, error, select, table.unpack, tostring, next
 local copy, fail, get, set, omit = util.copy, util.fail, util.get, util.set, util.omit
 local null, is_array, array_mt = json.null, json.is_array, json.array_mt
 
@@ -98,17 +99,58 @@ function M.hashPassword(field, options)
   end
 end
 
+-- The protected field a query filters or sorts on, if any: by its name or its first dot-path
+-- segment, at the top, in $sort, and inside $or/$and.
+local function queried_field(query, heads)
+  if type(query) ~= "table" or query == null then return nil end
+  for k, v in pairs(query) do
+    if k == "$or" or k == "$and" then
+      if type(v) == "table" then
+        for _, sub in ipairs(v) do
+          local f = queried_field(sub, heads)
+          if f then return f end
+        end
+      end
+    elseif k == "$sort" then
+      if type(v) == "table" then
+        for sk in pairs(v) do
+          if heads[tostring(sk):match("^[^.]*")] then return sk end
+        end
+      end
+    elseif type(k) == "string" and heads[k:match("^[^.]*")] then
+      return k
+    end
+  end
+  return nil
+end
+
 -- protect("password", ...): what an outside caller gets (result) and what events carry
--- (dispatch) leave those fields out; an internal caller's result keeps them.
+-- (dispatch) leave those fields out; an internal caller's result keeps them. As an around (or
+-- before) hook it also refuses an outside caller's query that filters or sorts on them: with
+-- only the after hook, `password[$gt]=...` answers whether a hash sorts above a value, and a
+-- few hundred such queries read a whole hash.
 function M.protect(...)
   local fields, n = { ... }, select("#", ...)
+  local heads = {}
+  for i = 1, n do heads[fields[i]:match("^[^.]*")] = true end
   local function strip(item)
     if type(item) ~= "table" or item == null or is_array(item) then return item end
     for i = 1, n do item = omit(item, fields[i]) end
     return item
   end
+  local function check(ctx)
+    local params = ctx.params
+    if not (params and params.provider) then return end
+    local f = queried_field(params.query, heads)
+    if f then error(errors.BadRequest(("Can not query on protected field '%s'"):format(tostring(f))), 0) end
+  end
   return function(ctx, nxt)
-    if nxt then nxt() end
+    if nxt then
+      check(ctx)
+      nxt()
+    elseif ctx.type == "before" then
+      return check(ctx)
+    end
     local result = ctx.dispatch
     if result == nil then result = ctx.result end
     if result == nil or result == null or type(result) ~= "table" then return end
