@@ -1,7 +1,8 @@
 """Feathers' own @feathersjs/authentication-client (pinned, with MemoryStorage) over REST
 (rest-client with fetch) and over Socket.IO (socketio-client) against an fdnode gateway with
 the auth fixture: sign-up, local login, a guarded call, reAuthenticate(true), logout, the
-errors' classes, and channel events that stop at logout (client/auth_client.js)."""
+errors' classes, and channel events that stop at logout (client/auth_client.js); and tokens
+crossing between fdnode and npm jsonwebtoken both ways (client/jwt_interop.js)."""
 from netns import isolate
 
 isolate()
@@ -45,6 +46,23 @@ def _():
         eq((s, r["login"], r["logout"]), (200, 5, 2),
            "the server saw every login (REST 2, Socket.IO 3) and both logouts (reAuthenticate is a login too)")
         check(n.alive(), "the node still runs", n.log()[-2000:])
+        eq(n.stop(), 0, "the node exits 0 on SIGTERM")
+
+
+@case("tokens cross between fdnode and npm jsonwebtoken (Feathers' signer and verifier), both ways")
+def _():
+    if node_bin:
+        import json
+        with open(FIX + "config/default.json") as f:
+            secret = json.load(f)["authentication"]["secret"]
+        n = Node(FIX + "users.lua", FIX + "app.lua", name="interop")
+        p = subprocess.run([node_bin, os.path.join(client, "jwt_interop.js"), "http://127.0.0.1:%d" % n.port, secret],
+                           capture_output=True, text=True, timeout=60)
+        lines = [ln for ln in p.stdout.splitlines() if ln.startswith(("ok ", "FAIL "))]
+        for ln in lines:
+            check(ln.startswith("ok "), "interop: " + ln.split(" ", 1)[1].split(" -- ")[0], ln)
+        eq(len(lines), 8, "interop: every step ran")
+        check(p.returncode == 0, "interop: the script exits 0", (p.stdout + p.stderr)[-2000:])
         eq(n.stop(), 0, "the node exits 0 on SIGTERM")
 
 
