@@ -78,6 +78,17 @@ t.eq(hashes, 0, "no bcrypt hash for the decoy")
 local decoy = app2.__authentication.strategies["local"]:decoy()
 t.check(decoy:match("^%$2b%$04%$[./A-Za-z0-9]+$") and #decoy == 60, "the decoy is a hash of the cost", decoy)
 
+-- protect (around) refuses a query on the field inside an $or/$and given as an object (the
+-- REST query $or[a][password][$gt]=...), which the query engine reads as a list of its values
+app:use("pro", memory.new {})
+app:service("pro"):hooks { around = { all = { auth.protect("password") } } }
+app:service("pro"):create { name = "p", password = "$2b$04$hash" }
+for _, op in ipairs { "$or", "$and" } do
+  local q = { [op] = { a = { password = { ["$gt"] = "$2a" } } } }
+  t.eq(raised(function() app:service("pro"):find { provider = "rest", query = q } end),
+    "BadRequest: Can not query on protected field 'password' (400)", op .. " as an object")
+end
+
 -- a socket that goes while its login waits for bcrypt: not logged in, no expiry timer kept
 local conn, done = { provider = "socketio" }, false
 sched.spawn(function()
