@@ -106,6 +106,31 @@ t.check(done, "the login ended")
 t.check(conn.user == nil and conn.authentication == nil, "a gone connection is not logged in")
 t.eq(svc.expires[conn], nil, "and has no expiry timer")
 
+-- a token that lives longer than a timer may wait (30 days): its connection stays logged in
+-- when the first timer fires, and a new one waits for the rest
+local node, armed = require "fdn.core.node", {}
+local real_timer = node.timer
+local long = App.new()
+long:set("authentication", { entity = false, secret = SECRET, authStrategies = { "jwt" },
+  jwtOptions = { expiresIn = "60d" } })
+local ls = auth.service(long)
+ls:register("jwt", auth.jwt())
+long:use("authentication", ls)
+local lconn = { provider = "socketio" }
+node.timer = function(ms, fn)
+  armed[#armed + 1] = ms
+  return { cancel = function() end, fire = fn }
+end
+long:service("authentication"):create({ strategy = "jwt", accessToken = ls:createAccessToken {} },
+  { provider = "socketio", connection = lconn })
+local first = ls.expires[lconn]
+t.eq(armed[1], 2592000000, "the first timer waits 30 days")
+first.fire()
+node.timer = real_timer
+t.check(lconn.authentication ~= nil, "the connection is still logged in after 30 days")
+t.check(armed[2] and armed[2] > 29 * 86400000 and armed[2] <= 30 * 86400000,
+  "and a timer waits the 30 days left", tostring(armed[2]))
+
 -- bcrypt's queue full: Unavailable (503), not an error without a class (500)
 local h4 = bcrypt.hash("pw", 4)
 local answers, busy = 0, nil
