@@ -2,6 +2,7 @@
 -- calling coroutine while a worker thread runs bcrypt (fdn.core.bcrypt), then resume it.
 local core = require "fdn.core.bcrypt"
 local sched = require "fdn.sched"
+local errors = require "fdn.errors"
 
 local M = {}
 
@@ -15,6 +16,9 @@ local function await(name, op, password, arg)
   if not co then error("bcrypt." .. name .. " called outside a coroutine (call it from a service, hook or task)", 3) end
   if type(password) ~= "string" then error("bcrypt." .. name .. ": the password must be a string", 3) end
   local ok, err = op(password, arg, function(...) sched.wake(co, ...) end)
+  if err == "busy" then -- (a flood of logins: a 503 the client may retry, not a 500)
+    error(errors.Unavailable("Too many password hashes queued, try again later"), 0)
+  end
   if not ok then error("bcrypt." .. name .. ": " .. tostring(err), 3) end
   return sched.wait()
 end

@@ -240,7 +240,8 @@ def _():
     # a hash read through filters: password[$gt]=$2b$10$ matched and [$gt]=$2b$11$ did not, so a
     # few hundred such queries read a whole hash; protect (as an around hook) refuses them
     for q in ("password[$gt]=$2b$10$", "password[$lt]=$2b$11$", "password=x", "$sort[password]=1",
-              "$or[0][password][$gt]=$2a", "$and[0][email]=carol@example.com&$and[1][password][$ne]=x"):
+              "$or[0][password][$gt]=$2a", "$and[0][email]=carol@example.com&$and[1][password][$ne]=x",
+              "$or[a][password][$gt]=$2a"):
         st, body, _ = rest("GET", "/users?" + q, token=tok)
         eq((st, body.get("name"), body.get("message")),
            (400, "BadRequest", "Can not query on protected field 'password'"),

@@ -100,13 +100,14 @@ function M.hashPassword(field, options)
 end
 
 -- The protected field a query filters or sorts on, if any: by its name or its first dot-path
--- segment, at the top, in $sort, and inside $or/$and.
+-- segment, at the top, in $sort, and inside $or/$and (a list, or an object: the query engine
+-- takes an object's values, so $or[a][password]=... filters too).
 local function queried_field(query, heads)
   if type(query) ~= "table" or query == null then return nil end
   for k, v in pairs(query) do
     if k == "$or" or k == "$and" then
       if type(v) == "table" then
-        for _, sub in ipairs(v) do
+        for _, sub in pairs(v) do
           local f = queried_field(sub, heads)
           if f then return f end
         end

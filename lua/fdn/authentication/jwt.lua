@@ -125,6 +125,20 @@ function Strategy:authenticate(authentication, params)
   return result
 end
 
+-- core.timer waits 30 days at most (Feathers uses long-timeout for the same reason): a token
+-- that lives longer is waited for in steps, else its socket would close while it is valid.
+local TIMER_MAX_MS = 2592000000
+
+local function arm(app, timers, connection, exp)
+  local ms = math.max(0, (exp - os_time()) * 1000)
+  local step = math.floor(math.min(ms, TIMER_MAX_MS))
+  timers[connection] = core.timer(step, function()
+    timers[connection] = nil
+    if ms > TIMER_MAX_MS then return arm(app, timers, connection, exp) end
+    require("fdn.authentication.service").expire(app, connection)
+  end)
+end
+
 -- A socket's connection: logged in (its authentication and entity set, and closed when the
 -- token expires), or logged out (on logout with the same token, or on disconnect).
 function Strategy:handleConnection(event, connection, result)
@@ -138,14 +152,8 @@ function Strategy:handleConnection(event, connection, result)
     local payload = type(a) == "table" and a.payload or auth:verifyAccessToken(token)
     local old = timers[connection]
     if old then old:cancel() end
-    if type(payload.exp) == "number" then
-      local ms = math.max(0, math.floor((payload.exp - os_time()) * 1000))
-      local app = self.app
-      timers[connection] = core.timer(ms, function()
-        timers[connection] = nil
-        require("fdn.authentication.service").expire(app, connection)
-      end)
-    end
+    timers[connection] = nil
+    if type(payload.exp) == "number" then arm(self.app, timers, connection, payload.exp) end
     connection.authentication = { strategy = self.name, accessToken = token }
     if c.entity then connection[c.entity] = result[c.entity] end
   elseif event == "disconnect"

@@ -3,7 +3,6 @@
 -- a wrong password get the same error after the same work (one bcrypt compare each).
 local util = require "fdn.authentication.util"
 local bcrypt = require "fdn.bcrypt"
-local sched = require "fdn.sched"
 local uuid = require("fdn.core.jwt").uuid
 
 local M = {}
@@ -47,25 +46,44 @@ function Strategy:hashPassword(password)
   if type(password) ~= "string" then
     error(require("fdn.errors").BadRequest("A password must be a string"), 0)
   end
+  if password:find("\0", 1, true) then
+    error(require("fdn.errors").BadRequest("A password must not hold a NUL byte"), 0)
+  end
   return bcrypt.hash(password, self.config.hashSize)
 end
 
--- A hash of the configured cost that no password matches: compared against when there is no
--- user, so that the answer takes as long as for a wrong password. Made once, on first need.
+-- bcrypt's base64 alphabet; a salt's 22nd character carries 2 bits, so one of 4 is canonical.
+local B64 = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+local SALT_LAST = ".Oeu"
+
+-- A well-formed hash of the configured cost, random salt and digest, that no password matches
+-- (but 2^-184): compared against when there is no user, so that the answer takes a full bcrypt
+-- of that cost, as for a wrong password. Made without hashing, so no login ever waits for it
+-- and a reload's new strategy costs no bcrypt run.
 function Strategy:decoy()
-  if not self.decoy_hash then self.decoy_hash = bcrypt.hash(uuid(), self.config.hashSize) end
+  if self.decoy_hash then return self.decoy_hash end
+  local hex = (uuid() .. uuid() .. uuid() .. uuid()):gsub("-", "")
+  local out = {}
+  for i = 1, 53 do
+    local v = tonumber(hex:sub(i, i), 16) * 4 + (i % 4)
+    out[i] = B64:sub(v + 1, v + 1)
+  end
+  local last = tonumber(hex:sub(54, 54), 16) % 4 + 1
+  out[22] = SALT_LAST:sub(last, last)
+  self.decoy_hash = ("$2b$%02d$%s"):format(self.config.hashSize, table.concat(out))
   return self.decoy_hash
 end
 
--- Checks the settings, and makes the decoy hash now (in a task of its own: it waits for bcrypt).
 function Strategy:verifyConfiguration()
   self:configuration()
-  sched.spawn(function() self:decoy() end)
 end
 
+-- The user whose username field is `username`: a string or a number only, so that a caller's
+-- { ["$ne"] = "" } (an operator, which the internal find would obey) finds nobody.
 function Strategy:findEntity(username, params)
   local c = self.config
-  if not given(username) then return nil end
+  local kind = type(username)
+  if not given(username) or (kind ~= "string" and kind ~= "number") then return nil end
   local svc = self.authentication:entityService()
   if not svc then fail("Could not find entity service") end
   local p = copy(params)
@@ -89,7 +107,10 @@ end
 function Strategy:authenticate(data, params)
   local c = self.config or self:configuration()
   local username, password = get(data, c.usernameField), get(data, c.passwordField)
-  if not given(password) or type(password) ~= "string" then fail(c.errorMessage) end
+  -- (a NUL byte: bcrypt refuses it, so hashPassword never stored such a password)
+  if not given(password) or type(password) ~= "string" or password:find("\0", 1, true) then
+    fail(c.errorMessage)
+  end
   local entity = self:findEntity(username, copy(params, { provider = true }))
   local hash = type(entity) == "table" and get(entity, c.entityPasswordField) or nil
   if type(hash) ~= "string" or hash == "" then

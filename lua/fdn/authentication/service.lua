@@ -77,8 +77,11 @@ function M.new(app, key)
     -- connection -> its token's expiry timer: on the app, so that a reloaded service finds the
     -- timers of the connections that logged in before it
     expires = app.__auth_expiry or setmetatable({}, { __mode = "k" }),
+    -- the connections that disconnected (weak): a login that ends after its socket went (it
+    -- waited for bcrypt or the entity) must not log it in and hold it in a timer until expiry
+    gone = app.__auth_gone or setmetatable({}, { __mode = "k" }),
   }, Service)
-  app.__auth_expiry = self.expires
+  app.__auth_expiry, app.__auth_gone = self.expires, self.gone
   self.verify_options = { typ = typ or "JWT", audience = jo.audience, issuer = jo.issuer, algorithm = "HS256" }
   if app:get("defaultAuthentication") == nil then app:set("defaultAuthentication", key) end
   local all = {} -- a new table, so that a failed reload puts the old one back (reload.lua)
@@ -86,7 +89,10 @@ function M.new(app, key)
   all[key] = self
   app.__authentications = all
   if app:get("defaultAuthentication") == key then app.__authentication = self end
-  app:on("disconnect", function(connection) self:handleConnection("disconnect", connection) end)
+  app:on("disconnect", function(connection)
+    self.gone[connection] = true
+    self:handleConnection("disconnect", connection)
+  end)
   return self
 end
 
@@ -118,14 +124,14 @@ end
 -- authentication { strategy, ... } through the strategy it names, if allowed is among `...`.
 function Service:authenticate(authentication, params, ...)
   local strategy = type(authentication) == "table" and authentication.strategy or nil
-  if type(strategy) ~= "string" then strategy = nil end
-  local s = strategy and self.strategies[strategy]
+  -- a strategy that is not a string is "set" (a JavaScript truthy value) but never allowed
+  local s = type(strategy) == "string" and self.strategies[strategy]
   local allowed = false
   for i = 1, select("#", ...) do
     if select(i, ...) == strategy then allowed = true end
   end
   if type(authentication) ~= "table" or not s or not allowed then
-    fail("Invalid authentication information" .. ((not strategy and " (no `strategy` set)")
+    fail("Invalid authentication information" .. ((not util.given(strategy) and " (no `strategy` set)")
       or (not allowed and " (strategy not allowed in authStrategies)") or ""))
   end
   local p = copy(params)
@@ -212,7 +218,7 @@ end
 
 local function after(self, event, result, params)
   local conn = params.connection
-  if conn then
+  if conn and not (event == "login" and self.gone[conn]) then
     self:handleConnection(event, conn, result)
     if event == "logout" then channel.leave_all(self.app, conn) end
   end
