@@ -29,14 +29,12 @@ function Strategy:configuration()
   local auth = self.authentication.configuration
   c = { service = auth.service, entity = auth.entity, entityId = auth.entityId, header = "Authorization",
     schemes = { "Bearer", "JWT" } }
-  for _, src in ipairs { auth[self.name] or {}, self.options or {} } do
-    for k, v in pairs(src) do
-      if not OPTIONS[k] then
-        error(("Invalid JwtStrategy option 'authentication.%s.%s'. Did you mean to set it in "
-          .. "'authentication.jwtOptions'?"):format(self.name, k), 0)
-      end
-      c[k] = v
+  for k, v in pairs(util.strategy_settings(self)) do
+    if not OPTIONS[k] then
+      error(("Invalid JwtStrategy option 'authentication.%s.%s'. Did you mean to set it in "
+        .. "'authentication.jwtOptions'?"):format(self.name, k), 0)
     end
+    c[k] = v
   end
   if type(c.header) ~= "string" then
     error(("The 'header' option for the %s strategy must be a string"):format(self.name), 0)

@@ -21,10 +21,7 @@ function Strategy:configuration()
   local c = self.config
   if c then return c end
   local auth = self.authentication.configuration
-  local own = {}
-  for _, src in ipairs { auth[self.name] or {}, self.options or {} } do
-    for k, v in pairs(src) do own[k] = v end
-  end
+  local own = util.strategy_settings(self)
   c = { hashSize = 10, service = auth.service, entity = auth.entity, entityId = auth.entityId,
     errorMessage = "Invalid login", entityPasswordField = own.passwordField,
     entityUsernameField = own.usernameField }

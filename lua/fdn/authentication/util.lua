@@ -6,7 +6,7 @@ local json = require "fdn.json"
 
 local M = {}
 
-local type, pairs, error = type, pairs, error
+local type, pairs, ipairs, error = type, pairs, ipairs, error
 local null = json.null
 
 -- A shallow copy of t without the keys listed in `without` (a set), or nil.
@@ -59,6 +59,16 @@ function M.omit(t, path)
     out[head] = M.omit(out[head], rest)
   end
   return out
+end
+
+-- A strategy's own settings: authentication.<its name> from the app's settings, overlaid by
+-- the options given when it was made (auth.jwt(options), auth["local"](options)).
+function M.strategy_settings(strategy)
+  local own = {}
+  for _, src in ipairs { strategy.authentication.configuration[strategy.name] or {}, strategy.options or {} } do
+    for k, v in pairs(src) do own[k] = v end
+  end
+  return own
 end
 
 function M.fail(message, data)
