@@ -179,8 +179,8 @@ function Db:close()
   enter(self, true)
   if not self.closed then
     self.closed = true
-    self.handle:close(function() sched.wake(co) end)
-    sched.wait()
+    -- (busy: a full queue; the handle's finalizer closes it then)
+    if self.handle:close(function() sched.wake(co) end) then sched.wait() end
   end
   leave(self)
 end
