@@ -12,7 +12,7 @@ local function driver(name)
   local ok, mod = pcall(require, name)
   if not ok then
     if type(mod) == "string" and mod:find("module '" .. name .. "' not found", 1, true) then
-      error("fdn.sql: the driver " .. name .. " is not installed", 3)
+      error("fdn.sql: the module " .. name .. " is not installed", 3)
     end
     error(mod, 0)
   end
@@ -39,6 +39,6 @@ function M.connect(url)
   error("fdn.sql.connect: unknown database URL " .. url .. ": use " .. FORMS, 2)
 end
 
-M.service = function(...) return require("fdn.sql.service").new(...) end
+M.service = function(...) return driver("fdn.sql.service").new(...) end
 
 return M
