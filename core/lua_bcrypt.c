@@ -98,6 +98,9 @@ static void bcrypt_done(void *arg, int status)
     free(j);
 }
 
+/* bcrypt's threads run below the reactor: a hash is long CPU work that can wait a little. */
+#define BCRYPT_NICE 10
+
 /* The node's bcrypt threads, made on first use: one CPU fewer than the machine has (1 to 4),
  * so that ten logins at once leave a core to the reactor (on 2 cores, two threads put an echo
  * call's p99 over 5 ms while they hashed; one kept it near 1 ms). */
@@ -106,7 +109,7 @@ static struct fdn_worker *pool(lua_State *L, struct fdn_node *n)
     if (!n->bcrypt) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         int threads = cpus > 5 ? 4 : cpus > 2 ? (int)cpus - 1 : 1;
-        if (fdn_worker_new(n->base, threads, MAX_JOBS, &n->bcrypt) < 0)
+        if (fdn_worker_new(n->base, threads, MAX_JOBS, BCRYPT_NICE, &n->bcrypt) < 0)
             luaL_error(L, "cannot start the bcrypt threads");
     }
     return n->bcrypt;

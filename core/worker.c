@@ -41,6 +41,7 @@ struct fdn_worker {
     int closing;            /* reactor thread only: fdn_worker_free has begun */
     int outstanding;        /* reactor thread only */
     int max_jobs;
+    int nice; /* added to the reactor's nice value in each thread */
     int efd;
     struct event *ev;
     int nthreads;
@@ -67,12 +68,12 @@ static struct job *take_all(struct list *l)
 static void *worker_main(void *arg)
 {
     struct fdn_worker *w = arg;
-    /* below the reactor (Linux's nice is per thread; +10 weighs a tenth of nice 0): when the
-     * cores are busy, the reactor's short turns come first and a long job waits, not the calls */
+    /* below the reactor when asked (Linux's nice is per thread; +10 weighs a tenth of nice 0):
+     * when the cores are busy, the reactor's short turns come first and a long job waits */
     errno = 0;
     int nice = getpriority(PRIO_PROCESS, 0);
-    if (errno == 0)
-        setpriority(PRIO_PROCESS, (id_t)gettid(), nice + 10 > 19 ? 19 : nice + 10);
+    if (errno == 0 && w->nice > 0)
+        setpriority(PRIO_PROCESS, (id_t)gettid(), nice + w->nice > 19 ? 19 : nice + w->nice);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->stopping && !w->todo.head)
@@ -125,10 +126,12 @@ static void worker_ready_cb(evutil_socket_t fd, short what, void *arg)
     deliver(w, j, FDN_WORKER_OK); /* a done may submit again: the list is ours alone now */
 }
 
-int fdn_worker_new(struct event_base *base, int threads, int max_jobs, struct fdn_worker **out)
+int fdn_worker_new(struct event_base *base, int threads, int max_jobs, int nice,
+                   struct fdn_worker **out)
 {
     struct fdn_worker *w = xcalloc(1, sizeof *w);
     w->max_jobs = max_jobs;
+    w->nice = nice;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

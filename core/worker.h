@@ -14,9 +14,11 @@ enum { FDN_WORKER_OK = 0, FDN_WORKER_DROPPED = 1, FDN_WORKER_CANCELLED = 2 };
 typedef void (*fdn_worker_run_fn)(void *arg);
 typedef void (*fdn_worker_done_fn)(void *arg, int status);
 
-/* threads worker threads; at most max_jobs jobs submitted whose done has not been called yet.
- * 0, or -1 after logging (the threads or the wake-up descriptor could not be made). */
-int fdn_worker_new(struct event_base *base, int threads, int max_jobs, struct fdn_worker **out);
+/* threads worker threads, each at the reactor's nice value plus nice (0..19: Linux's nice is
+ * per thread); at most max_jobs jobs submitted whose done has not been called yet. 0, or -1
+ * after logging (the threads or the wake-up descriptor could not be made). */
+int fdn_worker_new(struct event_base *base, int threads, int max_jobs, int nice,
+                   struct fdn_worker **out);
 
 /* Queues a job (from the reactor thread); -1 when max_jobs are already outstanding (done
  * will not be called then). */

@@ -1,6 +1,9 @@
 /* test_worker.c: the worker threads on a real event loop: run off the reactor thread, done on
  * it, many jobs, the bound on outstanding jobs, and a free with jobs still queued. */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,7 +63,7 @@ static void many_jobs(struct event_base *base)
 {
     enum { N = 200 };
     struct fdn_worker *w;
-    CHECK(fdn_worker_new(base, 2, N, &w) == 0);
+    CHECK(fdn_worker_new(base, 2, N, 0, &w) == 0);
     static struct tjob jobs[N];
     int finished = 0;
     for (int i = 0; i < N; i++) {
@@ -85,7 +88,7 @@ static void many_jobs(struct event_base *base)
 static void bounded(struct event_base *base)
 {
     struct fdn_worker *w;
-    CHECK(fdn_worker_new(base, 1, 2, &w) == 0);
+    CHECK(fdn_worker_new(base, 1, 2, 0, &w) == 0);
     int finished = 0;
     struct tjob a = {.finished = &finished}, b = a, c = a;
     CHECK(fdn_worker_submit(w, job_run, job_done, &a) == 0);
@@ -111,7 +114,7 @@ static void heap_done(void *arg, int status)
 static void free_with_jobs_queued(struct event_base *base)
 {
     struct fdn_worker *w;
-    CHECK(fdn_worker_new(base, 1, 100, &w) == 0);
+    CHECK(fdn_worker_new(base, 1, 100, 0, &w) == 0);
     int finished = 0;
     for (int i = 0; i < 20; i++) {
         struct tjob *j = calloc(1, sizeof *j);
@@ -147,12 +150,41 @@ static void chain_next(void *arg, int status)
 
 static void chained(struct event_base *base)
 {
-    CHECK(fdn_worker_new(base, 2, 4, &chain_w) == 0);
+    CHECK(fdn_worker_new(base, 2, 4, 0, &chain_w) == 0);
     chain_left = 50;
     fdn_worker_submit(chain_w, chain_run, chain_next, NULL);
     run_until(base, &chain_done, 50);
     CHECK(chain_done == 50);
     fdn_worker_free(chain_w);
+}
+
+static int seen_nice;
+static void nice_run(void *arg)
+{
+    (void)arg;
+    errno = 0;
+    seen_nice = getpriority(PRIO_PROCESS, (id_t)gettid());
+}
+static void nice_done(void *arg, int status)
+{
+    (void)status;
+    (*(int *)arg)++;
+}
+
+/* A worker made with nice 3 runs its jobs 3 below the reactor's priority; the reactor keeps its. */
+static void niced(struct event_base *base)
+{
+    errno = 0;
+    int mine = getpriority(PRIO_PROCESS, 0);
+    struct fdn_worker *w;
+    int finished = 0;
+    CHECK(fdn_worker_new(base, 1, 4, 3, &w) == 0);
+    CHECK(fdn_worker_submit(w, nice_run, nice_done, &finished) == 0);
+    run_until(base, &finished, 1);
+    CHECK(finished == 1);
+    CHECK(seen_nice == (mine + 3 > 19 ? 19 : mine + 3));
+    CHECK(getpriority(PRIO_PROCESS, 0) == mine);
+    fdn_worker_free(w);
 }
 
 int main(void)
@@ -163,6 +195,7 @@ int main(void)
     bounded(base);
     free_with_jobs_queued(base);
     chained(base);
+    niced(base);
     event_base_free(base);
     return check_summary("worker");
 }
