@@ -1,6 +1,5 @@
 /* test_worker.c: the worker threads on a real event loop: run off the reactor thread, done on
  * it, many jobs, the bound on outstanding jobs, and a free with jobs still queued. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <sys/resource.h>
