@@ -19,24 +19,37 @@ local function driver(name)
   return mod
 end
 
-function M.connect(url)
-  if type(url) ~= "string" then
-    error("fdn.sql.connect: the URL must be a string: " .. FORMS, 2)
-  end
+-- url -> the database connect opened for it: a script's configure runs again at each reload,
+-- and gets the same database (its thread or pool) rather than one more. Closed ones are
+-- forgotten; "sqlite::memory:" is private to each connect.
+local opened = {}
+
+local function connect(url)
   local path = url:match("^sqlite:(.*)$")
   if path then
-    if path == "" then error("fdn.sql.connect: no path in " .. url .. ": use " .. FORMS, 2) end
-    if path:find("\0", 1, true) then error("fdn.sql.connect: the path holds a NUL byte", 2) end
+    if path == "" then error("fdn.sql.connect: no path in " .. url .. ": use " .. FORMS, 3) end
+    if path:find("\0", 1, true) then error("fdn.sql.connect: the path holds a NUL byte", 3) end
     -- "sqlite://x" would be opened as a file named "//x": refuse it rather than guess
     if path:find("^//") then
-      error("fdn.sql.connect: " .. url .. " is not a form this takes; use " .. FORMS, 2)
+      error("fdn.sql.connect: " .. url .. " is not a form this takes; use " .. FORMS, 3)
     end
     return driver("fdn.sql.sqlite").open(path)
   end
   if url:find("^postgres://") or url:find("^postgresql://") then
     return driver("fdn.sql.postgres").connect(url)
   end
-  error("fdn.sql.connect: unknown database URL " .. url .. ": use " .. FORMS, 2)
+  error("fdn.sql.connect: unknown database URL " .. url .. ": use " .. FORMS, 3)
+end
+
+function M.connect(url)
+  if type(url) ~= "string" then
+    error("fdn.sql.connect: the URL must be a string: " .. FORMS, 2)
+  end
+  local db = opened[url]
+  if db and not db.closed then return db end
+  db = connect(url)
+  if url ~= "sqlite::memory:" then opened[url] = db end
+  return db
 end
 
 M.service = function(...) return driver("fdn.sql.service").new(...) end
