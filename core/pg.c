@@ -26,6 +26,14 @@ struct fdn_pg {
 
 static void pg_io_cb(evutil_socket_t fd, short what, void *arg);
 
+/* The server's notices (NOTICE, WARNING: "table does not exist, skipping") go to the debug
+ * log, not to stderr as libpq's default does. */
+static void notice(void *arg, const char *message)
+{
+    (void)arg;
+    fdn_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 static void unwatch(struct fdn_pg *c)
 {
     if (c->ev)
@@ -221,6 +229,7 @@ int fdn_pg_new(struct event_base *base, const char *const *keys, const char *con
         PQfinish(conn);
         return -1;
     }
+    PQsetNoticeProcessor(conn, notice, NULL);
     struct fdn_pg *c = xcalloc(1, sizeof *c);
     c->base = base;
     c->conn = conn;
