@@ -163,7 +163,7 @@ function Pool:acquire()
       error(conn, 0)
     end
     if self.tail - self.head >= self.queue_max then
-      raise("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")")
+      error(errors.Unavailable("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")"), 0)
     end
     self.tail = self.tail + 1
     self.waiting[self.tail] = sched.current()
