@@ -296,6 +296,7 @@ Db.columns, Tx.columns = columns, columns
 
 function Db:close()
   local pool = self.pool
+  self.closed = true -- (fdn.sql.connect forgets a closed database)
   if pool.closed then return end
   pool.closed = true
   for i = #pool.idle, 1, -1 do
