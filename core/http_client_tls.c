@@ -1,6 +1,7 @@
 /* http_client_tls.c: the HTTP client's TLS on mbedtls 2.28: TLS 1.2, the server's certificate
  * verified against a CA bundle with its name (SNI and hostname check); records move through the
  * socket bufferevent's evbuffers, as core/tls.c does for links. */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +32,8 @@ struct fdn_hc_tls {
 
 struct fdn_hc_tls_conn {
     mbedtls_ssl_context ssl;
+    unsigned char ip[16]; /* the host is an address: the certificate must name it */
+    size_t ip_len;
     struct evbuffer *cin, *cout;
     int established;
 };
@@ -134,9 +137,14 @@ struct fdn_hc_tls_conn *fdn_hc_tls_conn_new(void *config, const char *host, stru
     mbedtls_ssl_init(&c->ssl);
     c->cin = cin;
     c->cout = cout;
-    /* the name goes into SNI and is what the certificate must name (an address too: mbedtls
-     * 2.28 matches it against the certificate's DNS names) */
-    if (mbedtls_ssl_setup(&c->ssl, config) != 0 || mbedtls_ssl_set_hostname(&c->ssl, host) != 0) {
+    /* a name goes into SNI and the certificate must hold it (mbedtls checks); an address is not
+     * sent as SNI (RFC 6066), and mbedtls 2.28 does not match IP SANs: ip_named does */
+    if (inet_pton(AF_INET, host, c->ip) == 1)
+        c->ip_len = 4;
+    else if (inet_pton(AF_INET6, host, c->ip) == 1)
+        c->ip_len = 16;
+    if (mbedtls_ssl_setup(&c->ssl, config) != 0 ||
+        (!c->ip_len && mbedtls_ssl_set_hostname(&c->ssl, host) != 0)) {
         fdn_error("http client: cannot start a TLS session");
         abort(); /* allocation only */
     }
@@ -150,6 +158,19 @@ void fdn_hc_tls_conn_free(struct fdn_hc_tls_conn *c)
         return;
     mbedtls_ssl_free(&c->ssl);
     free(c);
+}
+
+/* The peer's certificate holds the address among its subjectAltName iPAddress entries. */
+static int ip_named(struct fdn_hc_tls_conn *c)
+{
+    const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&c->ssl);
+    if (!crt)
+        return 0;
+    for (const mbedtls_x509_sequence *s = &crt->subject_alt_names; s && s->buf.p; s = s->next)
+        if (s->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && s->buf.len == c->ip_len &&
+            memcmp(s->buf.p, c->ip, c->ip_len) == 0)
+            return 1;
+    return 0;
 }
 
 static int handshake_failed(struct fdn_hc_tls_conn *c, int r, char *err, size_t errlen)
@@ -174,6 +195,10 @@ int fdn_hc_tls_conn_pump(struct fdn_hc_tls_conn *c, struct evbuffer *pout, struc
             return 0;
         if (r != 0)
             return handshake_failed(c, r, err, errlen);
+        if (c->ip_len && !ip_named(c)) {
+            snprintf(err, errlen, "TLS certificate not trusted: it does not name this address");
+            return -1;
+        }
         c->established = 1;
     }
     size_t len;

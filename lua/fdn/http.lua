@@ -141,10 +141,12 @@ function M.request(opts)
   local url = opts.url
   local u, why = parse_url(url)
   if not u then fail(why) end
+  local follow = redirects > 0
   for _ = 0, redirects do
     local res = exchange(co, method, url, u, headers, body, o)
     local loc = res.headers.location
-    if not (REDIRECT[res.status] and loc and redirects > 0) then return res end
+    if not (follow and REDIRECT[res.status] and loc) then return res end
+    if redirects == 0 then break end
     redirects = redirects - 1
     local next_url = resolve_location(u, loc)
     local nu = parse_url(next_url)
