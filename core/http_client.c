@@ -44,9 +44,16 @@ struct hreq {
     struct fdn_hresp resp;
     struct event *timer, *start;
     struct evdns_getaddrinfo_request *dns;
+    struct ticket *ticket; /* what the pending lookup calls back with */
     struct evutil_addrinfo *ai, *ai_next;
     struct hconn *conn;
     char err[200];
+};
+
+/* A lookup's callback argument: evdns calls back even after a cancel (later, from the loop), so
+ * the request it was for may be gone by then: req_free clears r. */
+struct ticket {
+    struct hreq *r;
 };
 
 struct fdn_hclient {
@@ -97,8 +104,10 @@ static void req_free(struct hreq *r)
         c->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    if (r->dns)
-        evdns_getaddrinfo_cancel(r->dns); /* its callback runs now, and sees done */
+    if (r->dns) {
+        r->ticket->r = NULL; /* the callback frees the ticket */
+        evdns_getaddrinfo_cancel(r->dns);
+    }
     if (r->ai)
         evutil_freeaddrinfo(r->ai);
     conn_free(r->conn);
@@ -357,13 +366,16 @@ static void connect_next(struct hreq *r)
 
 static void dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 {
-    struct hreq *r = arg;
-    r->dns = NULL;
-    if (r->done) { /* cancelled by req_free */
+    struct ticket *t = arg;
+    struct hreq *r = t->r;
+    free(t);
+    if (!r || r->done) { /* cancelled by req_free */
         if (res)
             evutil_freeaddrinfo(res);
         return;
     }
+    r->dns = NULL;
+    r->ticket = NULL;
     if (result != 0) {
         finish(r, FDN_HC_UNAVAILABLE, "cannot resolve %s: %s", r->host,
                evutil_gai_strerror(result));
@@ -413,14 +425,19 @@ static void resolve(struct hreq *r)
     hints.ai_protocol = IPPROTO_TCP;
     char port[16];
     snprintf(port, sizeof port, "%d", r->port);
+    struct ticket *t = xmalloc(sizeof *t);
+    t->r = r;
     r->hold++;
+    /* a literal address or a name in the hosts file calls back at once: d is NULL then */
     struct evdns_getaddrinfo_request *d =
-        evdns_getaddrinfo(c->dns, r->host, port, &hints, dns_cb, r);
+        evdns_getaddrinfo(c->dns, r->host, port, &hints, dns_cb, t);
     r->hold--;
+    if (d) {
+        r->dns = d;
+        r->ticket = t;
+    }
     if (r->done && r->hold == 0)
         req_free(r);
-    else if (!r->done && !r->ai)
-        r->dns = d;
 }
 
 static void timeout_cb(evutil_socket_t fd, short what, void *arg)
