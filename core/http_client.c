@@ -38,7 +38,7 @@ struct hreq {
     void *arg;
     char *key, *host, *data;
     size_t len;
-    int port, tls, hold, done;
+    int port, tls, hold, done, idempotent;
     int reused; /* 1: on a pooled connection (retried once when it was closed), 2: retrying */
     void *tls_config;
     struct fdn_hresp resp;
@@ -191,7 +191,7 @@ static void conn_lost(struct hreq *r, const char *why)
         finish(r, FDN_HC_OK, NULL);
         return;
     }
-    if (!started && r->reused == 1) {
+    if (!started && r->reused == 1 && r->idempotent) {
         r->reused = 2;
         conn_free(r->conn);
         r->conn = NULL;
@@ -461,6 +461,7 @@ int fdn_hclient_request(struct fdn_hclient *c, const struct fdn_hc_request *q, f
     r->port = q->port;
     r->tls = q->tls;
     r->tls_config = config;
+    r->idempotent = q->idempotent;
     size_t klen = strlen(q->host) + (q->ca_file ? strlen(q->ca_file) : 0) + 32;
     r->key = xmalloc(klen);
     snprintf(r->key, klen, "%s|%s|%d|%s", q->tls ? "https" : "http", q->host, q->port,

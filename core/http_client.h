@@ -33,6 +33,7 @@ struct fdn_hc_request {
     const char *data;    /* the request: head and body, sent as they are */
     size_t len;
     int head_request; /* HEAD: the response has no body */
+    int idempotent;   /* may be sent again when a kept-alive connection turns out closed */
     int timeout_ms;
     size_t max_body;
 };

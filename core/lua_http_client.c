@@ -85,8 +85,8 @@ static const char *str_field(lua_State *L, const char *k, size_t *len)
     return s;
 }
 
-/* request({ tls, host, port, ca_file, data, head, timeout, max_size }, cb) -> true, or nil, why
- * when the CA file cannot be loaded (cb is not called then). */
+/* request({ tls, host, port, ca_file, data, head, idempotent, timeout, max_size }, cb) -> true, or
+ * nil, why when the CA file cannot be loaded (cb is not called then). */
 static int l_http_client_request(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -107,7 +107,9 @@ static int l_http_client_request(lua_State *L)
     r.tls = lua_toboolean(L, -1);
     lua_getfield(L, 1, "head");
     r.head_request = lua_toboolean(L, -1);
-    lua_pop(L, 2);
+    lua_getfield(L, 1, "idempotent");
+    r.idempotent = lua_toboolean(L, -1);
+    lua_pop(L, 3);
     if (!*c)
         return luaL_error(L, "http_client: closed");
     lua_pushvalue(L, 2);

@@ -15,6 +15,8 @@ M.default_timeout = 30000       -- ms
 M.default_max_size = 10 << 20   -- bytes of body
 
 local REDIRECT = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+-- sent again on a new connection when a kept-alive one turns out closed before any answer
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
 local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true }
 
 local function fail(msg) error("http.request: " .. msg, 3) end
@@ -86,7 +88,7 @@ end
 local function exchange(co, method, url, u, headers, body, opts)
   local ok, err = core.request({
     tls = u.tls, host = u.host, port = u.port, ca_file = opts.ca_file,
-    data = build(method, u, headers, body), head = method == "HEAD",
+    data = build(method, u, headers, body), head = method == "HEAD", idempotent = IDEMPOTENT[method],
     timeout = opts.timeout, max_size = opts.max_size,
   }, function(...) sched.wake(co, ...) end)
   if not ok then error(errors.Unavailable(method .. " " .. url .. ": " .. tostring(err)), 0) end

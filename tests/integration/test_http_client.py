@@ -74,6 +74,8 @@ def answer(conn, f, req):
     elif path == "/fold":
         conn.sendall(b"HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 0\r\n\r\n")
         return False
+    elif path == "/stale":
+        send(b"200 OK", b"kept", ctype=b"text/plain")
     elif path == "/redirect":
         send(b"302 Found", b"", b"Location: /echo?from=redirect\r\n")
     elif path == "/see-other":
@@ -92,9 +94,13 @@ def serve_conn(conn):
     CONNS["n"] += 1
     try:
         f = conn.makefile("rb")
+        stale = False
         for _ in range(1000):
             req = read_request(f)
-            if req is None or not answer(conn, f, req):
+            if req is None or stale:  # /stale: the next request on it finds it closed
+                break
+            stale = req[1] == "/stale"
+            if not answer(conn, f, req):
                 break
     except (OSError, ValueError, ssl.SSLError):
         pass
@@ -181,6 +187,17 @@ def _():
     eq(json.loads(b["body"])["body"], "raw text", "a string body as is")
 
 
+@case("http.json: the decoded body; an error status raises its Feathers error")
+def _():
+    s, b, _ = node.request("POST", "/fetchjson", {"url": BASE + "/echo?j=1"})
+    eq((s, b["status"], b["value"]["target"]), (201, 200, "/echo?j=1"), "decoded")
+    eq(b["value"]["headers"].get("accept"), "application/json", "Accept: application/json")
+    s, b, _ = node.request("POST", "/fetchjson", {"url": BASE + "/nowhere"})
+    eq((s, b.get("name")), (404, "NotFound"), "a 404 raises NotFound")
+    s, b, _ = node.request("POST", "/fetchjson", {"url": BASE + "/close"})
+    eq((s, b.get("name")), (502, "BadGateway"), "a body that is not JSON: BadGateway")
+
+
 @case("chunked and close-delimited bodies")
 def _():
     s, b, _ = fetch({"url": BASE + "/chunked"})
@@ -198,6 +215,16 @@ def _():
         eq(b["status"], 200, "request %d" % i)
     eq(CONNS["n"] - before, 0, "ten requests, no new connection at the server")
     eq(node.request("GET", "/conns")[1]["opened"] - opened0, 0, "the client opened none")
+
+
+@case("a kept-alive connection the server closed: GET is sent again, POST is not")
+def _():
+    fetch({"url": BASE + "/stale"})
+    s, b, _ = fetch({"url": BASE + "/echo?after=stale"})
+    eq((s, b.get("status")), (201, 200), "GET retried on a new connection")
+    fetch({"url": BASE + "/stale"})
+    s, b, _ = fetch({"method": "POST", "url": BASE + "/echo", "body": "once"})
+    eq((s, b.get("name")), (503, "Unavailable"), "POST not sent twice: Unavailable")
 
 
 @case("TLS: a server certified by the test CA; another CA and another name fail")
