@@ -1,7 +1,9 @@
--- messages.lua: the chat's messages, for logged-in users only. The author is the user who is
--- logged in (params.user), never what the client sends; an after hook resolves each message's
--- author by calling the users service (local here, remote when users runs on another node).
-local memory = require "fdn.memory"
+-- messages.lua: the chat's messages, in the chat's database (store.lua), for logged-in users
+-- only. The author is the user who is logged in (params.user), never what the client sends; an
+-- after hook resolves each message's author by calling the users service (local here, remote
+-- when users runs on another node).
+local sql = require "fdn.sql"
+local store = require "store"
 local errors = require "fdn.errors"
 local auth = require "fdn.authentication"
 
@@ -47,7 +49,8 @@ local function only_author(ctx)
 end
 
 return function(app)
-  app:use("messages", memory.new { paginate = { default = 10, max = 50 } })
+  local db = store.open(app)
+  app:use("messages", sql.service { db = db, table = "messages", paginate = { default = 10, max = 50 } })
   app:service("messages"):hooks {
     before = {
       all = { auth.authenticate("jwt") },

@@ -1,6 +1,8 @@
--- users.lua: the chat's users, kept by the memory adapter. Anyone may sign up (create); the
--- password is hashed on the way in and never leaves the service; the rest needs a login.
-local memory = require "fdn.memory"
+-- users.lua: the chat's users, in the chat's database (store.lua). Anyone may sign up
+-- (create); the password is hashed on the way in and never leaves the service; the rest needs a
+-- login.
+local sql = require "fdn.sql"
+local store = require "store"
 local errors = require "fdn.errors"
 local auth = require "fdn.authentication"
 
@@ -28,7 +30,8 @@ local function only_self(ctx)
 end
 
 return function(app)
-  app:use("users", memory.new { paginate = { default = 10, max = 50 } })
+  local db = store.open(app)
+  app:use("users", sql.service { db = db, table = "users", paginate = { default = 10, max = 50 } })
   app:service("users"):hooks {
     before = {
       find = { auth.authenticate("jwt") },
