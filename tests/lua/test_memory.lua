@@ -5,6 +5,10 @@ local memory = require "fdn.memory"
 local errors = require "fdn.errors"
 local ids, count = t.ids, t.count
 
+-- the behaviour every adapter shares (tests/lua/lib/adapter_suite.lua), then the memory
+-- adapter's own: its ids, its store, dotted paths, array fields, migrate
+require "lib.adapter_suite" (function(options) return memory.new(options) end, "memory")
+
 local function people()
   local svc = memory.new()
   svc:create({ name = "Alice", age = 30, admin = true, tags = { "a", "b" }, user = { name = "z" } })

@@ -11,7 +11,7 @@ local M = {}
 local type, pairs, ipairs, tostring, error, pcall, setmetatable =
   type, pairs, ipairs, tostring, error, pcall, setmetatable
 local tointeger = math.tointeger
-local unpack = table.unpack
+local unpack, pack = table.unpack, table.pack
 local ostime = os.time
 
 local BadRequest, MethodNotAllowed, GeneralError =
@@ -50,15 +50,17 @@ end
 -- once more and try again.
 local function compiled(self, fn)
   local S = self._schema or read_schema(self)
-  local ok, a, b, c = pcall(fn, S)
-  if ok then return a, b, c end
-  local name = type(a) == "table" and a.unknown_column
-  if not name or (S.missing[name] and ostime() - S.read_at < 1) then error(a, 0) end
+  local r = pack(pcall(fn, S))
+  if r[1] then return unpack(r, 2, r.n) end
+  local e = r[2]
+  local name = type(e) == "table" and e.unknown_column
+  if not name or (S.missing[name] and ostime() - S.read_at < 1) then error(e, 0) end
   S = read_schema(self)
-  ok, a, b, c = pcall(fn, S)
-  if ok then return a, b, c end
-  if type(a) == "table" and a.unknown_column then S.missing[a.unknown_column] = true end
-  error(a, 0)
+  r = pack(pcall(fn, S))
+  if r[1] then return unpack(r, 2, r.n) end
+  e = r[2]
+  if type(e) == "table" and e.unknown_column then S.missing[e.unknown_column] = true end
+  error(e, 0)
 end
 
 local function fix_row(S, row)
