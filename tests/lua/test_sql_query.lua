@@ -248,4 +248,57 @@ do
   check(sq.id_condition(S, "id", "abc") == nil, "an id that can be no integer: no condition")
 end
 
+---------------------------------------------------------------------------
+-- random queries (a small fuzz): any query either compiles to SQL whose only identifiers are
+-- known columns and whose "?" count is the number of arguments, or raises a BadRequest
+do
+  local rnd = 20240601
+  local function rand(n) -- a deterministic LCG: 1..n
+    rnd = (rnd * 1103515245 + 12345) % 2147483648
+    return (rnd >> 8) % n + 1
+  end
+  local KEYS = { "id", "name", "age", "admin", "score", "meta", "at", "nope", "$or", "$and", "$in", "$nin",
+    "$lt", "$gte", "$ne", "$like", "$ilike", "$notlike", "$x", "$limit", "$sort", "$select", "__index",
+    'a"b', "name; --", "" }
+  local VALS = { 1, 0, -1, 2.5, "1", "x", "true", "null", "'; DROP TABLE t; --", true, false, null,
+    1e308, "nan", "%", "?", '"' }
+  local function gen(depth)
+    local r = rand(10)
+    if depth > 3 or r <= 4 then return VALS[rand(#VALS)] end
+    local tbl = {}
+    if r <= 6 then
+      for i = 1, rand(4) - 1 do tbl[i] = gen(depth + 1) end
+      return t.list(tbl)
+    end
+    for _ = 1, rand(4) do tbl[KEYS[rand(#KEYS)]] = gen(depth + 1) end
+    return tbl
+  end
+  local known = {}
+  for _, c in ipairs(S.list) do known[sq.quote(c.name)] = true end
+  known['"people"'] = true
+  local okq, bad, wrong = 0, 0, {}
+  for i = 1, 3000 do
+    local query = gen(0)
+    if type(query) ~= "table" then query = { name = query } end
+    local ok, sql, p = pcall(P, query, { dialect = i % 2 == 0 and "postgres" or "sqlite",
+      paginate = i % 3 == 0 and { default = 5, max = 20 } or nil })
+    if ok then
+      okq = okq + 1
+      local marks = select(2, sql:gsub("%?", ""))
+      local ids_ok = true
+      for ident in sql:gmatch('"[^"]*"') do
+        if not known[ident] and ident ~= '"odd""' then ids_ok = false end
+      end
+      if marks ~= p.args.n or not ids_ok then wrong[#wrong + 1] = sql end
+    elseif require("fdn.errors").is(sql, "BadRequest") then
+      bad = bad + 1
+    else
+      wrong[#wrong + 1] = tostring(sql)
+    end
+  end
+  check(#wrong == 0, "3000 random queries: SQL or BadRequest, nothing else", wrong[1])
+  print(string.format("  (random queries: %d compiled, %d refused)", okq, bad))
+  check(okq > 100 and bad > 100, "both outcomes seen")
+end
+
 return t.done()
