@@ -61,6 +61,16 @@ local function run(db, label)
   eq(f({ nick = "z" }), "Zed", label .. ": ... and queried")
   svc:remove(made.id)
 
+  -- unknown columns cannot make it read the columns at every call
+  local reads = 0
+  local counting = setmetatable({ columns = function(_, tbl) reads = reads + 1; return db:columns(tbl) end },
+    { __index = db })
+  local cs = sql.service { db = counting, table = "people" }
+  check(#cs:find() > 0 and reads == 1, label .. ": the columns are read at the first call")
+  for i = 1, 50 do pcall(cs.find, cs, q({ ["nope" .. i] = 1 })) end
+  check(reads <= 1 + 2 * 4, label .. ": 50 unknown names read the columns at most 4 times a second ("
+    .. reads .. ")")
+
   -- booleans come back as booleans, integers as integers
   local b = svc:patch(nil, { admin = true }, q({ name = "Bob" }))[1]
   check(b.admin == true and math.type(b.age) == "integer", label .. ": boolean and integer values")
@@ -94,6 +104,16 @@ local function run(db, label)
   eq(#svc:find({ paginate = false, query = { age = { ["$in"] = many } } }), 4, label .. ": $in of 1000 values")
   many[1001] = 1001
   throws(function() svc:find(q({ age = { ["$in"] = many } })) end, "BadRequest", nil, label .. ": $in of 1001")
+
+  -- JSON columns: a table is stored as JSON and read back as a table (SQLite too)
+  db:exec('DROP TABLE IF EXISTS "docs"')
+  db:exec('CREATE TABLE "docs" ("id" INTEGER PRIMARY KEY, "meta" JSON)')
+  local docs = sql.service { db = db, table = "docs" }
+  local doc = docs:create({ meta = { tags = { "a", "b" }, n = 1 } })
+  check(type(doc.meta) == "table" and doc.meta.tags[2] == "b" and doc.meta.n == 1, label .. ": JSON column")
+  check(docs:get(doc.id).meta.tags[1] == "a", label .. ": JSON column read back")
+  throws(function() docs:find(q({ meta = { n = 1 } })) end, "BadRequest", "Invalid value for column 'meta'",
+    label .. ": no object equality on a JSON column")
 
   -- string ids
   db:exec('DROP TABLE IF EXISTS "tags"')

@@ -342,7 +342,8 @@ local function where_clause(w) return w and (" WHERE " .. w) or "" end
 -- select_sql(table, plan, dialect) -> sql (plan.args are its arguments, then limit/offset
 -- as literal integers: they are integers made here, never text from the query).
 function M.select_sql(tbl, p, dialect)
-  local sql = "SELECT " .. p.select .. " FROM " .. quote(tbl) .. where_clause(p.where) .. " " .. p.order
+  local sql = "SELECT " .. p.select .. " FROM " .. quote(tbl) .. where_clause(p.where)
+  if p.order then sql = sql .. " " .. p.order end
   if p.limit then
     sql = sql .. " LIMIT " .. p.limit
   elseif p.skip and p.skip > 0 and dialect ~= "postgres" then

@@ -26,15 +26,20 @@ local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) e
 
 ---------------------------------------------------------------------------
 -- The table's columns: read at the first call (configure need not wait for them), and again
--- when a query names an unknown column (at most once a second for a name already missing).
+-- when a query names an unknown column: at most READS times a second, and not again within
+-- the second for a name the last read did not have (bad queries cannot keep the db busy).
 ---------------------------------------------------------------------------
+
+local READS = 4
 
 local function read_schema(self)
   local o = self.options
+  local now, prev = ostime(), self._schema
+  local reads = (prev and prev.read_at == now) and prev.reads + 1 or 1
   local cols = o.db:columns(o.table)
   if not cols then error(GeneralError("No table '" .. tostring(o.table) .. "'"), 0) end
   local S = sq.schema(cols)
-  S.read_at, S.missing = ostime(), {}
+  S.read_at, S.reads, S.missing = now, reads, (prev and prev.read_at == now) and prev.missing or {}
   -- SQLite has no boolean or JSON values: 0/1 and JSON text are turned back into them
   S.fix = {}
   if o.db.dialect ~= "postgres" then
@@ -54,7 +59,7 @@ local function compiled(self, fn)
   if r[1] then return unpack(r, 2, r.n) end
   local e = r[2]
   local name = type(e) == "table" and e.unknown_column
-  if not name or (S.missing[name] and ostime() - S.read_at < 1) then error(e, 0) end
+  if not name or (S.read_at == ostime() and (S.missing[name] or S.reads >= READS)) then error(e, 0) end
   S = read_schema(self)
   r = pack(pcall(fn, S))
   if r[1] then return unpack(r, 2, r.n) end
@@ -121,7 +126,7 @@ local function one_plan(self, S, id, params)
   local cond, v = sq.id_condition(S, self.options.id, id)
   if not cond then return nil end
   p.where, p.args = sq.and_where(cond, p.where), args_of(v, p.args)
-  p.limit, p.skip = nil, nil
+  p.limit, p.skip, p.order = nil, nil, nil -- one record at most
   return p
 end
 
