@@ -47,6 +47,8 @@ local function run(db, label)
   eq(f({ name = { ["$ilike"] = "al%" } }), "Alice,alan", label .. ": $ilike")
   eq(f({ name = { ["$like"] = "_o_" } }), "Bob", label .. ": _ matches one character")
   eq(f({ age = { ["$like"] = "4%" } }), "Bob", label .. ": $like on a number column")
+  eq(f({ age = { ["$gt"] = "29.5" } }), "Alice,Bob", label .. ": a fraction against an integer column")
+  eq(f({ age = 30.0, name = { ["$in"] = { "Alice", 7 } } }), "Alice", label .. ": 30.0 and a number as text")
 
   -- columns: unknown ones are BadRequest; one added later is seen
   throws(function() svc:find(q({ nope = 1 })) end, "BadRequest", "Unknown column 'nope'", label .. ": unknown field")
