@@ -92,6 +92,9 @@ do
   check(a[1] == 30 and math.type(a[1]) == "integer", "\"30\" -> 30 on an integer column")
   _, a = W({ score = "2.5" }); check(a[1] == 2.5, "\"2.5\" -> 2.5 on a real column")
   _, a = W({ age = 30.0 }); check(math.type(a[1]) == "integer", "30.0 -> 30")
+  eq(W({ age = { ["$gt"] = "29.5" } }, "postgres"), '"age" > CAST(? AS DOUBLE PRECISION)',
+    "a fraction against an integer column on PostgreSQL")
+  eq(W({ age = { ["$gt"] = "29.5" } }), '"age" > ?', "... and on SQLite")
   _, a = W({ admin = "true" }); check(a[1] == true, "\"true\" -> true on a boolean column")
   _, a = W({ admin = "false" }); check(a[1] == false, "\"false\" -> false")
   _, a = W({ admin = 1 }); check(a[1] == true, "1 -> true on a boolean column")

@@ -121,11 +121,16 @@ local function value(col, v)
 end
 M.value = value
 
--- A compilation: the schema, the dialect, the arguments bound so far.
-local function bind(C, v)
+-- A compilation: the schema, the dialect, the arguments bound so far. bind(C, v, col): a
+-- placeholder for v; PostgreSQL reads a parameter as the column's type, so a fraction
+-- compared with an integer column is given as a double ("age" > 29.5 stays true for 30).
+local function bind(C, v, col)
   local n = C.args.n + 1
   if n > M.MAX_ARGS then error(BadRequest("Query too large"), 0) end
   C.args[n], C.args.n = v, n
+  if col and col.kind == "integer" and C.dialect == "postgres" and mtype(v) == "float" then
+    return "CAST(? AS DOUBLE PRECISION)"
+  end
   return "?"
 end
 
@@ -164,7 +169,7 @@ local function in_list(C, col, qc, list, negate)
   local marks, nullok = {}, false
   for _, x in ipairs(vals) do
     local v = value(col, x)
-    if v == nil then nullok = true else marks[#marks + 1] = bind(C, v) end
+    if v == nil then nullok = true else marks[#marks + 1] = bind(C, v, col) end
   end
   local inx = #marks > 0 and (qc .. (negate and " NOT IN (" or " IN (") .. concat(marks, ", ") .. ")")
   if not negate then
@@ -178,7 +183,7 @@ end
 local function equal(C, col, qc, x)
   local v = value(col, x)
   if v == nil then return qc .. " IS NULL" end
-  return qc .. " = " .. bind(C, v)
+  return qc .. " = " .. bind(C, v, col)
 end
 
 local field_value
@@ -189,12 +194,12 @@ local function operator(C, col, qc, op, x, depth)
   if op == "$ne" then
     local v = value(col, x)
     if v == nil then return qc .. " IS NOT NULL" end
-    return qc .. (C.dialect == "postgres" and " IS DISTINCT FROM " or " IS NOT ") .. bind(C, v)
+    return qc .. (C.dialect == "postgres" and " IS DISTINCT FROM " or " IS NOT ") .. bind(C, v, col)
   end
   if CMP[op] then
     local v = value(col, x)
     if v == nil then return "1 = 0" end -- nothing is less than null (memory adapter)
-    return qc .. " " .. CMP[op] .. " " .. bind(C, v)
+    return qc .. " " .. CMP[op] .. " " .. bind(C, v, col)
   end
   if LIKE[op] then
     local t = type(x)
