@@ -4,6 +4,7 @@
 #include <event2/event.h>
 
 #include "util.h"
+#include "worker.h"
 
 static int64_t now_us(void)
 {
@@ -24,7 +25,7 @@ void fdn_reactor_run(struct event_base *base, int spin_us, const volatile uint64
     for (;;) {
         uint64_t seen = *turns;
         int64_t end = now_us() + spin_us;
-        while (now_us() < end) {
+        while (now_us() < end && !fdn_workers_busy()) {
             if (loop_over(base, event_base_loop(base, EVLOOP_NONBLOCK)))
                 return;
             if (*turns != seen) {

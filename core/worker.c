@@ -33,6 +33,9 @@ struct list {
     struct job *head, *tail;
 };
 
+/* Jobs of every worker of the process whose done has not run (reactor thread only). */
+static int jobs_out;
+
 struct fdn_worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -107,6 +110,7 @@ static void deliver(struct fdn_worker *w, struct job *j, int status)
     while (j) {
         struct job *next = j->next;
         w->outstanding--;
+        jobs_out--;
         j->done(j->arg, status);
         free(j);
         j = next;
@@ -178,11 +182,17 @@ int fdn_worker_submit(struct fdn_worker *w, fdn_worker_run_fn run, fdn_worker_do
     j->done = done;
     j->arg = arg;
     w->outstanding++;
+    jobs_out++;
     pthread_mutex_lock(&w->mu);
     push(&w->todo, j);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     return 0;
+}
+
+int fdn_workers_busy(void)
+{
+    return jobs_out > 0;
 }
 
 int fdn_worker_outstanding(const struct fdn_worker *w)

@@ -25,6 +25,10 @@ int fdn_worker_new(struct event_base *base, int threads, int max_jobs, int nice,
 int fdn_worker_submit(struct fdn_worker *w, fdn_worker_run_fn run, fdn_worker_done_fn done,
                       void *arg);
 
+/* Whether any worker of the process has a job whose done has not been called yet: the reactor
+ * then sleeps rather than polls (its polling would take the core the job needs). */
+int fdn_workers_busy(void);
+
 /* Jobs submitted whose done has not been called yet. */
 int fdn_worker_outstanding(const struct fdn_worker *w);
 
