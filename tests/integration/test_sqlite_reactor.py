@@ -77,7 +77,9 @@ def _():
         figure("%d heavy queries (a 2800 x 2800 join) took %.0f ms in all (each waited up to %.0f ms); "
                "%d echo calls meanwhile: p50 %.2f ms, p99 %.2f ms, max %.2f ms"
                % (HEAVY, total_ms, max(query_ms), len(lat), p50, p99, max(lat)))
-        check(total_ms >= 400 * HEAVY, "the queries were heavy", "%.0f ms" % total_ms)
+        # heavy enough that one on the reactor would show: far above the 5 ms bound (their time
+        # varies with the machine's load: 0.3 to 0.5 s each)
+        check(total_ms >= 150 * HEAVY, "the queries were heavy (150 ms or more each)", "%.0f ms" % total_ms)
         check(len(lat) >= 50, "echo calls ran while the queries did", str(len(lat)))
         check(p99 < 5, "echo p99 under 5 ms while SQLite works", "p99 %.2f ms" % p99)
         n.stop()
