@@ -3,17 +3,16 @@
 -- (fdn.query) is @feathersjs/adapter-commons v5's. Deviations are noted where they happen.
 local errors = require "fdn.errors"
 local query = require "fdn.query"
+local adapter = require "fdn.query.adapter"
 
 local M = {}
 
 local type, pairs, ipairs, tostring, setmetatable, rawequal, error =
   type, pairs, ipairs, tostring, setmetatable, rawequal, error
-local tointeger, mtype, huge, min = math.tointeger, math.type, math.huge, math.min
+local huge, min = math.huge, math.min
 local sort = table.sort
-local format = string.format
 
-local BadRequest, NotFound, MethodNotAllowed =
-  errors.BadRequest, errors.NotFound, errors.MethodNotAllowed
+local BadRequest, MethodNotAllowed = errors.BadRequest, errors.MethodNotAllowed
 
 -- Lists and null are fdn.json's (inside the runtime; plain lua5.4 runs without
 -- it). A test may load this file afresh with a stand-in fdn.json: the query
@@ -90,42 +89,11 @@ local function state(self)
   return s
 end
 
-local function id_text(id)
-  if mtype(id) == "float" and tointeger(id) then id = tointeger(id) end
-  if is_null(id) then return "null" end
-  return tostring(id)
-end
-
 ---------------------------------------------------------------------------
 -- The service
 ---------------------------------------------------------------------------
 
 local Service = {}
-
--- params.paginate / params.adapter override the options for one call
--- (adapter-commons getOptions).
-local function call_options(self, params)
-  local paginate = params.paginate
-  if paginate == nil then paginate = self.options.paginate end
-  local multi = self.options.multi
-  local ad = params.adapter
-  if type(ad) == "table" then
-    if ad.paginate ~= nil then paginate = ad.paginate end
-    if ad.multi ~= nil then multi = ad.multi end
-  end
-  return paginate, multi
-end
-
-local function allows_multi(multi, method)
-  if multi == true then return true end
-  if not multi then return false end
-  if type(multi) == "table" then
-    for _, m in ipairs(multi) do
-      if m == method then return true end
-    end
-  end
-  return false
-end
 
 -- Everything a call needs from params.query, validated and compiled once:
 -- { match = predicate|nil (nil: every record), limit, skip, sort, select }.
@@ -158,14 +126,11 @@ local function lookup(s, id, match)
   local rec = s.store[normkey(id)]
   if rec == nil and id == nil then rec = s.store["null"] end
   if rec ~= nil and (match == nil or match(rec)) then return rec end
-  error(NotFound(format("No record found for id '%s'", id_text(id))), 0)
+  adapter.not_found(id, is_null)
 end
 
-local function check_data(data, method)
-  if type(data) ~= "table" or rawequal(data, null) then
-    error(BadRequest(format("A data object must be provided to the '%s' method", method)), 0)
-  end
-end
+local function check_data(data, method) adapter.check_data(data, method, null) end
+local function call_options(self, params) return adapter.call_options(self.options, params) end
 
 function Service.find(self, params)
   params = params or EMPTY
@@ -209,7 +174,7 @@ function Service.create(self, data, params)
   local fields = type(q) == "table" and query.parse_select(q["$select"]) or nil
   if is_list(data) then
     local _, multi = call_options(self, params)
-    if not allows_multi(multi, "create") then
+    if not adapter.allows_multi(multi, "create") then
       error(MethodNotAllowed("Can not create multiple entries"), 0)
     end
     for i = 1, #data do check_data(data[i], "create") end -- all or nothing
@@ -246,10 +211,8 @@ end
 function Service.patch(self, id, data, params)
   params = params or EMPTY
   local s = state(self)
-  local paginate, multi = call_options(self, params)
-  if is_null(id) and not allows_multi(multi, "patch") then
-    error(MethodNotAllowed("Can not patch multiple entries"), 0)
-  end
+  local paginate = call_options(self, params)
+  adapter.check_multi(self.options, params, id, "patch", is_null)
   check_data(data, "patch")
   local p = plan(params, paginate)
   local idf = self.options.id
@@ -271,10 +234,8 @@ end
 function Service.remove(self, id, params)
   params = params or EMPTY
   local s = state(self)
-  local paginate, multi = call_options(self, params)
-  if is_null(id) and not allows_multi(multi, "remove") then
-    error(MethodNotAllowed("Can not remove multiple entries"), 0)
-  end
+  local paginate = call_options(self, params)
+  adapter.check_multi(self.options, params, id, "remove", is_null)
   local p = plan(params, paginate)
   local idf = self.options.id
   if not is_null(id) then

@@ -231,6 +231,18 @@ local function compile_field(V, k, v)
   return function(r) return p(walk(r, path, is_list)) end
 end
 
+-- dollar_key(k, top, q): a $-key of query object q (top: the whole query). True for $or,
+-- and $and at the top (a list of queries); false for a filter at the top ($limit, ...);
+-- anything else raises adapter-commons' BadRequest.
+function M.dollar_key(k, top, q)
+  if k == "$or" or (k == "$and" and top) then return true end
+  if top then
+    if not FILTERS[k] then error(BadRequest("Invalid filter value " .. k), 0) end
+    return false
+  end
+  error(BadRequest("Invalid query parameter " .. k, q), 0)
+end
+
 local compile_query
 
 -- $or / $and: each element is a query object. Returns the predicates of the
@@ -275,13 +287,9 @@ compile_query = function(V, q, top)
   local conds = {}
   for k, v in pairs(q) do
     if is_dollar(k) then
-      if k == "$or" or (k == "$and" and top) then
+      if M.dollar_key(k, top, q) then
         local c = compile_list(V, k, v)
         if c then conds[#conds + 1] = c end
-      elseif top then
-        if not FILTERS[k] then error(BadRequest("Invalid filter value " .. k), 0) end
-      else
-        error(BadRequest("Invalid query parameter " .. k, q), 0)
       end
     else
       validate_prop(V, v)
