@@ -37,6 +37,7 @@ int luaopen_fdn_core_socket(lua_State *L);
 int luaopen_fdn_core_jwt(lua_State *L);
 int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
+int luaopen_fdn_core_pg(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -397,6 +398,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.jwt", luaopen_fdn_core_jwt);
     preload(L, n, "fdn.core.bcrypt", luaopen_fdn_core_bcrypt);
     preload(L, n, "fdn.core.sqlite", luaopen_fdn_core_sqlite);
+    preload(L, n, "fdn.core.pg", luaopen_fdn_core_pg);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

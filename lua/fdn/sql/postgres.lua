@@ -1,0 +1,363 @@
+-- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, transaction, columns,
+-- close) on fdn.core.pg's connections: a lazy pool (4 by default, ?pool=N) and a bounded FIFO
+-- queue of waiting calls (1000, ?queue=N); `?` placeholders become $1..$n.
+local core = require "fdn.core.pg"
+local sched = require "fdn.sched"
+local errors = require "fdn.errors"
+local json = require "fdn.json"
+
+local M = {}
+
+local type, error, pcall, select, setmetatable, tonumber, tostring, unpack, pack, mtype, pairs, ipairs =
+  type, error, pcall, select, setmetatable, tonumber, tostring, table.unpack, table.pack, math.type, pairs, ipairs
+local byte, sub, find, gsub, char, concat = string.byte, string.sub, string.find, string.gsub, string.char, table.concat
+
+-- `?` -> $1..$n outside '...' (and E'...'), "...", -- and /* */ comments (nested) and $tag$
+-- quotes; `??` is a literal `?` (PostgreSQL's jsonb operators). Returns the SQL and n.
+local function rewrite(sql)
+  local out, n, i, from, len = {}, 0, 1, 1, #sql
+  while i <= len do
+    local s = find(sql, "[?'\"%-/$]", i)
+    if not s then break end
+    local c = byte(sql, s)
+    i = s + 1
+    if c == 63 then -- ?
+      out[#out + 1] = sub(sql, from, s - 1)
+      if byte(sql, s + 1) == 63 then
+        out[#out + 1] = "?"
+        i = s + 2
+      else
+        n = n + 1
+        out[#out + 1] = "$" .. n
+      end
+      from = i
+    elseif c == 39 then -- '...' with '' (and \' after E)
+      local prev = s > 1 and byte(sql, s - 1)
+      local escapes = (prev == 69 or prev == 101) and (s == 2 or not find(sub(sql, s - 2, s - 2), "[%w_$]"))
+      while true do
+        local e = find(sql, escapes and "['\\]" or "'", i)
+        if not e then i = len + 1 break end
+        if byte(sql, e) == 92 then i = e + 2
+        elseif byte(sql, e + 1) == 39 then i = e + 2
+        else i = e + 1 break end
+      end
+    elseif c == 34 then -- "..." with ""
+      while true do
+        local e = find(sql, '"', i, true)
+        if not e then i = len + 1 break end
+        i = e + 1
+        if byte(sql, i) ~= 34 then break end
+        i = i + 1
+      end
+    elseif c == 45 then -- -- to the end of the line
+      if byte(sql, i) == 45 then i = (find(sql, "\n", i, true) or len) + 1 end
+    elseif c == 47 then -- /* ... */, nested
+      if byte(sql, i) == 42 then
+        local depth = 1
+        i = i + 1
+        while depth > 0 do
+          local e = find(sql, "[/*]", i)
+          if not e then i = len + 1 break end
+          local two = sub(sql, e, e + 1)
+          if two == "/*" then depth, i = depth + 1, e + 2
+          elseif two == "*/" then depth, i = depth - 1, e + 2
+          else i = e + 1 end
+        end
+      end
+    else -- $: a dollar quote $tag$...$tag$ (not $1, not inside a name)
+      local tag = sql:match("^%$[%a_\128-\255]?[%w_\128-\255]*%$", s)
+      if tag and not (s > 1 and find(sub(sql, s - 1, s - 1), "[%w_\128-\255$]")) then
+        local e = find(sql, tag, s + #tag, true)
+        i = e and e + #tag or len + 1
+      end
+    end
+  end
+  if n == 0 and from == 1 then return sql, 0 end
+  out[#out + 1] = sub(sql, from)
+  return concat(out), n
+end
+M.rewrite = rewrite
+
+local cache, cached = {}, 0 -- rewritten statements, dropped all at once past 512
+local function prepare(sql)
+  local hit = cache[sql]
+  if hit then return hit[1], hit[2] end
+  local text, n = rewrite(sql)
+  if cached >= 512 then cache, cached = {}, 0 end
+  cache[sql], cached = { text, n }, cached + 1
+  return text, n
+end
+
+-- A Feathers error for a SQLSTATE (23505 Conflict, 23xxx BadRequest, 08xxx and shutdowns
+-- Unavailable, the rest GeneralError), raised.
+local UNAVAILABLE = { ["57P01"] = true, ["57P02"] = true, ["57P03"] = true, ["53300"] = true }
+local function raise(message, code)
+  local data = code and { code = code } or nil
+  local class = errors.GeneralError
+  if code == "23505" then class = errors.Conflict
+  elseif code and sub(code, 1, 2) == "23" then class = errors.BadRequest
+  elseif code and (sub(code, 1, 2) == "08" or UNAVAILABLE[code]) then class = errors.Unavailable end
+  error(class(message, data), 0)
+end
+
+local function current(what)
+  local co = sched.current()
+  if not co then
+    error("postgres: db:" .. what .. " called outside a coroutine (call it from a service, hook, "
+      .. "configure function or task)", 4)
+  end
+  return co
+end
+
+-- Runs sql with the arguments on conn, waiting; returns rows, changes.
+local function run(conn, sql, ...)
+  local co = sched.current()
+  local text, n = prepare(sql)
+  local given = select("#", ...)
+  if given ~= n then raise("postgres: " .. n .. " placeholders but " .. given .. " values in: " .. sql) end
+  local params = { ... }
+  for i = 1, n do
+    local v = params[i]
+    if type(v) == "table" and v ~= json.null then params[i] = json.encode(v) end
+  end
+  local ok, err = conn:query(text, params, n, function(...) sched.wake(co, ...) end)
+  if not ok then raise("postgres: " .. tostring(err), conn:state() == "dead" and "08006" or nil) end
+  local done, a, b = sched.wait()
+  if not done then raise(a, b) end
+  return a, b
+end
+
+-- The pool: idle connections (a stack), how many are open, and the FIFO of waiting coroutines.
+local Pool = {}
+Pool.__index = Pool
+
+local function open(pool)
+  local co = sched.current()
+  local conn, err = core.connect(pool.params, function(...) sched.wake(co, ...) end)
+  if not conn then raise("postgres: cannot connect: " .. tostring(err), "08001") end
+  local ok, msg, code = sched.wait()
+  if not ok then
+    conn:close()
+    raise("postgres: cannot connect: " .. gsub(tostring(msg), "%s+$", ""), code)
+  end
+  return conn
+end
+
+function Pool:acquire()
+  for _ = 1, 3 do -- (a waiter woken without a connection retries, at most twice)
+    if self.closed then raise("postgres: the database is closed", "08003") end
+    local idle = self.idle
+    while #idle > 0 do
+      local conn = idle[#idle]
+      idle[#idle] = nil
+      if conn:state() == "idle" then return conn end
+      conn:close()
+      self.open = self.open - 1
+    end
+    if self.open < self.size then
+      self.open = self.open + 1
+      local ok, conn = pcall(open, self)
+      if ok then return conn end
+      self.open = self.open - 1
+      self:handoff(nil) -- a waiter may try in this one's place
+      error(conn, 0)
+    end
+    if self.tail - self.head >= self.queue_max then
+      error(errors.Unavailable("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")"), 0)
+    end
+    self.tail = self.tail + 1
+    self.waiting[self.tail] = sched.current()
+    local conn = sched.wait()
+    if conn then return conn end
+  end
+  raise("postgres: no connection could be had", "08001")
+end
+
+-- Gives conn (or nil: a place in the pool) to the first waiter; true when there was one.
+function Pool:handoff(conn)
+  while self.head < self.tail do
+    self.head = self.head + 1
+    local co = self.waiting[self.head]
+    self.waiting[self.head] = nil
+    if sched.wake(co, conn) then return true end
+  end
+  return false
+end
+
+function Pool:release(conn)
+  if self.closed or conn:state() ~= "idle" then
+    conn:close()
+    self.open = self.open - 1
+    conn = nil
+  end
+  if not self:handoff(conn) and conn then self.idle[#self.idle + 1] = conn end
+end
+
+local Db, Tx = {}, {}
+Db.__index, Tx.__index = Db, Tx
+
+-- Runs fn(conn) on the transaction's connection when this coroutine holds one, else on a
+-- pooled one for the time of the call.
+local function with(db, what, sql, ...)
+  local co = current(what)
+  local held = db.holders[co]
+  if held then return run(held, sql, ...) end
+  local pool = db.pool
+  local conn = pool:acquire()
+  local ok, rows, changes = pcall(run, conn, sql, ...)
+  pool:release(conn)
+  if not ok then error(rows, 0) end
+  return rows, changes
+end
+
+function Db:query(sql, ...)
+  return (with(self, "query", sql, ...))
+end
+
+function Db:exec(sql, ...)
+  local _, changes = with(self, "exec", sql, ...)
+  return { changes = changes or 0 }
+end
+
+local function finish(conn, ok, res, commit, rollback)
+  if ok then
+    run(conn, commit)
+    return unpack(res, 1, res.n)
+  end
+  if conn:state() == "idle" then pcall(run, conn, rollback) end
+  error(res, 0)
+end
+
+-- fn(tx) inside BEGIN .. COMMIT (ROLLBACK and re-raise when it raises), on one connection.
+function Db:transaction(fn)
+  local co = current("transaction")
+  if self.holders[co] then return Tx.transaction({ db = self, conn = self.holders[co], depth = 0 }, fn) end
+  local pool = self.pool
+  local conn = pool:acquire()
+  local tx = { db = self, conn = conn, depth = 0 }
+  setmetatable(tx, Tx)
+  self.holders[co] = conn
+  local r = pack(pcall(run, conn, "BEGIN"))
+  if r[1] then
+    local ok, res = pcall(function() return pack(fn(tx)) end)
+    r = pack(pcall(finish, conn, ok, res, "COMMIT", "ROLLBACK"))
+  end
+  self.holders[co] = nil
+  tx.finished = true
+  pool:release(conn)
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+function Tx:query(sql, ...)
+  if self.finished then error("postgres: tx:query after the transaction ended", 2) end
+  return (run(self.conn, sql, ...))
+end
+
+function Tx:exec(sql, ...)
+  if self.finished then error("postgres: tx:exec after the transaction ended", 2) end
+  local _, changes = run(self.conn, sql, ...)
+  return { changes = changes or 0 }
+end
+
+-- A nested transaction: a savepoint, released, or rolled back to when fn raises.
+function Tx:transaction(fn)
+  local depth = self.depth + 1
+  local name = "fdn_sp" .. depth
+  run(self.conn, "SAVEPOINT " .. name)
+  local sub_tx = setmetatable({ db = self.db, conn = self.conn, depth = depth }, Tx)
+  local ok, res = pcall(function() return pack(fn(sub_tx)) end)
+  sub_tx.finished = true
+  return finish(self.conn, ok, res, "RELEASE SAVEPOINT " .. name, "ROLLBACK TO SAVEPOINT " .. name)
+end
+
+local COLUMNS = [[
+SELECT c.column_name AS name, lower(c.data_type) AS type, c.is_nullable = 'NO' AS notnull,
+  EXISTS (SELECT 1 FROM information_schema.table_constraints t
+    JOIN information_schema.key_column_usage k ON k.constraint_schema = t.constraint_schema
+      AND k.constraint_name = t.constraint_name
+    WHERE t.constraint_type = 'PRIMARY KEY' AND t.table_schema = c.table_schema
+      AND t.table_name = c.table_name AND k.column_name = c.column_name) AS pk
+FROM information_schema.columns c
+WHERE c.table_name = ? AND c.table_schema = coalesce(?, current_schema())
+ORDER BY c.ordinal_position]]
+
+-- The table's columns in order ({ name, type (lower case), notnull, pk }), or nil.
+local function columns(self, name)
+  if type(name) ~= "string" then error("postgres: columns(table): table must be a string", 3) end
+  local schema, tbl = name:match("^([^.]+)%.([^.]+)$")
+  local rows = self:query(COLUMNS, tbl or name, schema or json.null)
+  if #rows == 0 then return nil end
+  local cols = {}
+  for i, r in ipairs(rows) do cols[i] = { name = r.name, type = r.type, notnull = r.notnull, pk = r.pk } end
+  return cols
+end
+Db.columns, Tx.columns = columns, columns
+
+function Db:close()
+  local pool = self.pool
+  if pool.closed then return end
+  pool.closed = true
+  for i = #pool.idle, 1, -1 do
+    pool.idle[i]:close()
+    pool.idle[i] = nil
+    pool.open = pool.open - 1
+  end
+  while pool:handoff(nil) do end -- each waiter raises "closed"
+end
+
+local function decode(s)
+  return (gsub(s, "%%(%x%x)", function(h) return char(tonumber(h, 16)) end))
+end
+
+local PASSED = { sslmode = true, sslrootcert = true, sslcert = true, sslkey = true,
+  application_name = true, options = true, target_session_attrs = true, gssencmode = true }
+
+-- postgres[ql]://[user[:password]@][host][:port][/db][?host=DIR&port=N&pool=N&queue=N&sslmode=..]
+-- -> libpq's keywords, pool size, queue bound.
+function M.parse(url)
+  local rest = url:match("^postgres://(.*)$") or url:match("^postgresql://(.*)$")
+  if not rest then error("postgres: not a postgres:// URL: " .. tostring(url), 3) end
+  local query = rest:match("%?(.*)$") or ""
+  rest = rest:gsub("%?.*$", "")
+  local auth, hostport, path = rest:match("^(.-)@([^@/]*)(.*)$")
+  if not auth then hostport, path = rest:match("^([^/]*)(.*)$") end
+  local p = { client_encoding = "UTF8", gssencmode = "disable", fallback_application_name = "fdnode" }
+  if auth then
+    local user, pass = auth:match("^([^:]*):(.*)$")
+    p.user, p.password = decode(user or auth), pass and decode(pass) or nil
+  end
+  local host, port = hostport:match("^%[(.-)%]:?(%d*)$")
+  if not host then host, port = hostport:match("^([^:]*):?(%d*)$") end
+  if not host then error("postgres: bad host in " .. url, 3) end
+  if host ~= "" then p.host = decode(host) end
+  if port ~= "" then p.port = port end
+  local db = path:match("^/(.+)$")
+  if db then p.dbname = decode(db) end
+  local size, queue = 4, 1000
+  for k, v in query:gmatch("([^&=]+)=?([^&]*)") do
+    k, v = decode(k), decode(v)
+    if k == "pool" then size = tonumber(v)
+    elseif k == "queue" then queue = tonumber(v)
+    elseif k == "host" or k == "port" or k == "user" or k == "password" or k == "dbname" or PASSED[k] then p[k] = v
+    else error("postgres: unknown URL parameter " .. k, 3) end
+  end
+  if mtype(size) ~= "integer" or size < 1 or size > 1000 then error("postgres: pool must be 1..1000", 3) end
+  if mtype(queue) ~= "integer" or queue < 0 then error("postgres: queue must be an integer >= 0", 3) end
+  -- a numeric address needs no name lookup (libpq's lookup of a name blocks)
+  if p.host and (p.host:match("^[%d.]+$") or p.host:find(":", 1, true)) then p.hostaddr = p.host end
+  for k, v in pairs(p) do
+    if find(v, "\0", 1, true) then error("postgres: NUL byte in the URL's " .. k, 3) end
+  end
+  return p, size, queue
+end
+
+-- connect(url) -> db (no connection is opened until the first call).
+function M.connect(url)
+  local params, size, queue = M.parse(url)
+  local pool = setmetatable({ params = params, size = size, queue_max = queue, idle = {}, open = 0,
+    waiting = {}, head = 0, tail = 0 }, Pool)
+  return setmetatable({ dialect = "postgres", pool = pool, holders = setmetatable({}, { __mode = "k" }) }, Db)
+end
+
+return M
