@@ -8,6 +8,7 @@ from netns import isolate
 
 isolate()
 
+import json  # noqa: E402
 import os  # noqa: E402
 import time  # noqa: E402
 
@@ -50,7 +51,7 @@ def shoot(page, name):
 
 def earlier_message(gateway, label):
     """A user signs up and posts over REST, before any page opens."""
-    st, _, _ = gateway.request("POST", "/users", {"email": "linus@example.com", "password": "pw-linus"}, JSON)
+    st, linus, _ = gateway.request("POST", "/users", {"email": "linus@example.com", "password": "pw-linus"}, JSON)
     eq(st, 201, "%s: sign-up over REST" % label)
     st, body, _ = gateway.request("POST", "/authentication", {"strategy": "local", "email": "linus@example.com",
                                                               "password": "pw-linus"}, JSON)
@@ -61,13 +62,15 @@ def earlier_message(gateway, label):
     st, msg, _ = gateway.request("POST", "/messages", {"text": "posted before the pages opened", "userId": 12345},
                                  dict(JSON, Authorization="Bearer " + token))
     eq(st, 201, "%s: a logged-in user posts" % label)
-    eq(((msg or {}).get("userId"), ((msg or {}).get("user") or {}).get("email")), (0, "linus@example.com"),
+    eq(((msg or {}).get("userId"), ((msg or {}).get("user") or {}).get("email")),
+       ((linus or {}).get("id"), "linus@example.com"),
        "%s: the author is the logged-in user, not the client's userId" % label)
+    return (msg or {}).get("id")
 
 
 def chat_in_three_tabs(gateway, label, shot):
     """Ada and Grace sign up in two tabs and chat; a third tab stays anonymous."""
-    earlier_message(gateway, label)
+    linus_message = earlier_message(gateway, label)
     browser = cdp.Browser(os.path.join(logdir(), "chromium-%s.log" % shot))
     a = anon = None
     try:
@@ -104,7 +107,8 @@ def chat_in_three_tabs(gateway, label, shot):
         eq(a.eval("%s.map((li) => li.querySelector('.who').textContent)" % LI),
            ["linus@example.com", "ada@example.com", "grace@example.com"], "%s: the authors shown on A" % label)
         eq(b.eval("%s.length" % LI), 3, "%s: B shows each message once" % label)
-        eq(b.eval("chat.service('messages').patch(0, {text: 'edited'}).then(() => 'patched', (e) => e.name)"),
+        eq(b.eval("chat.service('messages').patch(%s, {text: 'edited'}).then(() => 'patched', (e) => e.name)"
+                  % json.dumps(linus_message)),
            "Forbidden", "%s: B may not edit linus's message" % label)
         post(a, " ")
         eq(a.eval("document.getElementById('text').value"), " ", "%s: a blank message is not sent" % label)
@@ -149,13 +153,23 @@ def _():
               % os.path.relpath(f, ROOT))
 
 
+def fresh_database(name):
+    """The chat's database for one case: a new SQLite file in the test's log directory (the
+    example's default, examples/chat/chat.db, would keep users from run to run)."""
+    path = os.path.join(logdir(), "chat-%s.db" % name)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    return {"FDN_DATABASE": "sqlite:" + path}
+
+
 ready = cdp.CHROMIUM is not None and all(os.path.isfile(f) for f in VENDOR)
 
 
 @case("one node: two users chat in two tabs, a third tab stays anonymous")
 def _():
     if ready:
-        n = Node(*SCRIPTS, name="chat", args=["--public", PUBLIC])
+        n = Node(*SCRIPTS, name="chat", args=["--public", PUBLIC], env=fresh_database("one"))
         chat_in_three_tabs(n, "one node", "chat")
         eq(n.stop(), 0, "the node exits 0 on SIGTERM")
 
@@ -163,7 +177,8 @@ def _():
 @case("two nodes: the gateway serves the page, holds the sockets and logs them in; users and messages run on another node")
 def _():
     if ready:
-        store = Node(CHAT + "authentication.lua", CHAT + "users.lua", CHAT + "messages.lua", name="store", http=False)
+        store = Node(CHAT + "authentication.lua", CHAT + "users.lua", CHAT + "messages.lua", name="store", http=False,
+                     env=fresh_database("two"))
         gw = Node(CHAT + "authentication.lua", CHAT + "channels.lua", name="gateway", args=["--public", PUBLIC])
         check(wait_until(answers(gw, "/messages", 401), 8), "the remote messages service answers on the gateway")
         chat_in_three_tabs(gw, "two nodes", "chat-two-nodes")
