@@ -50,6 +50,9 @@ local e = t.throws(function() db:exec("INSERT INTO things (name) VALUES (?)", "o
 t.eq(e and e.data, { code = "23505" }, "unique: 23505")
 t.throws(function() db:exec("INSERT INTO things (name) VALUES (NULL)") end, "BadRequest")
 t.throws(function() db:exec("INSERT INTO things (name, n) VALUES ('neg', -1)") end, "BadRequest")
+e = t.throws(function() db:exec("INSERT INTO things (name, n) VALUES ('text', ?)", "abc") end, "BadRequest",
+  nil, "a value the column's type refuses is BadRequest (a data exception, 22xxx)")
+t.eq(e and e.data, { code = "22P02" }, "invalid text representation: 22P02")
 e = t.throws(function() db:query("SELEC 1") end, "GeneralError")
 t.eq(e and e.data, { code = "42601" }, "syntax: 42601")
 t.throws(function() db:query("SELECT nope FROM things") end, "GeneralError")

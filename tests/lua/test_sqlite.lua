@@ -79,6 +79,9 @@ t.throws(function() db:exec("INSERT INTO people (name, age) VALUES ('Neg', -1)")
   nil, "CHECK is BadRequest")
 t.throws(function() db:exec("INSERT INTO b VALUES (999)") end, "BadRequest",
   "FOREIGN KEY constraint failed", "FOREIGN KEY is BadRequest")
+e = t.throws(function() db:exec("INSERT INTO people (id, name) VALUES ('abc', 'Text id')") end, "BadRequest",
+  nil, "text into the INTEGER PRIMARY KEY is BadRequest (SQLITE_MISMATCH)")
+t.eq(e and e.data.code, "SQLITE_MISMATCH", "mismatch code")
 e = t.throws(function() db:query("SELEC 1") end, "GeneralError", nil, "a syntax error is GeneralError")
 t.check(e and e.message:find "syntax error", "with SQLite's message", e and e.message)
 t.eq(e and e.code, 500, "500")

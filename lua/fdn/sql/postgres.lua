@@ -88,14 +88,15 @@ local function prepare(sql)
   return text, n
 end
 
--- A Feathers error for a SQLSTATE (23505 Conflict, 23xxx BadRequest, 08xxx and shutdowns
--- Unavailable, the rest GeneralError), raised.
+-- A Feathers error for a SQLSTATE (23505 Conflict; 23xxx constraints and 22xxx data
+-- exceptions, a value the column's type refuses, BadRequest; 08xxx and shutdowns Unavailable;
+-- the rest GeneralError), raised.
 local UNAVAILABLE = { ["57P01"] = true, ["57P02"] = true, ["57P03"] = true, ["53300"] = true }
 local function raise(message, code)
   local data = code and { code = code } or nil
   local class = errors.GeneralError
   if code == "23505" then class = errors.Conflict
-  elseif code and sub(code, 1, 2) == "23" then class = errors.BadRequest
+  elseif code and (sub(code, 1, 2) == "23" or sub(code, 1, 2) == "22") then class = errors.BadRequest
   elseif code and (sub(code, 1, 2) == "08" or UNAVAILABLE[code]) then class = errors.Unavailable end
   error(class(message, data), 0)
 end

@@ -15,7 +15,7 @@ local pack = table.pack
 local function class_of(code)
   if code == "SQLITE_CONSTRAINT_UNIQUE" or code == "SQLITE_CONSTRAINT_PRIMARYKEY" then
     return errors.Conflict
-  elseif code:find("^SQLITE_CONSTRAINT") then
+  elseif code:find("^SQLITE_CONSTRAINT") or code == "SQLITE_MISMATCH" then
     return errors.BadRequest
   elseif code:find("^SQLITE_BUSY") or code:find("^SQLITE_LOCKED") or code:find("^SQLITE_CANTOPEN")
     or code:find("^SQLITE_IOERR") then
