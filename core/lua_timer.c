@@ -15,7 +15,23 @@ struct ltimer {
     struct fdn_node *node;
     int self_ref; /* registry ref that keeps the userdata alive while armed */
     int repeat;
+    uint64_t due_ns; /* a one-shot's deadline on fdn_now_ns's clock */
 };
+
+/* libevent's clock is CLOCK_MONOTONIC_COARSE (a kernel tick behind the real one, 4 ms here):
+ * a timer can fire up to a tick before its time as fdn.now() counts. A one-shot that fires
+ * early waits out the rest (rounded up to a millisecond); so fdn.sleep(50) never ends before
+ * 50 ms, and the loop needs no timerfd (EVENT_BASE_FLAG_PRECISE_TIMER) on every turn. */
+static int rearmed_if_early(struct ltimer *t)
+{
+    uint64_t now = fdn_now_ns();
+    if (t->repeat || now >= t->due_ns)
+        return 0;
+    uint64_t ms = (t->due_ns - now + 999999u) / 1000000u;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+    event_add(t->ev, &tv);
+    return 1;
+}
 
 static void disarm(lua_State *L, struct ltimer *t)
 {
@@ -36,7 +52,7 @@ static void timer_fire_cb(evutil_socket_t fd, short what, void *arg)
     lua_State *L = n->L;
     int ref = t->self_ref;
     int repeat = t->repeat;
-    if (ref == LUA_NOREF)
+    if (ref == LUA_NOREF || rearmed_if_early(t))
         return;
     if (!repeat)
         t->self_ref = LUA_NOREF; /* one-shot: released after the dispatch below */
@@ -73,6 +89,7 @@ static int l_timer_new(lua_State *L)
     lua_pushvalue(L, 2);
     lua_setiuservalue(L, -2, 1);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((long long)(ms * 1000) % 1000000)};
+    t->due_ns = fdn_now_ns() + (uint64_t)(ms * 1e6);
     /* libevent counts from the time it cached when this turn of the loop began; Lua may have
      * run for a while since (long under a sanitizer), and a timer must not fire early */
     event_base_update_cache_time(n->base);

@@ -13,6 +13,16 @@ local t0 = fdn.now()
 fdn.sleep(50)
 local slept = fdn.now() - t0
 t.check(slept >= 49, "fdn.sleep waits", tostring(slept))
+-- never less than asked, as fdn.now() counts, whatever the loop's own clock (a coarse one lags
+-- by up to a kernel tick): 40 short sleeps at different phases of the tick
+local short = {}
+for i = 1, 40 do
+  local s0 = fdn.now()
+  fdn.sleep(1 + i % 5)
+  local took = fdn.now() - s0
+  if took < 1 + i % 5 then short[#short + 1] = ("%d ms took %.3f"):format(1 + i % 5, took) end
+end
+t.eq(short, {}, "no sleep ends early")
 
 local fired = {}
 fdn.timer(10, function(a, b) fired[#fired + 1] = a .. b end, "x", "y")
