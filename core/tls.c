@@ -92,7 +92,8 @@ int fdn_tls_equal(const void *a, const void *b, size_t n)
 void fdn_tls_derive(const char *secret, size_t len, const char *key, struct fdn_tls_keys *out)
 {
     static const char prefix[] = FDN_TLS_PBKDF2_SALT, salt[] = FDN_TLS_SALT,
-                      disc[] = FDN_TLS_INFO_DISCOVERY, link[] = FDN_TLS_INFO_LINK;
+                      disc[] = FDN_TLS_INFO_DISCOVERY, link[] = FDN_TLS_INFO_LINK,
+                      seal[] = FDN_TLS_INFO_SEAL;
     size_t key_len = strlen(key), psalt_len = sizeof prefix - 1 + key_len;
     uint8_t *psalt = xmalloc(psalt_len);
     memcpy(psalt, prefix, sizeof prefix - 1);
@@ -106,7 +107,9 @@ void fdn_tls_derive(const char *secret, size_t len, const char *key, struct fdn_
                      (const uint8_t *)disc, sizeof disc - 1, out->discovery,
                      sizeof out->discovery) < 0 ||
         fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, master, sizeof master,
-                     (const uint8_t *)link, sizeof link - 1, out->link, sizeof out->link) < 0) {
+                     (const uint8_t *)link, sizeof link - 1, out->link, sizeof out->link) < 0 ||
+        fdn_tls_hkdf((const uint8_t *)salt, sizeof salt - 1, master, sizeof master,
+                     (const uint8_t *)seal, sizeof seal - 1, out->seal, sizeof out->seal) < 0) {
         fdn_error("tls: key derivation failed"); /* only out of memory */
         abort();
     }
@@ -192,6 +195,11 @@ void fdn_tls_free(struct fdn_tls *t)
 const uint8_t *fdn_tls_discovery_key(const struct fdn_tls *t)
 {
     return t->keys.discovery;
+}
+
+const uint8_t *fdn_tls_seal_key(const struct fdn_tls *t)
+{
+    return t->keys.seal;
 }
 
 /* --- sessions ------------------------------------------------------------------------- */

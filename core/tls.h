@@ -17,14 +17,15 @@ struct fdn_tls_conn;
 /* Protocol version 2 of the key schedule: changing any of these splits clusters. The secret goes
  * through PBKDF2-HMAC-SHA256 (FDN_TLS_PBKDF2_ITERATIONS rounds, salt FDN_TLS_PBKDF2_SALT then the
  * --key partition name) into a master key, from which HKDF-SHA256 (salt FDN_TLS_SALT) expands
- * the two keys. The slow step makes every guess at a secret, tried offline against a captured
- * beacon, cost those rounds. The PSK identity names the version: the handshake of a node with
- * the older schedule fails as "unknown PSK identity". */
+ * the keys (beacons, links, sealed messages). The slow step makes every guess at a secret, tried
+ * offline against a captured beacon, cost those rounds. The PSK identity names the version: the
+ * handshake of a node with the older schedule fails as "unknown PSK identity". */
 #define FDN_TLS_PBKDF2_ITERATIONS 200000
 #define FDN_TLS_PBKDF2_SALT "fdnode cluster key v2:"
 #define FDN_TLS_SALT "fdnode cluster secret v1"
 #define FDN_TLS_INFO_DISCOVERY "fdnode discovery v1"
 #define FDN_TLS_INFO_LINK "fdnode link psk v1"
+#define FDN_TLS_INFO_SEAL "fdnode seal v1"
 #define FDN_TLS_PSK_IDENTITY "fdnode v2"
 
 /* --- primitives (no state) ------------------------------------------------------------ */
@@ -46,10 +47,12 @@ void fdn_tls_hmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t
 /* 1 when a[0..n) equals b[0..n), else 0; the time taken depends on n only. */
 int fdn_tls_equal(const void *a, const void *b, size_t n);
 
-/* The keys of a secret: one for beacon tags, one for the links' PSK. */
+/* The keys of a secret: one for beacon tags, one for the links' PSK, one for messages sealed
+ * on a shared bus (seal.h). */
 struct fdn_tls_keys {
     uint8_t discovery[FDN_TLS_KEY_LEN];
     uint8_t link[FDN_TLS_KEY_LEN];
+    uint8_t seal[FDN_TLS_KEY_LEN];
 };
 
 /* The keys of secret[0..len) in the partition `key` (--key), by the schedule above. Slow on
@@ -67,6 +70,9 @@ void fdn_tls_free(struct fdn_tls *t); /* wipes the keys; accepts NULL */
 
 /* The beacon key (FDN_TLS_KEY_LEN bytes), valid as long as t. */
 const uint8_t *fdn_tls_discovery_key(const struct fdn_tls *t);
+
+/* The seal key (FDN_TLS_KEY_LEN bytes), valid as long as t. */
+const uint8_t *fdn_tls_seal_key(const struct fdn_tls *t);
 
 /* --- one session ------------------------------------------------------------------------
  * A session reads ciphertext from cin and appends ciphertext to cout: a link passes its
