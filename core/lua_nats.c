@@ -9,6 +9,7 @@
 #include <nats/nats.h>
 
 #include "nats_bus.h"
+#include "nats_url.h"
 #include "node.h"
 
 #define CONN_MT "fdn.nats"
@@ -138,7 +139,8 @@ static struct lnats *check_conn(lua_State *L)
 static int l_connect(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    const char *url = luaL_checkstring(L, 1);
+    size_t url_len;
+    const char *url = luaL_checklstring(L, 1, &url_len);
     luaL_checktype(L, 2, LUA_TTABLE);
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_getfield(L, 2, "name");
@@ -160,9 +162,17 @@ static int l_connect(lua_State *L)
     luaL_setmetatable(L, CONN_MT);
     lua_newtable(L);
     lua_setiuservalue(L, -2, 1);
-    char err[256];
-    if (fdn_nats_new(n->base, url, name, (int)queue, (size_t)queue_bytes, &handlers, u, &u->bus,
-                     err, sizeof err) < 0) {
+    char err[256], user[FDN_NATS_CRED_MAX], pass[FDN_NATS_CRED_MAX];
+    char *servers = lua_newuserdatauv(L, url_len + 1, 0); /* collected with the call's stack */
+    int has_cred;
+    lua_insert(L, -2);
+    struct fdn_nats_opts o = {servers, NULL, NULL, name, (int)queue, (size_t)queue_bytes};
+    int rc = fdn_nats_url_split(url, url_len, servers, user, pass, &has_cred, err, sizeof err);
+    if (rc == 0 && has_cred) {
+        o.user = user;
+        o.pass = pass;
+    }
+    if (rc < 0 || fdn_nats_new(n->base, &o, &handlers, u, &u->bus, err, sizeof err) < 0) {
         u->bus = NULL;
         lua_pushnil(L);
         lua_pushstring(L, err);

@@ -398,9 +398,9 @@ static int fail(struct fdn_nats *c, natsStatus s, const char *what, char *err, s
     return -1;
 }
 
-int fdn_nats_new(struct event_base *base, const char *url, const char *name, int max_queued,
-                 size_t max_bytes, const struct fdn_nats_handlers *h, void *arg,
-                 struct fdn_nats **out, char *err, size_t errlen)
+int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
+                 const struct fdn_nats_handlers *h, void *arg, struct fdn_nats **out, char *err,
+                 size_t errlen)
 {
     if (!lib_open) {
         natsStatus s;
@@ -414,8 +414,8 @@ int fdn_nats_new(struct event_base *base, const char *url, const char *name, int
     c->reactor = pthread_self();
     c->h = *h;
     c->arg = arg;
-    c->max_queued = max_queued;
-    c->max_bytes = max_bytes;
+    c->max_queued = o->max_queued;
+    c->max_bytes = o->max_bytes;
     c->want_sock = -1;
     pthread_mutex_init(&c->mu, NULL);
     c->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -435,9 +435,11 @@ int fdn_nats_new(struct event_base *base, const char *url, const char *name, int
     }
     natsStatus s = natsOptions_Create(&c->opts);
     if (s == NATS_OK)
-        s = natsOptions_SetURL(c->opts, url);
-    if (s == NATS_OK && name)
-        s = natsOptions_SetName(c->opts, name);
+        s = natsOptions_SetURL(c->opts, o->url);
+    if (s == NATS_OK && o->user)
+        s = natsOptions_SetUserInfo(c->opts, o->user, o->pass);
+    if (s == NATS_OK && o->name)
+        s = natsOptions_SetName(c->opts, o->name);
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(c->opts, CONNECT_MS);
     if (s == NATS_OK)

@@ -23,12 +23,21 @@ struct fdn_nats_handlers {
                     const char *data, size_t len, int no_responders);
 };
 
-/* Starts connecting to url (nats://[user:pass@]host:port[,more]) on a thread of its own: 0
- * with *out (connected is called later), or -1 with a message in err. At most max_queued
- * messages of max_bytes in all wait for the reactor; more are dropped and counted. */
-int fdn_nats_new(struct event_base *base, const char *url, const char *name, int max_queued,
-                 size_t max_bytes, const struct fdn_nats_handlers *h, void *arg,
-                 struct fdn_nats **out, char *err, size_t errlen);
+/* What to connect to: url (nats://host:port[,more]; credentials in it are not decoded: see
+ * nats_url.h), user and pass (NULL: none), name (the client's name on the server, or NULL).
+ * At most max_queued messages of max_bytes in all wait for the reactor; more are dropped and
+ * counted. */
+struct fdn_nats_opts {
+    const char *url, *user, *pass, *name;
+    int max_queued;
+    size_t max_bytes;
+};
+
+/* Starts connecting on a thread of its own: 0 with *out (connected is called later), or -1
+ * with a message in err. */
+int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
+                 const struct fdn_nats_handlers *h, void *arg, struct fdn_nats **out, char *err,
+                 size_t errlen);
 
 /* Once connected: 0, or -1 with libnats' message in err. reply may be NULL. While the server
  * is away, libnats buffers what is published (its reconnect buffer) and sends it later. */

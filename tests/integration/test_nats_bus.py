@@ -15,7 +15,7 @@ import time
 from fdntest import Node, case, check, eq, figure, finish, wait_until
 from natsserver import NatsServer
 
-server = NatsServer(user="fdn", password="s3cret-pw")
+server = NatsServer(user="fdn", password="p@ss:w/rd %")  # escaped in the URL
 FIXTURE = "tests/integration/fixtures/nats_bus.lua"
 
 
@@ -54,7 +54,7 @@ a = b = None
 
 @case("a wrong password: connect's callback says why, the node runs on")
 def _():
-    bad = server.url.replace("s3cret-pw", "nope")
+    bad = "nats://fdn:nope@127.0.0.1:%d" % server.port
     n = Node(FIXTURE, name="bad", env={"FDN_NATS_URL": bad, "FDN_NATS_NAME": "bad"})
     s = wait_until(lambda: state(n).get("error"), 10)
     check(s and "uthoriz" in s, "the error names the authorization", repr(s))
