@@ -268,6 +268,23 @@ static int l_inbox(lua_State *L)
     return 1;
 }
 
+/* conn:status() -> "connecting", "connected", "reconnecting" (publishing is buffered by
+ * libnats meanwhile), "closed", or another of libnats' states (lower case). */
+static int l_status(lua_State *L)
+{
+    struct lnats *u = luaL_checkudata(L, 1, CONN_MT);
+    int st = u->bus && u->self_ref != LUA_NOREF ? fdn_nats_status(u->bus) : -1;
+    const char *name = st == -1                              ? "closed"
+                       : st == -2                            ? "connecting"
+                       : st == NATS_CONN_STATUS_CONNECTED    ? "connected"
+                       : st == NATS_CONN_STATUS_RECONNECTING ? "reconnecting"
+                       : st == NATS_CONN_STATUS_CLOSED       ? "closed"
+                       : st == NATS_CONN_STATUS_CONNECTING   ? "connecting"
+                                                             : "disconnected";
+    lua_pushstring(L, name);
+    return 1;
+}
+
 /* conn:stats() -> {queued = n, dropped = n} */
 static int l_stats(lua_State *L)
 {
@@ -296,8 +313,8 @@ static int l_close(lua_State *L)
 }
 
 static const luaL_Reg conn_methods[] = {
-    {"publish", l_publish}, {"subscribe", l_subscribe}, {"inbox", l_inbox},
-    {"stats", l_stats},     {"close", l_close},         {NULL, NULL},
+    {"publish", l_publish}, {"subscribe", l_subscribe}, {"inbox", l_inbox}, {"stats", l_stats},
+    {"status", l_status},   {"close", l_close},         {NULL, NULL},
 };
 
 static const luaL_Reg nats_funcs[] = {

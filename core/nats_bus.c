@@ -285,6 +285,13 @@ static void on_closed(natsConnection *nc, void *closure)
     on_state(closure, FDN_NATS_CLOSED);
 }
 
+/* libnats' last error on this thread, without its "(file.c:line): " prefix. */
+static const char *last_error(natsStatus s)
+{
+    const char *last = nats_GetLastError(NULL), *cut = last ? strstr(last, "): ") : NULL;
+    return cut ? cut + 3 : last && *last ? last : natsStatus_GetText(s);
+}
+
 static void *connect_main(void *arg)
 {
     struct fdn_nats *c = arg;
@@ -292,8 +299,7 @@ static void *connect_main(void *arg)
     it->kind = IT_CONNECTED;
     natsStatus s = natsConnection_Connect(&it->nc, c->opts);
     if (s != NATS_OK) {
-        const char *last = nats_GetLastError(NULL);
-        it->err = xstrdup(last && *last ? last : natsStatus_GetText(s));
+        it->err = xstrdup(last_error(s));
         it->nc = NULL;
     }
     push(c, it);
@@ -307,11 +313,10 @@ static void free_item(struct item *it)
     free(it);
 }
 
-static void drop_connection(struct fdn_nats *c, natsConnection *nc)
+static void drop_connection(natsConnection *nc)
 {
     NO_SIGNALS(natsConnection_Close(nc));
     natsConnection_Destroy(nc);
-    (void)c;
 }
 
 static int sub_known(struct fdn_nats *c, uint64_t sid)
@@ -331,7 +336,7 @@ static void handle(struct fdn_nats *c, struct item *it)
         }
         if (c->closed) {
             if (it->nc)
-                drop_connection(c, it->nc);
+                drop_connection(it->nc);
             return;
         }
         c->nc = it->nc;
@@ -390,11 +395,9 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     event_add(c->more_ev, &now); /* the rest after the next poll */
 }
 
-static int fail(struct fdn_nats *c, natsStatus s, const char *what, char *err, size_t errlen)
+static int fail(natsStatus s, const char *what, char *err, size_t errlen)
 {
-    const char *last = nats_GetLastError(NULL);
-    snprintf(err, errlen, "%s: %s", what, last && *last ? last : natsStatus_GetText(s));
-    (void)c;
+    snprintf(err, errlen, "%s: %s", what, last_error(s));
     return -1;
 }
 
@@ -406,7 +409,7 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         natsStatus s;
         NO_SIGNALS(s = nats_Open(-1));
         if (s != NATS_OK)
-            return fail(NULL, s, "nats_Open", err, errlen);
+            return fail(s, "nats_Open", err, errlen);
         lib_open = 1;
     }
     struct fdn_nats *c = xcalloc(1, sizeof *c);
@@ -456,7 +459,7 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         s = natsOptions_SetClosedCB(c->opts, on_closed, c);
     if (s != NATS_OK) {
         c->closed = 1;
-        return fail(c, s, "nats options", err, errlen);
+        return fail(s, "nats options", err, errlen);
     }
     int rc;
     NO_SIGNALS(rc = pthread_create(&c->connector, NULL, connect_main, c));
@@ -483,7 +486,7 @@ int fdn_nats_publish(struct fdn_nats *c, const char *subject, const char *reply,
     }
     natsStatus s = reply ? natsConnection_PublishRequest(c->nc, subject, reply, data, (int)len)
                          : natsConnection_Publish(c->nc, subject, data, (int)len);
-    return s == NATS_OK ? 0 : fail(c, s, "publish", err, errlen);
+    return s == NATS_OK ? 0 : fail(s, "publish", err, errlen);
 }
 
 int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queue, uint64_t *sid,
@@ -501,7 +504,7 @@ int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queu
     else
         NO_SIGNALS(s = natsConnection_Subscribe(&ns, c->nc, subject, on_msg, c));
     if (s != NATS_OK)
-        return fail(c, s, "subscribe", err, errlen);
+        return fail(s, "subscribe", err, errlen);
     struct sub *sb = xcalloc(1, sizeof *sb);
     sb->s = ns;
     sb->sid = (uint64_t)natsSubscription_GetID(ns);
@@ -529,6 +532,11 @@ void fdn_nats_unsubscribe(struct fdn_nats *c, uint64_t sid)
         }
 }
 
+int fdn_nats_status(const struct fdn_nats *c)
+{
+    return c->closed ? -1 : c->nc ? (int)natsConnection_Status(c->nc) : -2;
+}
+
 void fdn_nats_stats(struct fdn_nats *c, int *queued, uint64_t *dropped)
 {
     pthread_mutex_lock(&c->mu);
@@ -548,7 +556,7 @@ void fdn_nats_close(struct fdn_nats *c)
         sub_free(sb);
     }
     if (c->nc)
-        drop_connection(c, c->nc);
+        drop_connection(c->nc);
     c->nc = NULL;
 }
 
@@ -564,7 +572,7 @@ void fdn_nats_shutdown(void)
         }
         for (struct item *it = c->head; it; it = it->next)
             if (it->kind == IT_CONNECTED && it->nc) {
-                drop_connection(c, it->nc);
+                drop_connection(it->nc);
                 it->nc = NULL;
             }
         natsOptions_Destroy(c->opts);

@@ -48,6 +48,9 @@ int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queu
 /* Messages of sid still queued are dropped. Unknown sids are ignored. */
 void fdn_nats_unsubscribe(struct fdn_nats *c, uint64_t sid);
 
+/* libnats' natsConnStatus of the connection; -1 once closed, -2 while the first connect runs. */
+int fdn_nats_status(const struct fdn_nats *c);
+
 /* Messages waiting for the reactor, and dropped because the queue was full. */
 void fdn_nats_stats(struct fdn_nats *c, int *queued, uint64_t *dropped);
 

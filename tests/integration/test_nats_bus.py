@@ -57,7 +57,7 @@ def _():
     bad = "nats://fdn:nope@127.0.0.1:%d" % server.port
     n = Node(FIXTURE, name="bad", env={"FDN_NATS_URL": bad, "FDN_NATS_NAME": "bad"})
     s = wait_until(lambda: state(n).get("error"), 10)
-    check(s and "uthoriz" in s, "the error names the authorization", repr(s))
+    check(s and s.startswith("Authorization"), "the error names the authorization", repr(s))
     eq(state(n)["connected"], False, "not connected")
     clean_exit(n)
 
@@ -66,6 +66,7 @@ def _():
 def _():
     global a, b
     a, b = start("a"), start("b")
+    eq((state(a)["status"], state(b)["status"]), ("connected", "connected"), "status: connected")
     publish(a, "t.a.in", data="self")
     check(wait_until(lambda: state(a)["got"] == 1, 5), "a got its own message", json.dumps(state(a)))
     eq(state(a)["last"], "self", "its data")
@@ -134,6 +135,7 @@ def _():
     for n in (a, b):
         check(wait_until(lambda: "disconnected" in state(n)["statuses"], 5), "%s: disconnected" % n.name,
               json.dumps(state(n)))
+        eq(state(n)["status"], "reconnecting", "%s: status reconnecting" % n.name)
     time.sleep(0.5)
     t_up = time.monotonic()
     server.start()
