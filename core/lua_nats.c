@@ -1,5 +1,6 @@
 /* lua_nats.c: the fdn.core.nats binding: connect(url, opts, cb) -> conn; conn:publish,
- * conn:subscribe -> sub (sub:unsubscribe()), conn:inbox(), conn:stats(), conn:close().
+ * conn:subscribe -> sub (sub:unsubscribe()), conn:flush(cb), conn:inbox(), conn:status(),
+ * conn:stats(), conn:close().
  * Every callback runs on the reactor (nats_bus.c hands libnats' threads over). */
 #include <stdint.h>
 #include <stdio.h>
@@ -155,7 +156,7 @@ static int l_connect(lua_State *L)
     if (!lua_isnil(L, -1))
         luaL_checktype(L, -1, LUA_TFUNCTION);
     int on_status_idx = lua_gettop(L);
-    struct lnats *u = lua_newuserdatauv(L, sizeof *u, 1);
+    struct lnats *u = lua_newuserdatauv(L, sizeof *u, 2); /* subscriptions, flushes */
     memset(u, 0, sizeof *u);
     u->node = n;
     u->cb_ref = u->status_ref = u->self_ref = LUA_NOREF;
@@ -256,6 +257,76 @@ static int l_unsubscribe(lua_State *L)
     return 0;
 }
 
+/* A flush's message came back: the oldest flush's callback, cb(true). Upvalue: the queue. */
+static int l_flush_back(lua_State *L)
+{
+    int q = lua_upvalueindex(1);
+    lua_getfield(L, q, "head");
+    lua_Integer head = lua_tointeger(L, -1);
+    if (lua_rawgeti(L, q, head) != LUA_TFUNCTION)
+        return 0;
+    lua_pushnil(L);
+    lua_rawseti(L, q, head);
+    lua_pushinteger(L, head + 1);
+    lua_setfield(L, q, "head");
+    lua_pushboolean(L, 1);
+    lua_call(L, 1, 0);
+    return 0;
+}
+
+/* conn:flush(cb) -> true (cb(true) once the server has everything published before), or nil,
+ * message. An empty message to an inbox of the connection's own: the server keeps a
+ * connection's order, so its return means the rest arrived. While the server is away it
+ * waits (libnats buffers it); a close drops the callbacks. */
+static int l_flush(lua_State *L)
+{
+    struct lnats *u = check_conn(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    char err[256];
+    if (lua_getiuservalue(L, 1, 2) != LUA_TTABLE) { /* the first flush: the inbox */
+        lua_createtable(L, 0, 3);
+        natsInbox *inbox = NULL;
+        uint64_t sid;
+        if (natsInbox_Create(&inbox) != NATS_OK)
+            return luaL_error(L, "cannot make an inbox");
+        lua_pushstring(L, inbox);
+        int rc = fdn_nats_subscribe(u->bus, inbox, NULL, &sid, err, sizeof err);
+        natsInbox_Destroy(inbox);
+        if (rc < 0) {
+            lua_pushnil(L);
+            lua_pushstring(L, err);
+            return 2;
+        }
+        lua_setfield(L, -2, "subject");
+        lua_pushinteger(L, 1);
+        lua_setfield(L, -2, "head");
+        lua_pushinteger(L, 1);
+        lua_setfield(L, -2, "tail");
+        lua_getiuservalue(L, 1, 1);
+        lua_pushvalue(L, -2);
+        lua_pushcclosure(L, l_flush_back, 1);
+        lua_rawseti(L, -2, (lua_Integer)sid);
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_setiuservalue(L, 1, 2);
+    }
+    int q = lua_gettop(L);
+    lua_getfield(L, q, "subject");
+    if (fdn_nats_publish(u->bus, lua_tostring(L, -1), NULL, "", 0, err, sizeof err) < 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    lua_getfield(L, q, "tail");
+    lua_Integer tail = lua_tointeger(L, -1);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, q, tail);
+    lua_pushinteger(L, tail + 1);
+    lua_setfield(L, q, "tail");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* conn:inbox() -> a new unique subject for replies. */
 static int l_inbox(lua_State *L)
 {
@@ -307,14 +378,16 @@ static int l_close(lua_State *L)
     struct lnats *u = luaL_checkudata(L, 1, CONN_MT);
     fdn_nats_close(u->bus); /* the memory is freed at the node's exit (fdn_nats_shutdown) */
     release(L, u);
-    lua_newtable(L); /* the subscriptions' functions go */
+    lua_newtable(L); /* the subscriptions' functions go, and the flushes' callbacks */
     lua_setiuservalue(L, 1, 1);
+    lua_pushnil(L);
+    lua_setiuservalue(L, 1, 2);
     return 0;
 }
 
 static const luaL_Reg conn_methods[] = {
     {"publish", l_publish}, {"subscribe", l_subscribe}, {"inbox", l_inbox}, {"stats", l_stats},
-    {"status", l_status},   {"close", l_close},         {NULL, NULL},
+    {"flush", l_flush},     {"status", l_status},       {"close", l_close}, {NULL, NULL},
 };
 
 static const luaL_Reg nats_funcs[] = {

@@ -114,6 +114,14 @@ def _():
     check(p99 < 10, "echo p99 under 10 ms", "%.2f ms" % p99)
 
 
+@case("flush: once it calls back, the server has every message published before it")
+def _():
+    before = state(b)["got"]
+    status, value, _ = a.request("POST", "/publish", body={"subject": "t.b.in", "count": 2000, "flush": True})
+    eq(status, 201, "published and flushed")
+    check(wait_until(lambda: state(b)["got"] == before + 2000, 5), "b got the 2000", json.dumps(state(b)))
+
+
 @case("a slow subscriber with queue=100: the excess is dropped and counted, the rest handled")
 def _():
     c = start("c", FDN_NATS_QUEUE="100")
