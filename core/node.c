@@ -21,6 +21,7 @@
 #include "reactor.h"
 #include "http.h"
 #include "link.h"
+#include "nats_bus.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -39,6 +40,7 @@ int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
 int luaopen_fdn_core_pg(lua_State *L);
 int luaopen_fdn_core_http_client(lua_State *L);
+int luaopen_fdn_core_nats(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -110,6 +112,7 @@ void fdn_node_free(struct fdn_node *n)
     fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
         lua_close(n->L); /* finalizers free timers before the base goes */
+    fdn_nats_shutdown(); /* the connections were closed with the state: libnats' threads end */
     fdn_alloc_release(&n->mem);
     struct event **evs[] = {&n->sig_term,       &n->sig_int,   &n->sig_hup,
                             &n->shutdown_timer, &n->exit_poll, &n->reclaim};
@@ -397,6 +400,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.sqlite", luaopen_fdn_core_sqlite);
     preload(L, n, "fdn.core.pg", luaopen_fdn_core_pg);
     preload(L, n, "fdn.core.http_client", luaopen_fdn_core_http_client);
+    preload(L, n, "fdn.core.nats", luaopen_fdn_core_nats);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

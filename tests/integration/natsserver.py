@@ -1,0 +1,103 @@
+"""natsserver: a real NATS server (Debian's nats-server) for the tests: a config file in a
+temporary directory, listening on 127.0.0.1 on a free port, with an optional user and password.
+restart() keeps the port; stopped at exit. Call it after netns.isolate(): the server's port is
+inside the test's namespace."""
+import atexit
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from urllib.parse import quote
+
+from fdntest import free_port
+
+
+def binary():
+    """nats-server's path, or None."""
+    return shutil.which("nats-server") or next(
+        (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if os.path.exists(p)), None)
+
+
+def _quoted(s):
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class NatsServer:
+    """server = NatsServer(user=None, password=None); server.url (nats://, with the credentials);
+    restart(down); stop_server(); start(); stop() (also run at exit); log()."""
+
+    def __init__(self, user=None, password=None):
+        self.bin = binary()
+        if not self.bin:
+            print("skipped: nats-server is not installed (apt-get install nats-server)")
+            sys.exit(77)
+        self.dir = tempfile.mkdtemp(prefix="fdn-nats-")
+        self.port = free_port()
+        self.logfile = os.path.join(self.dir, "server.log")
+        self.conf = os.path.join(self.dir, "server.conf")
+        self.proc = None
+        lines = ["listen: 127.0.0.1:%d" % self.port, "max_payload: 1048576"]
+        if user is not None:
+            lines.append("authorization { user: %s, password: %s }" % (_quoted(user), _quoted(password)))
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        cred = "%s:%s@" % (quote(user, safe=""), quote(password, safe="")) if user is not None else ""
+        self.url = "nats://%s127.0.0.1:%d" % (cred, self.port)
+        atexit.register(self.stop)
+        self.start()
+
+    def start(self, seconds=10):
+        """Starts the server and waits (bounded) until its port accepts."""
+        log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen([self.bin, "-c", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)
+        log.close()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nats-server exited (%s): %s" % (self.proc.returncode, self.log()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    if s.recv(4096).startswith(b"INFO "):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("nats-server not listening after %ss: %s" % (seconds, self.log()))
+
+    def stop_server(self):
+        """Stops the server (SIGTERM, then SIGKILL after 10 s): its clients see the connection end."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self, down=0.0):
+        """Stops the server and starts it again on the same port after down seconds."""
+        self.stop_server()
+        time.sleep(down)
+        self.start()
+
+    def log(self):
+        try:
+            with open(self.logfile, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if not self.dir:
+            return
+        try:
+            self.stop_server()
+        except Exception as e:  # at exit: report, go on removing the directory
+            print("natsserver: stop failed: %s" % e, file=sys.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
