@@ -4,14 +4,14 @@
 local errors = require "fdn.errors"
 local fq = require "fdn.query"
 local dollar_key = require("fdn.query.match").dollar_key
+local C_ = require "fdn.sql.columns"
 
 local M = {}
 
-local type, pairs, ipairs, tostring, tonumber, rawequal, error, pcall =
-  type, pairs, ipairs, tostring, tonumber, rawequal, error, pcall
+local type, pairs, ipairs, tostring, error, pcall = type, pairs, ipairs, tostring, error, pcall
 local tointeger, mtype, huge = math.tointeger, math.type, math.huge
 local concat, sort = table.concat, table.sort
-local sbyte, sfind, sgsub, slower = string.byte, string.find, string.gsub, string.lower
+local sbyte = string.byte
 
 local BadRequest = errors.BadRequest
 local null, is_list = fq.null, fq.is_list
@@ -23,7 +23,7 @@ M.MAX_DEPTH = 32     -- nesting of $or / $and
 local CMP = { ["$lt"] = "<", ["$lte"] = "<=", ["$gt"] = ">", ["$gte"] = ">=" }
 local LIKE = { ["$like"] = "LIKE", ["$notlike"] = "NOT LIKE", ["$ilike"] = "ILIKE" }
 
-local function is_null(v) return v == nil or (null ~= nil and rawequal(v, null)) end
+local is_null = C_.is_null
 local function is_object(v) return type(v) == "table" and not is_null(v) and not is_list(v) end
 local function is_dollar(k) return type(k) == "string" and sbyte(k, 1) == 36 end
 
@@ -35,91 +35,8 @@ local function values_of(v)
   return out
 end
 
--- quote(name): an identifier as "name" ('"' doubled).
-function M.quote(name)
-  return '"' .. sgsub(name, '"', '""') .. '"'
-end
-local quote = M.quote
-
--- kind(declared type): how values compare with a column: "integer", "real", "boolean",
--- "text", "json" or "other" (SQLite's affinity rules, and PostgreSQL's type names).
-function M.kind(decl)
-  local d = slower(type(decl) == "string" and decl or "")
-  if sfind(d, "bool", 1, true) then return "boolean" end
-  if sfind(d, "int", 1, true) or d == "serial" or d == "bigserial" then return "integer" end
-  if sfind(d, "json", 1, true) then return "json" end
-  if sfind(d, "char", 1, true) or sfind(d, "clob", 1, true) or sfind(d, "text", 1, true) then
-    return "text"
-  end
-  if sfind(d, "real", 1, true) or sfind(d, "floa", 1, true) or sfind(d, "doub", 1, true)
-      or sfind(d, "numeric", 1, true) or sfind(d, "decimal", 1, true) then
-    return "real"
-  end
-  return "other"
-end
-
--- schema(columns): db:columns(table)'s list as { by = { name = col }, list = cols };
--- each col gets its kind.
-function M.schema(columns)
-  local by, list = {}, {}
-  for i, c in ipairs(columns or {}) do
-    local col = { name = c.name, type = c.type, kind = M.kind(c.type), pk = c.pk }
-    by[c.name], list[i] = col, col
-  end
-  return { by = by, list = list }
-end
-
--- column(S, name): the column, or BadRequest "Unknown column" (the error carries
--- .unknown_column, so that the service may read the columns again once).
-local function column(S, name)
-  local col = type(name) == "string" and S.by[name] or nil
-  if col then return col end
-  local e = BadRequest("Unknown column '" .. tostring(name) .. "'")
-  e.unknown_column = tostring(name)
-  error(e, 0)
-end
-M.column = column
-
-local function bad_value(col)
-  error(BadRequest("Invalid value for column '" .. col.name .. "'"), 0)
-end
-
-local function num_text(v)
-  if mtype(v) == "float" and tointeger(v) then return tostring(tointeger(v)) end
-  return tostring(v)
-end
-
--- value(col, v) -> the value to bind, or NULL (nil) for the null cases: a value from
--- REST (a string) converted to the column's type as the memory adapter compares it.
--- A value that cannot be converted, or a table, is BadRequest.
-local function value(col, v)
-  if is_null(v) then return nil end
-  local t, k = type(v), col.kind
-  if t == "table" then bad_value(col) end
-  if k == "integer" or k == "real" then
-    if t == "string" then
-      if v == "null" then return nil end
-      v = tonumber(v)
-      if v == nil then bad_value(col) end
-    elseif t ~= "number" then
-      bad_value(col)
-    end
-    if v ~= v or v == huge or v == -huge then bad_value(col) end
-    return tointeger(v) or v
-  elseif k == "boolean" then
-    if t == "boolean" then return v end
-    if v == "true" or v == 1 then return true end
-    if v == "false" or v == 0 then return false end
-    if v == "null" then return nil end
-    bad_value(col)
-  elseif k == "text" then
-    if t == "number" then return num_text(v) end
-    if t == "boolean" then return tostring(v) end
-    return v
-  end
-  return v
-end
-M.value = value
+local quote, column, value, bad_value, num_text = C_.quote, C_.column, C_.value, C_.bad_value, C_.num_text
+M.quote, M.kind, M.schema, M.column, M.value = C_.quote, C_.kind, C_.schema, C_.column, C_.value
 
 -- A compilation: the schema, the dialect, the arguments bound so far. bind(C, v, col): a
 -- placeholder for v; PostgreSQL reads a parameter as the column's type, so a fraction
