@@ -6,13 +6,12 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "http_client.h"
+#include "rng.h"
 #include "util.h"
 
 #define READ_CHUNK 16384
@@ -25,8 +24,7 @@ struct tls_config {
 };
 
 struct fdn_hc_tls {
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    struct fdn_rng rng;
     struct tls_config *configs;
 };
 
@@ -42,10 +40,7 @@ int fdn_hc_tls_new(struct fdn_hc_tls **out)
 {
     static const char pers[] = "fdnode http client";
     struct fdn_hc_tls *t = xcalloc(1, sizeof *t);
-    mbedtls_entropy_init(&t->entropy);
-    mbedtls_ctr_drbg_init(&t->drbg);
-    if (mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
-                              (const unsigned char *)pers, sizeof pers - 1) != 0) {
+    if (fdn_rng_init(&t->rng, pers) != 0) {
         fdn_hc_tls_free(t);
         *out = NULL;
         return -1;
@@ -66,8 +61,7 @@ void fdn_hc_tls_free(struct fdn_hc_tls *t)
         free(c->ca_file);
         free(c);
     }
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
+    fdn_rng_free(&t->rng);
     free(t);
 }
 
@@ -100,7 +94,7 @@ void *fdn_hc_tls_config(struct fdn_hc_tls *t, const char *ca_file, char *err, si
         strerr(r, err, errlen, "cannot set up TLS");
         goto fail;
     }
-    mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &t->drbg);
+    mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &t->rng.drbg);
     mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);

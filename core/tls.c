@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include <event2/buffer.h>
-#include <mbedtls/ctr_drbg.h>
-#include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
 #include <mbedtls/hkdf.h>
 #include <mbedtls/md.h>
@@ -16,14 +14,14 @@
 #include <mbedtls/platform_util.h>
 #include <mbedtls/ssl.h>
 
+#include "rng.h"
 #include "util.h"
 
 #define READ_CHUNK 16384 /* one record's plaintext at most */
 
 struct fdn_tls {
     struct fdn_tls_keys keys;
-    mbedtls_entropy_context entropy;
-    mbedtls_ctr_drbg_context drbg;
+    struct fdn_rng rng;
     mbedtls_ssl_config client, server;
 };
 
@@ -134,7 +132,7 @@ static int setup_config(struct fdn_tls *t, mbedtls_ssl_config *conf, int endpoin
         log_mbedtls("cannot set up TLS", r);
         return -1;
     }
-    mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &t->drbg);
+    mbedtls_ssl_conf_rng(conf, mbedtls_ctr_drbg_random, &t->rng.drbg);
     mbedtls_ssl_conf_min_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_max_version(conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
     mbedtls_ssl_conf_ciphersuites(conf, suites);
@@ -160,12 +158,9 @@ int fdn_tls_new(const char *secret, size_t len, const char *key, struct fdn_tls 
     *out = NULL;
     struct fdn_tls *t = xcalloc(1, sizeof *t);
     fdn_tls_derive(secret, len, key, &t->keys);
-    mbedtls_entropy_init(&t->entropy);
-    mbedtls_ctr_drbg_init(&t->drbg);
     mbedtls_ssl_config_init(&t->client);
     mbedtls_ssl_config_init(&t->server);
-    int r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
-                                  (const uint8_t *)pers, sizeof pers - 1);
+    int r = fdn_rng_init(&t->rng, pers);
     if (r != 0) {
         log_mbedtls("cannot seed the random generator", r);
         fdn_tls_free(t);
@@ -186,8 +181,7 @@ void fdn_tls_free(struct fdn_tls *t)
         return;
     mbedtls_ssl_config_free(&t->client); /* wipes its copy of the PSK */
     mbedtls_ssl_config_free(&t->server);
-    mbedtls_ctr_drbg_free(&t->drbg);
-    mbedtls_entropy_free(&t->entropy);
+    fdn_rng_free(&t->rng);
     mbedtls_platform_zeroize(&t->keys, sizeof t->keys);
     free(t);
 }
