@@ -253,6 +253,32 @@ def figure(line):
     print("  " + line)
 
 
+def percentile(values, p):
+    """The value at fraction p (0..1) of the sorted values."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(len(s) * p))]
+
+
+def echo_latencies(conn, busy, seconds, pause=0.0, limit=100000):
+    """GET /echo?n=i on a kept-alive connection while busy() holds (bounded: seconds, limit
+    calls), `pause` s after each: the latencies in ms. A call answered with another call's echo
+    is a failed check and ends the loop. The probe of the reactor the off-reactor tests share."""
+    import json
+    lat, deadline, i = [], time.monotonic() + seconds, 0
+    while busy() and time.monotonic() < deadline and i < limit:
+        i += 1
+        c0 = time.monotonic()
+        conn.request("GET", "/echo?n=%d" % i)
+        body = json.loads(conn.getresponse().read())
+        lat.append((time.monotonic() - c0) * 1000)
+        if body.get("echo") != str(i):
+            check(False, "echo answers its own call", repr(body))
+            break
+        if pause:
+            time.sleep(pause)
+    return lat
+
+
 def print_figures():
     print("figures:\n  " + "\n  ".join(FIGURES), file=sys.stderr)
 

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 
-from fdntest import Node, case, check, eq, figure, finish, wait_until
+from fdntest import Node, case, check, eq, figure, finish, percentile, wait_until
 from natsserver import NatsServer
 
 server = NatsServer(user="fdn", password="p@ss:w/rd %")  # escaped in the URL
@@ -36,10 +36,6 @@ def publish(n, subject, count=1, data=None, every=0):
     status, value, _ = n.request("POST", "/publish", body=body, timeout=60)
     eq(status, 201, "publish %d to %s: %s" % (count, subject, value))
 
-
-def percentile(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
 
 
 def clean_exit(n):

@@ -11,15 +11,11 @@ import os
 import threading
 import time
 
-from fdntest import Node, case, check, eq, figure, finish, run_fdnode
+from fdntest import Node, case, check, echo_latencies, eq, figure, finish, percentile, run_fdnode
 from pgserver import PgServer
 
 server = PgServer()
 
-
-def percentile(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
 
 
 @case("the contract over TCP with a password")
@@ -81,19 +77,8 @@ def _():
     out = []
     t = threading.Thread(target=lambda: out.append(get(n.port, "/sleep?s=0.5")))
     conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
-    lat = []
     t.start()
-    deadline = time.monotonic() + 10
-    i = 0
-    while t.is_alive() and time.monotonic() < deadline and i < 100000:
-        i += 1
-        c0 = time.monotonic()
-        conn.request("GET", "/echo?n=%d" % i)
-        body = json.loads(conn.getresponse().read())
-        lat.append((time.monotonic() - c0) * 1000)
-        if body.get("echo") != str(i):
-            check(False, "echo answers its own call", repr(body))
-            break
+    lat = echo_latencies(conn, t.is_alive, 10)
     t.join(10)
     conn.close()
     eq(out and out[0][0], 200, "the slow query answered")

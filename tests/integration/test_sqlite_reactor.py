@@ -6,7 +6,6 @@ from netns import isolate
 isolate()
 
 import http.client
-import json
 import os
 import shutil
 import sqlite3
@@ -14,14 +13,10 @@ import tempfile
 import threading
 import time
 
-from fdntest import Node, case, check, eq, figure, finish
+from fdntest import Node, case, check, echo_latencies, eq, figure, finish, percentile
 
 HEAVY = 2
 
-
-def percentile(values, p):
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))]
 
 
 @case("heavy SQLite queries leave echo p99 under 5 ms, and the file keeps the data")
@@ -45,26 +40,14 @@ def _():
                 errors.append(repr(e))
 
         conn = http.client.HTTPConnection("127.0.0.1", n.port, timeout=10)
-        lat = []
         threads = [threading.Thread(target=heavy) for _ in range(HEAVY)]
         t0 = time.monotonic()
         for t in threads:
             t.start()
-        deadline = t0 + 60
-        i = 0
         # echo until every heavy query has answered (bounded: 60 s, 100000 calls), a call every
         # millisecond or so: a probe of the reactor, not a load that starves the worker thread
         # (it runs at a lower priority than the reactor and this loop, by design: worker.c)
-        while any(t.is_alive() for t in threads) and time.monotonic() < deadline and i < 100000:
-            i += 1
-            c0 = time.monotonic()
-            conn.request("GET", "/echo?n=%d" % i)
-            body = json.loads(conn.getresponse().read())
-            lat.append((time.monotonic() - c0) * 1000)
-            if body.get("echo") != str(i):
-                check(False, "echo answers its own call", repr(body))
-                break
-            time.sleep(0.001)
+        lat = echo_latencies(conn, lambda: any(t.is_alive() for t in threads), 60, pause=0.001)
         total_ms = (time.monotonic() - t0) * 1000
         for t in threads:
             t.join(timeout=60)
