@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 
 #include "node.h"
+#include "tls.h"
 #include "util.h"
 #include "worker.h"
 
@@ -39,14 +40,6 @@ static int well_formed(const char *h, size_t len)
     return 1;
 }
 
-static int ct_equal(const char *a, const char *b, size_t n)
-{
-    volatile unsigned char diff = 0;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)a[i] ^ (unsigned char)b[i];
-    return diff == 0;
-}
-
 static void bcrypt_run(void *arg)
 {
     struct bjob *j = arg;
@@ -55,7 +48,7 @@ static void bcrypt_run(void *arg)
         const char *out = NULL;
         if (well_formed(j->hash, strlen(j->hash)))
             out = crypt_rn(j->pw, j->hash, cd, sizeof *cd);
-        j->ok = out && strlen(out) == HASH_LEN && ct_equal(out, j->hash, HASH_LEN);
+        j->ok = out && strlen(out) == HASH_LEN && fdn_tls_equal(out, j->hash, HASH_LEN);
     } else {
         char salt[CRYPT_GENSALT_OUTPUT_SIZE];
         errno = 0;

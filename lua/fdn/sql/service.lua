@@ -19,8 +19,7 @@ local BadRequest, MethodNotAllowed, GeneralError =
 local null, is_list, new_list = fq.null, fq.is_list, fq.new_list
 local is_null = sq.is_null
 
-local okjson, json = pcall(require, "fdn.json")
-if not okjson or type(json) ~= "table" then json = nil end
+local json = require "fdn.json"
 
 local EMPTY = setmetatable({}, { __newindex = function() error("read-only", 2) end })
 
@@ -44,7 +43,7 @@ local function read_schema(self)
   S.fix = {}
   if o.db.dialect ~= "postgres" then
     for _, col in ipairs(S.list) do
-      if col.kind == "boolean" or (col.kind == "json" and json) then S.fix[#S.fix + 1] = col end
+      if col.kind == "boolean" or col.kind == "json" then S.fix[#S.fix + 1] = col end
     end
   end
   self._schema = S
