@@ -21,6 +21,7 @@
 #include "reactor.h"
 #include "http.h"
 #include "link.h"
+#include "module.h"
 #include "nats_bus.h"
 #include "tls.h"
 #include "util.h"
@@ -38,7 +39,6 @@ int luaopen_fdn_core_socket(lua_State *L);
 int luaopen_fdn_core_jwt(lua_State *L);
 int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
-int luaopen_fdn_core_pg(lua_State *L);
 int luaopen_fdn_core_http_client(lua_State *L);
 int luaopen_fdn_core_nats(lua_State *L);
 
@@ -398,7 +398,8 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.jwt", luaopen_fdn_core_jwt);
     preload(L, n, "fdn.core.bcrypt", luaopen_fdn_core_bcrypt);
     preload(L, n, "fdn.core.sqlite", luaopen_fdn_core_sqlite);
-    preload(L, n, "fdn.core.pg", luaopen_fdn_core_pg);
+    fdn_module_preload(L, n, "fdn.core.pg", "fdn_pg.so", "luaopen_fdn_core_pg",
+                       "PostgreSQL support");
     preload(L, n, "fdn.core.http_client", luaopen_fdn_core_http_client);
     preload(L, n, "fdn.core.nats", luaopen_fdn_core_nats);
 

@@ -294,7 +294,7 @@ static void header_is(enum fdn_sio_type type, const char *nsp, long long id, con
     char out[FDN_SIO_HEADER_MAX + 1];
     size_t n = fdn_sio_header(out, type, nsp, nsp ? strlen(nsp) : 0, id);
     CHECK(n <= FDN_SIO_HEADER_MAX);
-    out[n] = '\0';
+    out[n <= FDN_SIO_HEADER_MAX ? n : FDN_SIO_HEADER_MAX] = '\0';
     check_str_at(out, want, __FILE__, line, "fdn_sio_header");
 }
 
