@@ -36,6 +36,14 @@
 
 static const int start_gaps_ms[] = {100, 200, 400}; /* beacons at 0, 100, 300, 700 ms */
 
+/* A node beacons every second while it hears fewer than HEARD_PER_S others; in a larger cluster
+ * it beacons less often, so that each node hears about HEARD_PER_S beacons a second whatever
+ * the cluster's size (at most one per MAX_INTERVAL_MS from each). A node that joins needs one
+ * beacon to find a member, and the member's links tell it of the rest. */
+#define HEARD_PER_S 16
+#define MAX_INTERVAL_MS 10000
+#define RECENT_MS (2 * MAX_INTERVAL_MS) /* the nodes heard this recently count */
+
 enum {
     LOG_MALFORMED,
     LOG_UNTRUSTED,
@@ -250,6 +258,21 @@ static void send_beacon(struct fdn_discovery *d)
     }
 }
 
+/* The next beacon's interval: about a second per HEARD_PER_S nodes heard lately, jittered. */
+static int beacon_interval_ms(struct fdn_discovery *d)
+{
+    int64_t since = fdn_now_ms() - RECENT_MS;
+    int heard = 0;
+    for (struct peer *p = d->peers.newest; p && p->heard_ms >= since; p = p->older)
+        heard++;
+    int64_t base = 1000;
+    if (heard > HEARD_PER_S)
+        base = (int64_t)heard * 1000 / HEARD_PER_S;
+    if (base > MAX_INTERVAL_MS)
+        base = MAX_INTERVAL_MS;
+    return (int)(base * 95 / 100 + (int64_t)(next_rand(d) % (uint32_t)(base / 10 + 1)));
+}
+
 static void discovery_send_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fdn_discovery *d = arg;
@@ -260,7 +283,7 @@ static void discovery_send_cb(evutil_socket_t fd, short what, void *arg)
     if (d->step < nsteps)
         add_timer(d->send_timer, start_gaps_ms[d->step++]);
     else
-        add_timer(d->send_timer, 950 + (int)(next_rand(d) % 100));
+        add_timer(d->send_timer, beacon_interval_ms(d));
 }
 
 static void discovery_leave_cb(evutil_socket_t fd, short what, void *arg)
@@ -408,6 +431,7 @@ static void handle(struct fdn_discovery *d, const uint8_t *buf, size_t len, stru
     p->leaving = b.leaving;
     p->port = b.tcp_port;
     p->ip = ip;
+    p->heard_ms = now;
     fdn_discovery_peers_touch(&d->peers, p);
     if (!changed && now - p->dispatched_ms < FDN_DISCOVERY_REFRESH_MS)
         return;

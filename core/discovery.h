@@ -54,7 +54,8 @@ struct fdn_discovery_opts {
 #define FDN_DISCOVERY_WINDOW_S 30
 
 /* Opens the socket, joins the group and, when o->send, sends the first beacon at once, then
- * after 100, 300 and 700 ms, then every second (with a little jitter). Interfaces are scanned
+ * after 100, 300 and 700 ms, then every second (with a little jitter; less often once it hears
+ * more than 16 nodes, see beacon_interval_ms in discovery.c). Interfaces are scanned
  * again every 10 s. The node gives the event base, the node id and the Lua state. 0 on
  * success; -1 after logging one line (bad address, socket or bind failure). */
 int fdn_discovery_new(struct fdn_node *n, const struct fdn_discovery_opts *o,

@@ -20,6 +20,7 @@ struct peer {
     int leaving;
     int64_t dispatched_ms;      /* last handed to Lua */
     int64_t ip_seen_ms;         /* last heard from ip */
+    int64_t heard_ms;           /* last beacon taken (the recency list's order) */
     struct peer *hnext;         /* bucket chain */
     struct peer *older, *newer; /* recency list: oldest is evicted first */
 };

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/listener.h>
 #include <lua.h>
@@ -356,11 +357,27 @@ static void tick_one(struct fdn_links *ls, struct link *l, int64_t now)
     }
 }
 
+/* The sweep runs at wall-clock multiples of tick_ms, on every node alike: the pings and pongs
+ * of all of a node's links then come in a few bursts a second, each one wake-up, instead of one
+ * wake-up per link spread over the second (at 100 nodes, 200 links each: ~400 wake-ups/s). */
+static void arm_tick(struct fdn_links *ls)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int wait = ls->tick_ms - (int)(wall % ls->tick_ms);
+    if (wait < ls->tick_ms / 4) /* woken a little early (a coarse clock): the next one */
+        wait += ls->tick_ms;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+    event_add(ls->tick, &tv);
+}
+
 static void links_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fdn_links *ls = arg;
     (void)fd;
     (void)what;
+    arm_tick(ls);
     int64_t now = fdn_now_ms();
     /* the reactor itself stalled (a long Lua handler): what peers sent meanwhile is still
      * unread, so their silence proves nothing; count it from now */
@@ -501,15 +518,15 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
     int tick = ls->ping_interval / 2 < TICK_MS ? ls->ping_interval / 2 : TICK_MS;
     if (tick < 5)
         tick = 5;
-    struct timeval tv = {tick / 1000, (tick % 1000) * 1000};
-    ls->tick = event_new(n->base, -1, EV_PERSIST, links_tick_cb, ls);
+    ls->tick_ms = tick;
+    ls->tick = evtimer_new(n->base, links_tick_cb, ls);
     ls->deferred = event_new(n->base, -1, 0, links_deferred_cb, ls);
     ls->flush = event_new(n->base, -1, 0, links_flush_cb, ls);
     if (!ls->tick || !ls->deferred || !ls->flush) {
         fdn_error("link: out of memory creating timers");
         abort();
     }
-    event_add(ls->tick, &tv);
+    arm_tick(ls);
     ls->last_tick = fdn_now_ms();
     return ls;
 }

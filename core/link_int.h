@@ -68,6 +68,7 @@ struct fdn_links {
     int ping_timeout, ping_interval, connect_ms, handshake_ms;
     int64_t accept_resume;                        /* 0, or when a paused listener accepts again */
     int64_t last_tick;                            /* a late tick means the reactor stalled */
+    int tick_ms;                                  /* the sweep's period (see arm_tick) */
     struct fdn_ratelog tls_log;                   /* failed TLS handshakes */
     struct fdn_ratelog close_log[FDN_LINK_R_MAX]; /* the other failures, per reason */
     int open_warned;     /* the warning about a listener open to the network, without TLS */

@@ -23,13 +23,19 @@ function M.new(node)
   local T = link.TYPES
 
   -- Hints are cheap to forge (a beacon is one datagram): at most MAX_CONNECTING links
-  -- being set up at once, and MAX_PEERS peers in all; hints beyond are ignored
-  -- (a real node's next beacon, a second later, tries again).
+  -- being set up at once, and MAX_PEERS peers in all. A hint that finds no free slot waits
+  -- (at most MAX_WAITING of them, the rest ignored: a real node's next beacon tries again)
+  -- and is tried as soon as a slot frees: a node that hears of 99 others at once links to
+  -- them all in one burst, not 8 per beacon round.
   local C = {
     MAX_CONNECTING = 32,
     MAX_CONNECTING_PER_HOST = 8, -- one host's (forged) beacons cannot take every slot
     MAX_PEERS = 1024,
+    MAX_WAITING = 256,
   }
+  local waiting = {} -- hints that found no slot, oldest first: { id, host, port, boot, via }
+  local waiting_ids = {} -- id -> true while it waits
+  local hint -- defined below; drain_waiting calls it
   local connecting, npeers = 0, 0
   local connecting_at = {} -- host -> links being set up to it
   local me = {}       -- this node: id, name, key, port, boot, client
@@ -56,12 +62,34 @@ function M.new(node)
       boot = me.boot, client = me.client or nil }
   end
 
-  -- A peer leaves the "connecting" state (joined, or dropped while connecting).
+  -- Tries the waiting hints, oldest first, while slots are free; a hint whose host has no
+  -- slot keeps waiting.
+  local draining = false
+  local function drain_waiting()
+    if draining or #waiting == 0 then return end
+    draining = true
+    local kept = {}
+    for i = 1, #waiting do
+      local w = waiting[i]
+      if connecting >= C.MAX_CONNECTING or (connecting_at[w[2]] or 0) >= C.MAX_CONNECTING_PER_HOST then
+        kept[#kept + 1] = w
+      else
+        waiting_ids[w[1]] = nil
+        hint(w[1], w[2], w[3], w[4], w[5])
+      end
+    end
+    waiting = kept
+    draining = false
+  end
+
+  -- A peer leaves the "connecting" state (joined, or dropped while connecting): its slot goes
+  -- to a waiting hint.
   local function settled(p)
     if p.state ~= "connecting" then return end
     connecting = connecting - 1
     local n = (connecting_at[p.host] or 1) - 1
     connecting_at[p.host] = n > 0 and n or nil
+    drain_waiting()
   end
 
   -- Forgets a peer: its services go, its link closes.
@@ -81,7 +109,7 @@ function M.new(node)
   C.drop = drop
 
   -- Starts an outbound link to a node we heard of, unless we have one.
-  local function hint(id, host, port, boot, via)
+  function hint(id, host, port, boot, via)
     if id == me.id then return end
     local p = peers[id]
     if p then
@@ -99,6 +127,10 @@ function M.new(node)
     if npeers >= C.MAX_PEERS then return end
     if not vouched and (connecting >= C.MAX_CONNECTING
         or (connecting_at[host] or 0) >= C.MAX_CONNECTING_PER_HOST) then
+      if not waiting_ids[id] and #waiting < C.MAX_WAITING then
+        waiting_ids[id] = true
+        waiting[#waiting + 1] = { id, host, port, boot, via }
+      end
       return
     end
     local lid, err = link.connect(host, port)

@@ -98,6 +98,12 @@ cluster.on_beacon("F2", 1, 1, "10.9.9.9", 7201, 1, false)
 t.eq(#L.connects, n + 1, "one host's beacons get MAX_CONNECTING_PER_HOST links at once")
 cluster.on_beacon("F3", 1, 1, "10.9.9.8", 7200, 1, true)
 t.eq(#L.connects, n + 1, "a leaving beacon is no hint")
+t.eq(cluster.peers.F2, nil, "the hint beyond the limit waits")
+cluster.on_link(cluster.peers.F1.link, "down", "refused")
+t.eq({ #L.connects, L.connects[#L.connects].port }, { n + 2, 7201 },
+  "the slot that frees goes at once to the hint that waited")
+cluster.on_link(cluster.peers.F2.link, "down", "refused")
+t.eq(#L.connects, n + 2, "a hint is tried once")
 cluster.MAX_CONNECTING_PER_HOST = 8
 -- a beacon with a newer table version asks the peer for it
 L.clear()
