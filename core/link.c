@@ -76,9 +76,37 @@ struct link *fdn_link_new(struct fdn_links *ls, evutil_socket_t fd, int inbound)
     return l;
 }
 
+/* The dirty list: the flush visits the links that queued frames, not every link. */
+static void dirty_add(struct fdn_links *ls, struct link *l)
+{
+    l->dirty = 1;
+    l->dirty_prev = NULL;
+    l->dirty_next = ls->dirty;
+    if (ls->dirty)
+        ls->dirty->dirty_prev = l;
+    ls->dirty = l;
+    ls->ndirty++;
+}
+
+static void dirty_remove(struct fdn_links *ls, struct link *l)
+{
+    if (!l->dirty)
+        return;
+    l->dirty = 0;
+    if (l->dirty_prev)
+        l->dirty_prev->dirty_next = l->dirty_next;
+    else
+        ls->dirty = l->dirty_next;
+    if (l->dirty_next)
+        l->dirty_next->dirty_prev = l->dirty_prev;
+    l->dirty_prev = l->dirty_next = NULL;
+    ls->ndirty--;
+}
+
 static void link_free(struct link *l)
 {
     struct fdn_links *ls = l->ls;
+    dirty_remove(ls, l);
     if (l->mapped)
         fdn_link_map_del(ls, l);
     if (l->prev)
@@ -218,7 +246,7 @@ static void links_deferred_cb(evutil_socket_t fd, short what, void *arg)
  * empty. 0, or -1 when that failed and l is gone. */
 int fdn_link_move_out(struct link *l)
 {
-    l->dirty = 0;
+    dirty_remove(l->ls, l);
     if (l->tls) {
         if (fdn_tls_conn_write(l->tls, l->pout) < 0) {
             fdn_link_fail(l, FDN_LINK_R_TLS_RECORD, fdn_tls_conn_error(l->tls));
@@ -235,11 +263,10 @@ static void links_flush_cb(evutil_socket_t fd, short what, void *arg)
     struct fdn_links *ls = arg;
     (void)fd;
     (void)what;
-    for (struct link *l = ls->all, *next; l; l = next) {
-        next = l->next; /* nothing here calls Lua: only l can go */
-        if (l->dirty)
-            fdn_link_move_out(l);
-    }
+    /* nothing here calls Lua; move_out takes l off the list (or frees it); a link dirtied
+     * again meanwhile waits for the next flush */
+    for (size_t n = ls->ndirty; n > 0 && ls->dirty; n--)
+        fdn_link_move_out(ls->dirty);
 }
 
 int fdn_link_queue(struct link *l, int type, int flags, uint32_t id, const void *body, size_t len)
@@ -255,7 +282,7 @@ int fdn_link_queue(struct link *l, int type, int flags, uint32_t id, const void 
     ls->st.frames_out++;
     ls->st.bytes_out += sizeof h + len;
     if (!l->dirty) { /* the frames of this turn go out together (with TLS: in few records) */
-        l->dirty = 1;
+        dirty_add(ls, l);
         event_active(ls->flush, EV_TIMEOUT, 0);
     }
     if (pending(l) > ls->max_pending) {
@@ -425,7 +452,7 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
         evbuffer_add_buffer(bufferevent_get_output(l->bev), l->pout);
     }
     evbuffer_drain(l->pout, evbuffer_get_length(l->pout));
-    l->dirty = 0;
+    dirty_remove(ls, l);
     size_t pending = evbuffer_get_length(bufferevent_get_output(l->bev));
     if (!flush || (l->state == S_CONNECTING && pending == 0)) {
         link_free(l);

@@ -40,7 +40,8 @@ struct link {
     uint64_t id;
     int state, port;
     unsigned inbound : 1, ready : 1, mapped : 1, heard : 1, sent : 1, dirty : 1;
-    int64_t deadline; /* connect, handshake (until ready) or flush, in ms */
+    struct link *dirty_prev, *dirty_next; /* on the links' dirty list while dirty */
+    int64_t deadline;                     /* connect, handshake (until ready) or flush, in ms */
     int64_t last_heard, last_sent;
     uint32_t ping_id;
     char ip[FDN_ADDR_STRLEN];
@@ -59,6 +60,8 @@ struct fdn_links {
     struct event *tick, *deferred;
     struct event *flush; /* moves out what the links queued, after the current turn */
     struct link *all;
+    struct link *dirty; /* the links with frames queued this turn (the flush's work) */
+    size_t ndirty;
     struct link **map; /* id -> open link: open addressing, linear probing */
     size_t map_cap, map_count;
     struct down *downs; /* "down" events waiting for the deferred dispatch */
