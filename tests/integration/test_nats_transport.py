@@ -3,16 +3,18 @@ one in the test's namespace): no RPC listener and no multicast socket of their o
 keys; 20 nodes that all see each other; fdnode ls and call; with --secret, a NATS client without
 it reads nothing and injects nothing; a server restart under load. (test_cluster, test_replicas,
 test_failover, test_drain and test_frame_limit run over NATS too: tests/meson.build.)"""
+import json
 import os
+import struct
 import time
 
 from netns import isolate
 
 isolate()
 
-from cluster import NAMED, Fleet, finish, get  # noqa: E402
+from cluster import NAMED, PROVIDER, Fleet, finish, get  # noqa: E402
 from fdntest import case, check, eq, figure, run_fdnode, wait_until  # noqa: E402
-from natsserver import NatsServer  # noqa: E402
+from natsserver import NatsServer, RawClient  # noqa: E402
 
 server = NatsServer()
 NATS = ["--nats", server.url]
@@ -49,6 +51,11 @@ def sockets(pid):
                     ports.append(int(f[1].split(":")[1], 16))
         out.append(sorted(ports))
     return out
+
+
+def finds(n, path):
+    s, _ = get(n, "/" + path, timeout=3)
+    return s == 200
 
 
 def sees(n, path):
@@ -108,6 +115,82 @@ def _():
     figure("--nats, 20 nodes: full view %.2f s after the last start (3 nodes probed)" % (time.monotonic() - t_last))
     for n in many:
         n.stop()
+
+
+def forge(client, prefix, target, key, item):
+    """A HELLO then a REQ (create item on `items`) to target, as nats_link frames them, in
+    plain text: from a sender id made up here."""
+    me = b"e" * 32
+    subject = "%s.node.%s" % (prefix, target)
+    hello = json.dumps({"v": 1, "node": me.decode(), "name": "evil", "key": key, "port": 0}).encode()
+    client.pub(subject, struct.pack(">c32sIBBI", b"c", me, 7, 1, 0, 0) + hello)
+    req = json.dumps(["items", "create", None, item, {}]).encode()
+    client.pub(subject, struct.pack(">c32sIBBI", b"c", me, 7, 3, 0, 1) + req)
+
+
+def sniff_while(fn, seconds=2.0):
+    """A plain client subscribed to '>' while fn runs: the messages it got."""
+    spy = RawClient(server.port)
+    spy.sub(">")
+    spy.read(0.3)
+    fn()
+    spy.read(seconds)
+    spy.close()
+    return spy.got
+
+
+def items_named(n, name):
+    s, r = get(n, "/items?name=%s" % name)
+    return len(r) if s == 200 else None
+
+
+def prefix_of(got):
+    """The partition's subject prefix, from the beacons' subject seen."""
+    beacon = next(s for s, _ in got if s.endswith(".beacon"))
+    return beacon[:-len(".beacon")]
+
+
+@case("without --secret (the control): a plain NATS client reads the calls and its forged call runs")
+def _():
+    p = fleet.node(PROVIDER, name="plain-p", args=[*NATS, "--key", "plain"])
+    c = fleet.node(NAMED, name="plain-c", args=[*NATS, "--key", "plain"])
+    check(wait_until(lambda: finds(c, "items"), 5), "plain-c reaches plain-p's items")
+    got = sniff_while(lambda: c.request("POST", "/items", {"name": "MARKER-PLAIN"}))
+    check(any(b"MARKER-PLAIN" in d for _, d in got), "the spy read the call's data", len(got))
+    prefix = prefix_of(got)
+    target = json.loads(run_fdnode("ls", "--json", *NATS, "--key", "plain", timeout=20)[1])
+    pid = next(n["id"] for n in target if n["name"] == "plain-p")
+    spy = RawClient(server.port)
+    forge(spy, prefix, pid, "plain", {"name": "FORGED"})
+    spy.read(0.5)
+    spy.close()
+    check(wait_until(lambda: items_named(p, "FORGED") == 1, 3), "the forged create ran (no secret: anyone on the bus can call)")
+
+
+@case("with --secret: a NATS client without it reads nothing and injects nothing")
+def _():
+    secret = ["--secret", "the cluster secret"]
+    p = fleet.node(PROVIDER, name="sec-p", args=[*NATS, *secret])
+    c = fleet.node(NAMED, name="sec-c", args=[*NATS, *secret])
+    check(wait_until(lambda: finds(c, "items"), 5), "sec-c reaches sec-p's items (sealed)")
+    got = sniff_while(lambda: c.request("POST", "/items", {"name": "MARKER-SECRET"}))
+    ours = [(s, d) for s, d in got if s.startswith("fdn.")]
+    check(len(ours) > 3, "the spy saw the cluster's messages", len(ours))
+    readable = [s for s, d in ours if b"MARKER" in d or b"items" in d or b"sec-p" in d]
+    eq(readable, [], "none of them shows the data, the service names or the node names")
+    prefix = prefix_of(got)
+    nodes = json.loads(run_fdnode("ls", "--json", *NATS, *secret, timeout=20)[1])
+    pid = next(n["id"] for n in nodes if n["name"] == "sec-p")
+    spy = RawClient(server.port)
+    forge(spy, prefix, pid, "default", {"name": "FORGED"})
+    for s, d in ours:  # every sealed message the spy saw, replayed as it was
+        spy.pub(s, d)
+    spy.read(1.0)
+    spy.close()
+    eq(items_named(p, "FORGED"), 0, "the forged create did not run")
+    eq(items_named(p, "MARKER-SECRET"), 1, "the replayed messages ran nothing twice")
+    check("does not open with the cluster secret" in p.log(), "the node says it dropped them", p.log()[-500:])
+    check(finds(c, "items"), "the cluster works on")
 
 
 finish()
