@@ -12,7 +12,7 @@ from netns import isolate
 
 isolate()
 
-from cluster import NAMED, PROVIDER, Fleet, finish, get  # noqa: E402
+from cluster import NAMED, PROVIDER, CallLoop, Fleet, finish, get  # noqa: E402
 from fdntest import case, check, eq, figure, run_fdnode, wait_until  # noqa: E402
 from natsserver import NatsServer, RawClient  # noqa: E402
 
@@ -191,6 +191,36 @@ def _():
     eq(items_named(p, "MARKER-SECRET"), 1, "the replayed messages ran nothing twice")
     check("does not open with the cluster secret" in p.log(), "the node says it dropped them", p.log()[-500:])
     check(finds(c, "items"), "the cluster works on")
+
+
+@case("the NATS server restarts under load: calls wait out the grace or fail fast with 503, then all answer")
+def _():
+    p = fleet.node(PROVIDER, name="r-p", args=[*NATS, "--key", "restart"])
+    c = fleet.node(NAMED, name="r-c", args=[*NATS, "--key", "restart"])
+    check(wait_until(lambda: sees(c, "echo"), 5), "r-c reaches r-p's echo")
+    loops = [CallLoop(c, count=100000, seconds=12, pause=0.005, timeout=20, first=j * 100000) for j in range(4)]
+    for lp in loops:
+        lp.start()
+    time.sleep(1.5)
+    t_down = time.monotonic()
+    server.restart(down=1.0)
+    t_up = time.monotonic()
+    for lp in loops:
+        lp.join(40)
+    records = [r for lp in loops for r in lp.records]
+    bad = [r for r in records if r[2] != 200]
+    eq(sorted({r[2] for r in bad}) if bad else [], [503] if bad else [], "a call that fails says Unavailable (503)")
+    slow_fail = [r for r in bad if r[1] - r[0] > 1.0]
+    eq(slow_fail, [], "... at once (none after more than 1 s)")
+    after = [r for r in records if r[0] > t_up + 5]
+    check(after and all(r[2] == 200 for r in after), "every call started 5 s after the server came back answered",
+          len(after))
+    waited = max((r[1] - r[0] for r in records if r[2] == 200), default=0)
+    first_ok = min((r[1] for r in records if r[2] == 200 and r[0] > t_down), default=None)
+    figure("NATS restart (down %.1f s): %d calls, %d failed (503), longest wait %.2f s, first answer %.2f s "
+           "after the server came back" % (t_up - t_down, len(records), len(bad), waited,
+                                           (first_ok - t_up) if first_ok else -1))
+    check(waited < 10, "no call waited past the grace period (10 s)", waited)
 
 
 finish()
