@@ -23,6 +23,8 @@ local HEAD_LEN, FRAME_LEN = 37, 43
 local SWEEP_MS = 100 -- how often silent peers are looked for, and links awaiting answers probed
 local PROBED = { [3] = true, [1] = true, [6] = true } -- REQ, HELLO, SUB: sent with a reply subject
 local LOG_MS = 10000 -- a refused message is logged at most this often
+local FORGET_MS = 60000 -- a node not heard for so long leaves the table of those heard
+local MAX_INBOUND = 4096 -- links consumers opened to us, at most (more HELLOs are ignored)
 
 -- The subjects' prefix of a partition: its key hashed (FNV-1a 64), so any key makes a subject.
 function M.prefix(key)
@@ -52,8 +54,8 @@ function M.new(info)
   local forget_after = (info.timeout or 10000) + 1000 -- a request unanswered so long is no more awaited
   local conn, connected, node = nil, false, nil
   local links, inbound = {}, {} -- link id -> link; sender -> its consumer link's id here
-  local next_lid = 0
-  local sweeper = nil
+  local next_lid, ninbound = 0, 0
+  local sweeper, pruned = nil, 0
   local stats = { links = 0, connected = 0, accepted = 0, frames_in = 0, frames_out = 0, bytes_in = 0,
     bytes_out = 0, pings_sent = 0, protocol_errors = 0, tls_handshakes = 0, tls_failures = 0, unsealed = 0,
     dropped = 0, closes = {} }
@@ -105,7 +107,10 @@ function M.new(info)
     if not l then return nil end
     links[lid] = nil
     stats.links = stats.links - 1
-    if not l.out and inbound[l.peer] == lid then inbound[l.peer] = nil end
+    if not l.out then
+      ninbound = ninbound - 1
+      if inbound[l.peer] == lid then inbound[l.peer] = nil end
+    end
     return l
   end
 
@@ -127,6 +132,12 @@ function M.new(info)
           if t - at > forget_after then l.reqs[rid] = nil end
         end
         T.publish(l.subject, pack(HEAD, "k", me, l.clid), gone_prefix .. lid)
+      end
+    end
+    if t - pruned >= FORGET_MS then -- (beacons of nodes long gone, or forged ones)
+      pruned = t
+      for id, at in pairs(heard) do
+        if t - at > FORGET_MS then heard[id] = nil end
       end
     end
   end
@@ -182,6 +193,8 @@ function M.new(info)
       if not l or l.clid ~= clid then
         if ftype ~= TY.HELLO then return end -- a frame of a link that is gone
         if l then down(lid, "replaced") end
+        if ninbound >= MAX_INBOUND then return end
+        ninbound = ninbound + 1
         lid = new_link(from, false, clid)
         inbound[from] = lid
         stats.accepted = stats.accepted + 1
