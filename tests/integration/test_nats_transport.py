@@ -223,4 +223,9 @@ def _():
     check(waited < 10, "no call waited past the grace period (10 s)", waited)
 
 
+@case("every node stops cleanly on SIGTERM (exit 0)")
+def _():
+    fleet.stop_all()
+
+
 finish()
