@@ -16,7 +16,8 @@ local pairs, tostring = pairs, tostring
 -- A message: kind (1 byte), sender id (32 hex digits), the consumer's link id, then for a frame
 -- its type, flags and request id, and the body. Kinds: "c" a frame from the link's consumer,
 -- "p" one from its provider; "C" and "P": the consumer or the provider closed the link; "k" a
--- probe (nothing but its reply subject).
+-- probe (nothing but its reply subject); "a" the consumer's count of event bytes it has taken
+-- (u64): the provider's backlog toward it is what it sent less that, as a TCP link's queue.
 local HEAD = ">c1c32I4"
 local FRAME = ">c1c32I4BBI4"
 local HEAD_LEN, FRAME_LEN = 37, 43
@@ -25,6 +26,8 @@ local PROBED = { [3] = true, [1] = true, [6] = true } -- REQ, HELLO, SUB: sent w
 local LOG_MS = 10000 -- a refused message is logged at most this often
 local FORGET_MS = 60000 -- a node not heard for so long leaves the table of those heard
 local MAX_INBOUND = 4096 -- links consumers opened to us, at most (more HELLOs are ignored)
+local ACK = ">c1c32I4I8"
+local SLOW = 8 * 1024 * 1024 -- event bytes a consumer has not taken: past it, it is dropped (as TCP)
 
 -- The subjects' prefix of a partition: its key hashed (FNV-1a 64), so any key makes a subject.
 function M.prefix(key)
@@ -154,7 +157,7 @@ function M.new(info)
     next_lid = next_lid + 1
     local lid = next_lid
     links[lid] = { peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
-      ready = out, reqs = out and {} or nil }
+      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0 }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
     return lid
@@ -172,6 +175,14 @@ function M.new(info)
     heard[from] = now()
     local lid
     if kind == "k" then return end
+    if kind == "a" then -- a consumer took our events up to its count
+      local l = links[inbound[from]]
+      if l and l.clid == clid and #data >= HEAD_LEN + 8 then
+        local n = unpack(">I8", data, HEAD_LEN + 1)
+        if n > l.acked and n <= l.sent then l.acked = n end
+      end
+      return
+    end
     if kind == "C" or kind == "P" then -- the other end closed the link
       lid = kind == "C" and inbound[from] or clid
       local l = links[lid]
@@ -206,7 +217,18 @@ function M.new(info)
       lid = clid
       local l = links[lid]
       if not l or not l.out or l.peer ~= from then return end
-      if ftype == TY.RES or ftype == TY.ERR then l.reqs[rid] = nil end
+      if ftype == TY.RES or ftype == TY.ERR then
+        l.reqs[rid] = nil
+      elseif ftype == TY.EVT then -- the count of event bytes taken, told once a loop turn
+        l.got = l.got + #data - FRAME_LEN
+        if not l.acking then
+          l.acking = true
+          node.timer(0, function()
+            l.acking = false
+            if links[lid] == l then T.publish(l.subject, pack(ACK, "a", me, l.clid, l.got)) end
+          end)
+        end
+      end
     end
     stats.frames_in = stats.frames_in + 1
     core_rpc.deliver(lid, ftype, flags, rid, data:sub(FRAME_LEN + 1))
@@ -296,6 +318,14 @@ function M.new(info)
     if not l then return nil, "gone" end
     body = body or ""
     if #body > max_body then return nil, "too large" end
+    if ftype == TY.EVT and not l.out then -- events toward a consumer: its backlog
+      if l.sent - l.acked > SLOW then
+        down(lid, "slow consumer")
+        T.publish(l.subject, pack(HEAD, "P", me, l.clid))
+        return nil, "slow consumer"
+      end
+      l.sent = l.sent + #body
+    end
     local reply = l.out and PROBED[ftype] and gone_prefix .. lid or nil
     local ok, err = T.publish(l.subject, pack(FRAME, l.out and "c" or "p", me, l.clid, ftype, flags, rid) .. body,
       reply)
@@ -325,12 +355,13 @@ function M.new(info)
     local l = links[lid]
     if not l then return nil, "gone" end
     return { ip = "nats", port = 0, inbound = not l.out, connected = connected, ready = l.ready,
-      secure = sealer ~= nil, pending = 0 }
+      secure = sealer ~= nil, pending = l.sent - l.acked }
   end
 
   function L.pending(lid)
-    if not links[lid] then return nil, "gone" end
-    return 0
+    local l = links[lid]
+    if not l then return nil, "gone" end
+    return l.sent - l.acked
   end
 
   function L.stats()
@@ -342,41 +373,7 @@ function M.new(info)
     return s
   end
 
-  -- fdn.core.rpc's interface: the same bodies, encoded in C, sent as frames on the links above;
-  -- frames that come in go to the handlers through rpc.deliver.
-  local encode_request, encode_value, encode_event = core_rpc.encode_request, core_rpc.encode_value,
-    core_rpc.encode_event
-  local send = L.send
-  T.rpc = {
-    handle = core_rpc.handle,
-    LAYOUTS = core_rpc.LAYOUTS,
-    request = function(lid, rid, ...)
-      local body, err, detail = encode_request(...)
-      if not body then return nil, err, detail end
-      return send(lid, TY.REQ, 0, rid, body)
-    end,
-    reply = function(lid, ftype, rid, value)
-      local body, err, detail = encode_value(value)
-      if not body then return nil, err, detail end
-      return send(lid, ftype, 0, rid, body)
-    end,
-    publish = function(set, path, event, data, meta)
-      local body, err, detail = encode_event(path, event, data, meta)
-      if not body then return nil, err, detail end
-      local sent = 0
-      for lid in pairs(set) do
-        local ok, why = send(lid, TY.EVT, 0, 0, body)
-        if ok then
-          sent = sent + 1
-        elseif why == "too large" then
-          return nil, why, #body
-        else
-          set[lid] = nil
-        end
-      end
-      return sent
-    end,
-  }
+  T.rpc = require("fdn.nats_rpc").new(L, core_rpc)
 
   return T
 end
