@@ -67,7 +67,7 @@ static int l_node_http_listen(lua_State *L)
 static int l_node_info(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    lua_createtable(L, 0, 16);
+    lua_createtable(L, 0, 20);
     lua_pushstring(L, n->id_hex);
     lua_setfield(L, -2, "id");
     lua_pushstring(L, FDN_VERSION); /* meson.build's project version: the one source */
@@ -94,6 +94,16 @@ static int l_node_info(lua_State *L)
         lua_pushstring(L, n->cfg.seeds);
         lua_setfield(L, -2, "seeds");
     }
+    if (n->cfg.nats) {
+        lua_pushstring(L, n->cfg.nats);
+        lua_setfield(L, -2, "nats");
+    }
+    lua_pushboolean(L, n->tls != NULL);
+    lua_setfield(L, -2, "secret");
+    lua_pushinteger(L, n->cfg.ping_timeout_ms);
+    lua_setfield(L, -2, "ping_timeout");
+    lua_pushinteger(L, (lua_Integer)n->cfg.max_frame);
+    lua_setfield(L, -2, "max_frame");
     lua_pushinteger(L, n->cfg.grace_ms);
     lua_setfield(L, -2, "grace");
     if (n->cfg.config_dir) {

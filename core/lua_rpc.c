@@ -272,6 +272,23 @@ static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fd
     return fail(L, fdn_link_strerror(r));
 }
 
+/* Encodes a REQ body from the fields at first..first+REQ_N-1 into b: 0, or the count of
+ * results pushed (nil, "not json", why). */
+static int put_request(lua_State *L, int first, struct fdn_buf *b)
+{
+    int last = first + REQ_N - 1;   /* the fields: path first, params last */
+    luaL_checkstring(L, first);     /* path */
+    luaL_checkstring(L, first + 1); /* method */
+    lua_settop(L, last);
+    char err[128];
+    if (open_list(L, first, last - 1, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    fdn_buf_put(b, ",", 1);
+    put_portable(L, last, b);
+    fdn_buf_put(b, "]", 1);
+    return 0;
+}
+
 /* request(id, req_id, path, method, id, data, params) -> true | nil, err [, detail]: a REQ
  * whose body is its fields (LAYOUTS.REQ; nil as null; params.connection and the fields of
  * params that are not JSON are left out). err: "not json" when id or data is not (detail says why);
@@ -279,20 +296,11 @@ static int send_buf(lua_State *L, uint64_t id, int type, uint32_t req, struct fd
  * --max-frame (detail: the body's size in bytes); link.send's other words. */
 static int l_rpc_request(lua_State *L)
 {
-    enum { FIRST = 3, LAST = FIRST + REQ_N - 1 }; /* the fields: path first, params last */
     uint64_t id = check_id(L, 1);
     uint32_t req = check_req(L, 2);
-    luaL_checkstring(L, FIRST);     /* path */
-    luaL_checkstring(L, FIRST + 1); /* method */
-    lua_settop(L, LAST);
     struct fdn_buf *b = scratch(L);
-    char err[128];
-    if (open_list(L, FIRST, LAST - 1, b, err, sizeof err) < 0)
-        return not_json(L, err);
-    fdn_buf_put(b, ",", 1);
-    put_portable(L, LAST, b);
-    fdn_buf_put(b, "]", 1);
-    return send_buf(L, id, FDN_FRAME_REQ, req, b);
+    int r = put_request(L, 3, b);
+    return r ? r : send_buf(L, id, FDN_FRAME_REQ, req, b);
 }
 
 /* reply(id, type, req_id [, value]) -> true | nil, err [, detail]: a frame (RES, ERR, SUB...)
@@ -355,7 +363,100 @@ static int l_rpc_publish(lua_State *L)
     return 1;
 }
 
+/* --- bodies for another transport (the NATS one) ---------------------------------------- */
+
+/* b as a string: body | nil, "too large", size when over --max-frame, as a link says it. */
+static int push_body(lua_State *L, struct fdn_buf *b)
+{
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    size_t max = n->cfg.max_frame;
+    if (max == 0 || max > FDN_FRAME_CEILING)
+        max = FDN_FRAME_CEILING;
+    size_t len = b->len;
+    if (len + FDN_FRAME_MIN_LEN > max) {
+        done_with(b);
+        return too_large(L, len);
+    }
+    lua_pushlstring(L, b->data ? b->data : "", len);
+    done_with(b);
+    return 1;
+}
+
+/* encode_request(path, method, id, data, params) -> body | nil, err [, detail] (as request) */
+static int l_rpc_encode_request(lua_State *L)
+{
+    struct fdn_buf *b = scratch(L);
+    int r = put_request(L, 1, b);
+    return r ? r : push_body(L, b);
+}
+
+/* encode_value([value]) -> body | nil, err [, detail] (as reply: empty for nil) */
+static int l_rpc_encode_value(lua_State *L)
+{
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (!lua_isnoneornil(L, 1) && fdn_json_encode(L, 1, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    return push_body(L, b);
+}
+
+/* encode_event(path, event, data, meta) -> body | nil, err [, detail] (as publish's) */
+static int l_rpc_encode_event(lua_State *L)
+{
+    luaL_checkstring(L, 1);
+    luaL_checkstring(L, 2);
+    lua_settop(L, EVT_N);
+    struct fdn_buf *b = scratch(L);
+    char err[128];
+    if (open_list(L, 1, EVT_N, b, err, sizeof err) < 0)
+        return not_json(L, err);
+    fdn_buf_put(b, "]", 1);
+    return push_body(L, b);
+}
+
+/* deliver(link_id, type, flags, req_id, body) -> true | false: a frame that came by another
+ * transport, to its handler (rpc.handle) exactly as a link's would go; false when none. */
+static int l_rpc_deliver(lua_State *L)
+{
+    uint64_t link = check_id(L, 1);
+    lua_Integer type = luaL_checkinteger(L, 2);
+    lua_Integer flags = luaL_checkinteger(L, 3);
+    uint32_t req = check_req(L, 4);
+    size_t len;
+    const char *body = luaL_checklstring(L, 5, &len);
+    luaL_argcheck(L, type >= 1 && type <= FDN_FRAME_TYPE_MAX, 2, "unknown frame type");
+    luaL_argcheck(L, flags >= 0 && flags <= 255, 3, "flags must be in 0..255");
+    struct fdn_frame f = {.type = (uint8_t)type,
+                          .flags = (uint8_t)flags,
+                          .id = req,
+                          .body = (const uint8_t *)body,
+                          .body_len = len};
+    int top = lua_gettop(L);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key);
+    if (!lua_istable(L, -1)) {
+        lua_settop(L, top);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    lua_pop(L, 1);
+    int nargs = door(L, link, &f);
+    if (nargs < 0) {
+        lua_settop(L, top);
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    /* door left the handlers table below the function: call, then drop it */
+    lua_call(L, nargs, 0);
+    lua_settop(L, top);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg rpc_funcs[] = {
+    {"encode_request", l_rpc_encode_request},
+    {"encode_value", l_rpc_encode_value},
+    {"encode_event", l_rpc_encode_event},
+    {"deliver", l_rpc_deliver},
     {"handle", l_rpc_handle},
     {"request", l_rpc_request},
     {"reply", l_rpc_reply},

@@ -125,6 +125,10 @@ static const struct opt opts[] = {
      .arg = "GROUP:PORT", .help = "discovery group"},
     {.name = "seeds", .kind = STR, FIELD(cfg.seeds), .arg = "HOST:PORT,...", .note = "none",
      .help = "RPC addresses of nodes to join, where multicast is unavailable"},
+    {.name = "nats", .kind = STR, FIELD(cfg.nats), .min = 1, .arg = "URL,...", .note = "none",
+     .help = "use this NATS server (nats://[user:pass@]host:port, several comma-separated) for "
+             "discovery, calls and events instead of multicast and TCP links: no beacon is sent "
+             "and no RPC listener opened. With --secret every message is sealed"},
     {.name = "grace", .kind = INT, FIELD(cfg.grace_ms), .max = DAY_MS, .def = "10000",
      .arg = "MS", .help = "how long a path without provider keeps its proxy"},
     {.name = "ping-timeout", .kind = INT, FIELD(cfg.ping_timeout_ms), .max = DAY_MS,

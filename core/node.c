@@ -41,6 +41,7 @@ int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
 int luaopen_fdn_core_http_client(lua_State *L);
 int luaopen_fdn_core_nats(lua_State *L);
+int luaopen_fdn_core_seal(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -402,6 +403,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
                        "PostgreSQL support");
     preload(L, n, "fdn.core.http_client", luaopen_fdn_core_http_client);
     preload(L, n, "fdn.core.nats", luaopen_fdn_core_nats);
+    preload(L, n, "fdn.core.seal", luaopen_fdn_core_seal);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -50,6 +50,7 @@ struct fdn_config {
     const char *mcast_group; /* --multicast GROUP:PORT */
     int mcast_port;
     const char *seeds;   /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
+    const char *nats;    /* --nats URL,...: the NATS transport instead of links, or NULL */
     size_t max_frame;    /* --max-frame BYTES */
     size_t max_pending;  /* pending output per link before the peer is dropped (no flag) */
     int ping_timeout_ms; /* --ping-timeout MS: a silent link is lost after it */

@@ -101,8 +101,8 @@ local function serve(scripts, fdn, info)
     end
   end
   local paths = app:paths()
-  fdn.log.info(("node %s (%s) serving %s on port %d%s"):format(info.name, info.id:sub(1, 8),
-    #paths > 0 and table.concat(paths, ", ") or "no services", port,
+  fdn.log.info(("node %s (%s) serving %s on %s%s"):format(info.name, info.id:sub(1, 8),
+    #paths > 0 and table.concat(paths, ", ") or "no services", node.transport and "NATS" or "port " .. port,
     info.http_port > 0 and (" - REST on http://%s:%d"):format(info.http_host, info.http_port) or ""))
 
   sched.handle("signal", function(sig)
@@ -118,6 +118,8 @@ local function serve(scripts, fdn, info)
           sched.spawn(function()
             app:teardown()
             node.cluster.close_all()
+            -- over NATS, the last answers and BYEs are in libnats' buffer: out before we go
+            if node.transport then node.transport.flush(1000) end
             core.exit()
           end)
         end)

@@ -133,7 +133,7 @@ function M.new(node)
       end
       return
     end
-    local lid, err = link.connect(host, port)
+    local lid, err = link.connect(host, port, id) -- (the NATS transport's links need the id)
     if not lid then
       log.debug("cannot connect to " .. tostring(host) .. ":" .. tostring(port) .. ": " .. tostring(err))
       return

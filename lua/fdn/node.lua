@@ -15,14 +15,17 @@ local pairs, ipairs, tonumber, tostring = pairs, ipairs, tonumber, tostring
 function M.new(o)
   local core = require "fdn.core.node"
   local info = o.options == nil and core.info()
+  -- --nats: links, RPC and discovery over a NATS server (nats_link.lua), same interfaces
+  local nats = o.transport or (info and info.nats and require("fdn.nats_link").new(info)) or nil
   local node = {
     app = o.app,
     options = o.options or { timeout = info.timeout, grace = info.grace },
-    link = o.link or require "fdn.core.link",
-    rpc = o.rpc or require "fdn.core.rpc",
+    transport = nats,
+    link = o.link or (nats and nats.link) or require "fdn.core.link",
+    rpc = o.rpc or (nats and nats.rpc) or require "fdn.core.rpc",
     timer = o.timer or core.timer,
     now = o.now or core.now,
-    discovery = o.discovery or require "fdn.core.discovery",
+    discovery = o.discovery or (nats and require("fdn.nats_discovery").new(nats)) or require "fdn.core.discovery",
     watch = o.watch or require "fdn.core.watch",
     handle = o.handle or require("fdn.sched").handle,
   }
@@ -31,6 +34,7 @@ function M.new(o)
   node.remote = require("fdn.remote").new(node)
   node.cluster = require("fdn.cluster").new(node)
   node.reload = require("fdn.reload").new(node)
+  if nats then nats.attach(node) end
   return node
 end
 
@@ -40,6 +44,11 @@ end
 function M.join(node, info, client)
   local app, link, discovery, cluster, serve = node.app, node.link, node.discovery, node.cluster, node.serve
   local port = 0
+  if node.transport then -- the NATS connection first: everything goes through it
+    local ok, err = node.transport.open()
+    if not ok then return nil, "cannot connect to NATS: " .. tostring(err) end
+    if info.seeds then log.warn("--seeds is not used with --nats") end
+  end
   if not client then
     local err
     port, err = link.listen(info.bind, info.port)
@@ -58,7 +67,7 @@ function M.join(node, info, client)
   end
   local ok, err = discovery.start { tcp_port = port, send = not client, boot = boot }
   if not ok then log.warn("discovery: " .. tostring(err) .. " (use --seeds)") end
-  if info.seeds then
+  if info.seeds and not node.transport then
     local seeds = {}
     for host, sport in info.seeds:gmatch("([^,]+):(%d+)") do seeds[#seeds + 1] = { host, tonumber(sport) } end
     local function contact()

@@ -64,7 +64,8 @@ function M.ls(node, args, info, as_json)
       paths[#paths + 1] = path .. "(" .. table.concat(d.methods or {}, ",") .. ")"
     end
     table.sort(paths)
-    rows[#rows + 1] = { p.name or "?", p.node:sub(1, 8), p.host .. ":" .. p.port, table.concat(paths, " ") }
+    local addr = p.host == "nats" and "nats" or p.host .. ":" .. p.port -- (--nats: no address)
+    rows[#rows + 1] = { p.name or "?", p.node:sub(1, 8), addr, table.concat(paths, " ") }
   end
   local widths = {}
   for _, r in ipairs(rows) do

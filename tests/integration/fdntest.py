@@ -59,6 +59,26 @@ def _cleanup_logs():
         shutil.rmtree(_logdir[0], ignore_errors=True)
 
 
+_nats = []  # FDN_TRANSPORT=nats: the test's nats-server, started with its first node
+
+
+def nats_server():
+    """The NatsServer every node of the test joins when FDN_TRANSPORT=nats (else None): a
+    distribution test runs over NATS unchanged (started after netns.isolate())."""
+    if os.environ.get("FDN_TRANSPORT") != "nats":
+        return None
+    if not _nats:
+        from natsserver import NatsServer
+        _nats.append(NatsServer())
+    return _nats[0]
+
+
+def transport_args():
+    """The flags that put a node on the test's transport: --nats URL, or none (TCP)."""
+    server = nats_server()
+    return ["--nats", server.url] if server else []
+
+
 class Node:
     """One fdnode process. Its log goes to a file of its own in logdir(), readable
     while it runs (never a full pipe that blocks a chatty node). `http=False`
@@ -78,7 +98,7 @@ class Node:
                 cmd += ["--http-host", http_host]
         if name:
             cmd += ["--name", name]
-        cmd += [*args, *scripts]
+        cmd += [*transport_args(), *args, *scripts]
         self.signalled = False
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self._logfile, env={**os.environ, **(env or {})})
@@ -232,6 +252,8 @@ def open_many(port, n, pause_every, label):
 
 def run_fdnode(*args, timeout=10):
     """Runs fdnode to completion; returns (exit code, stdout, stderr)."""
+    if args and args[0] in ("ls", "call"):
+        args = (args[0], *transport_args(), *args[1:])
     p = subprocess.run([FDNODE, *args], cwd=ROOT, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
@@ -304,6 +326,14 @@ def check_memory(cond, name, detail=""):
         print("not checked under sanitizers: %s (%s)" % (name, detail))
         return
     check(cond, name, detail)
+
+
+def tcp_case(name):
+    """@case, for a case about the TCP links themselves (a raw peer speaking their frames): run
+    only on the TCP transport; with FDN_TRANSPORT=nats it is skipped (said in the output)."""
+    if os.environ.get("FDN_TRANSPORT", "tcp") == "tcp":
+        return case(name)
+    return lambda fn: print("skipped over NATS (a case about the TCP links): %s" % name)
 
 
 def eq(actual, expected, name):

@@ -101,3 +101,63 @@ class NatsServer:
             print("natsserver: stop failed: %s" % e, file=sys.stderr)
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
+
+
+class RawClient:
+    """A plain NATS client on a socket (the protocol's text lines), knowing nothing of fdnode:
+    what other software sharing the server sees and can do. sub(subject) records every
+    message (subject, payload) in .got while read(seconds) runs; pub(subject, payload)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.buf = b""
+        self.got = []
+        self._line()  # INFO
+        self.sock.sendall(b'CONNECT {"verbose":false,"pedantic":false,"headers":true}\r\nPING\r\n')
+        self.sids = 0
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise OSError("server closed the connection")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bytes(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def sub(self, subject):
+        self.sids += 1
+        self.sock.sendall(b"SUB %s %d\r\n" % (subject.encode(), self.sids))
+
+    def pub(self, subject, payload):
+        self.sock.sendall(b"PUB %s %d\r\n%s\r\n" % (subject.encode(), len(payload), payload))
+
+    def read(self, seconds):
+        """Records the messages that come within seconds (bounded)."""
+        deadline = time.monotonic() + seconds
+        self.sock.settimeout(0.1)
+        while time.monotonic() < deadline:
+            try:
+                line = self._line()
+            except socket.timeout:
+                continue
+            if line.startswith(b"PING"):
+                self.sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG ") or line.startswith(b"HMSG "):
+                f = line.split()
+                data = self._bytes(int(f[-1]))
+                if line.startswith(b"HMSG "):
+                    data = data[int(f[-2]):]
+                self.got.append((f[1].decode(), data))
+
+    def close(self):
+        self.sock.close()

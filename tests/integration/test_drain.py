@@ -18,7 +18,7 @@ import threading  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 
-from fdntest import Node, answers, case, check, eq, finish, wait_until  # noqa: E402
+from fdntest import Node, answers, case, check, eq, finish, tcp_case, wait_until  # noqa: E402
 
 PROVIDER = "tests/integration/fixtures/drain/provider.lua"
 GATEWAY = "tests/integration/fixtures/drain/gateway.lua"
@@ -80,7 +80,7 @@ class RawConsumer:
         return None
 
 
-@case("the protocol, step by step: BYE, requests refused as 'not run', the answer in flight, the close")
+@tcp_case("the protocol, step by step: BYE, requests refused as 'not run', the answer in flight, the close")
 def _():
     p = Node(PROVIDER, name="raw-provider", http=False)
     c = RawConsumer(rpc_port(p))
@@ -110,7 +110,7 @@ def _():
     check(took < 3, "the drain took the call's time, not a timeout", "%.2fs" % took)
 
 
-@case("a consumer that never says BYE back: the stop is bounded all the same")
+@tcp_case("a consumer that never says BYE back: the stop is bounded all the same")
 def _():
     p = Node(PROVIDER, name="raw-provider-2", http=False, args=["--shutdown-timeout", "1500"])
     c = RawConsumer(rpc_port(p))

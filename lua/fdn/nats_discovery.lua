@@ -1,0 +1,103 @@
+-- nats_discovery.lua: the NATS transport's discovery (--nats): fdn.core.discovery's interface,
+-- with the beacon published on the partition's subject (prefix.beacon) instead of multicast: at
+-- start (at once, then after 0.1, 0.3 and 0.7 s), every second, and at once when the services
+-- change. Every node hears every beacon; a beacon also says its sender is alive (nats_link's
+-- links are up while their peer is heard). A client (fdnode ls, call) beacons too, flagged: it
+-- is heard, never connected to.
+local M = {}
+
+local pack, unpack = string.pack, string.unpack
+
+-- A beacon: sender id (32 hex digits), boot id, sequence, services version, flags.
+local BEACON = ">c32I4I4I4B"
+local BEACON_LEN = 45
+local LEAVING, CLIENT = 1, 2
+local EVERY_MS = 1000
+local FIRST = { 100, 300, 700 }
+
+-- new(T): T is nats_link's transport (after T.attach(node)).
+function M.new(T)
+  local D = {}
+  local subject = T.prefix .. ".beacon"
+  local me, heard = T.me, T.heard
+  local boot, seq, version, flags = 0, 0, 0, 0
+  local timers = {}
+  local s = { sent = 0, send_errors = 0, received = 0, malformed = 0, own = 0, dispatched = 0, peers = 0 }
+  local started = false
+
+  local function beacon()
+    if not started then return end
+    seq = (seq + 1) & 0xffffffff
+    if T.publish(subject, pack(BEACON, me, boot, seq, version, flags)) then
+      s.sent = s.sent + 1
+    else
+      s.send_errors = s.send_errors + 1
+    end
+  end
+
+  local function on_beacon(data)
+    s.received = s.received + 1
+    if #data ~= BEACON_LEN then
+      s.malformed = s.malformed + 1
+      return
+    end
+    local id, b, q, v, f = unpack(BEACON, data)
+    if not id:match("^%x+$") then
+      s.malformed = s.malformed + 1
+      return
+    end
+    if id == me then
+      s.own = s.own + 1
+      return
+    end
+    if not heard[id] then s.peers = s.peers + 1 end
+    heard[id] = T.node.now()
+    if f & CLIENT ~= 0 then return end
+    s.dispatched = s.dispatched + 1
+    T.node.cluster.on_beacon(id, b, q, "nats", 1, v, f & LEAVING ~= 0)
+  end
+
+  -- start{ send =, boot =, version = }: true | nil, why. send false: a client's beacons.
+  function D.start(o)
+    if started then error("discovery already started", 2) end
+    local node = T.node
+    boot, version = o.boot or math.random(1, 0x7fffffff), o.version or 0
+    flags = (o.send == false) and CLIENT or 0
+    local sub, err = T.subscribe(subject, on_beacon)
+    if not sub then return nil, err end
+    D.sub, started = sub, true
+    beacon()
+    for _, ms in ipairs(FIRST) do timers[#timers + 1] = node.timer(ms, beacon) end
+    timers[#timers + 1] = node.timer(EVERY_MS, beacon, true)
+    T.on_connected = beacon -- back after the server was away: say so at once
+    return true
+  end
+
+  function D.set_version(v)
+    version = v
+    beacon()
+  end
+
+  -- Leaving beacons from now on: peers connect to us no more, and those linked to us still
+  -- hear us (their links stay up while we drain).
+  function D.leave()
+    flags = flags | LEAVING
+    beacon()
+  end
+
+  function D.stop()
+    for _, t in ipairs(timers) do t:cancel() end
+    timers, started = {}, false
+  end
+
+  function D.stats()
+    if not started then return nil, "not started" end
+    local out = { boot_id = boot, seq = seq, version = version, authenticated = T.sealed, interfaces = 0 }
+    for k, v in pairs(s) do out[k] = v end
+    return out
+  end
+
+  return D
+end
+
+return M
