@@ -25,6 +25,7 @@
 #include "eio_server.h"
 #include "bev_write.h"
 #include "http_parser.h"
+#include "metrics.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -138,6 +139,8 @@ static void send_error(struct conn *c, int code, const char *msg)
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         code, s->reason, n, body);
     fdn_debug("http: answered %d (%s)", code, msg);
+    if (!c->h->admin) /* the method only once the request was read whole */
+        fdn_metrics_http(c->h->n->metrics, c->state == C_IN_LUA ? c->p->method : NULL, code);
     evtimer_del(c->timer);
     c->state = C_DRAINING;
     fdn_http_answer(c);
@@ -187,14 +190,14 @@ static void dispatch(struct conn *c)
     h->in_flight++;
     if (fdn_http_preflight(c)) /* CORS on: an OPTIONS is answered here */
         return;
-    if (h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
+    if (!h->admin && h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
         to_eio(c);
         return;
     }
     /* an answer deadline: a handler that never answers cannot hold the slot */
     arm(c, h->n->cfg.http_timeout_ms + h->n->cfg.timeout_ms);
     lua_checkstack(L, 10);
-    fdn_node_dispatch_begin(h->n, "http");
+    fdn_node_dispatch_begin(h->n, h->admin ? "admin" : "http");
     lua_pushinteger(L, (lua_Integer)c->req_id);
     lua_pushstring(L, p->method);
     const char *q = strchr(p->target, '?');

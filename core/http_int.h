@@ -13,6 +13,7 @@
 #include "http.h"
 
 #define MAX_LISTENERS 4
+#define ADMIN_MAX_CONNS 64 /* the admin port's connections: a few operators and scrapers */
 
 enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
 
@@ -73,6 +74,7 @@ struct fdn_http {
     int public_fd;         /* --public's directory (O_PATH), when has_public (http_static.c) */
     int open_how;          /* FDN_STATIC_OPENAT2, or _WALK once the kernel said it has none */
     unsigned has_public : 1;
+    unsigned admin : 1; /* the operators' server (--admin): dispatched as "admin" */
 };
 
 /* --- the idle queues: inline, every kept-alive request leaves and rejoins them ------------- */

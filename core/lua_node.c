@@ -39,28 +39,43 @@ static int l_node_exit(lua_State *L)
     return 0;
 }
 
-/* http_listen() -> true | nil, err: starts the gateway configured by --http ("no gateway"
- * without one; true when it already listens). */
-static int l_node_http_listen(lua_State *L)
+/* Starts the gateway (--http) or, admin, the operators' server (--admin): true (also when it
+ * already listens), or nil and why ("no gateway" / "no admin" without its flag). */
+static int listen_on(lua_State *L, int admin)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    if (n->http) {
+    struct fdn_http **h = admin ? &n->admin : &n->http;
+    const char *host = admin ? n->cfg.admin_host : n->cfg.http_host;
+    int port = admin ? n->cfg.admin_port : n->cfg.http_port;
+    if (*h) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (n->cfg.http_port <= 0) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "no gateway");
+    luaL_pushfail(L);
+    if (port <= 0) {
+        lua_pushstring(L, admin ? "no admin" : "no gateway");
         return 2;
     }
-    if (fdn_http_start(n, n->cfg.http_host, n->cfg.http_port, &n->http) < 0) {
-        luaL_pushfail(L);
-        lua_pushfstring(L, "cannot listen on %s:%d", n->cfg.http_host, n->cfg.http_port);
+    if ((admin ? fdn_http_start_admin : fdn_http_start)(n, host, port, h) < 0) {
+        lua_pushfstring(L, "%scannot listen on %s:%d", admin ? "--admin: " : "", host, port);
         return 2;
     }
-    n->eio = fdn_eio_server_new(n, n->http); /* /socket.io/ on the same port */
+    if (!admin)
+        n->eio = fdn_eio_server_new(n, n->http); /* /socket.io/ on the same port */
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* http_listen() -> true | nil, err: the gateway of --http. */
+static int l_node_http_listen(lua_State *L)
+{
+    return listen_on(L, 0);
+}
+
+/* admin_listen() -> true | nil, err: the operators' server of --admin. */
+static int l_node_admin_listen(lua_State *L)
+{
+    return listen_on(L, 1);
 }
 
 /* info() -> table: this node's id, name and configuration. */
@@ -102,13 +117,20 @@ static int l_node_info(lua_State *L)
     }
     lua_pushboolean(L, n->cfg.watch);
     lua_setfield(L, -2, "watch");
+    lua_pushinteger(L, n->cfg.admin_port);
+    lua_setfield(L, -2, "admin_port");
+    if (n->cfg.admin_host) {
+        lua_pushstring(L, n->cfg.admin_host);
+        lua_setfield(L, -2, "admin_host");
+    }
     return 1;
 }
 
 static const luaL_Reg node_funcs[] = {
     {"log", l_node_log},   {"log_level", l_node_log_level},
     {"exit", l_node_exit}, {"http_listen", l_node_http_listen},
-    {"info", l_node_info}, {NULL, NULL},
+    {"info", l_node_info}, {"admin_listen", l_node_admin_listen},
+    {NULL, NULL},
 };
 
 /* Adds to the table on top the functions of the one that open (run with this node) returns. */

@@ -34,6 +34,7 @@ struct cli {
     int json;       /* --json: fdnode ls prints JSON */
     char *secret;   /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
     char group[64]; /* --multicast's group: cfg.mcast_group points here */
+    char admin_host[256]; /* --admin's host: cfg.admin_host points here */
 };
 
 enum kind {
@@ -43,6 +44,7 @@ enum kind {
     FLAG,       /* no argument: the int field becomes 1 */
     LEVEL,      /* a log level's name, into an int field (FDN_LOG_*) */
     GROUP_PORT, /* GROUP:PORT: cfg.mcast_group (a copy in cli.group) and cfg.mcast_port */
+    HOST_PORT,  /* [HOST:]PORT: cfg.admin_host (a copy in cli.admin_host) and cfg.admin_port */
     SECRET,     /* the cluster secret, into cli.secret; hidden from ps */
     HELP,
     VERSION,
@@ -149,6 +151,9 @@ static const struct opt opts[] = {
      .help = "after handling work, poll US microseconds for more before sleeping"},
     {.name = "log-level", .kind = LEVEL, FIELD(cfg.log_level), .def = "info", .arg = "LEVEL",
      .help = "debug, info, warn or error"},
+    {.name = "admin", .kind = HOST_PORT, .arg = "[HOST:]PORT", .note = "off",
+     .help = "serve operators on HOST (default 127.0.0.1) and PORT: /metrics (Prometheus), "
+             "/healthz, /readyz, and the live cluster page at /; never the public gateway"},
     {.name = "help", .letter = 'h', .kind = HELP, .help = "show this help and exit"},
     {.name = "version", .letter = 'V', .kind = VERSION, .help = "print the version and exit"},
     /* settings with no flag */
@@ -320,6 +325,23 @@ static int set(struct cli *c, const struct opt *o, const char *arg)
         c->group[colon - arg] = 0;
         c->cfg.mcast_group = c->group;
         c->cfg.mcast_port = (int)v;
+        return 0;
+    }
+    case HOST_PORT: {
+        const char *colon = strrchr(arg, ':');
+        const char *host = colon ? arg : "127.0.0.1";
+        size_t hlen = colon ? (size_t)(colon - arg) : strlen(host);
+        if (hlen && host[0] == '[' && host[hlen - 1] == ']') { /* [::1]:9100 */
+            host++;
+            hlen -= 2;
+        }
+        if ((colon && !hlen) || hlen >= sizeof c->admin_host ||
+            parse_number(colon ? colon + 1 : arg, 1, 65535, &v) < 0)
+            return fail("--%s: '%s' is not [HOST:]PORT", o->name, arg);
+        memcpy(c->admin_host, host, hlen);
+        c->admin_host[hlen] = 0;
+        c->cfg.admin_host = c->admin_host;
+        c->cfg.admin_port = (int)v;
         return 0;
     }
     case SECRET:
