@@ -139,8 +139,11 @@ static void send_error(struct conn *c, int code, const char *msg)
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         code, s->reason, n, body);
     fdn_debug("http: answered %d (%s)", code, msg);
-    if (!c->h->admin) /* the method only once the request was read whole */
+    if (!c->h->admin) { /* the method only once the request was read whole */
         fdn_metrics_http(c->h->n->metrics, c->state == C_IN_LUA ? c->p->method : NULL, code);
+        if (c->h->n->cfg.access_log)
+            fdn_http_access(c, code);
+    }
     evtimer_del(c->timer);
     c->state = C_DRAINING;
     fdn_http_answer(c);
@@ -184,6 +187,7 @@ static void dispatch(struct conn *c)
     lua_State *L = h->n->L;
     evtimer_del(c->timer);
     c->req_id = ++h->seq * (uint64_t)h->nslots + (uint64_t)c->slot;
+    c->t0 = h->n->cfg.access_log ? fdn_now_ns() : 0;
     c->keep_alive = p->keep_alive;
     c->head = strcmp(p->method, "HEAD") == 0;
     c->state = C_IN_LUA;
@@ -215,6 +219,18 @@ static void dispatch(struct conn *c)
     c->body = NULL;
     c->body_len = c->body_cap = 0;
     fdn_node_dispatch_end(h->n, 6); /* Lua may have answered already */
+}
+
+void fdn_http_access(const struct conn *c, int status)
+{
+    const struct fdn_http_parser *p = c->p;
+    if (c->state != C_IN_LUA) { /* never read whole: no method, path or start */
+        fdn_log_access("rest", "-", "-", 1, status, 0);
+        return;
+    }
+    const char *q = strchr(p->target, '?');
+    size_t len = q ? (size_t)(q - p->target) : strlen(p->target);
+    fdn_log_access("rest", p->method, p->target, len, status, (double)(fdn_now_ns() - c->t0) / 1e6);
 }
 
 static void append_body(struct conn *c, const char *b, size_t n)

@@ -130,8 +130,11 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
         put_body(out, body, len, fd);
     else if (fd >= 0)
         close(fd);
-    if (!h->admin)
+    if (!h->admin) {
         fdn_metrics_http(h->n->metrics, c->p->method, status);
+        if (h->n->cfg.access_log)
+            fdn_http_access(c, status);
+    }
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */
     fdn_http_answer(c);

@@ -10,14 +10,24 @@
 int luaopen_fdn_core_timer(lua_State *L);
 int luaopen_fdn_core_task(lua_State *L);
 
-/* log(level, message): level 0 debug .. 3 error. */
+/* log(level, message [, fields]): level 0 debug .. 3 error; fields, a JSON object's text, goes
+ * into a JSON line (--log-format json). */
 static int l_node_log(lua_State *L)
 {
     lua_Integer level = luaL_checkinteger(L, 1);
     luaL_argcheck(L, level >= FDN_LOG_DEBUG && level <= FDN_LOG_ERROR, 1, "level must be in 0..3");
-    const char *msg = luaL_checkstring(L, 2);
-    fdn_log((int)level, "%s", msg);
+    size_t len, flen = 0;
+    const char *msg = luaL_checklstring(L, 2, &len);
+    const char *fields = luaL_optlstring(L, 3, NULL, &flen);
+    fdn_log_write((int)level, msg, len, fields, flen);
     return 0;
+}
+
+/* log_json() -> boolean: whether lines are JSON (--log-format json). */
+static int l_node_log_json(lua_State *L)
+{
+    lua_pushboolean(L, fdn_log_json());
+    return 1;
 }
 
 static int l_node_log_level(lua_State *L)
@@ -119,6 +129,8 @@ static int l_node_info(lua_State *L)
     lua_setfield(L, -2, "watch");
     lua_pushinteger(L, n->cfg.admin_port);
     lua_setfield(L, -2, "admin_port");
+    lua_pushboolean(L, n->cfg.access_log);
+    lua_setfield(L, -2, "access_log");
     if (n->cfg.admin_host) {
         lua_pushstring(L, n->cfg.admin_host);
         lua_setfield(L, -2, "admin_host");
@@ -127,9 +139,13 @@ static int l_node_info(lua_State *L)
 }
 
 static const luaL_Reg node_funcs[] = {
-    {"log", l_node_log},   {"log_level", l_node_log_level},
-    {"exit", l_node_exit}, {"http_listen", l_node_http_listen},
-    {"info", l_node_info}, {"admin_listen", l_node_admin_listen},
+    {"log", l_node_log},
+    {"log_level", l_node_log_level},
+    {"log_json", l_node_log_json},
+    {"exit", l_node_exit},
+    {"http_listen", l_node_http_listen},
+    {"info", l_node_info},
+    {"admin_listen", l_node_admin_listen},
     {NULL, NULL},
 };
 

@@ -31,9 +31,9 @@ static const char usage_text[] =
 /* What the command line sets: the node's configuration, and main's own. */
 struct cli {
     struct fdn_config cfg;
-    int json;       /* --json: fdnode ls prints JSON */
-    char *secret;   /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
-    char group[64]; /* --multicast's group: cfg.mcast_group points here */
+    int json;             /* --json: fdnode ls prints JSON */
+    char *secret;         /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
+    char group[64];       /* --multicast's group: cfg.mcast_group points here */
     char admin_host[256]; /* --admin's host: cfg.admin_host points here */
 };
 
@@ -154,6 +154,10 @@ static const struct opt opts[] = {
     {.name = "admin", .kind = HOST_PORT, .arg = "[HOST:]PORT", .note = "off",
      .help = "serve operators on HOST (default 127.0.0.1) and PORT: /metrics (Prometheus), "
              "/healthz, /readyz, and the live cluster page at /; never the public gateway"},
+    {.name = "log-format", .kind = STR, FIELD(cfg.log_format), .def = "text", .arg = "FORMAT",
+     .help = "text, or json: one JSON object per line (time, level, node, message, fields)"},
+    {.name = "access-log", .kind = FLAG, FIELD(cfg.access_log),
+     .help = "log a line per REST or Socket.IO request: method, path, status, duration"},
     {.name = "help", .letter = 'h', .kind = HELP, .help = "show this help and exit"},
     {.name = "version", .letter = 'V', .kind = VERSION, .help = "print the version and exit"},
     /* settings with no flag */
@@ -501,7 +505,10 @@ int main(int argc, char **argv)
         c.secret = env_secret;
     }
     c.cfg.secret = c.secret;
+    if (strcmp(c.cfg.log_format, "text") != 0 && strcmp(c.cfg.log_format, "json") != 0)
+        return fail("--log-format: '%s' is not text or json", c.cfg.log_format);
     fdn_log_set_level(c.cfg.log_level);
+    fdn_log_set_format(strcmp(c.cfg.log_format, "json") == 0, c.cfg.name);
     c.cfg.lib_dir = find_lib_dir();
     signal(SIGPIPE, SIG_IGN);
 

@@ -67,6 +67,8 @@ struct fdn_config {
     /* operators */
     const char *admin_host; /* --admin [HOST:]PORT: the admin server's address */
     int admin_port;         /* its port, 0 = off */
+    const char *log_format; /* --log-format: "text" or "json" */
+    int access_log;         /* --access-log: a line per REST or Socket.IO request */
 };
 
 struct fdn_node {

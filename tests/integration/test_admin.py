@@ -17,6 +17,7 @@ from netns import isolate
 
 isolate()
 
+from eioclient import WebSocket  # noqa: E402
 from fdntest import Node, case, check, eq, finish, free_port, logdir, run_fdnode, wait_until  # noqa: E402
 
 FIX = "tests/integration/fixtures/admin/"
@@ -180,6 +181,50 @@ def _():
     eq(value(s, "fdn_calls_total", path="echo", method="get", outcome="ok") - before, 10,
        "10 served at the provider")
     caller.stop()
+
+
+@case("--log-format json: one JSON object per line (time, level, node, message, fields); --access-log: a line "
+      "per REST and Socket.IO request with status and duration")
+def _():
+    j = Node(FIX + "echo.lua", name="jay", args=["--log-format", "json", "--access-log"])
+    eq(rest(j, "GET", "/echo/1"), 200, "get")
+    eq(rest(j, "GET", "/echo/bad"), 400, "BadRequest")
+    eq(rest(j, "GET", "/no\"pe%0A"), 404, "404 (a quote in the path)")
+    eq(j.request("POST", "/echo", {"b": 2}, headers={"X-Service-Method": "ping"})[0], 200, "ping")
+    w = WebSocket(j.port)
+    w.recv()
+    w.send("40")
+    w.recv()
+    w.send('421["get","echo","7"]')
+    check(w.recv_until("431*").startswith("431[null,"), "socket get answered")
+    w.send('422["get","echo","bad"]')
+    w.recv_until("432*")
+    w.close()
+    check(wait_until(lambda: j.log().count('"message":"access"') >= 6, seconds=5), "6 access lines", j.log())
+    j.stop()
+    lines = [ln for ln in j.log().splitlines() if ln.strip()]
+    parsed = []
+    for ln in lines:
+        try:
+            parsed.append(json.loads(ln))
+        except ValueError:
+            check(False, "a line that is not JSON", ln)
+    check(parsed and all(set(("time", "level", "node", "message")) <= set(o) for o in parsed),
+          "every line has time, level, node and message", lines[:3])
+    check(all(o["node"] == "jay" and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", o["time"])
+              for o in parsed), "node name and ISO time on every line")
+    check(any(o["message"].startswith("node jay") for o in parsed), "the start line is there")
+    access = [o["fields"] for o in parsed if o["message"] == "access"]
+    rest_lines = [(a["method"], a["path"], a["status"]) for a in access if a["kind"] == "rest"]
+    eq(rest_lines, [("GET", "/echo/1", 200), ("GET", "/echo/bad", 400), ("GET", "/no\"pe%0A", 404),
+                    ("POST", "/echo", 200)], "REST access lines")
+    sock = [(a["method"], a["path"], a["status"]) for a in access if a["kind"] == "socket"]
+    eq(sock, [("get", "echo", 200), ("get", "echo", 400)], "socket access lines")
+    check(all(isinstance(a["ms"], (int, float)) and 0 <= a["ms"] < 5000 for a in access), "durations in ms")
+    pinged = [o for o in parsed if o["message"] == "pinged"]
+    eq([o.get("fields") for o in pinged], [{"data": {"b": 2}, "node": "jay"}], "a script's fields")
+    code, _, err = run_fdnode("--log-format", "xml", FIX + "echo.lua")
+    check(code == 2 and "--log-format" in err, "--log-format xml refused", err)
 
 
 @case("a real Prometheus server scrapes the node; its query API returns fdn_calls_total")
