@@ -80,6 +80,8 @@ node = Node(FIX + "echo.lua", name="a", args=["--admin", str(admin_port)])
 
 @case("/healthz and /readyz answer 200 on a running, joined node; other paths 404, POST 405")
 def _():
+    check("admin: listening on 127.0.0.1 port %d" % admin_port in node.log(), "on 127.0.0.1 by default",
+          node.log())
     st, body, h = admin_get(admin_port, "/healthz")
     eq((st, body), (200, "ok\n"), "/healthz")
     st, body, _ = admin_get(admin_port, "/readyz")
