@@ -14,7 +14,7 @@ local type, pairs, ipairs, setmetatable, error, xpcall, tostring =
   type, pairs, ipairs, setmetatable, error, xpcall, tostring
 local array_mt = json.array_mt
 local traceback = debug.traceback
-local series, clock, served, count = metrics.series, metrics.clock, metrics.served, metrics.count
+local series, clock, served, count, timed = metrics.series, metrics.clock, metrics.served, metrics.count, metrics.timed
 
 M.STANDARD = { "find", "get", "create", "update", "patch", "remove" }
 local STANDARD = {}
@@ -232,10 +232,7 @@ local function call(self, method, id, data, params)
   if c.quiet then
     local direct = self.__direct
     if direct then return xpcall(direct, catch, self.__path, method, id, data, params) end
-    local t0 = clock()
-    local ok, r = xpcall(c.bare, catch, self, id, data, params == nil and {} or params)
-    served(c.series, t0, ok, r)
-    return ok, r
+    return timed(c.series, c.bare, catch, self, id, data, params == nil and {} or params) -- (xpcall, counted)
   end
   local t0 = clock()
   local ok, ctx = try(self, method, id, data, params)

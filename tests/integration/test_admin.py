@@ -149,6 +149,15 @@ def _():
     eq(value(s, "fdn_http_requests_total", method="GET", status="404"), 4, "4 GET 404 (/metrics on the gateway, 3 raw URLs)")
     eq(value(s, "fdn_http_requests_total", method="POST", status="201"), 1, "1 POST 201")
     check("random" not in text and "xyz" not in text, "no series from the raw URL")
+    # a call that waits (it yields inside the counted call) is counted with its whole duration
+    sum_before = value(s, "fdn_call_duration_seconds_sum", path="echo", method="get")
+    eq(node.request("GET", "/echo/slow")[1], {"id": "slow", "text": "hello"}, "a call that sleeps")
+    s2 = samples(admin_get(admin_port, "/metrics")[1])
+    eq(value(s2, "fdn_call_duration_seconds_count", path="echo", method="get"), 8, "counted once")
+    check(value(s2, "fdn_call_duration_seconds_sum", path="echo", method="get") - sum_before >= 0.029,
+          "with its 30 ms")
+    eq(value(s2, "fdn_call_duration_seconds_bucket", path="echo", method="get", le="0.025"),
+       value(s, "fdn_call_duration_seconds_bucket", path="echo", method="get", le="0.025"), "above 25 ms")
     for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds",
                  "process_start_time_seconds", "fdn_lua_memory_bytes", "fdn_cluster_nodes", "fdn_links"):
         check(value(s, name) is not None and value(s, name) >= 0, name + " is there", str(value(s, name)))
