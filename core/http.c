@@ -25,6 +25,7 @@
 #include "eio_server.h"
 #include "bev_write.h"
 #include "http_parser.h"
+#include "metrics.h"
 #include "node.h"
 #include "status.h"
 #include "util.h"
@@ -138,6 +139,11 @@ static void send_error(struct conn *c, int code, const char *msg)
                         "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                         code, s->reason, n, body);
     fdn_debug("http: answered %d (%s)", code, msg);
+    if (!c->h->admin) { /* the method only once the request was read whole */
+        fdn_metrics_http(c->h->n->metrics, c->state == C_IN_LUA ? c->p->method : NULL, code);
+        if (c->h->n->cfg.access_log)
+            fdn_http_access(c, code);
+    }
     evtimer_del(c->timer);
     c->state = C_DRAINING;
     fdn_http_answer(c);
@@ -181,20 +187,21 @@ static void dispatch(struct conn *c)
     lua_State *L = h->n->L;
     evtimer_del(c->timer);
     c->req_id = ++h->seq * (uint64_t)h->nslots + (uint64_t)c->slot;
+    c->t0 = h->n->cfg.access_log ? fdn_now_ns() : 0;
     c->keep_alive = p->keep_alive;
     c->head = strcmp(p->method, "HEAD") == 0;
     c->state = C_IN_LUA;
     h->in_flight++;
     if (fdn_http_preflight(c)) /* CORS on: an OPTIONS is answered here */
         return;
-    if (h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
+    if (!h->admin && h->n->eio && strncmp(p->target, "/socket.io/", 11) == 0) {
         to_eio(c);
         return;
     }
     /* an answer deadline: a handler that never answers cannot hold the slot */
     arm(c, h->n->cfg.http_timeout_ms + h->n->cfg.timeout_ms);
     lua_checkstack(L, 10);
-    fdn_node_dispatch_begin(h->n, "http");
+    fdn_node_dispatch_begin(h->n, h->admin ? "admin" : "http");
     lua_pushinteger(L, (lua_Integer)c->req_id);
     lua_pushstring(L, p->method);
     const char *q = strchr(p->target, '?');
@@ -212,6 +219,18 @@ static void dispatch(struct conn *c)
     c->body = NULL;
     c->body_len = c->body_cap = 0;
     fdn_node_dispatch_end(h->n, 6); /* Lua may have answered already */
+}
+
+void fdn_http_access(const struct conn *c, int status)
+{
+    const struct fdn_http_parser *p = c->p;
+    if (c->state != C_IN_LUA) { /* never read whole: no method, path or start */
+        fdn_log_access("rest", "-", "-", 1, status, 0);
+        return;
+    }
+    const char *q = strchr(p->target, '?');
+    size_t len = q ? (size_t)(q - p->target) : strlen(p->target);
+    fdn_log_access("rest", p->method, p->target, len, status, (double)(fdn_now_ns() - c->t0) / 1e6);
 }
 
 static void append_body(struct conn *c, const char *b, size_t n)

@@ -37,6 +37,11 @@ struct fdn_http;
  * resolves to, port 0 binds the first only). 0 on success; -1 after logging one line. */
 int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_http **out);
 
+/* The operators' server (--admin): the same server, with no CORS, --public or Socket.IO, at
+ * most 64 connections, and its complete requests dispatched as "admin" (same 6 arguments);
+ * fdn_http_respond answers them on this struct. 0, or -1 after logging one line. */
+int fdn_http_start_admin(struct fdn_node *n, const char *host, int port, struct fdn_http **out);
+
 /* Shutdown: closes the listener and idle or half-read connections; requests in flight are
  * answered (with Connection: close) and then closed. */
 void fdn_http_stop_accepting(struct fdn_http *h);

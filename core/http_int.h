@@ -13,6 +13,7 @@
 #include "http.h"
 
 #define MAX_LISTENERS 4
+#define ADMIN_MAX_CONNS 64 /* the admin port's connections: a few operators and scrapers */
 
 enum { C_IDLE, C_READING, C_IN_LUA, C_WRITING, C_DRAINING, C_LINGER };
 
@@ -46,6 +47,7 @@ struct conn {
     struct fdn_http_parser *p;
     int state, slot; /* slot -1: a connection refused with 503 */
     uint64_t req_id;
+    uint64_t t0; /* when the request was read whole (fdn_now_ns), for --access-log */
     char *body;
     size_t body_len, body_cap;
     unsigned keep_alive : 1, head : 1, eof : 1, parked : 1, written : 1, reading : 1;
@@ -73,6 +75,7 @@ struct fdn_http {
     int public_fd;         /* --public's directory (O_PATH), when has_public (http_static.c) */
     int open_how;          /* FDN_STATIC_OPENAT2, or _WALK once the kernel said it has none */
     unsigned has_public : 1;
+    unsigned admin : 1; /* the operators' server (--admin): dispatched as "admin" */
 };
 
 /* --- the idle queues: inline, every kept-alive request leaves and rejoins them ------------- */
@@ -142,6 +145,9 @@ struct evconnlistener;
 void fdn_http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                         int socklen, void *arg);
 void fdn_http_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+/* --access-log: c's request is answered with status (its method and path from the parser). */
+void fdn_http_access(const struct conn *c, int status);
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);

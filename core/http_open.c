@@ -1,6 +1,6 @@
-/* http_open.c: the gateway's listeners and the server's life: start (resolve, listen on every
- * address, the shared state), accepts paused for a second when accept() fails, the stop of
- * accepting at shutdown, and free. The connections are http.c's. */
+/* http_open.c: the gateway's (and the admin port's) listeners and the server's life: start
+ * (resolve, listen on every address, the shared state), accepts paused for a second when accept()
+ * fails, the stop of accepting at shutdown, and free. The connections are http.c's. */
 #include "http_int.h"
 
 #include <errno.h>
@@ -75,13 +75,16 @@ static int listen_on(struct fdn_http *h, const struct addrinfo *ai)
     return 0;
 }
 
-int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_http **out)
+/* The gateway, or (admin) the operators' server: no CORS, no --public, no Socket.IO, a few
+ * connections, its requests dispatched as "admin". */
+static int start(struct fdn_node *n, const char *host, int port, int admin, struct fdn_http **out)
 {
+    const char *what = admin ? "admin" : "http";
     struct addrinfo hints = {0}, *res = NULL;
     char portstr[16];
     *out = NULL;
     if (port < 0 || port > 65535) {
-        fdn_error("http: invalid port %d", port);
+        fdn_error("%s: invalid port %d", what, port);
         return -1;
     }
     hints.ai_family = AF_UNSPEC;
@@ -90,7 +93,7 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     snprintf(portstr, sizeof portstr, "%d", port);
     int r = getaddrinfo(host, portstr, &hints, &res);
     if (r != 0) {
-        fdn_error("http: cannot resolve '%s': %s", host, gai_strerror(r));
+        fdn_error("%s: cannot resolve '%s': %s", what, host, gai_strerror(r));
         return -1;
     }
     struct fdn_http *h = xcalloc(1, sizeof *h);
@@ -99,7 +102,10 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     h->max_body = n->cfg.max_body;
     h->idle_ms = n->cfg.http_idle_ms;
     h->max_per_addr = n->cfg.http_max_per_addr; /* 0: no cap */
-    h->nslots = n->cfg.http_max_conns;
+    h->nslots = admin ? ADMIN_MAX_CONNS : n->cfg.http_max_conns;
+    h->admin = admin ? 1 : 0;
+    if (admin)
+        h->max_per_addr = 0;
     h->slots = xcalloc((size_t)h->nslots, sizeof *h->slots);
     fdn_http_limits_init(h);
     h->free_slots = xmalloc((size_t)h->nslots * sizeof *h->free_slots);
@@ -114,7 +120,7 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     }
     /* a file segment added to it is then sent with sendfile, never read into memory */
     evbuffer_set_flags(h->out, EVBUFFER_FLAG_DRAINS_TO_FD);
-    if (fdn_http_web_start(h) < 0) {
+    if (!admin && fdn_http_web_start(h) < 0) {
         freeaddrinfo(res);
         fdn_http_free(h);
         return -1;
@@ -136,13 +142,23 @@ int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_ht
     }
     freeaddrinfo(res);
     if (h->nls == 0 || (err && err != EADDRNOTAVAIL && err != EAFNOSUPPORT)) {
-        fdn_error("http: cannot listen on %s port %d: %s", host, port, strerror(err));
+        fdn_error("%s: cannot listen on %s port %d: %s", what, host, port, strerror(err));
         fdn_http_free(h);
         return -1;
     }
-    fdn_info("http: listening on %s port %d", host, h->port);
+    fdn_info("%s: listening on %s port %d", what, host, h->port);
     *out = h;
     return 0;
+}
+
+int fdn_http_start(struct fdn_node *n, const char *host, int port, struct fdn_http **out)
+{
+    return start(n, host, port, 0, out);
+}
+
+int fdn_http_start_admin(struct fdn_node *n, const char *host, int port, struct fdn_http **out)
+{
+    return start(n, host, port, 1, out);
 }
 
 void fdn_http_stop_accepting(struct fdn_http *h)

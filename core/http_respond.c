@@ -10,6 +10,9 @@
 #include <event2/event.h>
 
 #include "cors.h"
+#include "http_parser.h"
+#include "metrics.h"
+#include "node.h"
 #include "status.h"
 
 static int field_ok(const struct fdn_http_field *f)
@@ -127,6 +130,11 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
         put_body(out, body, len, fd);
     else if (fd >= 0)
         close(fd);
+    if (!h->admin) {
+        fdn_metrics_http(h->n->metrics, c->p->method, status);
+        if (h->n->cfg.access_log)
+            fdn_http_access(c, status);
+    }
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */
     fdn_http_answer(c);

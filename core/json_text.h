@@ -1,7 +1,7 @@
-/* json_text.h: what json.c's encoder and decoder share (and ws.c the UTF-8 check; not for
- * other modules): the text of JSON strings (UTF-8 sequences per RFC 3629, and runs of plain
- * text found a word at a time), and the null sentinel's address. Inline: both loops are the
- * codec's hot path. */
+/* json_text.h: what json.c's encoder and decoder share (and the UTF-8 check: ws.c, and util.c's
+ * JSON log lines; not for other modules): the text of JSON strings (UTF-8 sequences per RFC 3629,
+ * and runs of plain text found a word at a time), and the null sentinel's address. Inline: both
+ * loops are the codec's hot path. */
 #ifndef FDN_JSON_TEXT_H
 #define FDN_JSON_TEXT_H
 

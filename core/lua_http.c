@@ -12,10 +12,9 @@
 
 /* respond(req_id, status, body, headers) -> true | nil, "gone": headers maps names to strings
  * or numbers. Raises on misuse (bad status, bad header); "gone" when the request is unknown
- * (its client left). */
-static int l_http_respond(lua_State *L)
+ * (its client left). On h: the gateway, or the admin port (admin_respond). */
+static int respond_on(lua_State *L, struct fdn_http *h)
 {
-    struct fdn_node *n = fdn_node_from_upvalue(L);
     lua_Integer id = luaL_checkinteger(L, 1);
     lua_Integer status = luaL_checkinteger(L, 2);
     size_t len = 0, nf = 0;
@@ -39,7 +38,7 @@ static int l_http_respond(lua_State *L)
             lua_insert(L, -2); /* the value stays on the stack, below the key, until the call */
         }
     }
-    int r = fdn_http_respond(n->http, (uint64_t)id, (int)status, f, nf, body, len);
+    int r = h ? fdn_http_respond(h, (uint64_t)id, (int)status, f, nf, body, len) : FDN_HTTP_EGONE;
     if (r == FDN_HTTP_EINVAL)
         return luaL_argerror(L, 4, "invalid header name or value");
     if (r < 0) {
@@ -49,6 +48,17 @@ static int l_http_respond(lua_State *L)
     }
     lua_pushboolean(L, 1);
     return 1;
+}
+
+static int l_http_respond(lua_State *L)
+{
+    return respond_on(L, fdn_node_from_upvalue(L)->http);
+}
+
+/* admin_respond(req_id, status, body, headers): respond, to a request of the admin port. */
+static int l_http_admin_respond(lua_State *L)
+{
+    return respond_on(L, fdn_node_from_upvalue(L)->admin);
 }
 
 /* set_cors(origins) -> true | nil, "flag" | nil, "no gateway": the gateway's allowed origins,
@@ -110,6 +120,7 @@ static int l_http_send_file(lua_State *L)
 
 static const luaL_Reg http_funcs[] = {
     {"respond", l_http_respond},
+    {"admin_respond", l_http_admin_respond},
     {"set_cors", l_http_set_cors},
     {"send_file", l_http_send_file},
     {NULL, NULL},

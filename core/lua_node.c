@@ -10,14 +10,24 @@
 int luaopen_fdn_core_timer(lua_State *L);
 int luaopen_fdn_core_task(lua_State *L);
 
-/* log(level, message): level 0 debug .. 3 error. */
+/* log(level, message [, fields]): level 0 debug .. 3 error; fields, a JSON object's text, goes
+ * into a JSON line (--log-format json). */
 static int l_node_log(lua_State *L)
 {
     lua_Integer level = luaL_checkinteger(L, 1);
     luaL_argcheck(L, level >= FDN_LOG_DEBUG && level <= FDN_LOG_ERROR, 1, "level must be in 0..3");
-    const char *msg = luaL_checkstring(L, 2);
-    fdn_log((int)level, "%s", msg);
+    size_t len, flen = 0;
+    const char *msg = luaL_checklstring(L, 2, &len);
+    const char *fields = luaL_optlstring(L, 3, NULL, &flen);
+    fdn_log_write((int)level, msg, len, fields, flen);
     return 0;
+}
+
+/* log_json() -> boolean: whether lines are JSON (--log-format json). */
+static int l_node_log_json(lua_State *L)
+{
+    lua_pushboolean(L, fdn_log_json());
+    return 1;
 }
 
 static int l_node_log_level(lua_State *L)
@@ -39,28 +49,43 @@ static int l_node_exit(lua_State *L)
     return 0;
 }
 
-/* http_listen() -> true | nil, err: starts the gateway configured by --http ("no gateway"
- * without one; true when it already listens). */
-static int l_node_http_listen(lua_State *L)
+/* Starts the gateway (--http) or, admin, the operators' server (--admin): true (also when it
+ * already listens), or nil and why ("no gateway" / "no admin" without its flag). */
+static int listen_on(lua_State *L, int admin)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
-    if (n->http) {
+    struct fdn_http **h = admin ? &n->admin : &n->http;
+    const char *host = admin ? n->cfg.admin_host : n->cfg.http_host;
+    int port = admin ? n->cfg.admin_port : n->cfg.http_port;
+    if (*h) {
         lua_pushboolean(L, 1);
         return 1;
     }
-    if (n->cfg.http_port <= 0) {
-        luaL_pushfail(L);
-        lua_pushliteral(L, "no gateway");
+    luaL_pushfail(L);
+    if (port <= 0) {
+        lua_pushstring(L, admin ? "no admin" : "no gateway");
         return 2;
     }
-    if (fdn_http_start(n, n->cfg.http_host, n->cfg.http_port, &n->http) < 0) {
-        luaL_pushfail(L);
-        lua_pushfstring(L, "cannot listen on %s:%d", n->cfg.http_host, n->cfg.http_port);
+    if ((admin ? fdn_http_start_admin : fdn_http_start)(n, host, port, h) < 0) {
+        lua_pushfstring(L, "%scannot listen on %s:%d", admin ? "--admin: " : "", host, port);
         return 2;
     }
-    n->eio = fdn_eio_server_new(n, n->http); /* /socket.io/ on the same port */
+    if (!admin)
+        n->eio = fdn_eio_server_new(n, n->http); /* /socket.io/ on the same port */
     lua_pushboolean(L, 1);
     return 1;
+}
+
+/* http_listen() -> true | nil, err: the gateway of --http. */
+static int l_node_http_listen(lua_State *L)
+{
+    return listen_on(L, 0);
+}
+
+/* admin_listen() -> true | nil, err: the operators' server of --admin. */
+static int l_node_admin_listen(lua_State *L)
+{
+    return listen_on(L, 1);
 }
 
 /* info() -> table: this node's id, name and configuration. */
@@ -112,13 +137,26 @@ static int l_node_info(lua_State *L)
     }
     lua_pushboolean(L, n->cfg.watch);
     lua_setfield(L, -2, "watch");
+    lua_pushinteger(L, n->cfg.admin_port);
+    lua_setfield(L, -2, "admin_port");
+    lua_pushboolean(L, n->cfg.access_log);
+    lua_setfield(L, -2, "access_log");
+    if (n->cfg.admin_host) {
+        lua_pushstring(L, n->cfg.admin_host);
+        lua_setfield(L, -2, "admin_host");
+    }
     return 1;
 }
 
 static const luaL_Reg node_funcs[] = {
-    {"log", l_node_log},   {"log_level", l_node_log_level},
-    {"exit", l_node_exit}, {"http_listen", l_node_http_listen},
-    {"info", l_node_info}, {NULL, NULL},
+    {"log", l_node_log},
+    {"log_level", l_node_log_level},
+    {"log_json", l_node_log_json},
+    {"exit", l_node_exit},
+    {"http_listen", l_node_http_listen},
+    {"info", l_node_info},
+    {"admin_listen", l_node_admin_listen},
+    {NULL, NULL},
 };
 
 /* Adds to the table on top the functions of the one that open (run with this node) returns. */

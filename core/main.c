@@ -31,9 +31,10 @@ static const char usage_text[] =
 /* What the command line sets: the node's configuration, and main's own. */
 struct cli {
     struct fdn_config cfg;
-    int json;       /* --json: fdnode ls prints JSON */
-    char *secret;   /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
-    char group[64]; /* --multicast's group: cfg.mcast_group points here */
+    int json;             /* --json: fdnode ls prints JSON */
+    char *secret;         /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
+    char group[64];       /* --multicast's group: cfg.mcast_group points here */
+    char admin_host[256]; /* --admin's host: cfg.admin_host points here */
 };
 
 enum kind {
@@ -43,6 +44,7 @@ enum kind {
     FLAG,       /* no argument: the int field becomes 1 */
     LEVEL,      /* a log level's name, into an int field (FDN_LOG_*) */
     GROUP_PORT, /* GROUP:PORT: cfg.mcast_group (a copy in cli.group) and cfg.mcast_port */
+    HOST_PORT,  /* [HOST:]PORT: cfg.admin_host (a copy in cli.admin_host) and cfg.admin_port */
     SECRET,     /* the cluster secret, into cli.secret; hidden from ps */
     HELP,
     VERSION,
@@ -153,6 +155,13 @@ static const struct opt opts[] = {
      .help = "after handling work, poll US microseconds for more before sleeping"},
     {.name = "log-level", .kind = LEVEL, FIELD(cfg.log_level), .def = "info", .arg = "LEVEL",
      .help = "debug, info, warn or error"},
+    {.name = "admin", .kind = HOST_PORT, .arg = "[HOST:]PORT", .note = "off",
+     .help = "serve operators on HOST (default 127.0.0.1) and PORT: /metrics (Prometheus), "
+             "/healthz, /readyz, and the live cluster page at /; never the public gateway"},
+    {.name = "log-format", .kind = STR, FIELD(cfg.log_format), .def = "text", .arg = "FORMAT",
+     .help = "text, or json: one JSON object per line (time, level, node, message, fields)"},
+    {.name = "access-log", .kind = FLAG, FIELD(cfg.access_log),
+     .help = "log a line per REST or Socket.IO request: method, path, status, duration"},
     {.name = "help", .letter = 'h', .kind = HELP, .help = "show this help and exit"},
     {.name = "version", .letter = 'V', .kind = VERSION, .help = "print the version and exit"},
     /* settings with no flag */
@@ -326,6 +335,23 @@ static int set(struct cli *c, const struct opt *o, const char *arg)
         c->cfg.mcast_port = (int)v;
         return 0;
     }
+    case HOST_PORT: {
+        const char *colon = strrchr(arg, ':');
+        const char *host = colon ? arg : "127.0.0.1";
+        size_t hlen = colon ? (size_t)(colon - arg) : strlen(host);
+        if (hlen && host[0] == '[' && host[hlen - 1] == ']') { /* [::1]:9100 */
+            host++;
+            hlen -= 2;
+        }
+        if ((colon && !hlen) || hlen >= sizeof c->admin_host ||
+            parse_number(colon ? colon + 1 : arg, 1, 65535, &v) < 0)
+            return fail("--%s: '%s' is not [HOST:]PORT", o->name, arg);
+        memcpy(c->admin_host, host, hlen);
+        c->admin_host[hlen] = 0;
+        c->cfg.admin_host = c->admin_host;
+        c->cfg.admin_port = (int)v;
+        return 0;
+    }
     case SECRET:
         secret_free(c->secret);
         c->secret = secret_copy(arg);
@@ -483,7 +509,10 @@ int main(int argc, char **argv)
         c.secret = env_secret;
     }
     c.cfg.secret = c.secret;
+    if (strcmp(c.cfg.log_format, "text") != 0 && strcmp(c.cfg.log_format, "json") != 0)
+        return fail("--log-format: '%s' is not text or json", c.cfg.log_format);
     fdn_log_set_level(c.cfg.log_level);
+    fdn_log_set_format(strcmp(c.cfg.log_format, "json") == 0, c.cfg.name);
     c.cfg.lib_dir = find_lib_dir();
     signal(SIGPIPE, SIG_IGN);
 

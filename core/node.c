@@ -20,6 +20,7 @@
 #include "eio_server.h"
 #include "reactor.h"
 #include "http.h"
+#include "metrics.h"
 #include "link.h"
 #include "module.h"
 #include "nats_bus.h"
@@ -31,6 +32,7 @@ int luaopen_fdn_core_node(lua_State *L);
 int luaopen_fdn_core_json(lua_State *L);
 int luaopen_fdn_core_qs(lua_State *L);
 int luaopen_fdn_core_http(lua_State *L);
+int luaopen_fdn_core_metrics(lua_State *L);
 int luaopen_fdn_core_link(lua_State *L);
 int luaopen_fdn_core_rpc(lua_State *L);
 int luaopen_fdn_core_discovery(lua_State *L);
@@ -70,6 +72,7 @@ struct fdn_node *fdn_node_new(const struct fdn_config *cfg)
      * busy node's CPU in profiles). Lua's one-shot timers wait out a tick's lag themselves
      * (lua_timer.c), so fdn.sleep(50) still never ends before 50 ms as fdn.now() counts. */
     n->base = event_base_new();
+    n->metrics = fdn_metrics_new();
     if (!n->base) {
         fdn_error("cannot create the event loop");
         free(n);
@@ -102,6 +105,10 @@ void fdn_node_free(struct fdn_node *n)
     n->eio = NULL;
     fdn_http_free(n->http);
     n->http = NULL;
+    fdn_http_free(n->admin);
+    n->admin = NULL;
+    fdn_metrics_free(n->metrics);
+    n->metrics = NULL;
     fdn_links_free(n->links);
     n->links = NULL;
     fdn_discovery_free(n->discovery);
@@ -404,6 +411,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.http_client", luaopen_fdn_core_http_client);
     preload(L, n, "fdn.core.nats", luaopen_fdn_core_nats);
     preload(L, n, "fdn.core.seal", luaopen_fdn_core_seal);
+    preload(L, n, "fdn.core.metrics", luaopen_fdn_core_metrics);
 
     lua_pushcfunction(L, traceback_handler);
     n->traceback_ref = luaL_ref(L, LUA_REGISTRYINDEX);

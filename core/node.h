@@ -19,6 +19,7 @@ struct fdn_links;
 struct fdn_discovery;
 struct fdn_tls;
 struct fdn_worker;
+struct fdn_metrics;
 
 /* What the command line sets: the flag of each field, and its default (every one of them, the
  * settings without a flag included), are in the option table of main.c. */
@@ -63,6 +64,12 @@ struct fdn_config {
     /* the gateway's browser side */
     const char *cors;       /* --cors ORIGINS: allowed origins ("*" or a list), NULL = off */
     const char *public_dir; /* --public DIR: static files served by the gateway, or NULL */
+
+    /* operators */
+    const char *admin_host; /* --admin [HOST:]PORT: the admin server's address */
+    int admin_port;         /* its port, 0 = off */
+    const char *log_format; /* --log-format: "text" or "json" */
+    int access_log;         /* --access-log: a line per REST or Socket.IO request */
 };
 
 struct fdn_node {
@@ -74,6 +81,8 @@ struct fdn_node {
     int traceback_ref;
     struct fdn_config cfg;
     struct fdn_http *http;
+    struct fdn_http *admin;          /* the operators' server (--admin), or NULL */
+    struct fdn_metrics *metrics;     /* the counters /metrics shows (metrics.h) */
     struct fdn_eio_server *eio;      /* Socket.IO's sessions on the gateway, with it */
     struct fdn_links *links;         /* RPC links and listener, created on first use */
     struct fdn_discovery *discovery; /* beacons, created on first use */

@@ -23,6 +23,18 @@ void fdn_log_set_level(int level);
 int fdn_log_level(void);
 int fdn_log_parse_level(const char *s); /* -1 when unknown */
 void fdn_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --log-format: json 1 writes each line as one JSON object {"time","level","node","message"[,
+ * "fields"]} (node: the node's name); 0, the text lines. Set once at start, as the level. */
+void fdn_log_set_format(int json, const char *node);
+int fdn_log_json(void);
+/* One line of msg (len bytes); fields, when not NULL, is a JSON object's text (flen bytes)
+ * written as "fields" in a JSON line (a text line has no room for it: the caller puts them in
+ * msg). */
+void fdn_log_write(int level, const char *msg, size_t len, const char *fields, size_t flen);
+/* --access-log's line (info): "access KIND METHOD PATH STATUS MS ms", or a JSON line "access"
+ * with fields {kind, method, path, status, ms}. */
+void fdn_log_access(const char *kind, const char *method, const char *path, size_t plen, int status,
+                    double ms);
 
 #define fdn_debug(...) fdn_log(FDN_LOG_DEBUG, __VA_ARGS__)
 #define fdn_info(...) fdn_log(FDN_LOG_INFO, __VA_ARGS__)

@@ -80,7 +80,14 @@ local function serve(scripts, fdn, info)
   local app = require("fdn.app").new()
   fdn.app = app
   if not configure(app, info, scripts) then return end
+  local admin = { info = info, ready = false } -- --admin's view of the start (fdn.admin)
+  if info.admin_port > 0 then
+    require("fdn.admin").attach(admin)
+    local listening, aerr = core.admin_listen()
+    if not listening then return fatal(aerr) end
+  end
   local node = fdn_node.new { app = app } -- the real bindings, the command line's options
+  admin.node = node
   local reload = node.reload
   local booted, berr = reload.boot(scripts)
   if not booted then return fatal(berr) end
@@ -100,6 +107,7 @@ local function serve(scripts, fdn, info)
       if not set then return fatal("app setting 'origins': " .. loader.one_line(why)) end
     end
   end
+  admin.ready = true
   local paths = app:paths()
   fdn.log.info(("node %s (%s) serving %s on %s%s"):format(info.name, info.id:sub(1, 8),
     #paths > 0 and table.concat(paths, ", ") or "no services", node.transport and "NATS" or "port " .. port,
@@ -107,6 +115,7 @@ local function serve(scripts, fdn, info)
 
   sched.handle("signal", function(sig)
     if sig == "stop" then
+      admin.ready = false
       -- The drain: no new request is run (each is refused as "not run", so its caller sends
       -- it elsewhere); every consumer is told we leave and acknowledges it after the last
       -- request it sent us; the calls in flight end and their answers go out before the

@@ -33,7 +33,7 @@ end
 -- reload.new(node) makes one node's instance (see node.lua): its state is locals of new.
 function M.new(node)
   local app, now = node.app, node.now
-  local R = {}
+  local R = { outcomes = { ok = 0, failed = 0 } } -- outcomes: reloads so far (the admin port's metrics)
   local entries = {}     -- { path, configure, deps = { [file] = true } } in command-line order
   local busy, queued = false, nil -- queued: nil, true (all) or a set of paths
   local watcher = nil    -- the node's watch binding once --watch is on
@@ -171,6 +171,7 @@ function M.new(node)
     local t0 = now()
     local ok, n = attempt(changed)
     busy = false
+    R.outcomes[ok and "ok" or "failed"] = R.outcomes[ok and "ok" or "failed"] + 1 -- (fdn_reloads_total)
     if not ok then
       log.error("reload failed, still serving the previous version: " .. tostring(n))
     elseif n > 0 then

@@ -9,6 +9,7 @@ local log = require "fdn.log"
 local service = require "fdn.service"
 local hooks_of = require "fdn.hooks"
 local dist = require "fdn.distribution"
+local metrics = require "fdn.core.metrics"
 
 local M = {}
 
@@ -16,6 +17,7 @@ local encode = json.encode
 local type, pairs, ipairs, tostring, error, pcall = type, pairs, ipairs, tostring, error, pcall
 local running, suspend, wake = coroutine.running, sched.suspend, sched.resume
 local spawn = sched.spawn
+local series, count = metrics.series, metrics.count
 local SWEEP_MS = 25 -- how often late calls are looked for: a timeout is late by at most this
 local IDEMPOTENT = { find = true, get = true, _health = true }
 local SPARE_MAX = 256 -- finished calls' tables kept for reuse
@@ -202,6 +204,12 @@ function M.new(node)
     else -- ended at once (too large, not JSON, no route)
       ok, value = call.ok, call.value
     end
+    local counted = route.series[method] -- (fdn_remote_calls_total: this path's methods only)
+    if not counted then
+      counted = series("remote", path, tostring(method))
+      route.series[method] = counted
+    end
+    count(counted, ok, value)
     -- finished: nothing refers to the call any more (pending, waiters and peers let go of
     -- it in finish), so its table serves a later call
     call.co, call.peer, call.tried, call.ok, call.value, call.lost = false, false, nil, nil, nil, nil
@@ -214,6 +222,28 @@ function M.new(node)
     error(value, 0)
   end
   R.call = call_remote
+
+  -- One request to peer p itself, outside the routes (the cluster page's "_stats"): its
+  -- answer, or raises (Timeout after ms, Unavailable when the peer is lost meanwhile).
+  function R.ask(p, path, method, ms)
+    local co = running()
+    local slot, rid = new_slot()
+    local call = { co = co, path = path, method = method, slot = slot, id = rid, ms = ms,
+      deadline = now_ms() + ms, peer = false }
+    pending[slot] = call
+    npending = npending + 1
+    if not sweeper then sweeper = timer(SWEEP_MS, sweep, true) end
+    if not request(p.link, rid, path, method) then
+      call.co = false
+      finish(call, false, errors.Unavailable("Cannot reach node " .. tostring(p.name or p.node)))
+      error(call.value, 0)
+    end
+    call.peer = p
+    p.inflight = p.inflight + 1
+    local ok, value = suspend()
+    if ok then return value end
+    error(value, 0)
+  end
 
   -- The call a RES/ERR answers, if it is still waiting for it from this link.
   local function answered(lid, rid)
@@ -269,7 +299,7 @@ function M.new(node)
     end
     local route = routes[lp]
     if not route then
-      route = { path = lp, remote = d.path, providers = {}, waiters = {}, rr = 0, desc = d }
+      route = { path = lp, remote = d.path, providers = {}, waiters = {}, rr = 0, desc = d, series = {} }
       route.svc = make_proxy(lp, d)
       routes[lp] = route
       by_remote[d.path] = route

@@ -111,6 +111,8 @@ function M.new(node)
     local svc = pub and (app.services[path] or app:local_service(path))
     if path == "_health" or (svc and method == "_health") then
       send(lid, T.RES, 0, rid, "true")
+    elseif path == "_stats" then -- this node's figures, for another node's cluster page
+      reply(lid, T.RES, rid, require("fdn.stats").summary(node))
     elseif type(path) ~= "string" or type(method) ~= "string" then
       answer_error(lid, rid, errors.BadRequest("malformed request"))
     elseif not svc then

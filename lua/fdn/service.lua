@@ -5,6 +5,8 @@ local events = require "fdn.events"
 local errors = require "fdn.errors"
 local json = require "fdn.json"
 local channels = require "fdn.channels"
+-- the node's counters (metrics.h): a series per (path, method) made when a chain is compiled
+local metrics = require "fdn.core.metrics"
 
 local M = {}
 
@@ -12,6 +14,7 @@ local type, pairs, ipairs, setmetatable, error, xpcall, tostring =
   type, pairs, ipairs, setmetatable, error, xpcall, tostring
 local array_mt = json.array_mt
 local traceback = debug.traceback
+local series, clock, served, count, timed = metrics.series, metrics.clock, metrics.served, metrics.count, metrics.timed
 
 M.STANDARD = { "find", "get", "create", "update", "patch", "remove" }
 local STANDARD = {}
@@ -82,6 +85,15 @@ events.mixin(Service)
 -- (app.__sockets, installed by socket.lua; remote.lua calls it for a proxy's events).
 local emit_local = events.emit
 function Service:emit(event, ...)
+  local counted = self.__counted -- event -> its series (a local service's: a proxy's came from its source)
+  if counted then
+    local n = counted[event]
+    if not n then
+      n = series("event", self.__path, tostring(event))
+      counted[event] = n
+    end
+    count(n, true)
+  end
   local all, had = self.__listeners, false
   if all and all[event] then had = emit_local(self, event, ...) end
   local app = self.__app
@@ -167,7 +179,8 @@ local function compiled(self, method)
   local fn = hooks.compile(self.__app.__hooks, self.__hooks, method, caller, catch, self.__hooked[method] ~= nil)
   local bare = fn == caller and bare_caller(method) or nil
   local ev = EVENT_OF[method]
-  c = { epoch = hooks.epoch, fn = fn, bare = bare, quiet = bare ~= nil and (ev == nil or self.__own_events[ev]) }
+  c = { epoch = hooks.epoch, fn = fn, bare = bare, quiet = bare ~= nil and (ev == nil or self.__own_events[ev]),
+    series = not self.__direct and series("served", self.__path, method) or 0 } -- (a proxy's: remote.lua)
   self.__chains[method] = c
   return c
 end
@@ -219,10 +232,15 @@ local function call(self, method, id, data, params)
   if c.quiet then
     local direct = self.__direct
     if direct then return xpcall(direct, catch, self.__path, method, id, data, params) end
-    return xpcall(c.bare, catch, self, id, data, params == nil and {} or params)
+    return timed(c.series, c.bare, catch, self, id, data, params == nil and {} or params) -- (xpcall, counted)
   end
+  local t0 = clock()
   local ok, ctx = try(self, method, id, data, params)
-  if ok then return true, ctx.result, ctx end
+  if ok then
+    served(c.series, t0, true)
+    return true, ctx.result, ctx
+  end
+  served(c.series, t0, false, ctx.error)
   return false, ctx.error
 end
 M.call = call
@@ -347,7 +365,7 @@ function M.wrap(app, path, raw, options)
     __raw = raw, __app = app, __path = path, __hooks = hooks.new_store(), __chains = {},
     __methods = methods, __method_list = method_list, __own_events = own_events,
     __event_list = event_list, __hooked = {}, __options = options, __listeners = false,
-    __direct = options.direct or false, __publishers = false,
+    __direct = options.direct or false, __publishers = false, __counted = not options.direct and {},
   }, Service)
   -- Hooked methods: the standard ones the service has, and every listed one.
   for _, m in ipairs(M.STANDARD) do

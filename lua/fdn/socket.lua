@@ -94,18 +94,41 @@ local function run(app, id, conn, ack, args)
       if ok and ctx and ctx.dispatch ~= nil then result = ctx.dispatch end
     end
   end
-  if ack == nil then return end
-  if not ok then return ack_error(id, ack, result) end
+  if ack == nil then return ok, result end
+  if not ok then
+    ack_error(id, ack, result)
+    return ok, result
+  end
   local sent, gone, why = ack_ok(id, ack, result) -- [null, result]
   if not sent and gone == "not json" then
     local e = errors.GeneralError("Result of " .. tostring(method) .. " is not JSON: " .. tostring(why))
     ack_error(id, ack, catch(e))
+    return false, e
+  end
+  return ok, result
+end
+
+-- --access-log: run, then one line: method, path, status (200, or the error's code), ms.
+local core = require "fdn.core.node"
+local clock = require("fdn.core.metrics").clock
+local function run_logged(app, id, conn, ack, args)
+  local t0 = clock()
+  local ok, result = run(app, id, conn, ack, args)
+  local ms = (clock() - t0) / 1e6
+  local status = ok and 200 or errors.from(result).code
+  local method, path = tostring(args[1]):sub(1, 64), tostring(args[2]):sub(1, 256) -- (a client's strings)
+  if core.log_json() then
+    core.log(1, "access", json.encode { kind = "socket", method = method, path = path, status = status, ms = ms })
+  else
+    core.log(1, ("access socket %s %s %s %.3f ms"):format(method:gsub("%c", "?"), (path:gsub("%c", "?")),
+      tostring(status), ms))
   end
 end
 
 -- attach(app): handles the "socket" dispatch for app (boot.lua, when --http is on). While a
 -- socket is connected, app.__sockets is the function service events go through.
 function M.attach(app)
+  local serve = core.info().access_log and run_logged or run
   local conns = {}  -- socket id -> connection (once the socket connected to "/")
   local id_of = {} -- connection -> socket id (the inverse of conns)
   local count = 0
@@ -129,7 +152,7 @@ function M.attach(app)
     if kind == EVENT then
       local conn = conns[id]
       if not conn or nsp ~= ROOT or type(data) ~= "table" then return end
-      return spawn(run, app, id, conn, ack, data)
+      return spawn(serve, app, id, conn, ack, data)
     elseif kind == CONNECT then
       if nsp ~= ROOT then
         return send(id, CONNECT_ERROR, nsp, nil, { message = "Invalid namespace" })
