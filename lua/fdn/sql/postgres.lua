@@ -8,9 +8,10 @@ local json = require "fdn.json"
 
 local M = {}
 
-local type, error, pcall, select, setmetatable, tonumber, tostring, unpack, pack, mtype, pairs, ipairs =
-  type, error, pcall, select, setmetatable, tonumber, tostring, table.unpack, table.pack, math.type, pairs, ipairs
+local type, error, pcall, setmetatable, tonumber, tostring, unpack, pack, mtype, pairs, ipairs =
+  type, error, pcall, setmetatable, tonumber, tostring, table.unpack, table.pack, math.type, pairs, ipairs
 local byte, sub, find, gsub, char, concat = string.byte, string.sub, string.find, string.gsub, string.char, table.concat
+local match, lower, remove = string.match, string.lower, table.remove
 
 -- `?` -> $1..$n outside '...' (and E'...'), "...", -- and /* */ comments (nested) and $tag$
 -- quotes; `??` is a literal `?` (PostgreSQL's jsonb operators). Returns the SQL and n.
@@ -78,13 +79,13 @@ local function rewrite(sql)
 end
 M.rewrite = rewrite
 
-local cache, cached = {}, 0 -- rewritten statements, dropped all at once past 512
+local texts, cached = {}, 0 -- rewritten statements, dropped all at once past 512
 local function prepare(sql)
-  local hit = cache[sql]
+  local hit = texts[sql]
   if hit then return hit[1], hit[2] end
   local text, n = rewrite(sql)
-  if cached >= 512 then cache, cached = {}, 0 end
-  cache[sql], cached = { text, n }, cached + 1
+  if cached >= 512 then texts, cached = {}, 0 end
+  texts[sql], cached = { text, n }, cached + 1
   return text, n
 end
 
@@ -110,22 +111,101 @@ local function current(what)
   return co
 end
 
--- Runs sql with the arguments on conn, waiting; returns rows, changes.
-local function run(conn, sql, ...)
-  local co = sched.current()
-  local text, n = prepare(sql)
-  local given = select("#", ...)
-  if given ~= n then raise("postgres: " .. n .. " placeholders but " .. given .. " values in: " .. sql) end
-  local params = { ... }
-  for i = 1, n do
-    local v = params[i]
-    if type(v) == "table" and v ~= json.null then params[i] = json.encode(v) end
+-- Prepared statements: each connection keeps up to M.NAMED of them, keyed by their text (the
+-- oldest deallocated past that). Only DML (SELECT, INSERT, UPDATE, DELETE, WITH) outside BEGIN
+-- is prepared. A name the server lost (26000: DEALLOCATE ALL, DISCARD ALL) or a plan whose
+-- columns changed (0A000 "cached plan must not change result type": ALTER TABLE under a
+-- SELECT *) makes the connection forget its names (DEALLOCATE ALL) and the batch run once more,
+-- prepared anew: such errors come before execution, and no BEGIN is open.
+M.NAMED = 64
+local named = setmetatable({}, { __mode = "k" }) -- conn -> { map = { [text] = name }, order, seq }
+
+local DML = { select = true, insert = true, update = true, delete = true, with = true }
+local function preparable(text)
+  local word = match(text, "^%s*(%a+)")
+  return word ~= nil and DML[lower(word)] == true
+end
+
+-- The batch for conn ({ sql = text, name = ?, n = count, params... }), with a DEALLOCATE before
+-- a statement that pushes the oldest name out; slots[i]: list[i]'s place in it; fresh[i]: its
+-- new name.
+local function build(conn, list, cache, reset)
+  local batch, slots, fresh = {}, {}, {}
+  if reset then batch[1] = { sql = "DEALLOCATE ALL", n = 0 } end
+  for i, st in ipairs(list) do
+    local sql, args = st[1], st[2]
+    local text, n = prepare(sql)
+    local given = args.n or #args
+    if given ~= n then raise("postgres: " .. n .. " placeholders but " .. given .. " values in: " .. sql) end
+    local e = { n = n }
+    for k = 1, n do
+      local v = args[k]
+      if type(v) == "table" and v ~= json.null then v = json.encode(v) end
+      e[k] = v
+    end
+    local name = cache and preparable(text) and cache.map[text]
+    if name then
+      e.name = name
+    elseif cache and preparable(text) then
+      if #cache.order >= M.NAMED then
+        local old = remove(cache.order, 1)
+        cache.map[old[2]] = nil
+        batch[#batch + 1] = { sql = "DEALLOCATE " .. old[1], n = 0 }
+      end
+      cache.seq = cache.seq + 1
+      e.sql, e.name = text, "fdn_" .. cache.seq
+      fresh[i] = e.name
+    else
+      e.sql = text
+    end
+    batch[#batch + 1] = e
+    slots[i] = #batch
   end
-  local ok, err = conn:query(text, params, n, function(...) sched.wake(co, ...) end)
-  if not ok then raise("postgres: " .. tostring(err), conn:state() == "dead" and "08006" or nil) end
-  local done, a, b = sched.wait()
-  if not done then raise(a, b) end
-  return a, b
+  return batch, slots, fresh
+end
+
+local STALE = "cached plan must not change result type"
+
+-- Runs list's statements ({ sql, args }) on conn in one round trip, waiting (prepared ones when
+-- named); returns rows1, changes1, rows2, changes2, ...
+local function run_batch(conn, list, prepared)
+  local co = sched.current()
+  local reset = false
+  for attempt = 1, 2 do
+    local cache = prepared and named[conn]
+    if prepared and not cache then
+      cache = { map = {}, order = {}, seq = 0 }
+      named[conn] = cache
+    end
+    local batch, slots, fresh = build(conn, list, cache, reset)
+    local ok, err = conn:send(batch, function(...) sched.wake(co, ...) end)
+    if not ok then raise("postgres: " .. tostring(err), conn:state() == "dead" and "08006" or nil) end
+    local r = pack(sched.wait())
+    local mask = r[1] and -1 or r[4] or 0 -- bit j: the batch's statement j+1 was prepared
+    for i, name in pairs(fresh) do
+      if (mask >> (slots[i] - 1)) & 1 == 1 then
+        local text = batch[slots[i]].sql
+        cache.map[text] = name
+        cache.order[#cache.order + 1] = { name, text }
+      end
+    end
+    if r[1] then
+      local out, k = {}, 0
+      for i = 1, #list do
+        out[k + 1], out[k + 2], k = r[2 * slots[i]], r[2 * slots[i] + 1], k + 2
+      end
+      return unpack(out, 1, k)
+    end
+    local msg, code = r[2], r[3]
+    local stale = code == "26000" or (code == "0A000" and find(tostring(msg), STALE, 1, true))
+    if not (stale and cache and attempt == 1 and conn:state() == "idle") then raise(msg, code) end
+    named[conn], reset = nil, true
+  end
+end
+
+-- Runs sql with the arguments on conn, unnamed, waiting; returns rows, changes.
+local function run(conn, sql, ...)
+  return run_batch(conn, { { sql, pack(...) } })
 end
 
 -- The pool: idle connections (a stack), how many are open, and the FIFO of waiting coroutines.
@@ -205,10 +285,32 @@ local function with(db, what, sql, ...)
   if held then return run(held, sql, ...) end
   local pool = db.pool
   local conn = pool:acquire()
-  local ok, rows, changes = pcall(run, conn, sql, ...)
+  local ok, rows, changes = pcall(run_batch, conn, { { sql, pack(...) } }, true)
   pool:release(conn)
   if not ok then error(rows, 0) end
   return rows, changes
+end
+
+-- db:batch{ { sql, args }, ... } -> rows1, rows2, ...: the statements (args: their values, with
+-- n) in one round trip, one implicit transaction (in the transaction when this coroutine holds
+-- one); the first error raises.
+function Db:batch(list)
+  local co = current("batch")
+  local held = self.holders[co]
+  local r
+  if held then
+    r = pack(run_batch(held, list))
+  else
+    local pool = self.pool
+    local conn = pool:acquire()
+    r = pack(pcall(run_batch, conn, list, true))
+    pool:release(conn)
+    if not r[1] then error(r[2], 0) end
+    table.remove(r, 1)
+  end
+  local out = {}
+  for i = 1, #list do out[i] = r[2 * i - 1] end
+  return unpack(out, 1, #list)
 end
 
 function Db:query(sql, ...)
