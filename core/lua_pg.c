@@ -341,8 +341,8 @@ static int l_pg_send(lua_State *L)
         st[s].vals = (const char **)mem;
         st[s].lens = (int *)(mem + sizeof(char *) * (size_t)n);
         st[s].fmts = st[s].lens + n;
-        bind_params(L, t, (int)n, (const char **)st[s].vals, (int *)st[s].lens,
-                    (int *)st[s].fmts, (char *)(st[s].fmts + n));
+        bind_params(L, t, (int)n, (const char **)st[s].vals, (int *)st[s].lens, (int *)st[s].fmts,
+                    (char *)(st[s].fmts + n));
         lua_replace(L, t); /* the memory stays on the stack; the table is held by the batch */
     }
     char err[256];

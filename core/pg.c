@@ -17,8 +17,8 @@ struct fdn_pg {
     evutil_socket_t ev_fd;
     short ev_flags;
     int state;
-    int flushing;        /* PQflush left data to send: wait for writable too */
-    int64_t deadline;    /* the connect's end (CLOCK_MONOTONIC ms) */
+    int flushing;                         /* PQflush left data to send: wait for writable too */
+    int64_t deadline;                     /* the connect's end (CLOCK_MONOTONIC ms) */
     PGresult *err;                        /* the running batch's first error, or NULL */
     PGresult *res[FDN_PG_MAX_BATCH];      /* each statement's result so far */
     int nres;                             /* statements in the running batch */
