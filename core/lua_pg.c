@@ -1,4 +1,4 @@
-/* lua_pg.c: the fdn.core.pg binding: connect(params, cb) -> conn; conn:query(sql, params, n, cb);
+/* lua_pg.c: the fdn.core.pg binding: connect(params, cb) -> conn; conn:send(batch, cb);
  * conn:state(); conn:close(). Parameters go as text (binary when a string cannot be text);
  * results come back typed by their column's type OID. Callbacks run on the reactor. */
 #include <math.h>
@@ -137,27 +137,9 @@ static void push_value(lua_State *L, const PGresult *res, int row, int col)
     }
 }
 
-/* deliver(cb, res|false, err, code): cb(true, rows, changes), cb(false, err, code), or for a
- * connect, cb(true). Runs under the node's pcall: building the rows may raise (memory). */
-static int l_deliver(lua_State *L)
+static void push_rows(lua_State *L, const PGresult *res)
 {
-    if (!lua_islightuserdata(L, 2)) {
-        lua_settop(L, 4);
-        if (lua_isnil(L, 3)) {
-            lua_settop(L, 1);
-            lua_pushboolean(L, 1);
-            lua_call(L, 1, 0);
-            return 0;
-        }
-        lua_pushboolean(L, 0);
-        lua_replace(L, 2);
-        lua_call(L, 3, 0);
-        return 0;
-    }
-    const PGresult *res = lua_touserdata(L, 2);
     int rows = PQntuples(res), cols = PQnfields(res);
-    lua_settop(L, 1);
-    lua_pushboolean(L, 1);
     lua_createtable(L, rows, 0);
     fdn_json_push_array_mt(L);
     lua_setmetatable(L, -2);
@@ -177,7 +159,38 @@ static int l_deliver(lua_State *L)
         lua_pushinteger(L, (lua_Integer)strtoll(changes, NULL, 10));
     else
         lua_pushnil(L);
-    lua_call(L, 3, 0);
+}
+
+/* deliver(cb, res|false, err, code, nres, prepared): cb(true, rows1, changes1, rows2,
+ * changes2, ...), cb(false, err, code, prepared) (bit i: statement i+1's prepare succeeded), or
+ * for a connect, cb(true). Runs under the node's pcall: building the
+ * rows may raise (memory). */
+static int l_deliver(lua_State *L)
+{
+    if (!lua_islightuserdata(L, 2)) {
+        lua_settop(L, 6);
+        if (lua_isnil(L, 3)) {
+            lua_settop(L, 1);
+            lua_pushboolean(L, 1);
+            lua_call(L, 1, 0);
+            return 0;
+        }
+        lua_pushboolean(L, 0);
+        lua_replace(L, 2);
+        lua_pushvalue(L, 6);
+        lua_replace(L, 5);
+        lua_settop(L, 5);
+        lua_call(L, 4, 0);
+        return 0;
+    }
+    PGresult *const *res = lua_touserdata(L, 2);
+    int n = (int)lua_tointeger(L, 5);
+    lua_settop(L, 1);
+    luaL_checkstack(L, 2 * n + 2, "results");
+    lua_pushboolean(L, 1);
+    for (int i = 0; i < n; i++)
+        push_rows(L, res[i]);
+    lua_call(L, 1 + 2 * n, 0);
     return 0;
 }
 
@@ -188,7 +201,7 @@ static void release(lua_State *L, struct lpg *u)
     u->cb_ref = u->self_ref = LUA_NOREF;
 }
 
-static void lpg_done(void *arg, PGresult *res, const char *err, const char *code)
+static void lpg_done(void *arg, PGresult *const *res, int nres, const char *err, const char *code)
 {
     struct lpg *u = arg;
     struct fdn_node *n = u->node;
@@ -199,13 +212,15 @@ static void lpg_done(void *arg, PGresult *res, const char *err, const char *code
     int anchor = lua_gettop(L);
     fdn_node_call_begin(n, l_deliver);
     lua_rawgeti(L, LUA_REGISTRYINDEX, cb);
-    if (res)
-        lua_pushlightuserdata(L, res);
+    if (res && !err)
+        lua_pushlightuserdata(L, (void *)res);
     else
         lua_pushboolean(L, 0);
     lua_pushstring(L, err);
     lua_pushstring(L, code);
-    fdn_node_call_end(n, 4);
+    lua_pushinteger(L, nres);
+    lua_pushinteger(L, u->pg ? (lua_Integer)fdn_pg_prepared(u->pg) : 0);
+    fdn_node_call_end(n, 6);
     lua_settop(L, anchor - 1);
     luaL_unref(L, LUA_REGISTRYINDEX, cb);
     luaL_unref(L, LUA_REGISTRYINDEX, self);
@@ -258,35 +273,22 @@ static int l_pg_connect(lua_State *L)
     return 1;
 }
 
-/* conn:query(sql, params, n, cb) -> true (cb(true, rows, changes) or cb(false, message, code)
- * later), or nil, message when it could not be sent. params[1..n]: nil or json.null, boolean,
- * integer, float, string (tables: encode them first). */
-static int l_pg_query(lua_State *L)
+/* Binds statement t's parameters t[1..t.n] into mem (NUM_LEN bytes of number text each). */
+static void bind_params(lua_State *L, int t, int n, const char **vals, int *lens, int *fmts,
+                        char *nums)
 {
-    struct lpg *u = check_conn(L);
-    const char *sql = luaL_checkstring(L, 2);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    lua_Integer n = luaL_checkinteger(L, 4);
-    luaL_argcheck(L, n >= 0 && n <= MAX_PARAMS, 4, "too many parameters");
-    luaL_checktype(L, 5, LUA_TFUNCTION);
-    size_t each = sizeof(char *) + 2 * sizeof(int) + NUM_LEN;
-    char *mem = lua_newuserdatauv(L, each * (size_t)n + 1, 0);
-    const char **vals = (const char **)mem;
-    int *lens = (int *)(mem + sizeof(char *) * (size_t)n);
-    int *fmts = lens + n;
-    char *nums = (char *)(fmts + n);
     for (int i = 0; i < n; i++) {
-        int t = lua_rawgeti(L, 3, i + 1);
+        int ty = lua_rawgeti(L, t, i + 1);
         char *num = nums + (size_t)i * NUM_LEN;
         lens[i] = fmts[i] = 0;
         vals[i] = num;
-        if (t == LUA_TNIL || fdn_json_is_null(L, -1))
+        if (ty == LUA_TNIL || fdn_json_is_null(L, -1))
             vals[i] = NULL;
-        else if (t == LUA_TBOOLEAN)
+        else if (ty == LUA_TBOOLEAN)
             vals[i] = lua_toboolean(L, -1) ? "t" : "f";
-        else if (t == LUA_TNUMBER && lua_isinteger(L, -1))
+        else if (ty == LUA_TNUMBER && lua_isinteger(L, -1))
             snprintf(num, NUM_LEN, "%lld", (long long)lua_tointeger(L, -1));
-        else if (t == LUA_TNUMBER) {
+        else if (ty == LUA_TNUMBER) {
             double d = lua_tonumber(L, -1);
             if (isnan(d))
                 vals[i] = "NaN";
@@ -294,23 +296,62 @@ static int l_pg_query(lua_State *L)
                 vals[i] = d > 0 ? "Infinity" : "-Infinity";
             else
                 snprintf(num, NUM_LEN, "%.17g", d);
-        } else if (t == LUA_TSTRING) {
+        } else if (ty == LUA_TSTRING) {
             size_t len;
             vals[i] = lua_tolstring(L, -1, &len); /* alive: the table holds it */
-            luaL_argcheck(L, len <= 0x7fffffff, 3, "string too long");
+            if (len > 0x7fffffff)
+                luaL_error(L, "parameter %d: string too long", i + 1);
             lens[i] = (int)len;
             fmts[i] = !is_text((const unsigned char *)vals[i], len);
         } else
             luaL_error(L, "parameter %d: cannot bind a %s", i + 1, luaL_typename(L, -1));
         lua_pop(L, 1);
     }
+}
+
+/* conn:send(batch, cb) -> true (cb(true, rows1, changes1, ...) or cb(false, message, code)
+ * later), or nil, message when it could not be sent. batch: 1..FDN_PG_MAX_BATCH statements
+ * { sql = text, name = prepared name, n = count, [1..n] = parameters } (see pg.h for sql and
+ * name); parameters: nil or json.null, boolean, integer, float, string (tables: encode them
+ * first). */
+static int l_pg_send(lua_State *L)
+{
+    struct lpg *u = check_conn(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_Integer k = luaL_len(L, 2);
+    luaL_argcheck(L, k >= 1 && k <= FDN_PG_MAX_BATCH, 2, "1 to 16 statements");
+    struct fdn_pg_stmt st[FDN_PG_MAX_BATCH];
+    for (int s = 0; s < k; s++) {
+        lua_rawgeti(L, 2, s + 1);
+        int t = lua_gettop(L);
+        luaL_argcheck(L, lua_istable(L, t), 2, "each statement is a table");
+        lua_getfield(L, t, "sql");
+        lua_getfield(L, t, "name");
+        lua_getfield(L, t, "n");
+        st[s].sql = lua_tostring(L, t + 1); /* alive: the statement's table holds them */
+        st[s].name = lua_tostring(L, t + 2);
+        lua_Integer n = lua_tointeger(L, t + 3);
+        luaL_argcheck(L, st[s].sql || st[s].name, 2, "a statement has sql or a name");
+        luaL_argcheck(L, n >= 0 && n <= MAX_PARAMS, 2, "too many parameters");
+        lua_pop(L, 3);
+        size_t each = sizeof(char *) + 2 * sizeof(int) + NUM_LEN;
+        char *mem = lua_newuserdatauv(L, each * (size_t)n + 1, 0); /* freed with the stack */
+        st[s].n = (int)n;
+        st[s].vals = (const char **)mem;
+        st[s].lens = (int *)(mem + sizeof(char *) * (size_t)n);
+        st[s].fmts = st[s].lens + n;
+        bind_params(L, t, (int)n, (const char **)st[s].vals, (int *)st[s].lens, (int *)st[s].fmts,
+                    (char *)(st[s].fmts + n));
+        lua_replace(L, t); /* the memory stays on the stack; the table is held by the batch */
+    }
     char err[256];
-    if (fdn_pg_send(u->pg, sql, (int)n, vals, lens, fmts, lpg_done, u, err, sizeof err) < 0) {
+    if (fdn_pg_send(u->pg, st, (int)k, lpg_done, u, err, sizeof err) < 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;
     }
-    lua_pushvalue(L, 5);
+    lua_pushvalue(L, 3);
     u->cb_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushvalue(L, 1);
     u->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -337,7 +378,7 @@ static int l_pg_close(lua_State *L)
 }
 
 static const luaL_Reg conn_methods[] = {
-    {"query", l_pg_query},
+    {"send", l_pg_send},
     {"state", l_pg_state},
     {"close", l_pg_close},
     {NULL, NULL},

@@ -63,7 +63,7 @@ static void sqlite_run_cb(void *arg)
     if (j->kind == JOB_OPEN) {
         fdn_sqlite_open(j->text, &db->conn, &j->res);
     } else if (j->kind == JOB_CLOSE) {
-        sqlite3_close_v2(db->conn); /* rolls back a transaction left open */
+        fdn_sqlite_close(db->conn); /* rolls back a transaction left open */
         db->conn = NULL;
     } else if (!db->conn) {
         j->res.code = SQLITE_MISUSE;
@@ -309,7 +309,7 @@ static int l_sqlite_gc(lua_State *L)
         sqlite3_interrupt(db->conn);
     fdn_worker_free(db->w); /* jobs not handed back only release their callbacks */
     db->w = NULL;
-    sqlite3_close_v2(db->conn); /* no thread is left: conn is ours */
+    fdn_sqlite_close(db->conn); /* no thread is left: conn is ours */
     db->conn = NULL;
     return 0;
 }

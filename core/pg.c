@@ -1,6 +1,6 @@
-/* pg.c: one PostgreSQL connection on the reactor: libpq's asynchronous API with its socket
- * watched by libevent (one non-persistent event, re-armed after each wake-up), from the first
- * byte of the connect to the last result of each query. See pg.h. */
+/* pg.c: one PostgreSQL connection on the reactor: libpq's asynchronous API in pipeline mode with
+ * its socket watched by libevent (one non-persistent event, re-armed after each wake-up), from the
+ * first byte of the connect to the last result of each batch. See pg.h. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,10 +17,16 @@ struct fdn_pg {
     evutil_socket_t ev_fd;
     short ev_flags;
     int state;
-    int flushing;        /* PQflush left data to send: wait for writable too */
-    int64_t deadline;    /* the connect's end (CLOCK_MONOTONIC ms) */
-    PGresult *res;       /* the running query's result so far (its first error wins) */
-    fdn_pg_done_fn done; /* the connect's or the running query's, or NULL */
+    int flushing;                         /* PQflush left data to send: wait for writable too */
+    int64_t deadline;                     /* the connect's end (CLOCK_MONOTONIC ms) */
+    PGresult *err;                        /* the running batch's first error, or NULL */
+    PGresult *res[FDN_PG_MAX_BATCH];      /* each statement's result so far */
+    int nres;                             /* statements in the running batch */
+    int got;                              /* results of the batch's queries received so far */
+    int nq;                               /* queries sent (a prepare and its run are two) */
+    signed char of[2 * FDN_PG_MAX_BATCH]; /* query -> its statement, -1 - it for its prepare */
+    unsigned prepared;                    /* the batch's statements whose prepare succeeded */
+    fdn_pg_done_fn done;                  /* the connect's or the running batch's, or NULL */
     void *arg;
 };
 
@@ -60,14 +66,43 @@ static int watch(struct fdn_pg *c, short flags, int64_t ms)
     return event_add(c->ev, ms >= 0 ? &tv : NULL);
 }
 
-/* Hands the end of a connect or query to its done (which may free c: nothing touches c after). */
-static void finish(struct fdn_pg *c, PGresult *res, const char *err, const char *code)
+static void clear_batch(struct fdn_pg *c)
+{
+    for (int i = 0; i < c->nres; i++) {
+        PQclear(c->res[i]);
+        c->res[i] = NULL;
+    }
+    PQclear(c->err);
+    c->err = NULL;
+    c->nres = c->got = c->nq = 0;
+}
+
+/* Hands the end of a connect or batch to its done (which may free c: nothing touches c after).
+ * The batch's results are taken from c first and freed after done. */
+static void finish(struct fdn_pg *c, const char *err, const char *code)
 {
     fdn_pg_done_fn done = c->done;
+    PGresult *res[FDN_PG_MAX_BATCH];
+    int all = c->nres;
+    for (int i = 0; i < all; i++) {
+        res[i] = c->res[i];
+        c->res[i] = NULL;
+    }
     c->done = NULL;
+    c->nres = c->got = c->nq = 0;
     if (done)
-        done(c->arg, res, err, code);
-    PQclear(res);
+        done(c->arg, res, err ? 0 : all, err, code);
+    for (int i = 0; i < all; i++)
+        PQclear(res[i]);
+}
+
+/* Ends the batch with its first error (err is freed after done). */
+static void finish_error(struct fdn_pg *c, PGresult *err)
+{
+    const char *code = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+    const char *msg = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+    finish(c, msg ? msg : PQresultErrorMessage(err), code ? code : "XX000");
+    PQclear(err);
 }
 
 /* The connection is unusable: the running query (if any) ends with the error the server sent
@@ -77,24 +112,22 @@ static void lost(struct fdn_pg *c)
     unwatch(c);
     int was_busy = c->state == FDN_PG_BUSY;
     c->state = FDN_PG_DEAD;
-    PGresult *res = c->res;
-    c->res = NULL;
+    PGresult *res = c->err;
+    c->err = NULL;
     if (!was_busy) {
         PQclear(res);
-        finish(c, NULL, PQerrorMessage(c->conn), "08001");
+        finish(c, PQerrorMessage(c->conn), "08001");
         return;
     }
-    const char *code = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (res && code && PQresultStatus(res) == PGRES_FATAL_ERROR) {
-        finish(c, NULL, PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY), code);
-        PQclear(res);
+    if (res && PQresultErrorField(res, PG_DIAG_SQLSTATE)) {
+        finish_error(c, res);
         return;
     }
     PQclear(res);
     char msg[512];
     snprintf(msg, sizeof msg, "connection lost: %s", PQerrorMessage(c->conn));
     msg[strcspn(msg, "\n")] = 0;
-    finish(c, NULL, msg, "08006");
+    finish(c, msg, "08006");
 }
 
 static void connect_step(struct fdn_pg *c, short what)
@@ -103,7 +136,7 @@ static void connect_step(struct fdn_pg *c, short what)
     if ((what & EV_TIMEOUT) || left <= 0) {
         unwatch(c);
         c->state = FDN_PG_DEAD;
-        finish(c, NULL, "timeout expired while connecting", "08001");
+        finish(c, "timeout expired while connecting", "08001");
         return;
     }
     switch (PQconnectPoll(c->conn)) {
@@ -117,8 +150,8 @@ static void connect_step(struct fdn_pg *c, short what)
         break;
     case PGRES_POLLING_OK:
         c->state = FDN_PG_IDLE;
-        if (watch(c, EV_READ, -1) == 0) {
-            finish(c, NULL, NULL, NULL);
+        if (PQenterPipelineMode(c->conn) && watch(c, EV_READ, -1) == 0) {
+            finish(c, NULL, NULL);
             return;
         }
         break;
@@ -128,49 +161,61 @@ static void connect_step(struct fdn_pg *c, short what)
     lost(c);
 }
 
-/* Keeps the first error, else the last result. */
+/* One query's result: the first error is kept, a statement's result is kept, the rest freed. */
 static void keep(struct fdn_pg *c, PGresult *r)
 {
-    if (c->res && PQresultStatus(c->res) == PGRES_FATAL_ERROR) {
-        PQclear(r);
+    int q = c->got++;
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR && !c->err) {
+        c->err = r;
         return;
     }
-    PQclear(c->res);
-    c->res = r;
+    if (q < c->nq && c->of[q] < 0 && PQresultStatus(r) == PGRES_COMMAND_OK)
+        c->prepared |= 1u << (-1 - c->of[q]);
+    if (q < c->nq && c->of[q] >= 0 && PQresultStatus(r) != PGRES_PIPELINE_ABORTED) {
+        PQclear(c->res[c->of[q]]);
+        c->res[c->of[q]] = r;
+        return;
+    }
+    PQclear(r);
 }
 
-/* The running query's results, as far as they have come; 1 when the query ended (c may be
- * gone then), 0 when more is awaited, -1 when the connection must be dropped. */
+/* The running batch's results, as far as they have come (each query's result, a NULL after
+ * it, the Sync's at the end); 1 when the batch ended (c may be gone then), 0 when more is
+ * awaited, -1 when the connection must be dropped. */
 static int collect(struct fdn_pg *c)
 {
+    int nulls = 0;
     while (!PQisBusy(c->conn)) {
         PGresult *r = PQgetResult(c->conn);
         if (!r) {
-            PGresult *res = c->res;
-            c->res = NULL;
+            if (++nulls > 1) /* nothing more buffered: wait for the socket */
+                return 0;
+            continue;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
             c->state = FDN_PG_IDLE;
-            if (watch(c, EV_READ, -1) < 0) {
-                c->res = res;
+            if (c->got != c->nq || watch(c, EV_READ, -1) < 0) {
                 c->state = FDN_PG_BUSY;
                 return -1;
             }
-            if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-                const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-                const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-                finish(c, NULL, msg ? msg : PQresultErrorMessage(res), code ? code : "XX000");
-                PQclear(res);
-            } else
-                finish(c, res, NULL, NULL);
+            PGresult *e = c->err;
+            c->err = NULL;
+            if (e)
+                finish_error(c, e);
+            else
+                finish(c, NULL, NULL);
             return 1;
         }
-        ExecStatusType st = PQresultStatus(r);
         if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) {
             PQclear(r);
             unwatch(c);
             c->state = FDN_PG_DEAD;
-            PQclear(c->res);
-            c->res = NULL;
-            finish(c, NULL, "COPY is not supported", "0A000");
+            PQclear(c->err);
+            c->err = NULL;
+            finish(c, "COPY is not supported", "0A000");
             return 1;
         }
         keep(c, r);
@@ -248,20 +293,46 @@ int fdn_pg_new(struct event_base *base, const char *const *keys, const char *con
     return 0;
 }
 
-int fdn_pg_send(struct fdn_pg *c, const char *sql, int n, const char *const *vals, const int *lens,
-                const int *fmts, fdn_pg_done_fn done, void *arg, char *err, size_t errlen)
+/* Queues one statement of a batch (its prepare first when it has sql and a name). */
+static int queue(struct fdn_pg *c, const struct fdn_pg_stmt *st, int i)
+{
+    if (st->sql && !st->name) {
+        c->of[c->nq++] = (signed char)i;
+        return PQsendQueryParams(c->conn, st->sql, st->n, NULL, st->vals, st->lens, st->fmts, 0);
+    }
+    if (st->sql) {
+        c->of[c->nq++] = (signed char)(-1 - i);
+        if (!PQsendPrepare(c->conn, st->name, st->sql, 0, NULL))
+            return 0;
+    }
+    c->of[c->nq++] = (signed char)i;
+    return PQsendQueryPrepared(c->conn, st->name, st->n, st->vals, st->lens, st->fmts, 0);
+}
+
+int fdn_pg_send(struct fdn_pg *c, const struct fdn_pg_stmt *st, int k, fdn_pg_done_fn done,
+                void *arg, char *err, size_t errlen)
 {
     if (c->state != FDN_PG_IDLE) {
         snprintf(err, errlen, "%s", c->state == FDN_PG_DEAD ? "connection lost" : "busy");
         return -1;
     }
-    if (!PQsendQueryParams(c->conn, sql, n, NULL, vals, lens, fmts, 0)) {
+    if (k < 1 || k > FDN_PG_MAX_BATCH) {
+        snprintf(err, errlen, "a batch has 1 to %d statements", FDN_PG_MAX_BATCH);
+        return -1;
+    }
+    clear_batch(c);
+    c->nres = k;
+    c->prepared = 0;
+    int ok = 1;
+    for (int i = 0; i < k && ok; i++)
+        ok = (st[i].sql || st[i].name) && queue(c, &st[i], i);
+    if (!ok || !PQpipelineSync(c->conn)) {
+        /* part of the batch may be queued: the connection cannot be trusted again */
         snprintf(err, errlen, "%s", PQerrorMessage(c->conn));
         err[strcspn(err, "\n")] = 0;
-        if (PQstatus(c->conn) == CONNECTION_BAD) {
-            unwatch(c);
-            c->state = FDN_PG_DEAD;
-        }
+        clear_batch(c);
+        unwatch(c);
+        c->state = FDN_PG_DEAD;
         return -1;
     }
     int r = PQflush(c->conn);
@@ -281,6 +352,11 @@ int fdn_pg_send(struct fdn_pg *c, const char *sql, int n, const char *const *val
     return 0;
 }
 
+unsigned fdn_pg_prepared(const struct fdn_pg *c)
+{
+    return c->prepared;
+}
+
 int fdn_pg_state(const struct fdn_pg *c)
 {
     return c->state;
@@ -291,7 +367,7 @@ void fdn_pg_free(struct fdn_pg *c)
     if (!c)
         return;
     unwatch(c);
-    PQclear(c->res);
+    clear_batch(c);
     PQfinish(c->conn);
     free(c);
 }

@@ -226,38 +226,68 @@ static int run_one(sqlite3 *db, sqlite3_stmt *st, const struct fdn_sqlite_value 
             return -1;
         }
     *used += np;
-    if (sqlite3_column_count(st) > 0)
-        start_rows(res, st);
-    for (;;) {
+    for (int first = 1;; first = 0) {
         int rc = sqlite3_step(st);
-        if (rc == SQLITE_DONE)
-            return 0;
-        if (rc != SQLITE_ROW) {
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
             fail_db(res, db);
             return -1;
         }
+        /* the columns as of the first step: a kept statement is prepared again there when the
+         * schema changed (SELECT * then has the new columns) */
+        if (first && sqlite3_column_count(st) > 0)
+            start_rows(res, st);
+        if (rc == SQLITE_DONE)
+            return 0;
         if (res->ncols > 0 && copy_row(res, st) < 0)
             return -1;
     }
+}
+
+/* The statement kept for exactly sql[0..len), or NULL; counts the statements kept in *kept and
+ * leaves the oldest in *oldest. Kept statements are those not running (all, between calls). */
+static sqlite3_stmt *kept_stmt(sqlite3 *db, const char *sql, size_t len, int *kept,
+                               sqlite3_stmt **oldest)
+{
+    *kept = 0;
+    *oldest = NULL;
+    for (sqlite3_stmt *st = sqlite3_next_stmt(db, NULL); st; st = sqlite3_next_stmt(db, st)) {
+        const char *text = sqlite3_sql(st);
+        if (!sqlite3_stmt_busy(st) && text && strlen(text) == len && memcmp(text, sql, len) == 0)
+            return st;
+        (*kept)++;
+        *oldest = st;
+    }
+    return NULL;
 }
 
 void fdn_sqlite_run(sqlite3 *db, const char *sql, size_t len, const struct fdn_sqlite_value *params,
                     int nparams, const char *bytes, struct fdn_sqlite_result *res)
 {
     const char *p = sql, *end = sql + len;
-    int used = 0;
+    int used = 0, kept = 0;
+    sqlite3_stmt *oldest = NULL;
+    sqlite3_stmt *hit = kept_stmt(db, sql, len, &kept, &oldest);
     while (p < end && res->code == 0) {
-        sqlite3_stmt *st = NULL;
-        const char *tail = NULL;
-        if (sqlite3_prepare_v2(db, p, (int)(end - p), &st, &tail) != SQLITE_OK) {
+        sqlite3_stmt *st = hit;
+        const char *tail = end;
+        if (!st && sqlite3_prepare_v3(db, p, (int)(end - p), SQLITE_PREPARE_PERSISTENT, &st,
+                                      &tail) != SQLITE_OK) {
             fail_db(res, db);
             break;
         }
+        int keep = st && p == sql && tail == end; /* the whole text is this one statement */
         p = tail ? tail : end;
         if (!st) /* whitespace or a comment */
             continue;
         run_one(db, st, params, nparams, &used, bytes, res);
-        sqlite3_finalize(st);
+        if (!keep) {
+            sqlite3_finalize(st);
+            continue;
+        }
+        sqlite3_reset(st); /* (its error, if any, was taken by run_one) */
+        sqlite3_clear_bindings(st);
+        if (!hit && kept >= FDN_SQLITE_KEPT && oldest)
+            sqlite3_finalize(oldest); /* (kept: the new one replaces it) */
     }
     if (res->code == 0 && used != nparams) {
         snprintf(res->errmsg, sizeof res->errmsg, "%d values given for %d placeholders in the SQL",
@@ -273,6 +303,16 @@ void fdn_sqlite_run(sqlite3 *db, const char *sql, size_t len, const struct fdn_s
     }
     res->changes = sqlite3_changes64(db);
     res->last_id = sqlite3_last_insert_rowid(db);
+}
+
+void fdn_sqlite_close(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (!db)
+        return;
+    while ((st = sqlite3_next_stmt(db, NULL)))
+        sqlite3_finalize(st);
+    sqlite3_close_v2(db);
 }
 
 void fdn_sqlite_result_clear(struct fdn_sqlite_result *res)

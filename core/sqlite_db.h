@@ -44,11 +44,20 @@ struct fdn_sqlite_result {
  * code and errmsg set (and *out NULL). */
 int fdn_sqlite_open(const char *path, struct sqlite3 **out, struct fdn_sqlite_result *res);
 
+/* Statements kept prepared on a connection between calls, keyed by their text (a call whose
+ * SQL is one statement keeps it; past this many, the oldest is finalized). */
+#define FDN_SQLITE_KEPT 32
+
 /* Runs every statement of sql[0..len): the values (text and blobs in `bytes`) are bound in
- * order, each statement taking as many as it has placeholders, and all must be used. */
+ * order, each statement taking as many as it has placeholders, and all must be used. SQL that
+ * is one statement runs the statement kept for its text, else prepares and keeps it (SQLite
+ * prepares a kept statement again itself when the schema changed). */
 void fdn_sqlite_run(struct sqlite3 *db, const char *sql, size_t len,
                     const struct fdn_sqlite_value *params, int nparams, const char *bytes,
                     struct fdn_sqlite_result *res);
+
+/* Finalizes the kept statements and closes db (rolling back a transaction left open). */
+void fdn_sqlite_close(struct sqlite3 *db);
 
 /* Frees what res holds and zeroes it. */
 void fdn_sqlite_result_clear(struct fdn_sqlite_result *res);

@@ -1,6 +1,7 @@
 """The PostgreSQL driver against a real server (pgserver.py starts one in a temporary directory):
-the contract (tests/lua/test_pg.lua) over TCP and the unix socket, the pool and its queue's bound,
-a slow query beside an echo loop (the reactor is not blocked), and a server restart under load."""
+the contract (tests/lua/test_pg.lua) over TCP and the unix socket, prepared statements and
+batches (tests/lua/test_pg_prepared.lua), the pool and its queue's bound, a slow query beside an
+echo loop (the reactor is not blocked), and a server restart under load."""
 from netns import isolate
 
 isolate()
@@ -30,6 +31,13 @@ def _():
     os.environ["FDN_PG_URL"] = server.socket_url
     rc, out, err = run_fdnode("run", "tests/lua/test_pg.lua", timeout=60)
     eq((rc, err.strip()), (0, ""), "tests/lua/test_pg.lua passes: " + out.strip())
+
+
+@case("prepared statements and batches (tests/lua/test_pg_prepared.lua)")
+def _():
+    os.environ["FDN_PG_URL"] = server.url
+    rc, out, err = run_fdnode("run", "tests/lua/test_pg_prepared.lua", timeout=60)
+    eq((rc, err.strip()), (0, ""), "tests/lua/test_pg_prepared.lua passes: " + out.strip())
 
 
 def get(port, path, timeout=30):

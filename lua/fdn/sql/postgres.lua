@@ -1,6 +1,7 @@
--- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, transaction, columns,
--- close) on fdn.core.pg's connections: a lazy pool (4 by default, ?pool=N) and a bounded FIFO
--- queue of waiting calls (1000, ?queue=N); `?` placeholders become $1..$n.
+-- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, batch, transaction,
+-- columns, close) on fdn.core.pg's connections: a lazy pool (4 by default, ?pool=N), a bounded
+-- FIFO queue of waiting calls (1000, ?queue=N), prepared statements kept per connection; `?`
+-- placeholders become $1..$n (fdn.sql.placeholders).
 local core = require "fdn.core.pg"
 local sched = require "fdn.sched"
 local errors = require "fdn.errors"
@@ -8,83 +9,21 @@ local json = require "fdn.json"
 
 local M = {}
 
-local type, error, pcall, select, setmetatable, tonumber, tostring, unpack, pack, mtype, pairs, ipairs =
-  type, error, pcall, select, setmetatable, tonumber, tostring, table.unpack, table.pack, math.type, pairs, ipairs
-local byte, sub, find, gsub, char, concat = string.byte, string.sub, string.find, string.gsub, string.char, table.concat
+local type, error, pcall, setmetatable, tonumber, tostring, unpack, pack, mtype, pairs, ipairs =
+  type, error, pcall, setmetatable, tonumber, tostring, table.unpack, table.pack, math.type, pairs, ipairs
+local sub, find, gsub, char = string.sub, string.find, string.gsub, string.char
+local match, lower, remove = string.match, string.lower, table.remove
 
--- `?` -> $1..$n outside '...' (and E'...'), "...", -- and /* */ comments (nested) and $tag$
--- quotes; `??` is a literal `?` (PostgreSQL's jsonb operators). Returns the SQL and n.
-local function rewrite(sql)
-  local out, n, i, from, len = {}, 0, 1, 1, #sql
-  while i <= len do
-    local s = find(sql, "[?'\"%-/$]", i)
-    if not s then break end
-    local c = byte(sql, s)
-    i = s + 1
-    if c == 63 then -- ?
-      out[#out + 1] = sub(sql, from, s - 1)
-      if byte(sql, s + 1) == 63 then
-        out[#out + 1] = "?"
-        i = s + 2
-      else
-        n = n + 1
-        out[#out + 1] = "$" .. n
-      end
-      from = i
-    elseif c == 39 then -- '...' with '' (and \' after E)
-      local prev = s > 1 and byte(sql, s - 1)
-      local escapes = (prev == 69 or prev == 101) and (s == 2 or not find(sub(sql, s - 2, s - 2), "[%w_$]"))
-      while true do
-        local e = find(sql, escapes and "['\\]" or "'", i)
-        if not e then i = len + 1 break end
-        if byte(sql, e) == 92 then i = e + 2
-        elseif byte(sql, e + 1) == 39 then i = e + 2
-        else i = e + 1 break end
-      end
-    elseif c == 34 then -- "..." with ""
-      while true do
-        local e = find(sql, '"', i, true)
-        if not e then i = len + 1 break end
-        i = e + 1
-        if byte(sql, i) ~= 34 then break end
-        i = i + 1
-      end
-    elseif c == 45 then -- -- to the end of the line
-      if byte(sql, i) == 45 then i = (find(sql, "\n", i, true) or len) + 1 end
-    elseif c == 47 then -- /* ... */, nested
-      if byte(sql, i) == 42 then
-        local depth = 1
-        i = i + 1
-        while depth > 0 do
-          local e = find(sql, "[/*]", i)
-          if not e then i = len + 1 break end
-          local two = sub(sql, e, e + 1)
-          if two == "/*" then depth, i = depth + 1, e + 2
-          elseif two == "*/" then depth, i = depth - 1, e + 2
-          else i = e + 1 end
-        end
-      end
-    else -- $: a dollar quote $tag$...$tag$ (not $1, not inside a name)
-      local tag = sql:match("^%$[%a_\128-\255]?[%w_\128-\255]*%$", s)
-      if tag and not (s > 1 and find(sub(sql, s - 1, s - 1), "[%w_\128-\255$]")) then
-        local e = find(sql, tag, s + #tag, true)
-        i = e and e + #tag or len + 1
-      end
-    end
-  end
-  if n == 0 and from == 1 then return sql, 0 end
-  out[#out + 1] = sub(sql, from)
-  return concat(out), n
-end
+local rewrite = require "fdn.sql.placeholders"
 M.rewrite = rewrite
 
-local cache, cached = {}, 0 -- rewritten statements, dropped all at once past 512
+local texts, cached = {}, 0 -- rewritten statements, dropped all at once past 512
 local function prepare(sql)
-  local hit = cache[sql]
+  local hit = texts[sql]
   if hit then return hit[1], hit[2] end
   local text, n = rewrite(sql)
-  if cached >= 512 then cache, cached = {}, 0 end
-  cache[sql], cached = { text, n }, cached + 1
+  if cached >= 512 then texts, cached = {}, 0 end
+  texts[sql], cached = { text, n }, cached + 1
   return text, n
 end
 
@@ -110,22 +49,101 @@ local function current(what)
   return co
 end
 
--- Runs sql with the arguments on conn, waiting; returns rows, changes.
-local function run(conn, sql, ...)
-  local co = sched.current()
-  local text, n = prepare(sql)
-  local given = select("#", ...)
-  if given ~= n then raise("postgres: " .. n .. " placeholders but " .. given .. " values in: " .. sql) end
-  local params = { ... }
-  for i = 1, n do
-    local v = params[i]
-    if type(v) == "table" and v ~= json.null then params[i] = json.encode(v) end
+-- Prepared statements: each connection keeps up to M.NAMED of them, keyed by their text (the
+-- oldest deallocated past that). Only DML (SELECT, INSERT, UPDATE, DELETE, WITH) outside BEGIN
+-- is prepared. A name the server lost (26000: DEALLOCATE ALL, DISCARD ALL) or a plan whose
+-- columns changed (0A000 "cached plan must not change result type": ALTER TABLE under a
+-- SELECT *) makes the connection forget its names (DEALLOCATE ALL) and the batch run once more,
+-- prepared anew: such errors come before execution, and no BEGIN is open.
+M.NAMED = 64
+local named = setmetatable({}, { __mode = "k" }) -- conn -> { map = { [text] = name }, order, seq }
+
+local DML = { select = true, insert = true, update = true, delete = true, with = true }
+local function preparable(text)
+  local word = match(text, "^%s*(%a+)")
+  return word ~= nil and DML[lower(word)] == true
+end
+
+-- The batch for conn ({ sql = text, name = ?, n = count, params... }), with a DEALLOCATE before
+-- a statement that pushes the oldest name out; slots[i]: list[i]'s place in it; fresh[i]: its
+-- new name.
+local function build(conn, list, cache, reset)
+  local batch, slots, fresh = {}, {}, {}
+  if reset then batch[1] = { sql = "DEALLOCATE ALL", n = 0 } end
+  for i, st in ipairs(list) do
+    local sql, args = st[1], st[2]
+    local text, n = prepare(sql)
+    local given = args.n or #args
+    if given ~= n then raise("postgres: " .. n .. " placeholders but " .. given .. " values in: " .. sql) end
+    local e = { n = n }
+    for k = 1, n do
+      local v = args[k]
+      if type(v) == "table" and v ~= json.null then v = json.encode(v) end
+      e[k] = v
+    end
+    local name = cache and preparable(text) and cache.map[text]
+    if name then
+      e.name = name
+    elseif cache and preparable(text) then
+      if #cache.order >= M.NAMED then
+        local old = remove(cache.order, 1)
+        cache.map[old[2]] = nil
+        batch[#batch + 1] = { sql = "DEALLOCATE " .. old[1], n = 0 }
+      end
+      cache.seq = cache.seq + 1
+      e.sql, e.name = text, "fdn_" .. cache.seq
+      fresh[i] = e.name
+    else
+      e.sql = text
+    end
+    batch[#batch + 1] = e
+    slots[i] = #batch
   end
-  local ok, err = conn:query(text, params, n, function(...) sched.wake(co, ...) end)
-  if not ok then raise("postgres: " .. tostring(err), conn:state() == "dead" and "08006" or nil) end
-  local done, a, b = sched.wait()
-  if not done then raise(a, b) end
-  return a, b
+  return batch, slots, fresh
+end
+
+local STALE = "cached plan must not change result type"
+
+-- Runs list's statements ({ sql, args }) on conn in one round trip, waiting (prepared ones when
+-- named); returns rows1, changes1, rows2, changes2, ...
+local function run_batch(conn, list, prepared)
+  local co = sched.current()
+  local reset = false
+  for attempt = 1, 2 do
+    local cache = prepared and named[conn]
+    if prepared and not cache then
+      cache = { map = {}, order = {}, seq = 0 }
+      named[conn] = cache
+    end
+    local batch, slots, fresh = build(conn, list, cache, reset)
+    local ok, err = conn:send(batch, function(...) sched.wake(co, ...) end)
+    if not ok then raise("postgres: " .. tostring(err), conn:state() == "dead" and "08006" or nil) end
+    local r = pack(sched.wait())
+    local mask = r[1] and -1 or r[4] or 0 -- bit j: the batch's statement j+1 was prepared
+    for i, name in pairs(fresh) do
+      if (mask >> (slots[i] - 1)) & 1 == 1 then
+        local text = batch[slots[i]].sql
+        cache.map[text] = name
+        cache.order[#cache.order + 1] = { name, text }
+      end
+    end
+    if r[1] then
+      local out, k = {}, 0
+      for i = 1, #list do
+        out[k + 1], out[k + 2], k = r[2 * slots[i]], r[2 * slots[i] + 1], k + 2
+      end
+      return unpack(out, 1, k)
+    end
+    local msg, code = r[2], r[3]
+    local stale = code == "26000" or (code == "0A000" and find(tostring(msg), STALE, 1, true))
+    if not (stale and cache and attempt == 1 and conn:state() == "idle") then raise(msg, code) end
+    named[conn], reset = nil, true
+  end
+end
+
+-- Runs sql with the arguments on conn, unnamed, waiting; returns rows, changes.
+local function run(conn, sql, ...)
+  return run_batch(conn, { { sql, pack(...) } })
 end
 
 -- The pool: idle connections (a stack), how many are open, and the FIFO of waiting coroutines.
@@ -205,10 +223,32 @@ local function with(db, what, sql, ...)
   if held then return run(held, sql, ...) end
   local pool = db.pool
   local conn = pool:acquire()
-  local ok, rows, changes = pcall(run, conn, sql, ...)
+  local ok, rows, changes = pcall(run_batch, conn, { { sql, pack(...) } }, true)
   pool:release(conn)
   if not ok then error(rows, 0) end
   return rows, changes
+end
+
+-- db:batch{ { sql, args }, ... } -> rows1, rows2, ...: the statements (args: their values, with
+-- n) in one round trip, one implicit transaction (in the transaction when this coroutine holds
+-- one); the first error raises.
+function Db:batch(list)
+  local co = current("batch")
+  local held = self.holders[co]
+  local r
+  if held then
+    r = pack(run_batch(held, list))
+  else
+    local pool = self.pool
+    local conn = pool:acquire()
+    r = pack(pcall(run_batch, conn, list, true))
+    pool:release(conn)
+    if not r[1] then error(r[2], 0) end
+    table.remove(r, 1)
+  end
+  local out = {}
+  for i = 1, #list do out[i] = r[2 * i - 1] end
+  return unpack(out, 1, #list)
 end
 
 function Db:query(sql, ...)

@@ -145,11 +145,22 @@ function Service.find(self, params)
   local db, tbl = o.db, o.table
   local paginate = call_options(self, params)
   local S, p = compiled(self, function(S) return S, plan(self, S, params) end)
-  local rows = p.limit == 0 and new_list() or fix_rows(S, query(db, sq.select_sql(tbl, p, db.dialect), p.args))
-  if not paginate then return rows end
   local skip = p.skip or 0
+  local rows, counted
+  if paginate and p.limit and p.limit > 0 and skip == 0 and db.batch then
+    -- the page and its count in one round trip (a first page that is short needs no count, but
+    -- then the count scans no more than the page did)
+    local args = p.args
+    rows, counted = db:batch { { sq.select_sql(tbl, p, db.dialect), args }, { sq.count_sql(tbl, p.where), args } }
+    rows = fix_rows(S, rows)
+  else
+    rows = p.limit == 0 and new_list() or fix_rows(S, query(db, sq.select_sql(tbl, p, db.dialect), p.args))
+  end
+  if not paginate then return rows end
   local total
-  if p.limit and #rows < p.limit and (#rows > 0 or skip == 0) then
+  if counted then
+    total = #rows < p.limit and #rows or counted[1].total
+  elseif p.limit and #rows < p.limit and (#rows > 0 or skip == 0) then
     total = skip + #rows -- the last page: no need to count
   else
     total = query(db, sq.count_sql(tbl, p.where), p.args)[1].total
