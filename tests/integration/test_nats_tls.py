@@ -35,7 +35,9 @@ def refused(*args, env=None):
     """A node that must not start: (exit code, stderr) of fdnode serving NAMED (bounded)."""
     p = subprocess.run([FDNODE, "--name", "r", *args, NAMED], cwd=ROOT, capture_output=True,
                        timeout=30, env={**os.environ, **(env or {})})
-    return p.returncode, p.stderr.decode(errors="replace")
+    err = p.stderr.decode(errors="replace")
+    check("Sanitizer" not in err and "runtime error" not in err, "no sanitizer report", err)
+    return p.returncode, err
 
 
 def port_of(url):
