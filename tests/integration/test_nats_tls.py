@@ -67,6 +67,17 @@ def _():
     c.stop()
 
 
+@case("a TLS server's restart: the nodes reconnect (TLS and checks again) and call each other")
+def _():
+    e = node("e", "--nats", server.url, *CA)
+    check(wait_until(lambda: sees(e, "svc-a") and sees(a, "svc-e"), 8), "before: e and a call each other")
+    server.restart(down=0.5)
+    check(wait_until(lambda: sees(e, "svc-a") and sees(a, "svc-e"), 15, interval=0.2),
+          "after: e and a call each other again")
+    check("reconnected" in e.log(), "e logged its reconnect", e.log()[-2000:])
+    e.stop()
+
+
 @case("without the test's CA (the system's bundle only): refused at start, naming the certificate problem")
 def _():
     code, err = refused("--nats", server.url)
