@@ -33,6 +33,17 @@ static int field_ok(const struct fdn_http_field *f)
     return 1;
 }
 
+/* Whether a traceparent value has a trace id of 32 lowercase hex digits after its version. */
+static int is_trace(const char *v, size_t n)
+{
+    if (n < 35)
+        return 0;
+    for (size_t i = 3; i < 35; i++)
+        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
 static int name_is(const char *s, size_t n, const char *lit)
 {
     return n == strlen(lit) && strncasecmp(s, lit, n) == 0;
@@ -94,6 +105,7 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
     }
     struct evbuffer *out = h->out;
     int bodyless = status == 204 || status == 304, has_type = 0;
+    const char *trace = NULL; /* the trace id of a traceparent field (fdn.trace), for the log */
     struct fdn_http_field cors[FDN_CORS_MAX_FIELDS];
     size_t ncors = fdn_http_cors_fields(c, cors);
     put_num(out, "HTTP/1.1 ", (size_t)status, " ");
@@ -113,6 +125,8 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
                        name_is(f->name, f->name_len, "access-control-allow-credentials"))))
             continue; /* (with CORS on, the gateway's policy answers for the origin) */
         has_type |= name_is(f->name, f->name_len, "content-type");
+        if (name_is(f->name, f->name_len, "traceparent") && is_trace(f->value, f->value_len))
+            trace = f->value + 3;
         put_field(out, f);
     }
     for (size_t i = 0; i < ncors; i++)
@@ -133,7 +147,7 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
     if (!h->admin) {
         fdn_metrics_http(h->n->metrics, c->p->method, status);
         if (h->n->cfg.access_log)
-            fdn_http_access(c, status);
+            fdn_http_access(c, status, trace);
     }
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */

@@ -1,0 +1,75 @@
+-- trace.lua: W3C Trace Context. A call a node serves from outside (REST, Socket.IO, another
+-- node's request) runs in a coroutine that carries its trace: the incoming traceparent's trace
+-- id (a new one when there is none or it is invalid) and a span id of its own. Log lines, errors
+-- sent to clients and the calls it makes to other nodes carry it.
+local core = require "fdn.core.node"
+
+local M = {}
+
+local type, running, rep = type, coroutine.running, string.rep
+local random_hex = core.random_hex
+
+-- coroutine -> its trace: the table M.get made, or, until something asks for it, the incoming
+-- traceparent as it came (false when none came): a call that logs nothing and calls no other
+-- node never parses it nor draws an id.
+local current = setmetatable({}, { __mode = "k" })
+
+local H = "[0-9a-f]"
+local SHAPE = "^(" .. H .. H .. ")%-(" .. rep(H, 32) .. ")%-(" .. rep(H, 16) .. ")%-(" .. H .. H .. ")"
+local ZERO_ID, ZERO_SPAN = rep("0", 32), rep("0", 16)
+
+-- A traceparent header's trace id, parent id and flags, or nil when it is not valid: lowercase
+-- hex fields of 2-32-16-2 digits, neither id all zeros, version ff refused; version 00 is 55
+-- characters exactly, a later version may go on after a "-" (read as version 00 is).
+function M.parse(s)
+  if type(s) ~= "string" or #s < 55 then return nil end
+  local version, id, parent, flags = s:match(SHAPE)
+  if not version or version == "ff" or id == ZERO_ID or parent == ZERO_SPAN then return nil end
+  if #s > 55 and (version == "00" or s:byte(56) ~= 45) then return nil end
+  return id, parent, flags
+end
+
+-- The trace table for an incoming traceparent (or none): { id, span, parent, flags, header },
+-- header being the traceparent this span sends on.
+local function make(tp)
+  local id, parent, flags = M.parse(tp)
+  local t = { id = id or random_hex(16), span = random_hex(8), parent = parent, flags = flags or "01" }
+  t.header = "00-" .. t.id .. "-" .. t.span .. "-" .. t.flags
+  return t
+end
+M.make = make
+
+-- The running call starts a trace from tp (an incoming traceparent, or nil): made when first
+-- asked for (M.get). M.stop ends it (the coroutine serves another task next).
+function M.start(tp)
+  current[running()] = tp or false
+end
+
+-- start, made at once: returns the trace (the REST gateway, whose answer echoes it).
+function M.begin(tp)
+  local t = make(tp)
+  current[running()] = t
+  return t
+end
+
+function M.stop()
+  current[running()] = nil
+end
+
+-- The running call's trace (co: that coroutine's), or nil outside any traced call.
+function M.get(co)
+  co = co or running()
+  local t = current[co]
+  if t == nil or type(t) == "table" then return t end
+  t = make(t or nil)
+  current[co] = t
+  return t
+end
+
+-- The running call's trace id, or nil.
+function M.id()
+  local t = M.get()
+  return t and t.id
+end
+
+return M
