@@ -9,6 +9,7 @@ from netns import isolate
 
 isolate()
 
+from eioclient import WebSocket  # noqa: E402
 from fdntest import Node, answers, case, check, eq, finish, wait_until  # noqa: E402
 
 FIX = "tests/integration/fixtures/trace/"
@@ -95,6 +96,35 @@ def _():
     tid = "0af7651916cd43dd8448eb211c80319c"
     s, body, h = a.request("GET", "/relay/bad", headers={"traceparent": "01-%s-b7ad6b7169203331-00-x" % tid})
     eq(body.get("traceId"), tid, "version 01 with a further field is accepted")
+
+
+def socket_call(traceparent=None):
+    """A Socket.IO get of relay "bad" (the handshake with traceparent, if given): the error the
+    ack carries."""
+    w = WebSocket(a.port, version="13" + ("\r\ntraceparent: " + traceparent if traceparent else ""))
+    try:
+        w.recv()
+        w.send("40")
+        w.recv()
+        w.send('421["get","relay","bad"]')
+        reply = w.recv_until("431*")
+    finally:
+        w.close()
+    return json.loads(reply[3:])[0]
+
+
+@case("Socket.IO: a call's error carries its trace id, logged on all three nodes; the handshake's "
+      "traceparent is the trace of the socket's calls")
+def _():
+    err = socket_call()
+    eq(err.get("name"), "BadRequest", "C's error reaches the socket")
+    tid = err.get("traceId", "")
+    check(re.match(r"[0-9a-f]{32}$", tid), "a new trace id in the error", err)
+    check(seen_everywhere(tid, "bad"), "A, B and C log it")
+    given = "0af7651916cd43dd8448eb211c80319c"
+    err = socket_call("00-%s-b7ad6b7169203331-01" % given)
+    eq(err.get("traceId"), given, "the handshake's trace id")
+    check(seen_everywhere(given, "bad"), "A, B and C log the handshake's trace id")
 
 
 @case("the nodes stop cleanly")
