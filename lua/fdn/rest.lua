@@ -20,9 +20,13 @@ local respond, send_file = http.respond, http.send_file
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
 
 -- The response's headers: extra's (a shared table, not changed), and the traceparent of the
--- request's trace t (its id, this gateway's span), when there is one.
-local function with_trace(extra, t)
-  if not t then return extra end
+-- request's trace (its id, this gateway's span) when the request came with one or something
+-- used it (a log line, a call to another node, the access log): a request that needs no trace
+-- makes none.
+local access_log = false -- --access-log (set by attach)
+local function with_trace(extra)
+  if not (access_log or trace.known()) then return extra end
+  local t = trace.get()
   local h = { traceparent = t.header }
   for k, v in pairs(extra) do h[k] = v end
   return h
@@ -149,7 +153,7 @@ local function serve(app, req_id, method, path, query, headers, body)
     if extra == JSON_TYPE then extra = { ["content-type"] = JSON_TYPE["content-type"] } end
     extra.location = location
   end
-  respond(req_id, status_of(fmethod, result, http_ctx), out, with_trace(extra, trace.get()))
+  respond(req_id, status_of(fmethod, result, http_ctx), out, with_trace(extra))
 end
 
 -- GET /distribution/healthcheck: probes every remote service; 200 with
@@ -158,19 +162,20 @@ local function healthcheck(health, req_id)
   local map = health(3000)
   local all = true
   for _, ok in pairs(map) do if not ok then all = false end end
-  if all then return respond(req_id, 200, encode(map), with_trace(JSON_TYPE, trace.get())) end
+  if all then return respond(req_id, 200, encode(map), with_trace(JSON_TYPE)) end
   send_error(req_id, errors.Unavailable("Some remote services do not answer", map))
 end
 
 -- Installs the "http" dispatch handler for app: each request in a coroutine, with its trace
--- (the traceparent header's, else a new one).
+-- (the traceparent header's, else a new one, made when first needed).
 -- opts.health is the probe behind /distribution/healthcheck.
 function M.attach(app, opts)
   local health = opts and opts.health
+  access_log = require("fdn.core.node").info().access_log and true or false
   sched.handle("http", function(req_id, method, path, query, headers, body)
     sched.spawn(function()
       sched.call_begin()
-      trace.begin(headers.traceparent)
+      trace.start(headers.traceparent)
       local ok, err
       if health and path == "/distribution/healthcheck" and method == "GET" then
         ok, err = pcall(healthcheck, health, req_id)

@@ -69,6 +69,12 @@ function M.get(co)
   return t
 end
 
+-- Whether the running call's trace was made (something asked for it) or came with the call.
+function M.known()
+  local t = current[running()]
+  return t ~= nil and t ~= false
+end
+
 -- The running call's trace id, or nil.
 function M.id()
   local t = M.get()
