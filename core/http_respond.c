@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "status.h"
+#include "traceparent.h"
 
 static int field_ok(const struct fdn_http_field *f)
 {
@@ -30,17 +31,6 @@ static int field_ok(const struct fdn_http_field *f)
         if (c != '\t' && (c < 0x20 || c == 0x7f))
             return 0; /* no CR or LF: no response splitting */
     }
-    return 1;
-}
-
-/* Whether a traceparent value has a trace id of 32 lowercase hex digits after its version. */
-static int is_trace(const char *v, size_t n)
-{
-    if (n < 35)
-        return 0;
-    for (size_t i = 3; i < 35; i++)
-        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
-            return 0;
     return 1;
 }
 
@@ -125,7 +115,8 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
                        name_is(f->name, f->name_len, "access-control-allow-credentials"))))
             continue; /* (with CORS on, the gateway's policy answers for the origin) */
         has_type |= name_is(f->name, f->name_len, "content-type");
-        if (name_is(f->name, f->name_len, "traceparent") && is_trace(f->value, f->value_len))
+        if (name_is(f->name, f->name_len, "traceparent") &&
+            fdn_traceparent_valid(f->value, f->value_len))
             trace = f->value + 3;
         put_field(out, f);
     }

@@ -8,6 +8,7 @@
 #include "eio_server.h"
 #include "http.h"
 #include "node.h"
+#include "traceparent.h"
 #include "util.h"
 
 int luaopen_fdn_core_timer(lua_State *L);
@@ -180,8 +181,24 @@ static int l_node_random_hex(lua_State *L)
     return 1;
 }
 
+/* trace_parse(s) -> trace id, parent id, flags of a valid traceparent (traceparent.h), or nil. */
+static int l_node_trace_parse(lua_State *L)
+{
+    size_t n = 0;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+    if (!s || !fdn_traceparent_valid(s, n)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, s + 3, 32);
+    lua_pushlstring(L, s + 36, 16);
+    lua_pushlstring(L, s + 53, 2);
+    return 3;
+}
+
 static const luaL_Reg node_funcs[] = {
     {"random_hex", l_node_random_hex},
+    {"trace_parse", l_node_trace_parse},
     {"log", l_node_log},
     {"log_level", l_node_log_level},
     {"log_json", l_node_log_json},

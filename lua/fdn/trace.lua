@@ -6,7 +6,7 @@ local core = require "fdn.core.node"
 
 local M = {}
 
-local type, running, rep, byte, sub, find = type, coroutine.running, string.rep, string.byte, string.sub, string.find
+local type, running = type, coroutine.running
 local random_hex = core.random_hex
 
 -- coroutine -> its trace: the table M.get made, or, until something asks for it, the incoming
@@ -14,23 +14,10 @@ local random_hex = core.random_hex
 -- node never parses it nor draws an id.
 local current = setmetatable({}, { __mode = "k" })
 
-local ZERO_ID, ZERO_SPAN = rep("0", 32), rep("0", 16)
-
--- A traceparent header's trace id, parent id and flags, or nil when it is not valid: lowercase
--- hex fields of 2-32-16-2 digits, neither id all zeros, version ff refused; version 00 is 55
--- characters exactly, a later version may go on after a "-" (read as version 00 is).
-function M.parse(s)
-  if type(s) ~= "string" or #s < 55 or byte(s, 3) ~= 45 or byte(s, 36) ~= 45 or byte(s, 53) ~= 45 then
-    return nil
-  end
-  local version, id, parent, flags = sub(s, 1, 2), sub(s, 4, 35), sub(s, 37, 52), sub(s, 54, 55)
-  if not find(version .. id .. parent .. flags, "^[0-9a-f]*$") or version == "ff" or id == ZERO_ID
-      or parent == ZERO_SPAN then
-    return nil
-  end
-  if #s > 55 and (version == "00" or byte(s, 56) ~= 45) then return nil end
-  return id, parent, flags
-end
+-- A traceparent header's trace id, parent id and flags, or nil when it is not valid (W3C Trace
+-- Context level 1: lowercase hex fields of 2-32-16-2 digits, neither id all zeros, version ff
+-- refused; version 00 is 55 characters exactly, a later version may go on after a "-").
+M.parse = core.trace_parse
 
 -- The trace table for an incoming traceparent (or none): { id, span, parent, flags, header },
 -- header being the traceparent this span sends on.
