@@ -35,7 +35,7 @@ function M.start(tp)
   current[running()] = tp or false
 end
 
--- start, made at once: returns the trace (the REST gateway, whose answer echoes it).
+-- start, with the trace made at once: returns it.
 function M.begin(tp)
   local t = make(tp)
   current[running()] = t
