@@ -449,6 +449,8 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         s = natsOptions_SetMaxReconnect(c->opts, -1);
     if (s == NATS_OK)
         s = natsOptions_SetReconnectWait(c->opts, RECONNECT_MS);
+    if (s == NATS_OK) /* a publish asks the reactor for a write at once (see fdn_nats_publish) */
+        s = natsOptions_SetSendAsap(c->opts, true);
     if (s == NATS_OK)
         s = natsOptions_SetEventLoop(c->opts, c, ev_attach, ev_read, ev_write, ev_detach);
     if (s == NATS_OK)
