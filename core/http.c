@@ -142,7 +142,7 @@ static void send_error(struct conn *c, int code, const char *msg)
     if (!c->h->admin) { /* the method only once the request was read whole */
         fdn_metrics_http(c->h->n->metrics, c->state == C_IN_LUA ? c->p->method : NULL, code);
         if (c->h->n->cfg.access_log)
-            fdn_http_access(c, code);
+            fdn_http_access(c, code, NULL);
     }
     evtimer_del(c->timer);
     c->state = C_DRAINING;
@@ -221,16 +221,17 @@ static void dispatch(struct conn *c)
     fdn_node_dispatch_end(h->n, 6); /* Lua may have answered already */
 }
 
-void fdn_http_access(const struct conn *c, int status)
+void fdn_http_access(const struct conn *c, int status, const char *trace)
 {
     const struct fdn_http_parser *p = c->p;
     if (c->state != C_IN_LUA) { /* never read whole: no method, path or start */
-        fdn_log_access("rest", "-", "-", 1, status, 0);
+        fdn_log_access("rest", "-", "-", 1, status, 0, NULL);
         return;
     }
     const char *q = strchr(p->target, '?');
     size_t len = q ? (size_t)(q - p->target) : strlen(p->target);
-    fdn_log_access("rest", p->method, p->target, len, status, (double)(fdn_now_ns() - c->t0) / 1e6);
+    fdn_log_access("rest", p->method, p->target, len, status, (double)(fdn_now_ns() - c->t0) / 1e6,
+                   trace);
 }
 
 static void append_body(struct conn *c, const char *b, size_t n)

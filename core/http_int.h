@@ -146,8 +146,9 @@ void fdn_http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct soc
                         int socklen, void *arg);
 void fdn_http_flush_cb(evutil_socket_t fd, short what, void *arg);
 
-/* --access-log: c's request is answered with status (its method and path from the parser). */
-void fdn_http_access(const struct conn *c, int status);
+/* --access-log: c's request is answered with status (its method and path from the parser);
+ * trace, its trace id (32 hex digits) or NULL. */
+void fdn_http_access(const struct conn *c, int status, const char *trace);
 
 /* Closes c and frees it. */
 void fdn_http_conn_free(struct conn *c);

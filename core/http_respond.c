@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "node.h"
 #include "status.h"
+#include "traceparent.h"
 
 static int field_ok(const struct fdn_http_field *f)
 {
@@ -94,6 +95,7 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
     }
     struct evbuffer *out = h->out;
     int bodyless = status == 204 || status == 304, has_type = 0;
+    const char *trace = NULL; /* the trace id of a traceparent field (fdn.trace), for the log */
     struct fdn_http_field cors[FDN_CORS_MAX_FIELDS];
     size_t ncors = fdn_http_cors_fields(c, cors);
     put_num(out, "HTTP/1.1 ", (size_t)status, " ");
@@ -113,6 +115,9 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
                        name_is(f->name, f->name_len, "access-control-allow-credentials"))))
             continue; /* (with CORS on, the gateway's policy answers for the origin) */
         has_type |= name_is(f->name, f->name_len, "content-type");
+        if (name_is(f->name, f->name_len, "traceparent") &&
+            fdn_traceparent_valid(f->value, f->value_len))
+            trace = f->value + 3;
         put_field(out, f);
     }
     for (size_t i = 0; i < ncors; i++)
@@ -133,7 +138,7 @@ int fdn_http_send(struct fdn_http *h, uint64_t req_id, int status,
     if (!h->admin) {
         fdn_metrics_http(h->n->metrics, c->p->method, status);
         if (h->n->cfg.access_log)
-            fdn_http_access(c, status);
+            fdn_http_access(c, status, trace);
     }
     c->state = C_WRITING;
     evtimer_del(c->timer); /* the answer deadline is met */

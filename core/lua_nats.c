@@ -134,9 +134,11 @@ static struct lnats *check_conn(lua_State *L)
 }
 
 /* connect(url, opts, cb) -> conn (cb(true) or cb(false, message) later), or nil, message.
- * opts: name (the client's name on the server), on_status = fn("disconnected" |
- * "reconnected" | "closed"), queue and queue_bytes (the messages waiting for the reactor:
- * 65536 and 64 MiB; beyond, they are dropped and counted: conn:stats()). */
+ * url: nats:// or tls:// (TLS required: nats_opts.h). opts: name (the client's name on the
+ * server), ca (a PEM file of CA certificates trusted beside the system's, which requires TLS;
+ * default --nats-ca's), on_status = fn("disconnected" | "reconnected" | "closed"), queue
+ * and queue_bytes (the messages waiting for the reactor: 65536 and 64 MiB; beyond, they are
+ * dropped and counted: conn:stats()). */
 static int l_connect(lua_State *L)
 {
     struct fdn_node *n = fdn_node_from_upvalue(L);
@@ -146,6 +148,8 @@ static int l_connect(lua_State *L)
     luaL_checktype(L, 3, LUA_TFUNCTION);
     lua_getfield(L, 2, "name");
     const char *name = luaL_optstring(L, -1, NULL);
+    lua_getfield(L, 2, "ca");
+    const char *ca = luaL_optstring(L, -1, n->cfg.nats_ca);
     lua_getfield(L, 2, "queue");
     lua_Integer queue = luaL_optinteger(L, -1, DEFAULT_QUEUE);
     luaL_argcheck(L, queue >= 1 && queue <= MAX_QUEUE, 2, "queue out of range");
@@ -167,7 +171,7 @@ static int l_connect(lua_State *L)
     char *servers = lua_newuserdatauv(L, url_len + 1, 0); /* collected with the call's stack */
     int has_cred;
     lua_insert(L, -2);
-    struct fdn_nats_opts o = {servers, NULL, NULL, name, (int)queue, (size_t)queue_bytes};
+    struct fdn_nats_opts o = {servers, NULL, NULL, name, ca, (int)queue, (size_t)queue_bytes};
     int rc = fdn_nats_url_split(url, url_len, servers, user, pass, &has_cred, err, sizeof err);
     if (rc == 0 && has_cred) {
         o.user = user;

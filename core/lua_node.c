@@ -1,10 +1,14 @@
 /* lua_node.c: the node for Lua (fdn.core.node): logging, starting the gateway, the node's
  * configuration, stopping; with the timers of lua_timer.c and the tasks of lua_task.c. */
+#include <errno.h>
 #include <lauxlib.h>
+#include <string.h>
+#include <sys/random.h>
 
 #include "eio_server.h"
 #include "http.h"
 #include "node.h"
+#include "traceparent.h"
 #include "util.h"
 
 int luaopen_fdn_core_timer(lua_State *L);
@@ -148,7 +152,53 @@ static int l_node_info(lua_State *L)
     return 1;
 }
 
+/* random_hex(n) -> 2n lowercase hex digits of random bytes (1 <= n <= 32), never all zero: a
+ * trace's or span's id. The bytes come from getrandom, drawn a pool at a time. */
+static int l_node_random_hex(lua_State *L)
+{
+    static uint8_t pool[512];
+    static size_t left;
+    static const char hex[] = "0123456789abcdef";
+    lua_Integer n = luaL_checkinteger(L, 1);
+    luaL_argcheck(L, n >= 1 && n <= 32, 1, "1 to 32 bytes");
+    char out[64];
+    int zero = 1;
+    while (zero) {
+        for (lua_Integer i = 0; i < n; i++) {
+            while (left == 0) {
+                ssize_t r = getrandom(pool, sizeof pool, 0);
+                if (r < 0 && errno != EINTR)
+                    return luaL_error(L, "getrandom failed: %s", strerror(errno));
+                left = r > 0 ? (size_t)r : 0;
+            }
+            uint8_t b = pool[--left];
+            zero &= b == 0;
+            out[2 * i] = hex[b >> 4];
+            out[2 * i + 1] = hex[b & 15];
+        }
+    }
+    lua_pushlstring(L, out, (size_t)(2 * n));
+    return 1;
+}
+
+/* trace_parse(s) -> trace id, parent id, flags of a valid traceparent (traceparent.h), or nil. */
+static int l_node_trace_parse(lua_State *L)
+{
+    size_t n = 0;
+    const char *s = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &n) : NULL;
+    if (!s || !fdn_traceparent_valid(s, n)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, s + 3, 32);
+    lua_pushlstring(L, s + 36, 16);
+    lua_pushlstring(L, s + 53, 2);
+    return 3;
+}
+
 static const luaL_Reg node_funcs[] = {
+    {"random_hex", l_node_random_hex},
+    {"trace_parse", l_node_trace_parse},
     {"log", l_node_log},
     {"log_level", l_node_log_level},
     {"log_json", l_node_log_json},

@@ -33,6 +33,7 @@ struct cli {
     struct fdn_config cfg;
     int json;             /* --json: fdnode ls prints JSON */
     char *secret;         /* --secret, a copy (secret_copy); it wins over $FDN_SECRET */
+    char *env_nats;       /* $FDN_NATS, a copy, when --nats was not given */
     char group[64];       /* --multicast's group: cfg.mcast_group points here */
     char admin_host[256]; /* --admin's host: cfg.admin_host points here */
 };
@@ -130,7 +131,14 @@ static const struct opt opts[] = {
     {.name = "nats", .kind = STR, FIELD(cfg.nats), .min = 1, .arg = "URL,...", .note = "none",
      .help = "use this NATS server (nats://[user:pass@]host:port, several comma-separated) for "
              "discovery, calls and events instead of multicast and TCP links: no beacon is sent "
-             "and no RPC listener opened. With --secret every message is sealed"},
+             "and no RPC listener opened. With --secret every message is sealed. tls://host:port "
+             "requires TLS (the server's certificate checked against the system's CA bundle and "
+             "its host name); a nats:// server that requires TLS gets the same checks. Also "
+             "$FDN_NATS, which other users cannot see in ps: prefer it for credentials"},
+    {.name = "nats-ca", .kind = STR, FIELD(cfg.nats_ca), .min = 1, .arg = "FILE",
+     .note = "the system's only",
+     .help = "--nats: also trust the CA certificates of this PEM file (a private cluster's), and "
+             "require TLS. Also $FDN_NATS_CA"},
     {.name = "grace", .kind = INT, FIELD(cfg.grace_ms), .max = DAY_MS, .def = "10000",
      .arg = "MS", .help = "how long a path without provider keeps its proxy"},
     {.name = "ping-timeout", .kind = INT, FIELD(cfg.ping_timeout_ms), .max = DAY_MS,
@@ -246,26 +254,50 @@ static void secret_free(char *s)
     }
 }
 
-/* Takes $FDN_SECRET out of the process: a copy (secret_copy), then its value is wiped where it
- * is (unsetenv only drops the pointer: the bytes stay in the environment block, which
- * /proc/PID/environ shows for the life of the process), then it is unset, so that nothing the
- * node starts inherits it. *set: whether it was there at all. */
-static char *take_env_secret(int *set)
+/* Takes $NAME ($FDN_SECRET, $FDN_NATS) out of the process: a copy (secret_copy), then its
+ * value is wiped where it is (unsetenv only drops the pointer: the bytes stay in the
+ * environment block, which /proc/PID/environ shows for the life of the process), then it is
+ * unset, so that nothing the node starts inherits it. *set: whether it was there at all. */
+static char *take_env_secret(const char *name, int *set)
 {
-    static const char name[] = "FDN_SECRET=";
+    size_t len = strlen(name);
     char *copy = NULL;
     *set = 0;
     for (char **e = environ; e && *e; e++) {
-        if (strncmp(*e, name, sizeof name - 1) != 0)
+        if (strncmp(*e, name, len) != 0 || (*e)[len] != '=')
             continue;
-        char *value = *e + sizeof name - 1;
+        char *value = *e + len + 1;
         if (!*set) /* the first, as getenv */
             copy = secret_copy(value);
         *set = 1;
         explicit_bzero(value, strlen(value));
     }
-    unsetenv("FDN_SECRET");
+    unsetenv(name);
     return copy;
+}
+
+/* $FDN_NATS and $FDN_NATS_CA where --nats and --nats-ca were not given (the flags win), and
+ * the CA file readable: 0, or the exit status after saying what is wrong. */
+static int nats_env(struct cli *c)
+{
+    int set;
+    c->env_nats = take_env_secret("FDN_NATS", &set);
+    if (!c->cfg.nats && set && !c->env_nats)
+        return fail("FDN_NATS is set but empty or blank: give it the NATS URL, or unset it");
+    if (!c->cfg.nats)
+        c->cfg.nats = c->env_nats;
+    const char *ca = getenv("FDN_NATS_CA");
+    if (!c->cfg.nats_ca && ca && *ca)
+        c->cfg.nats_ca = ca;
+    if (!c->cfg.nats_ca)
+        return 0;
+    if (!c->cfg.nats)
+        return fail("--nats-ca (or $FDN_NATS_CA) is for --nats: give the NATS URL too");
+    FILE *f = fopen(c->cfg.nats_ca, "r");
+    if (!f)
+        return fail("--nats-ca: '%s': %s", c->cfg.nats_ca, strerror(errno));
+    fclose(f);
+    return 0;
 }
 
 /* Where the Lua library lives: $FDN_LIB_DIR, else the installed share dir next to
@@ -499,7 +531,7 @@ int main(int argc, char **argv)
     if (strcmp(mode, "ls") == 0 && c.json)
         mode = "ls-json";
     int env_set;
-    char *env_secret = take_env_secret(&env_set);
+    char *env_secret = take_env_secret("FDN_SECRET", &env_set);
     if (c.secret) { /* --secret wins over $FDN_SECRET */
         secret_free(env_secret);
     } else if (env_set && !env_secret) { /* what a missing Kubernetes secret gives */
@@ -509,6 +541,9 @@ int main(int argc, char **argv)
         c.secret = env_secret;
     }
     c.cfg.secret = c.secret;
+    int rc = nats_env(&c);
+    if (rc)
+        return rc;
     if (strcmp(c.cfg.log_format, "text") != 0 && strcmp(c.cfg.log_format, "json") != 0)
         return fail("--log-format: '%s' is not text or json", c.cfg.log_format);
     fdn_log_set_level(c.cfg.log_level);
@@ -524,5 +559,6 @@ int main(int argc, char **argv)
         code = fdn_node_run(n);
     fdn_node_free(n);
     secret_free(c.secret);
+    secret_free(c.env_nats);
     return code;
 }

@@ -1,6 +1,6 @@
 /* module.c: Lua modules whose C lives in a shared object of its own (fdn_pg.so: libpq and what
- * it pulls in), loaded by the first `require` that needs it, so a node that never uses them
- * neither maps nor pays for them. */
+ * it pulls in; fdn_nats.so: libnats and OpenSSL), loaded by the first `require` that needs it, so a
+ * node that never uses them neither maps nor pays for them. */
 #include "module.h"
 
 #include <dlfcn.h>
@@ -24,6 +24,14 @@ static int exe_dir(char *dir, size_t size)
     *slash = 0;
     return 0;
 }
+
+/* The modules loaded, with the function each asked to run when the node ends. */
+#define MAX_MODULES 8
+static struct {
+    void *handle;
+    void (*shutdown)(void);
+} loaded[MAX_MODULES];
+static int nloaded;
 
 /* dlopen's handle of file, looked for beside the executable (a build tree), then in
  * FDN_MODULE_DIR (an installed one); NULL with why in err. */
@@ -49,14 +57,16 @@ static void *open_module(const char *file, char *err, size_t err_size)
     return NULL;
 }
 
-/* The package.preload loader: upvalues node, file, symbol, what (for the error). The module's
- * luaopen function gets the node as its upvalue, as a built-in one does. */
+/* The package.preload loader: upvalues node, file, symbol, what (for the error), shutdown (a
+ * symbol name, or nil). The module's luaopen function gets the node as its upvalue, as a
+ * built-in one does. */
 static int load_module(lua_State *L)
 {
     void *node = lua_touserdata(L, lua_upvalueindex(1));
     const char *file = lua_tostring(L, lua_upvalueindex(2));
     const char *symbol = lua_tostring(L, lua_upvalueindex(3));
     const char *what = lua_tostring(L, lua_upvalueindex(4));
+    const char *shutdown = lua_tostring(L, lua_upvalueindex(5));
     char err[512];
     void *h = open_module(file, err, sizeof err);
     if (!h)
@@ -65,6 +75,14 @@ static int load_module(lua_State *L)
     if (!open)
         return luaL_error(L, "%s is not available: %s has no %s", what, file, symbol);
     /* the handle stays open for the process's life: the module's functions live in it */
+    int known = 0;
+    for (int i = 0; i < nloaded; i++)
+        known |= loaded[i].handle == h;
+    if (!known && nloaded < MAX_MODULES) {
+        loaded[nloaded].handle = h;
+        loaded[nloaded++].shutdown =
+            shutdown ? (void (*)(void))(uintptr_t)dlsym(h, shutdown) : NULL;
+    }
     lua_pushlightuserdata(L, node);
     lua_pushcclosure(L, open, 1);
     lua_insert(L, 1);
@@ -73,14 +91,25 @@ static int load_module(lua_State *L)
 }
 
 void fdn_module_preload(lua_State *L, void *node, const char *name, const char *file,
-                        const char *symbol, const char *what)
+                        const char *symbol, const char *what, const char *shutdown)
 {
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     lua_pushlightuserdata(L, node);
     lua_pushstring(L, file);
     lua_pushstring(L, symbol);
     lua_pushstring(L, what);
-    lua_pushcclosure(L, load_module, 4);
+    if (shutdown)
+        lua_pushstring(L, shutdown);
+    else
+        lua_pushnil(L);
+    lua_pushcclosure(L, load_module, 5);
     lua_setfield(L, -2, name);
     lua_pop(L, 1);
+}
+
+void fdn_module_shutdown_all(void)
+{
+    for (int i = 0; i < nloaded; i++)
+        if (loaded[i].shutdown)
+            loaded[i].shutdown();
 }

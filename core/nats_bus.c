@@ -15,6 +15,7 @@
 #include <event2/event.h>
 #include <nats/nats.h>
 
+#include "nats_opts.h"
 #include "ratelog.h"
 #include "util.h"
 
@@ -26,8 +27,6 @@
 
 #define BATCH 256          /* messages handed to Lua per loop turn */
 #define DIRECT_BATCH 1024  /* messages of direct subscriptions taken per read or turn */
-#define CONNECT_MS 2000    /* one connect attempt */
-#define RECONNECT_MS 250   /* between reconnect attempts (forever) */
 #define CLOSE_WAIT_MS 5000 /* nats_CloseAndWait at exit */
 
 enum { IT_MSG, IT_CONNECTED, IT_STATUS };
@@ -331,13 +330,6 @@ static void on_closed(natsConnection *nc, void *closure)
     on_state(closure, FDN_NATS_CLOSED);
 }
 
-/* libnats' last error on this thread, without its "(file.c:line): " prefix. */
-static const char *last_error(natsStatus s)
-{
-    const char *last = nats_GetLastError(NULL), *cut = last ? strstr(last, "): ") : NULL;
-    return cut ? cut + 3 : last && *last ? last : natsStatus_GetText(s);
-}
-
 static void *connect_main(void *arg)
 {
     struct fdn_nats *c = arg;
@@ -345,7 +337,7 @@ static void *connect_main(void *arg)
     it->kind = IT_CONNECTED;
     natsStatus s = natsConnection_Connect(&it->nc, c->opts);
     if (s != NATS_OK) {
-        it->err = xstrdup(last_error(s));
+        it->err = fdn_nats_connect_error(s);
         it->nc = NULL;
     }
     push(c, it);
@@ -448,7 +440,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
 
 static int fail(natsStatus s, const char *what, char *err, size_t errlen)
 {
-    snprintf(err, errlen, "%s: %s", what, last_error(s));
+    snprintf(err, errlen, "%s: %s", what, fdn_nats_last_error(s));
     return -1;
 }
 
@@ -487,21 +479,13 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         c->closed = 1;
         return -1;
     }
-    natsStatus s = natsOptions_Create(&c->opts);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(c->opts, o->url);
-    if (s == NATS_OK && o->user)
-        s = natsOptions_SetUserInfo(c->opts, o->user, o->pass);
-    if (s == NATS_OK && o->name)
-        s = natsOptions_SetName(c->opts, o->name);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(c->opts, CONNECT_MS);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(c->opts, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectWait(c->opts, RECONNECT_MS);
-    if (s == NATS_OK) /* a publish asks the reactor for a write at once (see fdn_nats_publish) */
-        s = natsOptions_SetSendAsap(c->opts, true);
+    if (fdn_nats_options(&c->opts, o, err, errlen) < 0) {
+        c->closed = 1;
+        return -1;
+    }
+    /* a publish asks the reactor for a write at once (the write event: one write per loop turn),
+     * instead of waking libnats' flusher thread, which sleeps 1 ms before each flush */
+    natsStatus s = natsOptions_SetSendAsap(c->opts, true);
     if (s == NATS_OK)
         s = natsOptions_SetEventLoop(c->opts, c, ev_attach, ev_read, ev_write, ev_detach);
     if (s == NATS_OK)

@@ -23,12 +23,13 @@ struct fdn_nats_handlers {
                     const char *data, size_t len, int no_responders);
 };
 
-/* What to connect to: url (nats://host:port[,more]; credentials in it are not decoded: see
- * nats_url.h), user and pass (NULL: none), name (the client's name on the server, or NULL).
- * At most max_queued messages of max_bytes in all wait for the reactor; more are dropped and
- * counted. */
+/* What to connect to: url (nats://host:port or tls://host:port[,more]; credentials in it are
+ * not decoded: see nats_url.h), user and pass (NULL: none), name (the client's name on the
+ * server, or NULL), ca (a PEM file of CA certificates trusted beside the system's, or NULL;
+ * when set, or when a URL is tls://, TLS is required: nats_opts.h). At most max_queued
+ * messages of max_bytes in all wait for the reactor; more are dropped and counted. */
 struct fdn_nats_opts {
-    const char *url, *user, *pass, *name;
+    const char *url, *user, *pass, *name, *ca;
     int max_queued;
     size_t max_bytes;
 };

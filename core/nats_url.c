@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "qs.h"
 
@@ -79,5 +80,19 @@ int fdn_nats_url_split(const char *in, size_t n, char *servers, char *user, char
         i = end + 1;
     }
     servers[out] = '\0';
+    return 0;
+}
+
+int fdn_nats_url_tls(const char *servers)
+{
+    for (const char *p = servers; *p;) {
+        while (*p == ' ')
+            p++;
+        if (strncasecmp(p, "tls://", 6) == 0)
+            return 1;
+        p += strcspn(p, ",");
+        if (*p == ',')
+            p++;
+    }
     return 0;
 }

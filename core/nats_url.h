@@ -15,4 +15,8 @@
 int fdn_nats_url_split(const char *in, size_t n, char *servers, char *user, char *pass,
                        int *has_cred, char *err, size_t errlen);
 
+/* 1 when a URL of the list (as split above) has the scheme tls:// (any case): the connection
+ * then requires TLS, whatever the server offers. Pure. */
+int fdn_nats_url_tls(const char *servers);
+
 #endif

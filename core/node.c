@@ -23,7 +23,6 @@
 #include "metrics.h"
 #include "link.h"
 #include "module.h"
-#include "nats_bus.h"
 #include "tls.h"
 #include "util.h"
 #include "worker.h"
@@ -42,7 +41,6 @@ int luaopen_fdn_core_jwt(lua_State *L);
 int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
 int luaopen_fdn_core_http_client(lua_State *L);
-int luaopen_fdn_core_nats(lua_State *L);
 int luaopen_fdn_core_seal(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
@@ -119,8 +117,8 @@ void fdn_node_free(struct fdn_node *n)
     n->bcrypt = NULL;
     fdn_guard_uninstall(&n->guard); /* no watchdog signal once the node is going */
     if (n->L)
-        lua_close(n->L); /* finalizers free timers before the base goes */
-    fdn_nats_shutdown(); /* the connections were closed with the state: libnats' threads end */
+        lua_close(n->L);       /* finalizers free timers before the base goes */
+    fdn_module_shutdown_all(); /* NATS: the connections closed with the state, its threads end */
     fdn_alloc_release(&n->mem);
     struct event **evs[] = {&n->sig_term,       &n->sig_int,   &n->sig_hup,
                             &n->shutdown_timer, &n->exit_poll, &n->reclaim};
@@ -407,9 +405,10 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     preload(L, n, "fdn.core.bcrypt", luaopen_fdn_core_bcrypt);
     preload(L, n, "fdn.core.sqlite", luaopen_fdn_core_sqlite);
     fdn_module_preload(L, n, "fdn.core.pg", "fdn_pg.so", "luaopen_fdn_core_pg",
-                       "PostgreSQL support");
+                       "PostgreSQL support", NULL);
     preload(L, n, "fdn.core.http_client", luaopen_fdn_core_http_client);
-    preload(L, n, "fdn.core.nats", luaopen_fdn_core_nats);
+    fdn_module_preload(L, n, "fdn.core.nats", "fdn_nats.so", "luaopen_fdn_core_nats",
+                       "NATS support", "fdn_nats_shutdown");
     preload(L, n, "fdn.core.seal", luaopen_fdn_core_seal);
     preload(L, n, "fdn.core.metrics", luaopen_fdn_core_metrics);
 

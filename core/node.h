@@ -51,7 +51,8 @@ struct fdn_config {
     const char *mcast_group; /* --multicast GROUP:PORT */
     int mcast_port;
     const char *seeds;   /* --seeds HOST:PORT,... (TCP addresses of nodes), or NULL */
-    const char *nats;    /* --nats URL,...: the NATS transport instead of links, or NULL */
+    const char *nats;    /* --nats URL,... or $FDN_NATS: the NATS transport instead of links */
+    const char *nats_ca; /* --nats-ca FILE or $FDN_NATS_CA: CA certificates for its TLS, or NULL */
     size_t max_frame;    /* --max-frame BYTES */
     size_t max_pending;  /* pending output per link before the peer is dropped (no flag) */
     int ping_timeout_ms; /* --ping-timeout MS: a silent link is lost after it */

@@ -82,7 +82,7 @@ static void clear_batch(struct fdn_pg *c)
 static void finish(struct fdn_pg *c, const char *err, const char *code)
 {
     fdn_pg_done_fn done = c->done;
-    PGresult *res[FDN_PG_MAX_BATCH];
+    PGresult *res[FDN_PG_MAX_BATCH] = {0};
     int all = c->nres;
     for (int i = 0; i < all; i++) {
         res[i] = c->res[i];

@@ -170,7 +170,7 @@ void fdn_log_write(int level, const char *msg, size_t len, const char *fields, s
 }
 
 void fdn_log_access(const char *kind, const char *method, const char *path, size_t plen, int status,
-                    double ms)
+                    double ms, const char *trace)
 {
     if (FDN_LOG_INFO < log_level)
         return;
@@ -178,15 +178,20 @@ void fdn_log_access(const char *kind, const char *method, const char *path, size
     size_t off;
     if (!log_json) {
         off = (size_t)snprintf(f, sizeof f, "access %s %s ", kind, method);
-        off = put_escaped(f, off, sizeof f - 64, path, plen); /* (no control bytes in a line) */
+        off = put_escaped(f, off, sizeof f - 128, path, plen); /* (no control bytes in a line) */
         off += (size_t)snprintf(f + off, sizeof f - off, " %d %.3f ms", status, ms);
+        if (trace)
+            off += (size_t)snprintf(f + off, sizeof f - off, " trace=%.32s", trace);
         fdn_log_write(FDN_LOG_INFO, f, off, NULL, 0);
         return;
     }
     off = (size_t)snprintf(f, sizeof f, "{\"kind\":\"%s\",\"method\":\"%s\",\"path\":\"", kind,
                            method);
-    off = put_escaped(f, off, sizeof f - 64, path, plen);
-    off += (size_t)snprintf(f + off, sizeof f - off, "\",\"status\":%d,\"ms\":%.3f}", status, ms);
+    off = put_escaped(f, off, sizeof f - 128, path, plen);
+    off += (size_t)snprintf(f + off, sizeof f - off, "\",\"status\":%d,\"ms\":%.3f", status, ms);
+    if (trace)
+        off += (size_t)snprintf(f + off, sizeof f - off, ",\"trace\":\"%.32s\"", trace);
+    f[off++] = '}';
     fdn_log_write(FDN_LOG_INFO, "access", 6, f, off);
 }
 

@@ -31,10 +31,11 @@ int fdn_log_json(void);
  * written as "fields" in a JSON line (a text line has no room for it: the caller puts them in
  * msg). */
 void fdn_log_write(int level, const char *msg, size_t len, const char *fields, size_t flen);
-/* --access-log's line (info): "access KIND METHOD PATH STATUS MS ms", or a JSON line "access"
- * with fields {kind, method, path, status, ms}. */
+/* --access-log's line (info): "access KIND METHOD PATH STATUS MS ms [trace=ID]", or a JSON line
+ * "access" with fields {kind, method, path, status, ms[, trace]}. trace: the request's trace id
+ * (32 hex digits, not NUL-terminated), or NULL. */
 void fdn_log_access(const char *kind, const char *method, const char *path, size_t plen, int status,
-                    double ms);
+                    double ms, const char *trace);
 
 #define fdn_debug(...) fdn_log(FDN_LOG_DEBUG, __VA_ARGS__)
 #define fdn_info(...) fdn_log(FDN_LOG_INFO, __VA_ARGS__)

@@ -24,16 +24,19 @@ function M.new(node)
 
   -- Hints are cheap to forge (a beacon is one datagram): at most MAX_CONNECTING links
   -- being set up at once, and MAX_PEERS peers in all. A hint that finds no free slot waits
-  -- (at most MAX_WAITING of them, the rest ignored: a real node's next beacon tries again)
-  -- and is tried as soon as a slot frees: a node that hears of 99 others at once links to
-  -- them all in one burst, not 8 per beacon round.
+  -- (at most MAX_WAITING of them, for at most WAIT_MS; the rest are ignored: a real node's
+  -- next beacon tries again) and is tried as soon as a slot frees: a node that hears of 99
+  -- others at once links to them all in one burst, not 8 per beacon round, and a flood of
+  -- forged beacons cannot keep it connecting to nowhere for longer than WAIT_MS after it.
   local C = {
     MAX_CONNECTING = 32,
     MAX_CONNECTING_PER_HOST = 8, -- one host's (forged) beacons cannot take every slot
     MAX_PEERS = 1024,
     MAX_WAITING = 256,
+    WAIT_MS = 2000,
   }
-  local waiting = {} -- hints that found no slot, oldest first: { id, host, port, boot, via }
+  local now = node.now
+  local waiting = {} -- hints that found no slot, oldest first: { id, host, port, boot, via, since }
   local waiting_ids = {} -- id -> true while it waits
   local hint -- defined below; drain_waiting calls it
   local connecting, npeers = 0, 0
@@ -68,10 +71,12 @@ function M.new(node)
   local function drain_waiting()
     if draining or #waiting == 0 then return end
     draining = true
-    local kept = {}
+    local kept, stale = {}, now() - C.WAIT_MS
     for i = 1, #waiting do
       local w = waiting[i]
-      if connecting >= C.MAX_CONNECTING or (connecting_at[w[2]] or 0) >= C.MAX_CONNECTING_PER_HOST then
+      if w[6] < stale then
+        waiting_ids[w[1]] = nil
+      elseif connecting >= C.MAX_CONNECTING or (connecting_at[w[2]] or 0) >= C.MAX_CONNECTING_PER_HOST then
         kept[#kept + 1] = w
       else
         waiting_ids[w[1]] = nil
@@ -129,7 +134,7 @@ function M.new(node)
         or (connecting_at[host] or 0) >= C.MAX_CONNECTING_PER_HOST) then
       if not waiting_ids[id] and #waiting < C.MAX_WAITING then
         waiting_ids[id] = true
-        waiting[#waiting + 1] = { id, host, port, boot, via }
+        waiting[#waiting + 1] = { id, host, port, boot, via, now() }
       end
       return
     end

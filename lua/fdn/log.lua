@@ -1,9 +1,11 @@
 -- log.lua: fdn.log.debug/info/warn/error(...): one line per call through the
 -- node's log (level filtering happens before any formatting). A last argument that is a
 -- plain table (no metatable) is the line's fields: "fields" of a JSON line (--log-format
--- json), key=value pairs after the text otherwise.
+-- json), key=value pairs after the text otherwise. A line made while serving a call has its
+-- trace id as the field `trace` (fdn.trace).
 local core = require "fdn.core.node"
 local json = require "fdn.json"
+local trace = require("fdn.trace").get
 
 local M = {}
 
@@ -31,6 +33,12 @@ local function emit(lvl, ...)
     n = n - 1
   else
     fields = nil
+  end
+  local tr = trace()
+  if tr then
+    local f = { trace = tr.id }
+    if fields then for k, v in pairs(fields) do if k ~= "trace" then f[k] = v end end end
+    fields = f
   end
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end

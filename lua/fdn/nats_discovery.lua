@@ -3,7 +3,10 @@
 -- start (at once, then after 0.1, 0.3 and 0.7 s), every second, and at once when the services
 -- change. Every node hears every beacon; a beacon also says its sender is alive (nats_link's
 -- links are up while their peer is heard). A client (fdnode ls, call) beacons too, flagged: it
--- is heard, never connected to.
+-- is heard, never connected to. The every-second beacons go out on whole seconds of the clock,
+-- so that a node hears its peers' beacons in one burst a second, not one wake-up each; and a
+-- beacon that says nothing new (same boot, version and flags) reaches the cluster's Lua at
+-- most every REFRESH_MS per node.
 local M = {}
 
 local pack, unpack = string.pack, string.unpack
@@ -13,6 +16,7 @@ local BEACON = ">c32I4I4I4B"
 local BEACON_LEN = 45
 local LEAVING, CLIENT = 1, 2
 local EVERY_MS = 1000
+local REFRESH_MS = 4000
 local FIRST = { 100, 300, 700 }
 
 -- new(T): T is nats_link's transport (after T.attach(node)).
@@ -20,6 +24,7 @@ function M.new(T)
   local D = {}
   local subject = T.prefix .. ".beacon"
   local me, heard = T.me, T.heard
+  local told = {} -- id -> { boot, version, flags, at }: what the cluster last heard of it
   local boot, seq, version, flags = 0, 0, 0, 0
   local timers = {}
   local s = { sent = 0, send_errors = 0, received = 0, malformed = 0, own = 0, dispatched = 0, peers = 0 }
@@ -51,8 +56,12 @@ function M.new(T)
       return
     end
     if not heard[id] then s.peers = s.peers + 1 end
-    heard[id] = T.node.now()
+    local now = T.node.now()
+    heard[id] = now
     if f & CLIENT ~= 0 then return end
+    local t = told[id]
+    if t and t[1] == b and t[2] == v and t[3] == f and now - t[4] < REFRESH_MS then return end
+    told[id] = { b, v, f, now }
     s.dispatched = s.dispatched + 1
     T.node.cluster.on_beacon(id, b, q, "nats", 1, v, f & LEAVING ~= 0)
   end
@@ -61,6 +70,9 @@ function M.new(T)
   function D.start(o)
     if started then error("discovery already started", 2) end
     local node = T.node
+    -- every peer is behind the one server: a cap per host would be a cap on the cluster (the
+    -- beacons a stranger could forge are the secret's to refuse, not this cap's)
+    node.cluster.MAX_CONNECTING_PER_HOST = node.cluster.MAX_CONNECTING
     boot, version = o.boot or math.random(1, 0x7fffffff), o.version or 0
     flags = (o.send == false) and CLIENT or 0
     local sub, err = T.subscribe(subject, on_beacon)
@@ -68,7 +80,16 @@ function M.new(T)
     D.sub, started = sub, true
     beacon()
     for _, ms in ipairs(FIRST) do timers[#timers + 1] = node.timer(ms, beacon) end
-    timers[#timers + 1] = node.timer(EVERY_MS, beacon, true)
+    -- every second, on the second; the nodes nats_link forgot are forgotten here too
+    local tick
+    tick = function()
+      beacon()
+      for id in pairs(told) do
+        if not heard[id] then told[id] = nil end
+      end
+      timers.every = node.timer(EVERY_MS - node.now() % EVERY_MS, tick)
+    end
+    timers.every = node.timer(EVERY_MS - node.now() % EVERY_MS, tick)
     T.on_connected = beacon -- back after the server was away: say so at once
     return true
   end
@@ -86,7 +107,7 @@ function M.new(T)
   end
 
   function D.stop()
-    for _, t in ipairs(timers) do t:cancel() end
+    for _, t in pairs(timers) do t:cancel() end
     timers, started = {}, false
   end
 

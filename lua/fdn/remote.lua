@@ -10,6 +10,7 @@ local service = require "fdn.service"
 local hooks_of = require "fdn.hooks"
 local dist = require "fdn.distribution"
 local metrics = require "fdn.core.metrics"
+local trace_of = require("fdn.trace").get
 
 local M = {}
 
@@ -177,6 +178,11 @@ function M.new(node)
     end
     local route = routes[path]
     if not route then error(errors.NotFound("Service '" .. path .. "' is not available"), 0) end
+    local tr = trace_of(co) -- the call's trace goes on in params.traceparent (this span its parent)
+    if tr then
+      if type(params) ~= "table" then params = {} end
+      params.traceparent = tr.header
+    end
     ms = ms or options.timeout or timeout_ms
     if npending >= R.MAX_PENDING then
       error(errors.TooManyRequests("Too many remote calls in flight (" .. npending .. ")"), 0)

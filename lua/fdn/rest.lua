@@ -5,6 +5,7 @@ local http = require "fdn.core.http"
 local json = require "fdn.json"
 local errors = require "fdn.errors"
 local sched = require "fdn.sched"
+local trace = require "fdn.trace"
 local serving = require("fdn.core.node").serving -- nil without a call budget
 
 local M = {}
@@ -18,13 +19,29 @@ local respond, send_file = http.respond, http.send_file
 
 local JSON_TYPE = { ["content-type"] = "application/json; charset=utf-8" }
 
--- The error's JSON, its code as the status. Data (or errors) that is not JSON is left
--- out, as serve.lua does for a remote caller: the class, code and message still go.
+-- The response's headers: extra's (a shared table, not changed), and the traceparent of the
+-- request's trace (its id, this gateway's span) when the request came with one or something
+-- used it (a log line, a call to another node, the access log): a request that needs no trace
+-- makes none.
+local access_log = false -- --access-log (set by attach)
+local function with_trace(extra)
+  if not (access_log or trace.known()) then return extra end
+  local t = trace.get()
+  local h = { traceparent = t.header }
+  for k, v in pairs(extra) do h[k] = v end
+  return h
+end
+
+-- The error's JSON, its code as the status, with the request's trace id (traceId). Data (or
+-- errors) that is not JSON is left out, as serve.lua does for a remote caller: the class, code
+-- and message still go.
 local function send_error(req_id, err)
   local e = errors.from(err)
   local code = e.code
   if math_type(code) ~= "integer" or code < 400 or code > 599 then code = 500 end
   local t = e:toJSON()
+  local tr = trace.get()
+  if tr then t.traceId = tr.id end
   local body, why = encode(t)
   if not body then
     t.data, t.errors = nil, nil
@@ -36,7 +53,7 @@ local function send_error(req_id, err)
     code = 500
     body = encode(errors.GeneralError("Error"):toJSON())
   end
-  respond(req_id, code, body, nil)
+  respond(req_id, code, body, tr and { traceparent = tr.header } or nil)
 end
 
 -- Feathers' getStatusCode: an explicit ctx.http.status, else 303 with a
@@ -136,7 +153,7 @@ local function serve(app, req_id, method, path, query, headers, body)
     if extra == JSON_TYPE then extra = { ["content-type"] = JSON_TYPE["content-type"] } end
     extra.location = location
   end
-  respond(req_id, status_of(fmethod, result, http_ctx), out, extra)
+  respond(req_id, status_of(fmethod, result, http_ctx), out, with_trace(extra))
 end
 
 -- GET /distribution/healthcheck: probes every remote service; 200 with
@@ -145,17 +162,20 @@ local function healthcheck(health, req_id)
   local map = health(3000)
   local all = true
   for _, ok in pairs(map) do if not ok then all = false end end
-  if all then return respond(req_id, 200, encode(map), JSON_TYPE) end
+  if all then return respond(req_id, 200, encode(map), with_trace(JSON_TYPE)) end
   send_error(req_id, errors.Unavailable("Some remote services do not answer", map))
 end
 
--- Installs the "http" dispatch handler for app: each request in a coroutine.
+-- Installs the "http" dispatch handler for app: each request in a coroutine, with its trace
+-- (the traceparent header's, else a new one, made when first needed).
 -- opts.health is the probe behind /distribution/healthcheck.
 function M.attach(app, opts)
   local health = opts and opts.health
+  access_log = require("fdn.core.node").info().access_log and true or false
   sched.handle("http", function(req_id, method, path, query, headers, body)
     sched.spawn(function()
       sched.call_begin()
+      trace.start(headers.traceparent)
       local ok, err
       if health and path == "/distribution/healthcheck" and method == "GET" then
         ok, err = pcall(healthcheck, health, req_id)
@@ -166,6 +186,7 @@ function M.attach(app, opts)
         require("fdn.log").error("gateway: " .. tostring(err))
         send_error(req_id, errors.GeneralError("Internal error"))
       end
+      trace.stop()
       sched.call_end()
     end)
   end)

@@ -7,6 +7,7 @@ local sched = require "fdn.sched"
 local dist = require "fdn.distribution"
 local service = require "fdn.service"
 local log = require "fdn.log"
+local trace = require "fdn.trace"
 -- sched.spawn for a task named after the call it serves: should it get stuck inside C, the
 -- node's last words name that call
 local spawn_call = require("fdn.core.node").spawn_call
@@ -19,6 +20,7 @@ local type, pairs, ipairs, setmetatable, next, select, tostring =
 local array_mt = json.array_mt
 local call_method = service.call
 local call_begin, call_end = sched.call_begin, sched.call_end
+local trace_start, trace_stop = trace.start, trace.stop
 
 local MAX_MESSAGE = 4096 -- an error message that would not fit a frame is cut to this
 local EVENT_LOG_MS = 10000 -- an event that cannot go is logged at most this often (per path and event)
@@ -104,9 +106,16 @@ function M.new(node)
     answer_error(lid, rid, errors.GeneralError(msg))
   end
 
-  -- Serves one REQ [path, method, id, data, params], in a coroutine of its own.
+  -- Serves one REQ [path, method, id, data, params], in a coroutine of its own, in the trace
+  -- the caller's params.traceparent names (taken out of params; a new trace if none).
   local function run(path, method, lid, rid, id, data, params)
     call_begin()
+    if type(params) == "table" then
+      trace_start(params.traceparent)
+      params.traceparent = nil
+    else
+      trace_start(nil)
+    end
     local pub = published[path]
     local svc = pub and (app.services[path] or app:local_service(path))
     if path == "_health" or (svc and method == "_health") then
@@ -135,6 +144,7 @@ function M.new(node)
     end
     local n = inflight[lid]
     if n then inflight[lid] = n - 1 end
+    trace_stop()
     call_end()
   end
 

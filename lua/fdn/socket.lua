@@ -9,6 +9,7 @@ local errors = require "fdn.errors"
 local json = require "fdn.json"
 local sched = require "fdn.sched"
 local log = require "fdn.log"
+local trace = require "fdn.trace"
 
 local M = {}
 
@@ -26,10 +27,11 @@ local ROOT = "/"
 -- first, update's and patch's third, everyone else's second.
 local PARAMS_AT = { find = 1, update = 3, patch = 3 }
 
--- Acks an error with Feathers' error JSON; data (or errors) that is not JSON is left out, as
--- the REST gateway does: the class, code and message still go.
+-- Acks an error with Feathers' error JSON and the call's trace id (traceId); data (or errors)
+-- that is not JSON is left out, as the REST gateway does: the class, code and message still go.
 local function ack_error(id, ack, err)
   local t = errors.from(err):toJSON()
+  t.traceId = trace.id()
   local sent, why = send(id, 3, ROOT, ack, { t })
   if not sent and why == "not json" then
     t.data, t.errors = nil, nil
@@ -108,27 +110,39 @@ local function run(app, id, conn, ack, args)
   return ok, result
 end
 
--- --access-log: run, then one line: method, path, status (200, or the error's code), ms.
+-- A call's trace: the socket's handshake request's traceparent, if it had one, else a new
+-- trace per call; each call its own span.
+local function run_traced(app, id, conn, ack, args)
+  trace.start(conn.headers and conn.headers.traceparent)
+  run(app, id, conn, ack, args)
+  trace.stop()
+end
+
+-- --access-log: run, then one line: method, path, status (200, or the error's code), ms, trace.
 local core = require "fdn.core.node"
 local clock = require("fdn.core.metrics").clock
 local function run_logged(app, id, conn, ack, args)
   local t0 = clock()
+  trace.start(conn.headers and conn.headers.traceparent)
   local ok, result = run(app, id, conn, ack, args)
   local ms = (clock() - t0) / 1e6
   local status = ok and 200 or errors.from(result).code
   local method, path = tostring(args[1]):sub(1, 64), tostring(args[2]):sub(1, 256) -- (a client's strings)
+  local tid = trace.id()
+  trace.stop()
   if core.log_json() then
-    core.log(1, "access", json.encode { kind = "socket", method = method, path = path, status = status, ms = ms })
+    core.log(1, "access", json.encode { kind = "socket", method = method, path = path, status = status, ms = ms,
+      trace = tid })
   else
-    core.log(1, ("access socket %s %s %s %.3f ms"):format(method:gsub("%c", "?"), (path:gsub("%c", "?")),
-      tostring(status), ms))
+    core.log(1, ("access socket %s %s %s %.3f ms trace=%s"):format(method:gsub("%c", "?"), (path:gsub("%c", "?")),
+      tostring(status), ms, tid))
   end
 end
 
 -- attach(app): handles the "socket" dispatch for app (boot.lua, when --http is on). While a
 -- socket is connected, app.__sockets is the function service events go through.
 function M.attach(app)
-  local serve = core.info().access_log and run_logged or run
+  local serve = core.info().access_log and run_logged or run_traced
   local conns = {}  -- socket id -> connection (once the socket connected to "/")
   local id_of = {} -- connection -> socket id (the inverse of conns)
   local count = 0

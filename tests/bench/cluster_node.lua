@@ -18,6 +18,12 @@ local function counters(app)
       row[#row + 1] = k
       row[#row + 1] = link[k]
     end
+    local closes = 0
+    for _, n in pairs(link.closes or {}) do closes = closes + n end
+    row[#row + 1] = "closes"
+    row[#row + 1] = closes
+    row[#row + 1] = "close_reasons"
+    row[#row + 1] = link.closes
   end
   local dok, disc = pcall(node.discovery.stats)
   if dok and type(disc) == "table" then

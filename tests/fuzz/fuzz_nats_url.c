@@ -1,6 +1,7 @@
 /* fuzz_nats_url.c: libFuzzer target for core/nats_url.c: any input splits (or fails with a
  * message); the servers' list is never longer than the input and holds no NUL; the credentials
- * hold no NUL; splitting the result again finds no other credentials. */
+ * hold no NUL; splitting the result again finds no other credentials; the TLS check of the
+ * list ends. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* nothing taken out: the list as it was */
         /* what is left holds no user:pass@ but may hold a token or a raw '@' the split read as
          * the password's: a second split must not fail on a list the first accepted */
+        if (fdn_nats_url_tls(servers) && !memmem(data, size, "://", 3))
+            abort(); /* tls:// said without a scheme in the input */
         if (fdn_nats_url_split(servers, len, again, u2, p2, &has2, err, sizeof err) < 0 &&
             !err[0])
             abort();

@@ -1,7 +1,8 @@
 """natsserver: a real NATS server (Debian's nats-server) for the tests: a config file in a
-temporary directory, listening on 127.0.0.1 on a free port, with an optional user and password.
-restart() keeps the port; stopped at exit. Call it after netns.isolate(): the server's port is
-inside the test's namespace."""
+temporary directory, listening on 127.0.0.1 on a free port, with an optional user and password,
+and optionally TLS with a certificate from a TestCA (made with openssl). restart() keeps the
+port; stopped at exit. Call it after netns.isolate(): the server's port is inside the test's
+namespace."""
 import atexit
 import os
 import shutil
@@ -25,11 +26,48 @@ def _quoted(s):
     return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
 
 
-class NatsServer:
-    """server = NatsServer(user=None, password=None); server.url (nats://, with the credentials);
-    restart(down); stop_server(); start(); stop() (also run at exit); log()."""
+class TestCA:
+    """A certificate authority of the test's own (openssl, in a temporary directory, removed at
+    exit): ca.pem its certificate; server(names) -> (cert, key) files of a server certificate
+    it signed for those names (IP addresses or DNS names) in subjectAltName."""
 
-    def __init__(self, user=None, password=None):
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="fdn-ca-")
+        atexit.register(shutil.rmtree, self.dir, True)
+        self.pem = self._path("ca.pem")
+        self.key = self._path("ca.key")
+        self.count = 0
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                      "-nodes", "-keyout", self.key, "-out", self.pem, "-days", "2",
+                      "-subj", "/CN=fdnode test CA")
+
+    def _path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _openssl(self, *args):
+        p = subprocess.run(["openssl", *args], capture_output=True, timeout=30)
+        if p.returncode != 0:
+            raise RuntimeError("openssl %s: %s" % (args[0], p.stderr.decode(errors="replace")))
+
+    def server(self, names):
+        self.count += 1
+        key, csr, cert, ext = (self._path("srv%d.%s" % (self.count, x)) for x in ("key", "csr", "pem", "ext"))
+        alt = ",".join(("IP:" if n.replace(".", "").isdigit() else "DNS:") + n for n in names)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=%s\n" % alt)
+        self._openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", "/CN=%s" % names[0])
+        self._openssl("x509", "-req", "-in", csr, "-CA", self.pem, "-CAkey", self.key,
+                      "-set_serial", str(self.count), "-out", cert, "-days", "2", "-extfile", ext)
+        return cert, key
+
+
+class NatsServer:
+    """server = NatsServer(user=None, password=None, tls=None); tls: (cert, key) files (TestCA
+    .server): the server requires TLS. server.url (nats://, or tls:// with tls, with the
+    credentials); restart(down); stop_server(); start(); stop() (also run at exit); log()."""
+
+    def __init__(self, user=None, password=None, tls=None):
         self.bin = binary()
         if not self.bin:
             print("skipped: nats-server is not installed (apt-get install nats-server)")
@@ -42,10 +80,12 @@ class NatsServer:
         lines = ["listen: 127.0.0.1:%d" % self.port, "max_payload: 1048576"]
         if user is not None:
             lines.append("authorization { user: %s, password: %s }" % (_quoted(user), _quoted(password)))
+        if tls:
+            lines.append("tls { cert_file: %s, key_file: %s }" % (_quoted(tls[0]), _quoted(tls[1])))
         with open(self.conf, "w") as f:
             f.write("\n".join(lines) + "\n")
         cred = "%s:%s@" % (quote(user, safe=""), quote(password, safe="")) if user is not None else ""
-        self.url = "nats://%s127.0.0.1:%d" % (cred, self.port)
+        self.url = "%s://%s127.0.0.1:%d" % ("tls" if tls else "nats", cred, self.port)
         atexit.register(self.stop)
         self.start()
 

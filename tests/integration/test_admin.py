@@ -232,8 +232,13 @@ def _():
     sock = [(a["method"], a["path"], a["status"]) for a in access if a["kind"] == "socket"]
     eq(sock, [("get", "echo", 200), ("get", "echo", 400)], "socket access lines")
     check(all(isinstance(a["ms"], (int, float)) and 0 <= a["ms"] < 5000 for a in access), "durations in ms")
+    check(all(re.match(r"[0-9a-f]{32}$", a.get("trace", "")) for a in access),
+          "each access line has its request's trace id", access)
+    eq(len({a.get("trace") for a in access}), 6, "a trace per request")
     pinged = [o for o in parsed if o["message"] == "pinged"]
-    eq([o.get("fields") for o in pinged], [{"data": {"b": 2}, "node": "jay"}], "a script's fields")
+    ping_trace = [a["trace"] for a in access if a["method"] == "POST"]
+    eq([o.get("fields") for o in pinged], [{"data": {"b": 2}, "node": "jay", "trace": ping_trace[0]}],
+       "a script's fields, and the trace id of the call it served")
     code, _, err = run_fdnode("--log-format", "xml", FIX + "echo.lua")
     check(code == 2 and "--log-format" in err, "--log-format xml refused", err)
 

@@ -9,7 +9,7 @@ local fdn_node = require "fdn.node"
 
 local app = require("fdn.app").new()
 app:use("local", { get = function(_, id) return { id = id } end })
-local node, L = fake.node { app = app }
+local node, L, clock = fake.node { app = app }
 local T = L.TYPES
 local cluster = node.cluster
 node.serve.refresh()
@@ -104,6 +104,11 @@ t.eq({ #L.connects, L.connects[#L.connects].port }, { n + 2, 7201 },
   "the slot that frees goes at once to the hint that waited")
 cluster.on_link(cluster.peers.F2.link, "down", "refused")
 t.eq(#L.connects, n + 2, "a hint is tried once")
+cluster.on_beacon("F4", 1, 1, "10.9.9.9", 7202, 1, false)
+cluster.on_beacon("F5", 1, 1, "10.9.9.9", 7203, 1, false)
+clock.advance(cluster.WAIT_MS + 1)
+cluster.on_link(cluster.peers.F4.link, "down", "refused")
+t.eq(#L.connects, n + 3, "a hint that waited longer than WAIT_MS is dropped (a forged flood ends)")
 cluster.MAX_CONNECTING_PER_HOST = 8
 -- a beacon with a newer table version asks the peer for it
 L.clear()

@@ -49,5 +49,12 @@ int main(void)
     strcpy(longer + 309, "@h:1");
     CHECK(split(longer) < 0 && strstr(err, "longer"));
     CHECK(fdn_nats_url_split("a\0b", 3, servers, user, pass, &has, err, sizeof err) < 0);
+    /* TLS required when a URL of the list says tls:// */
+    CHECK(fdn_nats_url_tls("tls://h:1") == 1);
+    CHECK(fdn_nats_url_tls("nats://h:1, TLS://k:2") == 1);
+    CHECK(fdn_nats_url_tls("nats://h:1,nats://tls://") == 0); /* a scheme starts a URL only */
+    CHECK(fdn_nats_url_tls("nats://h:1,h:2") == 0);
+    CHECK(fdn_nats_url_tls("") == 0);
+    CHECK(fdn_nats_url_tls("tls:/h,tlsx://h") == 0);
     return check_summary("nats_url");
 }
