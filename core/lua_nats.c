@@ -212,9 +212,11 @@ static int l_publish(lua_State *L)
     return 1;
 }
 
-/* conn:subscribe(subject, [queue,] fn(subject, data, reply, no_responders)) -> sub, or nil,
- * message. no_responders: true when this is the server's answer to a request published with
- * this subject as its reply and no subscriber took it (fail the request at once). */
+/* conn:subscribe(subject, [queue,] fn(subject, data, reply, no_responders)[, opts]) -> sub, or
+ * nil, message. no_responders: true when this is the server's answer to a request published
+ * with this subject as its reply and no subscriber took it (fail the request at once).
+ * opts.direct: the messages are taken on the reactor as the socket is read (no thread between;
+ * nats_bus.h), and no_responders never comes. */
 static int l_subscribe(lua_State *L)
 {
     struct lnats *u = check_conn(L);
@@ -226,9 +228,16 @@ static int l_subscribe(lua_State *L)
         fn = 4;
     }
     luaL_checktype(L, fn, LUA_TFUNCTION);
+    int direct = 0;
+    if (!lua_isnoneornil(L, fn + 1)) {
+        luaL_checktype(L, fn + 1, LUA_TTABLE);
+        direct = lua_getfield(L, fn + 1, "direct") != LUA_TNIL && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     uint64_t sid;
     char err[256];
-    if (fdn_nats_subscribe(u->bus, subject, queue, &sid, err, sizeof err) < 0) {
+    if ((direct ? fdn_nats_subscribe_direct : fdn_nats_subscribe)(u->bus, subject, queue, &sid, err,
+                                                                  sizeof err) < 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;

@@ -26,6 +26,7 @@
  * it, at once when they run on it, else after the eventfd woke it. */
 
 #define BATCH 256          /* messages handed to Lua per loop turn */
+#define DIRECT_BATCH 1024  /* messages of direct subscriptions taken per read or turn */
 #define CLOSE_WAIT_MS 5000 /* nats_CloseAndWait at exit */
 
 enum { IT_MSG, IT_CONNECTED, IT_STATUS };
@@ -43,6 +44,7 @@ struct sub {
     struct sub *next;
     uint64_t sid;
     natsSubscription *s;
+    int direct; /* synchronous: taken on the reactor (drain) */
 };
 
 struct fdn_nats {
@@ -54,6 +56,7 @@ struct fdn_nats {
     natsOptions *opts;
     natsConnection *nc; /* reactor thread: once connected, until closed */
     struct sub *subs;
+    unsigned subs_gen; /* changes with subs: a handler may (un)subscribe while drain walks it */
     int closed;
     pthread_t connector;
     int connecting; /* the connect thread has not been joined */
@@ -124,6 +127,45 @@ static void push(struct fdn_nats *c, struct item *it)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The head of every object libnats' garbage collector takes (its gc.h: natsMsg opens with it,
+ * as natsMsg_Destroy's cast to it says). */
+struct gc_head {
+    void *next;
+    void (*free_cb)(void *);
+};
+
+/* natsMsg_Destroy hands a message to libnats' collector thread, waking it: per message read on
+ * the reactor, a context switch. Without a free callback, natsMsg_Destroy frees it here. */
+static void free_now(natsMsg *m)
+{
+    ((struct gc_head *)(void *)m)->free_cb = NULL;
+    natsMsg_Destroy(m);
+}
+
+/* On the reactor: hands the messages the direct subscriptions hold to the handler, at most
+ * budget of them. Returns the budget left (0: there may be more). */
+static int drain(struct fdn_nats *c, int budget)
+{
+restart:
+    for (struct sub *s = c->subs; s && !c->closed; s = s->next) {
+        while (s->direct && budget > 0) {
+            natsMsg *m = NULL;
+            if (natsSubscription_NextMsg(&m, s->s, 0) != NATS_OK || !m)
+                break;
+            budget--;
+            unsigned gen = c->subs_gen;
+            c->h.message(c->arg, s->sid, natsMsg_GetSubject(m), natsMsg_GetReply(m),
+                         natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0);
+            free_now(m);
+            if (c->closed)
+                return budget;
+            if (gen != c->subs_gen)
+                goto restart; /* s may be gone (bounded: each pass took a message) */
+        }
+    }
+    return budget;
+}
+
 static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fdn_nats *c = arg;
@@ -138,6 +180,10 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
         NO_SIGNALS(natsConnection_ProcessReadEvent(nc));
     if (what & EV_WRITE)
         NO_SIGNALS(natsConnection_ProcessWriteEvent(nc));
+    if ((what & EV_READ) && drain(c, DIRECT_BATCH) == 0) {
+        static const struct timeval now = {0, 0};
+        event_add(c->more_ev, &now); /* the rest after the next poll */
+    }
 }
 
 static void set_on(struct event *ev, int *on, int want)
@@ -353,6 +399,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     c->woken = 0;
     pthread_mutex_unlock(&c->mu);
     apply(c);
+    int rest = drain(c, DIRECT_BATCH) == 0;
     /* a bounded batch per turn: the sockets and timers of the node get their turn between */
     for (int n = 0; n < BATCH; n++) {
         pthread_mutex_lock(&c->mu);
@@ -377,12 +424,16 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
             c->dropped_told = dropped;
         }
         if (!it)
-            return;
+            break;
         handle(c, it); /* may close c: the items after are then dropped */
         free_item(it);
         if (!more)
-            return;
+            break;
+        if (n == BATCH - 1)
+            rest = 1;
     }
+    if (!rest || c->closed)
+        return;
     static const struct timeval now = {0, 0};
     event_add(c->more_ev, &now); /* the rest after the next poll */
 }
@@ -432,7 +483,11 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         c->closed = 1;
         return -1;
     }
-    natsStatus s = natsOptions_SetEventLoop(c->opts, c, ev_attach, ev_read, ev_write, ev_detach);
+    /* a publish asks the reactor for a write at once (the write event: one write per loop turn),
+     * instead of waking libnats' flusher thread, which sleeps 1 ms before each flush */
+    natsStatus s = natsOptions_SetSendAsap(c->opts, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetEventLoop(c->opts, c, ev_attach, ev_read, ev_write, ev_detach);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(c->opts, on_disconnected, c);
     if (s == NATS_OK)
@@ -471,8 +526,8 @@ int fdn_nats_publish(struct fdn_nats *c, const char *subject, const char *reply,
     return s == NATS_OK ? 0 : fail(s, "publish", err, errlen);
 }
 
-int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queue, uint64_t *sid,
-                       char *err, size_t errlen)
+static int subscribe(struct fdn_nats *c, const char *subject, const char *queue, int direct,
+                     uint64_t *sid, char *err, size_t errlen)
 {
     if (c->closed || !c->nc) {
         snprintf(err, errlen, "not connected");
@@ -481,7 +536,11 @@ int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queu
     natsSubscription *ns = NULL;
     natsStatus s;
     /* each subscription's delivery thread is started here: with signals blocked */
-    if (queue)
+    if (direct && queue)
+        s = natsConnection_QueueSubscribeSync(&ns, c->nc, subject, queue);
+    else if (direct)
+        s = natsConnection_SubscribeSync(&ns, c->nc, subject);
+    else if (queue)
         NO_SIGNALS(s = natsConnection_QueueSubscribe(&ns, c->nc, subject, queue, on_msg, c));
     else
         NO_SIGNALS(s = natsConnection_Subscribe(&ns, c->nc, subject, on_msg, c));
@@ -490,10 +549,24 @@ int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queu
     struct sub *sb = xcalloc(1, sizeof *sb);
     sb->s = ns;
     sb->sid = (uint64_t)natsSubscription_GetID(ns);
+    sb->direct = direct;
     sb->next = c->subs;
     c->subs = sb;
+    c->subs_gen++;
     *sid = sb->sid;
     return 0;
+}
+
+int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queue, uint64_t *sid,
+                       char *err, size_t errlen)
+{
+    return subscribe(c, subject, queue, 0, sid, err, errlen);
+}
+
+int fdn_nats_subscribe_direct(struct fdn_nats *c, const char *subject, const char *queue,
+                              uint64_t *sid, char *err, size_t errlen)
+{
+    return subscribe(c, subject, queue, 1, sid, err, errlen);
 }
 
 static void sub_free(struct sub *sb)
@@ -509,6 +582,7 @@ void fdn_nats_unsubscribe(struct fdn_nats *c, uint64_t sid)
         if ((*p)->sid == sid) {
             struct sub *sb = *p;
             *p = sb->next;
+            c->subs_gen++;
             sub_free(sb);
             return;
         }
@@ -525,6 +599,16 @@ void fdn_nats_stats(struct fdn_nats *c, int *queued, uint64_t *dropped)
     *queued = c->queued;
     *dropped = c->dropped;
     pthread_mutex_unlock(&c->mu);
+    for (struct sub *s = c->subs; s; s = s->next) { /* libnats' own queues of direct ones */
+        int n = 0;
+        int64_t lost = 0;
+        if (!s->direct)
+            continue;
+        if (natsSubscription_GetPending(s->s, &n, NULL) == NATS_OK)
+            *queued += n;
+        if (natsSubscription_GetDropped(s->s, &lost) == NATS_OK)
+            *dropped += (uint64_t)lost;
+    }
 }
 
 void fdn_nats_close(struct fdn_nats *c)

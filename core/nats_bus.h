@@ -46,6 +46,11 @@ int fdn_nats_publish(struct fdn_nats *c, const char *subject, const char *reply,
                      size_t len, char *err, size_t errlen);
 int fdn_nats_subscribe(struct fdn_nats *c, const char *subject, const char *queue, uint64_t *sid,
                        char *err, size_t errlen);
+/* The same, with the messages taken on the reactor itself, straight after the socket was read
+ * (libnats' synchronous subscription: no delivery thread, no queue, no copy). The server's "no
+ * responders" does not come through it: subscribe a request's reply subject the other way. */
+int fdn_nats_subscribe_direct(struct fdn_nats *c, const char *subject, const char *queue,
+                              uint64_t *sid, char *err, size_t errlen);
 /* Messages of sid still queued are dropped. Unknown sids are ignored. */
 void fdn_nats_unsubscribe(struct fdn_nats *c, uint64_t sid);
 

@@ -88,6 +88,8 @@ function M.new(info)
   end
 
   -- Subscribes fn(data, sender) to subject: data opened (with a secret), the rest refused.
+  -- Taken on the reactor as they are read (direct: no thread, no queue between).
+  local DIRECT = { direct = true }
   function T.subscribe(subject, fn)
     return conn:subscribe(subject, function(subj, data)
       stats.bytes_in = stats.bytes_in + #data
@@ -97,7 +99,7 @@ function M.new(info)
         return fn(msg, who)
       end
       return fn(data)
-    end)
+    end, DIRECT)
   end
 
   local function subject_of(id)

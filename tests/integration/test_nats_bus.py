@@ -81,6 +81,19 @@ def _():
     eq((status, value.get("name")), (408, "Timeout"), "a subscriber that does not answer: Timeout")
 
 
+@case("direct subscriptions: 20,000 messages in order, none dropped; one that unsubscribes in its handler; no thread started")
+def _():
+    publish(a, "t.b.direct", count=20000, data=None, every=500)
+    check(wait_until(lambda: state(b)["direct"] >= 20000, 20), "b took the 20,000", json.dumps(state(b)))
+    s = state(b)
+    eq((s["direct"], s["out_of_order"], s["dropped"]), (20000, 0, 0), "all of them, in order, none dropped")
+    publish(a, "t.b.once", count=10)
+    publish(a, "t.b.in", data="after-once")
+    check(wait_until(lambda: state(b)["last"] == "after-once", 5), "b still takes messages after")
+    eq(state(b)["once"], 1, "the handler that unsubscribed ran once")
+    eq(s["direct_threads"], 0, "18 direct subscriptions started no thread")
+
+
 @case("10,000 messages a -> b: none dropped, b's echo p99 under 10 ms meanwhile")
 def _():
     before = state(b)["got"]
