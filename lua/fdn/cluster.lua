@@ -185,12 +185,25 @@ function M.new(node)
   end
 
   -- A new member is news for every node that consumes from us: two nodes that
-  -- joined through us at the same moment learn of each other this way.
-  local function announce(p)
-    local body = encode(setmetatable({ gossip_entry(p) }, array_mt))
+  -- joined through us at the same moment learn of each other this way. The members
+  -- that joined within NEWS_MS go out together, one PEERS frame per consumer: when
+  -- N nodes start at once, a node sends N frames of news, not N² (a node hearing of
+  -- itself ignores it).
+  local NEWS_MS = 100
+  local news, news_timer = nil, nil
+  local function send_news()
+    news_timer = nil
+    local body = news and encode(news)
+    news = nil
+    if not body then return end
     for lid, c in pairs(conns) do
-      if c.inbound and c.ready and not c.client and c.node ~= p.node then send(lid, T.PEERS, 0, body) end
+      if c.inbound and c.ready and not c.client then send(lid, T.PEERS, 0, body) end
     end
+  end
+  local function announce(p)
+    news = news or setmetatable({}, array_mt)
+    news[#news + 1] = gossip_entry(p)
+    if not news_timer then news_timer = node.timer(NEWS_MS, send_news) end
   end
 
   -- A consumer's BYE came back while we stop (or its link went down).

@@ -71,6 +71,8 @@ cluster.on_link(q.link, "up")
 L.frame(q.link, T.HELLO, { v = 1, node = "Q", name = "Q", key = "k", port = 7003, boot = 1 })
 L.clear()
 L.frame(q.link, T.SERVICES, { version = 1, services = setmetatable({}, json.array_mt) })
+t.eq(#L.sent(T.PEERS, 99), 0, "a new member's news waits a moment")
+clock.advance(100)
 t.eq(#L.sent(T.PEERS, 99), 1, "a new member is announced to node consumers")
 t.eq(#L.sent(T.PEERS, c1), 0, "not to clients")
 
