@@ -1,6 +1,6 @@
 /* nats_bus.c: a NATS connection on the reactor (nats_bus.h): libnats' event-loop callbacks
- * drive two libevent events on its socket; its threads' messages and states come through a
- * queue and an eventfd, as the worker threads' results do (worker.c). */
+ * drive two libevent events on its socket (nats_loop.c); its threads' messages and states come
+ * through a queue and an eventfd, as the worker threads' results do (worker.c). */
 #include "nats_bus.h"
 
 #include <errno.h>
@@ -15,94 +15,13 @@
 #include <event2/event.h>
 #include <nats/nats.h>
 
+#include "nats_int.h"
 #include "nats_opts.h"
 #include "ratelog.h"
 #include "util.h"
 
-/* libnats' own libevent adapter (nats/adapters/libevent.h) needs evthread_use_pthreads(): it
- * calls event_add from libnats' threads (a publish from a timer, the reconnect thread's
- * attach). That would lock the whole base on every operation of the node. Instead these
- * callbacks record the wanted state (socket, read, write) under the mutex; the reactor applies
- * it, at once when they run on it, else after the eventfd woke it. */
-
-#define BATCH 256          /* messages handed to Lua per loop turn */
-#define DIRECT_BATCH 1024  /* messages of direct subscriptions taken per read or turn */
-#define CLOSE_WAIT_MS 5000 /* nats_CloseAndWait at exit */
-
-enum { IT_MSG, IT_CONNECTED, IT_STATUS };
-
-struct item {
-    struct item *next;
-    int kind, state, no_responders;
-    uint64_t sid;
-    natsConnection *nc; /* IT_CONNECTED: the new connection, or NULL with err */
-    char *subject, *reply, *data, *err;
-    size_t len;
-};
-
-struct sub {
-    struct sub *next;
-    uint64_t sid;
-    natsSubscription *s;
-    int direct; /* synchronous: taken on the reactor (drain) */
-};
-
-struct fdn_nats {
-    struct fdn_nats *next_all; /* every bus of the process, freed at shutdown */
-    struct event_base *base;
-    pthread_t reactor;
-    struct fdn_nats_handlers h;
-    void *arg;
-    natsOptions *opts;
-    natsConnection *nc; /* reactor thread: once connected, until closed */
-    struct sub *subs;
-    unsigned subs_gen; /* changes with subs: a handler may (un)subscribe while drain walks it */
-    int closed;
-    pthread_t connector;
-    int connecting; /* the connect thread has not been joined */
-    pthread_mutex_t mu;
-    struct item *head, *tail; /* under mu */
-    int queued, max_queued;   /* under mu: messages only */
-    size_t bytes, max_bytes;  /* under mu: their payloads */
-    uint64_t dropped;         /* under mu */
-    uint64_t dropped_told;    /* reactor thread: the count last logged */
-    struct fdn_ratelog drop_log;
-    int woken; /* under mu: the eventfd was written and not yet read */
-    /* the adapter's wanted state, under mu */
-    natsConnection *io_nc;
-    int want_sock, want_gen, want_read, want_write;
-    /* what the reactor applied */
-    int cur_gen, rd_on, wr_on;
-    struct event *rd, *wr;
-    int efd;
-    struct event *wake_ev, *more_ev;
-};
-
 static struct fdn_nats *all;
 static int lib_open;
-
-/* Runs stmt with every signal blocked: threads libnats starts there inherit the mask, so the
- * watchdog's SIGALRM and the stop signals stay the reactor's. */
-#define NO_SIGNALS(stmt)                                                                           \
-    do {                                                                                           \
-        sigset_t all_, old_;                                                                       \
-        sigfillset(&all_);                                                                         \
-        pthread_sigmask(SIG_SETMASK, &all_, &old_);                                                \
-        stmt;                                                                                      \
-        pthread_sigmask(SIG_SETMASK, &old_, NULL);                                                 \
-    } while (0)
-
-static void wake_locked(struct fdn_nats *c)
-{
-    if (c->woken)
-        return;
-    c->woken = 1;
-    uint64_t one = 1;
-    ssize_t r;
-    do
-        r = write(c->efd, &one, sizeof one);
-    while (r < 0 && errno == EINTR);
-}
 
 static void push(struct fdn_nats *c, struct item *it)
 {
@@ -123,157 +42,8 @@ static void push(struct fdn_nats *c, struct item *it)
     else
         c->head = it;
     c->tail = it;
-    wake_locked(c);
+    fdn_nats_wake_locked(c);
     pthread_mutex_unlock(&c->mu);
-}
-
-/* The head of every object libnats' garbage collector takes (its gc.h: natsMsg opens with it,
- * as natsMsg_Destroy's cast to it says). */
-struct gc_head {
-    void *next;
-    void (*free_cb)(void *);
-};
-
-/* natsMsg_Destroy hands a message to libnats' collector thread, waking it: per message read on
- * the reactor, a context switch. Without a free callback, natsMsg_Destroy frees it here. */
-static void free_now(natsMsg *m)
-{
-    ((struct gc_head *)(void *)m)->free_cb = NULL;
-    natsMsg_Destroy(m);
-}
-
-/* On the reactor: hands the messages the direct subscriptions hold to the handler, at most
- * budget of them. Returns the budget left (0: there may be more). */
-static int drain(struct fdn_nats *c, int budget)
-{
-restart:
-    for (struct sub *s = c->subs; s && !c->closed; s = s->next) {
-        while (s->direct && budget > 0) {
-            natsMsg *m = NULL;
-            if (natsSubscription_NextMsg(&m, s->s, 0) != NATS_OK || !m)
-                break;
-            budget--;
-            unsigned gen = c->subs_gen;
-            c->h.message(c->arg, s->sid, natsMsg_GetSubject(m), natsMsg_GetReply(m),
-                         natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m), 0);
-            free_now(m);
-            if (c->closed)
-                return budget;
-            if (gen != c->subs_gen)
-                goto restart; /* s may be gone (bounded: each pass took a message) */
-        }
-    }
-    return budget;
-}
-
-static void io_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct fdn_nats *c = arg;
-    (void)fd;
-    pthread_mutex_lock(&c->mu);
-    natsConnection *nc = c->io_nc;
-    pthread_mutex_unlock(&c->mu);
-    if (!nc)
-        return;
-    /* an error there starts libnats' reconnect thread: with signals blocked */
-    if (what & EV_READ)
-        NO_SIGNALS(natsConnection_ProcessReadEvent(nc));
-    if (what & EV_WRITE)
-        NO_SIGNALS(natsConnection_ProcessWriteEvent(nc));
-    if ((what & EV_READ) && drain(c, DIRECT_BATCH) == 0) {
-        static const struct timeval now = {0, 0};
-        event_add(c->more_ev, &now); /* the rest after the next poll */
-    }
-}
-
-static void set_on(struct event *ev, int *on, int want)
-{
-    if (!ev || *on == want)
-        return;
-    if (want)
-        event_add(ev, NULL);
-    else
-        event_del(ev);
-    *on = want;
-}
-
-/* On the reactor: makes the events match the wanted state. */
-static void apply(struct fdn_nats *c)
-{
-    pthread_mutex_lock(&c->mu);
-    int sock = c->want_sock, gen = c->want_gen, rd = c->want_read, wr = c->want_write;
-    pthread_mutex_unlock(&c->mu);
-    if (gen != c->cur_gen) { /* a new socket (its number may be the old one's) or none */
-        if (c->rd)
-            event_free(c->rd);
-        if (c->wr)
-            event_free(c->wr);
-        c->rd = c->wr = NULL;
-        c->rd_on = c->wr_on = 0;
-        if (sock >= 0) {
-            c->rd = event_new(c->base, sock, EV_READ | EV_PERSIST, io_cb, c);
-            c->wr = event_new(c->base, sock, EV_WRITE | EV_PERSIST, io_cb, c);
-        }
-        c->cur_gen = gen;
-    }
-    set_on(c->rd, &c->rd_on, rd);
-    set_on(c->wr, &c->wr_on, wr);
-}
-
-/* Called with mu held: applies now on the reactor (after unlocking), else wakes it. */
-static void settle_locked(struct fdn_nats *c)
-{
-    if (pthread_equal(pthread_self(), c->reactor)) {
-        pthread_mutex_unlock(&c->mu);
-        apply(c);
-        return;
-    }
-    wake_locked(c);
-    pthread_mutex_unlock(&c->mu);
-}
-
-static natsStatus ev_attach(void **user, void *loop, natsConnection *nc, natsSock sock)
-{
-    struct fdn_nats *c = loop;
-    *user = c;
-    pthread_mutex_lock(&c->mu);
-    c->io_nc = nc;
-    c->want_sock = sock;
-    c->want_gen++;
-    c->want_read = 1;
-    c->want_write = 0;
-    settle_locked(c);
-    return NATS_OK;
-}
-
-static natsStatus ev_read(void *user, bool add)
-{
-    struct fdn_nats *c = user;
-    pthread_mutex_lock(&c->mu);
-    c->want_read = add;
-    settle_locked(c);
-    return NATS_OK;
-}
-
-static natsStatus ev_write(void *user, bool add)
-{
-    struct fdn_nats *c = user;
-    pthread_mutex_lock(&c->mu);
-    c->want_write = add;
-    settle_locked(c);
-    return NATS_OK;
-}
-
-static natsStatus ev_detach(void *user)
-{
-    struct fdn_nats *c = user;
-    pthread_mutex_lock(&c->mu);
-    c->io_nc = NULL;
-    c->want_sock = -1;
-    c->want_gen++;
-    c->want_read = c->want_write = 0;
-    settle_locked(c);
-    return NATS_OK;
 }
 
 static void on_msg(natsConnection *nc, natsSubscription *s, natsMsg *m, void *closure)
@@ -398,8 +168,8 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_lock(&c->mu);
     c->woken = 0;
     pthread_mutex_unlock(&c->mu);
-    apply(c);
-    int rest = drain(c, DIRECT_BATCH) == 0;
+    fdn_nats_apply(c);
+    int rest = fdn_nats_drain(c, DIRECT_BATCH) == 0;
     /* a bounded batch per turn: the sockets and timers of the node get their turn between */
     for (int n = 0; n < BATCH; n++) {
         pthread_mutex_lock(&c->mu);
@@ -487,7 +257,8 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
      * instead of waking libnats' flusher thread, which sleeps 1 ms before each flush */
     natsStatus s = natsOptions_SetSendAsap(c->opts, true);
     if (s == NATS_OK)
-        s = natsOptions_SetEventLoop(c->opts, c, ev_attach, ev_read, ev_write, ev_detach);
+        s = natsOptions_SetEventLoop(c->opts, c, fdn_nats_ev_attach, fdn_nats_ev_read,
+                                     fdn_nats_ev_write, fdn_nats_ev_detach);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(c->opts, on_disconnected, c);
     if (s == NATS_OK)
@@ -659,7 +430,7 @@ void fdn_nats_shutdown(void)
         c->want_gen++;
         c->want_sock = -1;
         pthread_mutex_unlock(&c->mu);
-        apply(c);
+        fdn_nats_apply(c);
         if (c->wake_ev)
             event_free(c->wake_ev);
         if (c->more_ev)
