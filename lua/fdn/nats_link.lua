@@ -10,17 +10,20 @@ local sched = require "fdn.sched"
 
 local M = {}
 
-local pack, unpack = string.pack, string.unpack
+local pack, unpack, strsub, concat = string.pack, string.unpack, string.sub, table.concat
 local pairs, tostring = pairs, tostring
 
--- A message: kind (1 byte), sender id (32 hex digits), the consumer's link id, then for a frame
--- its type, flags and request id, and the body. Kinds: "c" a frame from the link's consumer,
--- "p" one from its provider; "C" and "P": the consumer or the provider closed the link; "k" a
--- probe (nothing but its reply subject); "a" the consumer's count of event bytes it has taken
--- (u64): the provider's backlog toward it is what it sent less that, as a TCP link's queue.
+-- A message: kind (1 byte), sender id (32 hex digits), the consumer's link id, then for "c"
+-- (frames from the link's consumer) and "p" (from its provider) the frames a link queued in one
+-- loop turn, each its type, flags, request id and length-prefixed body: a message carries a
+-- turn's frames, so the server, libnats and the seal work once per turn and peer, not per
+-- frame. Other kinds: "C" and "P": the consumer or the provider closed the link; "k" a probe
+-- (nothing but its reply subject); "a" the consumer's count of event bytes it has taken (u64):
+-- the provider's backlog toward it is what it sent less that, as a TCP link's queue.
 local HEAD = ">c1c32I4"
-local FRAME = ">c1c32I4BBI4"
-local HEAD_LEN, FRAME_LEN = 37, 43
+local FRAME = ">BBI4s4"
+local HEAD_LEN, FRAME_LEN = 37, 10
+local BATCH = 64 * 1024 -- a link's queued frames go out at once past this many bytes
 local SWEEP_MS = 100 -- how often silent peers are looked for, and links awaiting answers probed
 local PROBED = { [3] = true, [1] = true, [6] = true } -- REQ, HELLO, SUB: sent with a reply subject
 local LOG_MS = 10000 -- a refused message is logged at most this often
@@ -106,6 +109,32 @@ function M.new(info)
     return T.prefix .. ".node." .. id
   end
 
+  -- The frames links queued this loop turn: each link's in one message, sent at the turn's end
+  -- (a timer of 0 ms), or at once when a link's queue is full or about to close.
+  local queued, spare, nqueued = {}, {}, 0
+
+  -- Publishes l's queued frames as one message: true | nil, err.
+  local function send_queued(l)
+    local n = l.qn
+    if n == 0 then return true end
+    local q = l.queue
+    local msg = pack(HEAD, l.out and "c" or "p", me, l.clid) .. (n == 1 and q[1] or concat(q, "", 1, n))
+    for i = 1, n do q[i] = nil end
+    l.qn, l.qbytes = 0, 0
+    local reply = l.probed and gone_prefix .. l.lid or nil
+    l.probed = false
+    return T.publish(l.subject, msg, reply)
+  end
+
+  local function send_all()
+    local list, n = queued, nqueued
+    queued, spare, nqueued = spare, list, 0
+    for i = 1, n do
+      send_queued(list[i])
+      list[i] = nil
+    end
+  end
+
   -- A link is gone: silently (close), or with a "down" event for the cluster.
   local function forget(lid)
     local l = links[lid]
@@ -158,14 +187,15 @@ function M.new(info)
   local function new_link(peer, out, clid)
     next_lid = next_lid + 1
     local lid = next_lid
-    links[lid] = { peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
-      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0 }
+    links[lid] = { lid = lid, peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
+      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0, queue = {}, qn = 0, qbytes = 0 }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
     return lid
   end
 
   -- A message on our own subject.
+  local on_frame
   local function on_message(data, who)
     if #data < HEAD_LEN then
       stats.protocol_errors = stats.protocol_errors + 1
@@ -191,38 +221,54 @@ function M.new(info)
       if l and l.peer == from and l.clid == clid then down(lid, "closed by peer") end
       return
     end
-    if #data < FRAME_LEN or (kind ~= "c" and kind ~= "p") then
+    if kind ~= "c" and kind ~= "p" then
       stats.protocol_errors = stats.protocol_errors + 1
       return
     end
-    local _, _, _, ftype, flags, rid = unpack(FRAME, data)
-    if ftype < 1 or ftype > TY.PEERS or #data - FRAME_LEN > max_body then
-      stats.protocol_errors = stats.protocol_errors + 1
-      return
+    local pos, size = HEAD_LEN + 1, #data
+    while pos <= size do
+      if size - pos + 1 < FRAME_LEN then
+        stats.protocol_errors = stats.protocol_errors + 1
+        return
+      end
+      local ftype, flags, rid, n = unpack(">BBI4I4", data, pos)
+      if ftype < 1 or ftype > TY.PEERS or n > max_body or n > size - pos + 1 - FRAME_LEN then
+        stats.protocol_errors = stats.protocol_errors + 1
+        return
+      end
+      local body = strsub(data, pos + FRAME_LEN, pos + FRAME_LEN + n - 1)
+      pos = pos + FRAME_LEN + n
+      if not on_frame(kind, from, clid, ftype, flags, rid, body) then return end
     end
+  end
+
+  -- One frame of a message: false when the rest of the message is to be dropped (its link is
+  -- not there).
+  on_frame = function(kind, from, clid, ftype, flags, rid, body)
+    local lid
     if kind == "c" then -- from a node that consumes from us: our inbound link for it
       lid = inbound[from]
       local l = links[lid]
       if not l or l.clid ~= clid then
-        if ftype ~= TY.HELLO then return end -- a frame of a link that is gone
+        if ftype ~= TY.HELLO then return false end -- a frame of a link that is gone
         if l then down(lid, "replaced") end
-        if ninbound >= MAX_INBOUND then return end
+        if ninbound >= MAX_INBOUND then return false end
         ninbound = ninbound + 1
         lid = new_link(from, false, clid)
         inbound[from] = lid
         stats.accepted = stats.accepted + 1
         node.cluster.on_link(lid, "accept")
       elseif not l.ready and ftype ~= TY.HELLO then
-        return
+        return true
       end
     else -- from a node we consume from: our outbound link
       lid = clid
       local l = links[lid]
-      if not l or not l.out or l.peer ~= from then return end
+      if not l or not l.out or l.peer ~= from then return false end
       if ftype == TY.RES or ftype == TY.ERR then
         l.reqs[rid] = nil
       elseif ftype == TY.EVT then -- the count of event bytes taken, told once a loop turn
-        l.got = l.got + #data - FRAME_LEN
+        l.got = l.got + #body
         if not l.acking then
           l.acking = true
           node.timer(0, function()
@@ -233,7 +279,8 @@ function M.new(info)
       end
     end
     stats.frames_in = stats.frames_in + 1
-    core_rpc.deliver(lid, ftype, flags, rid, data:sub(FRAME_LEN + 1))
+    core_rpc.deliver(lid, ftype, flags, rid, body)
+    return links[lid] ~= nil
   end
 
   -- The connection's state: while it is away no link can be up (calls go to the grace period or
@@ -320,22 +367,35 @@ function M.new(info)
     if not l then return nil, "gone" end
     body = body or ""
     if #body > max_body then return nil, "too large" end
+    if not connected then return nil, "gone" end
     if ftype == TY.EVT and not l.out then -- events toward a consumer: its backlog
       if l.sent - l.acked > SLOW then
         down(lid, "slow consumer")
+        send_queued(l)
         T.publish(l.subject, pack(HEAD, "P", me, l.clid))
         return nil, "slow consumer"
       end
       l.sent = l.sent + #body
     end
-    local reply = l.out and PROBED[ftype] and gone_prefix .. lid or nil
-    local ok, err = T.publish(l.subject, pack(FRAME, l.out and "c" or "p", me, l.clid, ftype, flags, rid) .. body,
-      reply)
-    if ok then
-      stats.frames_out = stats.frames_out + 1
-      if ftype == TY.REQ and l.out then l.reqs[rid] = now() end
+    local frame = pack(FRAME, ftype, flags, rid, body)
+    if l.out and PROBED[ftype] then l.probed = true end
+    if ftype == TY.REQ and l.out then l.reqs[rid] = now() end
+    stats.frames_out = stats.frames_out + 1
+    if l.qbytes + #frame > BATCH then
+      send_queued(l)
+      if #frame > BATCH then -- alone, at once: a frame the server refuses is refused here
+        l.queue[1], l.qn, l.qbytes = frame, 1, #frame
+        return send_queued(l)
+      end
     end
-    return ok, err
+    local n = l.qn + 1
+    l.queue[n], l.qn, l.qbytes = frame, n, l.qbytes + #frame
+    if n == 1 then
+      nqueued = nqueued + 1
+      queued[nqueued] = l
+      if nqueued == 1 then node.timer(0, send_all) end
+    end
+    return true
   end
 
   function L.ready(lid)
@@ -348,6 +408,7 @@ function M.new(info)
   function L.close(lid, reason)
     local l = forget(lid)
     if not l then return nil, "gone" end
+    send_queued(l)
     if reason then stats.closes[reason] = (stats.closes[reason] or 0) + 1 end
     T.publish(l.subject, pack(HEAD, l.out and "C" or "P", me, l.clid))
     return true
