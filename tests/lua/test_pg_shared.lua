@@ -98,20 +98,22 @@ t.eq(db:stats().shared - s0.shared, 1, "the later find joined the waiting one")
 t.eq({ early.total, late.total }, { rows, rows }, "both count the row written before the later find began")
 
 -- a read already sent takes no joiner: a find that began after a write completed, while an
--- identical read was running, runs on its own and sees the write
+-- identical shared read was running, runs on its own and sees the write
 local slow = sql.service { db = db, table = "shared_slow", paginate = { default = 10, max = 50 } }
 local function slow_find() return slow:find(Q) end
 slow_find() -- its columns read
 local sent, after
 s0 = db:stats()
 together {
-  function() sent = slow_find() end, -- a connection is idle: sent at once (the page and the count
-  -- evaluate the view's 10 ms per row on about 20 rows each: the count runs from about 0.2 to 0.4 s)
-  busy, -- the other connection
+  function() db:query("SELECT pg_sleep(0.05)") end,
+  function() db:query("SELECT pg_sleep(0.8)") end, -- the other connection, busy throughout
+  -- waits (a shared read) and is sent at about 0.05 s: the page and the count evaluate the
+  -- view's 10 ms per row on about 20 rows each, so the count runs from about 0.25 to 0.45 s
+  function() sent = slow_find() end,
   function()
-    sched.sleep(300)
+    sched.sleep(330)
     insert()
-    after = slow_find()
+    after = slow_find() -- no connection idle: a shared read, which must not join the running one
   end }
 t.eq(sent.total, rows - 1, "the running read began before the write (the check below means something)")
 t.eq(after.total, rows, "a find that began after the write sees it: it did not join the running read")
