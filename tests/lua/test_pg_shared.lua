@@ -37,27 +37,45 @@ local function rep(n, fn)
 end
 
 local writer = connect("pool=1") -- another client: its writes do not queue behind the reads
-writer:exec("DROP VIEW IF EXISTS shared_slow")
+writer:exec("DROP VIEW IF EXISTS shared_gated")
 writer:exec("DROP TABLE IF EXISTS shared_people")
 writer:exec("CREATE TABLE shared_people (id serial PRIMARY KEY, name text, age int, j jsonb)")
 writer:exec([[INSERT INTO shared_people (name, age, j)
   SELECT 'p' || i, i, jsonb_build_object('a', jsonb_build_array(i)) FROM generate_series(1, 20) i]])
-writer:exec([[CREATE OR REPLACE FUNCTION shared_slow_row() RETURNS boolean LANGUAGE plpgsql VOLATILE
-  AS $$ BEGIN PERFORM pg_sleep(0.01); RETURN true; END $$]])
-writer:exec("CREATE VIEW shared_slow AS SELECT * FROM shared_people WHERE shared_slow_row()")
 writer:exec("DROP SEQUENCE IF EXISTS shared_seq")
 writer:exec("CREATE SEQUENCE shared_seq")
 local rows = 20
-local function insert()
-  writer:exec("INSERT INTO shared_people (name, age) VALUES (?, ?)", "new", 1)
+local function insert(name)
+  writer:exec("INSERT INTO shared_people (name, age) VALUES (?, ?)", name or "new", 1)
   rows = rows + 1
+end
+
+-- Gates, so that no step depends on timing: the writer's session holds advisory lock k (shut),
+-- and a statement calling shared_gate(k) waits there until the writer lets it go (open).
+writer:exec([[CREATE OR REPLACE FUNCTION shared_gate(k int) RETURNS boolean LANGUAGE plpgsql VOLATILE
+  AS $$ BEGIN PERFORM pg_advisory_lock_shared(k); PERFORM pg_advisory_unlock_shared(k); RETURN true; END $$]])
+writer:exec("CREATE VIEW shared_gated AS SELECT * FROM shared_people WHERE shared_gate(42)")
+local function shut(k) writer:query("SELECT pg_advisory_lock(?)", k) end
+local function open(k) writer:query("SELECT pg_advisory_unlock(?)", k) end
+local function poll(cond) -- waits until cond() (5 s at most); cond()
+  for _ = 1, 1000 do
+    if cond() then return true end
+    sched.sleep(5)
+  end
+  return cond()
+end
+local function at_gates(n) -- n statements wait at gates
+  return poll(function()
+    return writer:query("SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[1].n >= n
+  end)
 end
 
 local db = connect("pool=2")
 local people = sql.service { db = db, table = "shared_people", paginate = { default = 10, max = 50 } }
 local Q = { query = { ["$limit"] = 5, age = { ["$gte"] = 1 }, ["$sort"] = { id = 1 } } }
 local function find() return people:find(Q) end
-local function busy() db:query("SELECT pg_sleep(0.2)") end
+local function busy() db:query("SELECT pg_sleep(0.2)") end -- (the calls after it queue in the same step)
+local function gate43() db:query("SELECT shared_gate(43)") end
 together { busy, busy } -- both connections open
 find() -- the table's columns read (the first calls read them, each with a raw query)
 
@@ -85,38 +103,50 @@ t.eq(out[6][2].name, "p3", "get answered")
 -- a write completed before a find began is counted by that find, though the find joins a
 -- waiting read that began earlier: the shared read is sent after both began
 s0 = db:stats()
-local early, late
+local early, late, late_began
+shut(43)
 together {
-  busy, busy,
-  function() early = find() end,
+  gate43, gate43, -- both connections wait at the gate
+  function() early = find() end, -- waits for a connection: a shared read
   function()
-    sched.sleep(20) -- the first find waits for a connection; now a write completes...
-    insert()
-    late = find() -- ...and this find joins the waiting one
+    t.check(at_gates(2), "both connections at the gate")
+    insert() -- a write completes...
+    late_began = true
+    late = find() -- ...then this find begins, and joins the waiting one
+  end,
+  function()
+    poll(function() return late_began end)
+    open(43)
   end }
 t.eq(db:stats().shared - s0.shared, 1, "the later find joined the waiting one")
 t.eq({ early.total, late.total }, { rows, rows }, "both count the row written before the later find began")
 
 -- a read already sent takes no joiner: a find that began after a write completed, while an
 -- identical shared read was running, runs on its own and sees the write
-local slow = sql.service { db = db, table = "shared_slow", paginate = { default = 10, max = 50 } }
-local function slow_find() return slow:find(Q) end
-slow_find() -- its columns read
-local sent, after
+local gated = sql.service { db = db, table = "shared_gated", paginate = { default = 10, max = 50 } }
+local GQ = { query = { ["$limit"] = 5, ["$sort"] = { id = -1 } } } -- the newest first
+gated:find(GQ) -- its columns read
+local sent, after, after_began
 s0 = db:stats()
+shut(42)
+shut(43)
 together {
-  function() db:query("SELECT pg_sleep(0.05)") end,
-  function() db:query("SELECT pg_sleep(0.8)") end, -- the other connection, busy throughout
-  -- waits (a shared read) and is sent at about 0.05 s: the page and the count evaluate the
-  -- view's 10 ms per row on about 20 rows each, so the count runs from about 0.25 to 0.45 s
-  function() sent = slow_find() end,
+  gate43, -- one connection waits at gate 43 throughout
+  function() db:query("SELECT pg_sleep(0.05)") end, -- the other, for a moment
+  function() sent = gated:find(GQ) end, -- waits (a shared read), then is sent: waits at gate 42
   function()
-    sched.sleep(330)
-    insert()
-    after = slow_find() -- no connection idle: a shared read, which must not join the running one
+    t.check(at_gates(2), "the shared read was sent and waits at its gate")
+    insert("late write") -- a write completes while it runs (its page's snapshot is older)...
+    after_began = true
+    after = gated:find(GQ) -- ...then an identical find begins: no connection is idle
+  end,
+  function()
+    poll(function() return after_began end)
+    open(42)
+    open(43)
   end }
-t.eq(sent.total, rows - 1, "the running read began before the write (the check below means something)")
-t.eq(after.total, rows, "a find that began after the write sees it: it did not join the running read")
+t.check(sent.data[1].name ~= "late write", "the running read's page began before the write (so this means something)")
+t.eq(after.data[1].name, "late write", "a find that began after the write sees it: it did not join the running read")
 t.eq(db:stats().shared - s0.shared, 0, "nothing shared")
 
 -- a raw query is never shared, not even of the same text and values
@@ -130,18 +160,23 @@ t.eq(db:stats().shared - s0.shared, 0, "raw queries are not shared")
 
 -- nor are reads inside a transaction: they run on its connection, and see its writes
 s0 = db:stats()
-local in_tx
+local in_tx, tx_done
+shut(43)
 together {
-  busy,
-  function()
+  gate43, -- one connection
+  function() -- the other
     db:transaction(function(tx)
-      tx:query("SELECT pg_sleep(0.05)")
       tx:exec("INSERT INTO shared_people (name, age) VALUES (?, ?)", "tx", 1)
       in_tx = people:find(Q) -- an identical find waits for a connection meanwhile
     end)
     rows = rows + 1
+    tx_done = true
   end,
-  function() sched.sleep(10); find() end }
+  find,
+  function()
+    poll(function() return tx_done end)
+    open(43)
+  end }
 t.eq(db:stats().shared - s0.shared, 0, "a find in a transaction joins no waiting read")
 t.eq(in_tx.total, rows, "and sees the transaction's own write")
 
@@ -161,12 +196,16 @@ t.eq(db:stats().shared - s0.shared, 3, "the failed read was shared")
 local db2 = connect("pool=1")
 local people2 = sql.service { db = db2, table = "shared_people", paginate = { default = 10, max = 50 } }
 people2:find(Q) -- columns read, the connection open
+shut(43)
 out = together {
-  function() db2:query("SELECT pg_sleep(0.2)") end,
+  function() db2:query("SELECT shared_gate(43)") end,
   function() return people2:find(Q) end,
   function() return people2:find(Q) end,
   function() return people2:find(Q) end,
-  function() sched.sleep(20); db2:close() end }
+  function()
+    db2:close()
+    open(43)
+  end }
 for i = 2, 4 do
   t.check(not out[i][1] and errors.is(out[i][2], "Unavailable"), "closed: sharer " .. (i - 1) .. " Unavailable",
     tostring(out[i][2]))
