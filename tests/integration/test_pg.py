@@ -40,6 +40,13 @@ def _():
     eq((rc, err.strip()), (0, ""), "tests/lua/test_pg_prepared.lua passes: " + out.strip())
 
 
+@case("shared reads of the SQL service (tests/lua/test_pg_shared.lua)")
+def _():
+    os.environ["FDN_PG_URL"] = server.url
+    rc, out, err = run_fdnode("run", "tests/lua/test_pg_shared.lua", timeout=60)
+    eq((rc, err.strip()), (0, ""), "tests/lua/test_pg_shared.lua passes: " + out.strip())
+
+
 def get(port, path, timeout=30):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

@@ -1,11 +1,13 @@
 -- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, batch, transaction,
 -- columns, close) on fdn.core.pg's connections: a lazy pool (4 by default, ?pool=N), a bounded
 -- FIFO queue of waiting calls (1000, ?queue=N), prepared statements kept per connection; `?`
--- placeholders become $1..$n (fdn.sql.placeholders).
+-- placeholders become $1..$n (fdn.sql.placeholders); db:read shares identical waiting reads of
+-- fdn.sql.service (fdn.sql.shared_reads).
 local core = require "fdn.core.pg"
 local sched = require "fdn.sched"
 local errors = require "fdn.errors"
 local json = require "fdn.json"
+local shared = require "fdn.sql.shared_reads"
 
 local M = {}
 
@@ -181,15 +183,19 @@ function Pool:acquire()
       self:handoff(nil) -- a waiter may try in this one's place
       error(conn, 0)
     end
-    if self.tail - self.head >= self.queue_max then
-      error(errors.Unavailable("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")"), 0)
-    end
+    if not self:room() then self:full() end
     self.tail = self.tail + 1
     self.waiting[self.tail] = sched.current()
     local conn = sched.wait()
     if conn then return conn end
   end
   raise("postgres: no connection could be had", "08001")
+end
+
+-- Calls waiting, those that joined a shared read included, are bounded by ?queue=N.
+function Pool:room() return self.tail - self.head + self.flights.joined < self.queue_max end
+function Pool:full()
+  error(errors.Unavailable("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")"), 0)
 end
 
 -- Gives conn (or nil: a place in the pool) to the first waiter; true when there was one.
@@ -215,40 +221,52 @@ end
 local Db, Tx = {}, {}
 Db.__index, Tx.__index = Db, Tx
 
--- Runs fn(conn) on the transaction's connection when this coroutine holds one, else on a
--- pooled one for the time of the call.
-local function with(db, what, sql, ...)
-  local co = current(what)
-  local held = db.holders[co]
-  if held then return run(held, sql, ...) end
-  local pool = db.pool
+-- list's statements on a pooled connection; close(), when given, is called once it is had.
+local function pooled(pool, list, close)
   local conn = pool:acquire()
-  local ok, rows, changes = pcall(run_batch, conn, { { sql, pack(...) } }, true)
+  if close then close() end -- (a shared read: sent now, in this step, and joined by no one more)
+  local r = pack(pcall(run_batch, conn, list, true))
   pool:release(conn)
-  if not ok then error(rows, 0) end
-  return rows, changes
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
+end
+
+-- Runs sql on the transaction's connection when this coroutine holds one, else on a pooled one.
+local function with(db, what, sql, ...)
+  local held = db.holders[current(what)]
+  if held then return run(held, sql, ...) end
+  return pooled(db.pool, { { sql, pack(...) } })
+end
+
+local function rows_of(list, ...)
+  local r, out = pack(...), {}
+  for i = 1, #list do out[i] = r[2 * i - 1] end
+  return unpack(out, 1, #list)
 end
 
 -- db:batch{ { sql, args }, ... } -> rows1, rows2, ...: the statements (args: their values, with
 -- n) in one round trip, one implicit transaction (in the transaction when this coroutine holds
 -- one); the first error raises.
 function Db:batch(list)
-  local co = current("batch")
-  local held = self.holders[co]
-  local r
-  if held then
-    r = pack(run_batch(held, list))
-  else
-    local pool = self.pool
-    local conn = pool:acquire()
-    r = pack(pcall(run_batch, conn, list, true))
-    pool:release(conn)
-    if not r[1] then error(r[2], 0) end
-    table.remove(r, 1)
-  end
-  local out = {}
-  for i = 1, #list do out[i] = r[2 * i - 1] end
-  return unpack(out, 1, #list)
+  local held = self.holders[current("batch")]
+  if held then return rows_of(list, run_batch(held, list)) end
+  return rows_of(list, pooled(self.pool, list))
+end
+
+-- db:read{ ... }: db:batch for fdn.sql.service's SELECTs (find, get), which joins an identical
+-- read waiting for a connection (fdn.sql.shared_reads: why it is safe); not in a transaction.
+function Db:read(list)
+  local pool = self.pool
+  local key = not self.holders[current("read")] and #pool.idle == 0 and shared.key(list)
+  if not key then return self:batch(list) end
+  return rows_of(list, pool.flights:read(key, function(close) return pooled(pool, list, close) end,
+    function() pool:full() end))
+end
+
+-- { shared (reads served by another's execution), flights (shared reads run), waiting, open }
+function Db:stats()
+  local pool, f = self.pool, self.pool.flights
+  return { shared = f.shared, flights = f.started, waiting = pool.tail - pool.head + f.joined, open = pool.open }
 end
 
 function Db:query(sql, ...)
@@ -399,6 +417,7 @@ function M.connect(url)
   local params, size, queue = M.parse(url)
   local pool = setmetatable({ params = params, size = size, queue_max = queue, idle = {}, open = 0,
     waiting = {}, head = 0, tail = 0 }, Pool)
+  pool.flights = shared.new(function() return pool:room() end)
   return setmetatable({ dialect = "postgres", pool = pool, holders = setmetatable({}, { __mode = "k" }) }, Db)
 end
 

@@ -139,6 +139,13 @@ local function query(db, sql, args)
   return db:query(sql, unpack(args, 1, args.n))
 end
 
+-- A SELECT of find or get (a pure read this module built): through db:read when the database
+-- has it (PostgreSQL: identical reads waiting for a connection share one execution).
+local function read(db, sql, args)
+  if db.read then return (db:read { { sql, args } }) end
+  return query(db, sql, args)
+end
+
 function Service.find(self, params)
   params = params or EMPTY
   local o = self.options
@@ -151,10 +158,11 @@ function Service.find(self, params)
     -- the page and its count in one round trip (a first page that is short needs no count, but
     -- then the count scans no more than the page did)
     local args = p.args
-    rows, counted = db:batch { { sq.select_sql(tbl, p, db.dialect), args }, { sq.count_sql(tbl, p.where), args } }
+    local list = { { sq.select_sql(tbl, p, db.dialect), args }, { sq.count_sql(tbl, p.where), args } }
+    rows, counted = (db.read or db.batch)(db, list)
     rows = fix_rows(S, rows)
   else
-    rows = p.limit == 0 and new_list() or fix_rows(S, query(db, sq.select_sql(tbl, p, db.dialect), p.args))
+    rows = p.limit == 0 and new_list() or fix_rows(S, read(db, sq.select_sql(tbl, p, db.dialect), p.args))
   end
   if not paginate then return rows end
   local total
@@ -163,7 +171,7 @@ function Service.find(self, params)
   elseif p.limit and #rows < p.limit and (#rows > 0 or skip == 0) then
     total = skip + #rows -- the last page: no need to count
   else
-    total = query(db, sq.count_sql(tbl, p.where), p.args)[1].total
+    total = read(db, sq.count_sql(tbl, p.where), p.args)[1].total
   end
   return { total = tointeger(total) or total, limit = p.limit, skip = skip, data = rows }
 end
@@ -173,7 +181,7 @@ function Service.get(self, id, params)
   local o = self.options
   local S, p = compiled(self, function(S) return S, one_plan(self, S, id, params) end)
   if not p then not_found(id) end
-  local rows = query(o.db, sq.select_sql(o.table, p, o.db.dialect), p.args)
+  local rows = read(o.db, sq.select_sql(o.table, p, o.db.dialect), p.args)
   if #rows == 0 then not_found(id) end
   return fix_row(S, rows[1])
 end
