@@ -147,22 +147,25 @@ natsStatus fdn_nats_ev_attach(void **user, void *loop, natsConnection *nc, natsS
     return NATS_OK;
 }
 
+/* Records that libnats wants (add) or no longer wants one of the socket's events. */
+static natsStatus want(struct fdn_nats *c, int *wanted, bool add)
+{
+    pthread_mutex_lock(&c->mu);
+    *wanted = add;
+    settle_locked(c);
+    return NATS_OK;
+}
+
 natsStatus fdn_nats_ev_read(void *user, bool add)
 {
     struct fdn_nats *c = user;
-    pthread_mutex_lock(&c->mu);
-    c->want_read = add;
-    settle_locked(c);
-    return NATS_OK;
+    return want(c, &c->want_read, add);
 }
 
 natsStatus fdn_nats_ev_write(void *user, bool add)
 {
     struct fdn_nats *c = user;
-    pthread_mutex_lock(&c->mu);
-    c->want_write = add;
-    settle_locked(c);
-    return NATS_OK;
+    return want(c, &c->want_write, add);
 }
 
 natsStatus fdn_nats_ev_detach(void *user)
