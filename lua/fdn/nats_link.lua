@@ -113,13 +113,14 @@ function M.new(info)
   -- (a timer of 0 ms), or at once when a link's queue is full or about to close.
   local queued, spare, nqueued = {}, {}, 0
 
-  -- Publishes l's queued frames as one message: true | nil, err.
+  -- Publishes l's queued frames as one message (its head is the queue's first entry, made
+  -- with the link): true | nil, err.
   local function send_queued(l)
     local n = l.qn
     if n == 0 then return true end
     local q = l.queue
-    local msg = pack(HEAD, l.out and "c" or "p", me, l.clid) .. (n == 1 and q[1] or concat(q, "", 1, n))
-    for i = 1, n do q[i] = nil end
+    local msg = concat(q, "", 1, n + 1)
+    for i = 2, n + 1 do q[i] = nil end
     l.qn, l.qbytes = 0, 0
     local reply = l.probed and gone_prefix .. l.lid or nil
     l.probed = false
@@ -188,7 +189,8 @@ function M.new(info)
     next_lid = next_lid + 1
     local lid = next_lid
     links[lid] = { lid = lid, peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
-      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0, queue = {}, qn = 0, qbytes = 0 }
+      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0, qn = 0, qbytes = 0,
+      queue = { pack(HEAD, out and "c" or "p", me, clid or lid) } }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
     return lid
@@ -366,7 +368,7 @@ function M.new(info)
     local l = links[lid]
     if not l then return nil, "gone" end
     body = body or ""
-    if #body > max_body then return nil, "too large" end
+    if #body > max_body then return nil, "too large", #body end
     if not connected then return nil, "gone" end
     if ftype == TY.EVT and not l.out then -- events toward a consumer: its backlog
       if l.sent - l.acked > SLOW then
@@ -384,12 +386,14 @@ function M.new(info)
     if l.qbytes + #frame > BATCH then
       send_queued(l)
       if #frame > BATCH then -- alone, at once: a frame the server refuses is refused here
-        l.queue[1], l.qn, l.qbytes = frame, 1, #frame
-        return send_queued(l)
+        l.queue[2], l.qn, l.qbytes = frame, 1, #frame
+        local ok, err = send_queued(l)
+        if not ok then return nil, err, #body end -- ("too large": over the server's max_payload)
+        return true
       end
     end
     local n = l.qn + 1
-    l.queue[n], l.qn, l.qbytes = frame, n, l.qbytes + #frame
+    l.queue[n + 1], l.qn, l.qbytes = frame, n, l.qbytes + #frame
     if n == 1 then
       nqueued = nqueued + 1
       queued[nqueued] = l

@@ -223,6 +223,24 @@ def _():
     check(waited < 10, "no call waited past the grace period (10 s)", waited)
 
 
+@case("frames past a message's 64 KiB go alone: 200 KiB arrives whole, one over the server's max_payload fails at once")
+def _():
+    big = ["--key", "big", "--max-frame", str(4 << 20)]
+    p = fleet.node("tests/integration/fixtures/drain/big.lua", name="big-p", args=[*NATS, *big])
+    c = fleet.node(NAMED, name="big-c", args=[*NATS, *big])
+    check(wait_until(lambda: get(c, "/big/10")[0] == 200, 5), "big-c reaches big-p")
+    s, r = get(c, "/big/%d" % (200 << 10))
+    eq((s, len(r.get("blob", "")) if s == 200 else r), (200, 200 << 10), "a 200 KiB result, alone in its message")
+    t0 = time.monotonic()
+    s, r = get(c, "/big/%d" % (2 << 20), timeout=15)
+    eq((s, r.get("name") if isinstance(r, dict) else r), (500, "GeneralError"),
+       "a 2 MiB result (nats-server's max_payload is 1 MiB): GeneralError")
+    check(time.monotonic() - t0 < 2, "at once, not after --timeout", "%.2fs" % (time.monotonic() - t0))
+    eq(get(c, "/big/100")[0], 200, "the link still serves")
+    p.stop()
+    c.stop()
+
+
 @case("every node stops cleanly on SIGTERM (exit 0)")
 def _():
     fleet.stop_all()
