@@ -1,13 +1,13 @@
--- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, batch, transaction,
--- columns, close) on fdn.core.pg's connections: a lazy pool (4 by default, ?pool=N), a bounded
--- FIFO queue of waiting calls (1000, ?queue=N), prepared statements kept per connection; `?`
--- placeholders become $1..$n (fdn.sql.placeholders); db:read shares identical waiting reads of
--- fdn.sql.service (fdn.sql.shared_reads).
-local core = require "fdn.core.pg"
+-- sql/postgres.lua: the PostgreSQL database object of fdn.sql (query, exec, batch, read,
+-- transaction, columns, close) on fdn.core.pg's connections, taken from sql/pg_pool.lua (4 by
+-- default, ?pool=N; 1000 calls waiting at most, ?queue=N); prepared statements kept per
+-- connection; `?` placeholders become $1..$n (fdn.sql.placeholders); db:read shares identical
+-- waiting reads of fdn.sql.service (fdn.sql.shared_reads).
 local sched = require "fdn.sched"
 local errors = require "fdn.errors"
 local json = require "fdn.json"
 local shared = require "fdn.sql.shared_reads"
+local pg_pool = require "fdn.sql.pg_pool"
 
 local M = {}
 
@@ -146,76 +146,6 @@ end
 -- Runs sql with the arguments on conn, unnamed, waiting; returns rows, changes.
 local function run(conn, sql, ...)
   return run_batch(conn, { { sql, pack(...) } })
-end
-
--- The pool: idle connections (a stack), how many are open, and the FIFO of waiting coroutines.
-local Pool = {}
-Pool.__index = Pool
-
-local function open(pool)
-  local co = sched.current()
-  local conn, err = core.connect(pool.params, function(...) sched.wake(co, ...) end)
-  if not conn then raise("postgres: cannot connect: " .. tostring(err), "08001") end
-  local ok, msg, code = sched.wait()
-  if not ok then
-    conn:close()
-    raise("postgres: cannot connect: " .. gsub(tostring(msg), "%s+$", ""), code)
-  end
-  return conn
-end
-
-function Pool:acquire()
-  for _ = 1, 3 do -- (a waiter woken without a connection retries, at most twice)
-    if self.closed then raise("postgres: the database is closed", "08003") end
-    local idle = self.idle
-    while #idle > 0 do
-      local conn = idle[#idle]
-      idle[#idle] = nil
-      if conn:state() == "idle" then return conn end
-      conn:close()
-      self.open = self.open - 1
-    end
-    if self.open < self.size then
-      self.open = self.open + 1
-      local ok, conn = pcall(open, self)
-      if ok then return conn end
-      self.open = self.open - 1
-      self:handoff(nil) -- a waiter may try in this one's place
-      error(conn, 0)
-    end
-    if not self:room() then self:full() end
-    self.tail = self.tail + 1
-    self.waiting[self.tail] = sched.current()
-    local conn = sched.wait()
-    if conn then return conn end
-  end
-  raise("postgres: no connection could be had", "08001")
-end
-
--- Calls waiting, those that joined a shared read included, are bounded by ?queue=N.
-function Pool:room() return self.tail - self.head + self.flights.joined < self.queue_max end
-function Pool:full()
-  error(errors.Unavailable("postgres: too many calls waiting for a connection (" .. self.queue_max .. ")"), 0)
-end
-
--- Gives conn (or nil: a place in the pool) to the first waiter; true when there was one.
-function Pool:handoff(conn)
-  while self.head < self.tail do
-    self.head = self.head + 1
-    local co = self.waiting[self.head]
-    self.waiting[self.head] = nil
-    if sched.wake(co, conn) then return true end
-  end
-  return false
-end
-
-function Pool:release(conn)
-  if self.closed or conn:state() ~= "idle" then
-    conn:close()
-    self.open = self.open - 1
-    conn = nil
-  end
-  if not self:handoff(conn) and conn then self.idle[#self.idle + 1] = conn end
 end
 
 local Db, Tx = {}, {}
@@ -415,9 +345,7 @@ end
 -- connect(url) -> db (no connection is opened until the first call).
 function M.connect(url)
   local params, size, queue = M.parse(url)
-  local pool = setmetatable({ params = params, size = size, queue_max = queue, idle = {}, open = 0,
-    waiting = {}, head = 0, tail = 0 }, Pool)
-  pool.flights = shared.new(function() return pool:room() end)
+  local pool = pg_pool.new(params, size, queue, raise)
   return setmetatable({ dialect = "postgres", pool = pool, holders = setmetatable({}, { __mode = "k" }) }, Db)
 end
 
