@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 #include <nats/nats.h>
 
+#include "batch.h"
 #include "nats_bus.h"
 #include "nats_url.h"
 #include "node.h"
@@ -194,16 +195,23 @@ static int l_connect(lua_State *L)
     return 1;
 }
 
-/* conn:publish(subject, data[, reply]) -> true, or nil, message. */
+/* conn:publish(subject, data[, reply]) -> true, or nil, message. data: a string, or a batch
+ * (batch.h), published from its buffer and cleared, sent or not. */
 static int l_publish(lua_State *L)
 {
     struct lnats *u = check_conn(L);
     const char *subject = luaL_checkstring(L, 2);
+    struct fdn_batch *q = fdn_batch_test(L, 3);
     size_t len;
-    const char *data = luaL_checklstring(L, 3, &len);
+    const char *data = q ? q->b.data : luaL_checklstring(L, 3, &len);
+    if (q)
+        len = q->b.len;
     const char *reply = luaL_optstring(L, 4, NULL);
     char err[256];
-    if (fdn_nats_publish(u->bus, subject, reply, data, len, err, sizeof err) < 0) {
+    int rc = fdn_nats_publish(u->bus, subject, reply, data, len, err, sizeof err);
+    if (q)
+        fdn_batch_clear(q);
+    if (rc < 0) {
         lua_pushnil(L);
         lua_pushstring(L, err);
         return 2;

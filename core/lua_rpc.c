@@ -414,6 +414,23 @@ static int l_rpc_encode_event(lua_State *L)
     return push_body(L, b);
 }
 
+/* Hands one frame to its handler (rpc.handle) as a link's would go: 1, or 0 when nobody
+ * handles its type. The stack is as it was after. */
+static int hand(lua_State *L, uint64_t link, const struct fdn_frame *f)
+{
+    int top = lua_gettop(L);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key) != LUA_TTABLE) {
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_pop(L, 1);
+    int nargs = door(L, link, f);
+    if (nargs >= 0) /* door left the handlers table below the function: call, then drop it */
+        lua_call(L, nargs, 0);
+    lua_settop(L, top);
+    return nargs >= 0;
+}
+
 /* deliver(link_id, type, flags, req_id, body) -> true | false: a frame that came by another
  * transport, to its handler (rpc.handle) exactly as a link's would go; false when none. */
 static int l_rpc_deliver(lua_State *L)
@@ -431,25 +448,89 @@ static int l_rpc_deliver(lua_State *L)
                           .id = req,
                           .body = (const uint8_t *)body,
                           .body_len = len};
-    int top = lua_gettop(L);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &handlers_key);
-    if (!lua_istable(L, -1)) {
-        lua_settop(L, top);
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    lua_pop(L, 1);
-    int nargs = door(L, link, &f);
-    if (nargs < 0) {
-        lua_settop(L, top);
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    /* door left the handlers table below the function: call, then drop it */
-    lua_call(L, nargs, 0);
-    lua_settop(L, top);
-    lua_pushboolean(L, 1);
+    lua_pushboolean(L, hand(L, link, &f));
     return 1;
+}
+
+/* The frame of data at 1-based pos (frame.h's encoding): its size, or 0 with *why when the rest
+ * of data is not a whole frame. */
+static size_t frame_at(lua_State *L, int data_arg, lua_Integer pos, lua_Integer max_frame,
+                       struct fdn_frame *f, const char **why)
+{
+    size_t len;
+    const uint8_t *data = (const uint8_t *)luaL_checklstring(L, data_arg, &len);
+    luaL_argcheck(L, pos >= 1 && (size_t)pos <= len + 1, data_arg + 1, "out of range");
+    size_t avail = len - (size_t)(pos - 1);
+    int r = fdn_frame_parse(data + pos - 1, avail, max_frame > 0 ? (size_t)max_frame : 0, f);
+    if (r > 0)
+        return (size_t)r;
+    *why = r < 0 ? fdn_frame_strerror(r) : "frame cut short";
+    return 0;
+}
+
+/* frame_at(data, pos, max_frame) -> type, flags, req_id, body, next_pos | nil, why: the frame
+ * at pos of a message of frames (a NATS link's). */
+static int l_rpc_frame_at(lua_State *L)
+{
+    lua_Integer pos = luaL_checkinteger(L, 2), max_frame = luaL_checkinteger(L, 3);
+    struct fdn_frame f;
+    const char *why;
+    size_t size = frame_at(L, 1, pos, max_frame, &f, &why);
+    if (!size)
+        return fail(L, why);
+    lua_pushinteger(L, f.type);
+    lua_pushinteger(L, f.flags);
+    lua_pushinteger(L, (lua_Integer)f.id);
+    lua_pushlstring(L, (const char *)f.body, f.body_len);
+    lua_pushinteger(L, pos + (lua_Integer)size);
+    return 5;
+}
+
+/* deliver_frames(link_id, data, pos, max_frame, links, link [, awaited]) -> frames,
+ * event_bytes [, why]: the frames of data from pos on, each to its handler as deliver's; it
+ * stops when links[link_id] is no longer link (a handler closed it), and at a malformed frame
+ * (why). awaited: the requests link awaits answers to (slot = the id's 16 low bits -> id): an
+ * answer (RES, ERR) to one takes it out. event_bytes: the EVT bodies' bytes. */
+static int l_rpc_deliver_frames(lua_State *L)
+{
+    uint64_t link = check_id(L, 1);
+    lua_Integer pos = luaL_checkinteger(L, 3), max_frame = luaL_checkinteger(L, 4);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    int awaited = lua_istable(L, 7) ? 7 : 0;
+    size_t len;
+    luaL_checklstring(L, 2, &len);
+    lua_Integer frames = 0, event_bytes = 0;
+    const char *why = NULL;
+    while ((size_t)pos <= len) {
+        struct fdn_frame f;
+        size_t size = frame_at(L, 2, pos, max_frame, &f, &why);
+        if (!size)
+            break;
+        pos += (lua_Integer)size;
+        frames++;
+        if (f.type == FDN_FRAME_EVT)
+            event_bytes += (lua_Integer)f.body_len;
+        else if (awaited && (f.type == FDN_FRAME_RES || f.type == FDN_FRAME_ERR)) {
+            lua_Integer slot = f.id & 0xffff;
+            if (lua_rawgeti(L, awaited, slot) == LUA_TNUMBER && lua_tointeger(L, -1) == f.id) {
+                lua_pushnil(L);
+                lua_rawseti(L, awaited, slot);
+            }
+            lua_pop(L, 1);
+        }
+        hand(L, link, &f);
+        lua_rawgeti(L, 5, (lua_Integer)link);
+        int same = lua_rawequal(L, -1, 6);
+        lua_pop(L, 1);
+        if (!same)
+            break;
+    }
+    lua_pushinteger(L, frames);
+    lua_pushinteger(L, event_bytes);
+    if (!why)
+        return 2;
+    lua_pushstring(L, why);
+    return 3;
 }
 
 static const luaL_Reg rpc_funcs[] = {
@@ -457,6 +538,8 @@ static const luaL_Reg rpc_funcs[] = {
     {"encode_value", l_rpc_encode_value},
     {"encode_event", l_rpc_encode_event},
     {"deliver", l_rpc_deliver},
+    {"deliver_frames", l_rpc_deliver_frames},
+    {"frame_at", l_rpc_frame_at},
     {"handle", l_rpc_handle},
     {"request", l_rpc_request},
     {"reply", l_rpc_reply},

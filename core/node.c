@@ -42,6 +42,7 @@ int luaopen_fdn_core_bcrypt(lua_State *L);
 int luaopen_fdn_core_sqlite(lua_State *L);
 int luaopen_fdn_core_http_client(lua_State *L);
 int luaopen_fdn_core_seal(lua_State *L);
+int luaopen_fdn_core_batch(lua_State *L);
 
 struct fdn_node *fdn_node_from_upvalue(lua_State *L)
 {
@@ -410,6 +411,7 @@ int fdn_node_boot(struct fdn_node *n, int argc, char **scripts, const char *mode
     fdn_module_preload(L, n, "fdn.core.nats", "fdn_nats.so", "luaopen_fdn_core_nats",
                        "NATS support", "fdn_nats_shutdown");
     preload(L, n, "fdn.core.seal", luaopen_fdn_core_seal);
+    preload(L, n, "fdn.core.batch", luaopen_fdn_core_batch);
     preload(L, n, "fdn.core.metrics", luaopen_fdn_core_metrics);
 
     lua_pushcfunction(L, traceback_handler);

@@ -10,19 +10,19 @@ local sched = require "fdn.sched"
 
 local M = {}
 
-local pack, unpack, strsub, concat = string.pack, string.unpack, string.sub, table.concat
+local pack, unpack = string.pack, string.unpack
 local pairs, tostring = pairs, tostring
 
 -- A message: kind (1 byte), sender id (32 hex digits), the consumer's link id, then for "c"
 -- (frames from the link's consumer) and "p" (from its provider) the frames a link queued in one
--- loop turn, each its type, flags, request id and length-prefixed body: a message carries a
--- turn's frames, so the server, libnats and the seal work once per turn and peer, not per
--- frame. Other kinds: "C" and "P": the consumer or the provider closed the link; "k" a probe
--- (nothing but its reply subject); "a" the consumer's count of event bytes it has taken (u64):
+-- loop turn, encoded as a TCP link's (core/frame.h), appended in C (fdn.core.batch) and handed
+-- to their handlers in C (rpc.deliver_frames): a message carries a turn's frames, so the
+-- server, libnats and the seal work once per turn and peer, not per frame. Other kinds: "C"
+-- and "P": the consumer or the provider closed the link; "k" a probe (nothing but its reply
+-- subject); "a" the consumer's count of event bytes it has taken (u64):
 -- the provider's backlog toward it is what it sent less that, as a TCP link's queue.
 local HEAD = ">c1c32I4"
-local FRAME = ">BBI4s4"
-local HEAD_LEN, FRAME_LEN = 37, 10
+local HEAD_LEN, FRAME_HEADER = 37, 10
 local BATCH = 64 * 1024 -- a link's queued frames go out at once past this many bytes
 local SWEEP_MS = 100 -- how often silent peers are looked for, and links awaiting answers probed
 local PROBED = { [3] = true, [1] = true, [6] = true } -- REQ, HELLO, SUB: sent with a reply subject
@@ -30,6 +30,10 @@ local LOG_MS = 10000 -- a refused message is logged at most this often
 local FORGET_MS = 60000 -- a node not heard for so long leaves the table of those heard
 local MAX_INBOUND = 4096 -- links consumers opened to us, at most (more HELLOs are ignored)
 local ACK = ">c1c32I4I8"
+-- The requests a link awaits answers to, by their id's 16 low bits (remote.lua's slot: small,
+-- dense, reused): an array. Keyed by the whole id, which grows by 65536 per call, the table was
+-- rehashed all the time (a microsecond or more per call).
+local SLOT_MASK = 0xffff
 local SLOW = 8 * 1024 * 1024 -- event bytes a consumer has not taken: past it, it is dropped (as TCP)
 
 -- The subjects' prefix of a partition: its key hashed (FNV-1a 64), so any key makes a subject.
@@ -47,12 +51,15 @@ end
 function M.new(info)
   local core_link, core_rpc = require "fdn.core.link", require "fdn.core.rpc"
   local core = require "fdn.core.node"
+  local new_batch = require("fdn.core.batch").new
+  local deliver_frames, frame_at = core_rpc.deliver_frames, core_rpc.frame_at
   local T = { me = info.id, prefix = M.prefix(info.key), heard = {} }
   local TY = core_link.TYPES
   local now = core.now
   local sealer = info.secret and require("fdn.core.seal").new() or nil
   T.sealed = sealer ~= nil
-  local max_body = info.max_frame - 6
+  local max_frame = info.max_frame
+  local max_body = max_frame - 6
   local ping_timeout = info.ping_timeout
   local me, heard = T.me, T.heard
   local mine = T.prefix .. ".node." .. me
@@ -78,15 +85,22 @@ function M.new(info)
   end
 
   -- Publishes msg on subject (with reply, a subject), sealed with a secret: true | nil, err.
-  function T.publish(subject, msg, reply)
-    if not connected then return nil, "gone" end
-    if sealer then msg = sealer:seal(subject, msg) end
+  -- msg: a string, or a batch of size bytes (cleared, sent or not).
+  function T.publish(subject, msg, reply, size)
+    if not connected then
+      if size then msg:clear() end
+      return nil, "gone"
+    end
+    if sealer then
+      msg = sealer:seal(subject, size and msg:take() or msg)
+      size = nil
+    end
     local ok, err = conn:publish(subject, msg, reply)
     if not ok then
       if tostring(err):lower():find("payload", 1, true) then return nil, "too large" end
       return nil, "gone"
     end
-    stats.bytes_out = stats.bytes_out + #msg
+    stats.bytes_out = stats.bytes_out + (size or #msg)
     return true
   end
 
@@ -113,18 +127,15 @@ function M.new(info)
   -- (a timer of 0 ms), or at once when a link's queue is full or about to close.
   local queued, spare, nqueued = {}, {}, 0
 
-  -- Publishes l's queued frames as one message (its head is the queue's first entry, made
-  -- with the link): true | nil, err.
+  -- Publishes l's queued frames as one message (its batch opens with the link's head):
+  -- true | nil, err.
   local function send_queued(l)
-    local n = l.qn
+    local n = l.qbytes
     if n == 0 then return true end
-    local q = l.queue
-    local msg = concat(q, "", 1, n + 1)
-    for i = 2, n + 1 do q[i] = nil end
-    l.qn, l.qbytes = 0, 0
+    l.qbytes = 0
     local reply = l.probed and gone_prefix .. l.lid or nil
     l.probed = false
-    return T.publish(l.subject, msg, reply)
+    return T.publish(l.subject, l.batch, reply, HEAD_LEN + n)
   end
 
   local function send_all()
@@ -163,8 +174,9 @@ function M.new(info)
       if t - last > ping_timeout then
         down(lid, "ping timeout")
       elseif l.reqs and next(l.reqs) then -- answers awaited: is the peer still on the server?
-        for rid, at in pairs(l.reqs) do
-          if t - at > forget_after then l.reqs[rid] = nil end
+        local reqs, at = l.reqs, l.req_at
+        for slot in pairs(reqs) do
+          if t - at[slot] > forget_after then reqs[slot] = nil end
         end
         T.publish(l.subject, pack(HEAD, "k", me, l.clid), gone_prefix .. lid)
       end
@@ -189,15 +201,15 @@ function M.new(info)
     next_lid = next_lid + 1
     local lid = next_lid
     links[lid] = { lid = lid, peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
-      ready = out, reqs = out and {} or nil, sent = 0, acked = 0, got = 0, qn = 0, qbytes = 0,
-      queue = { pack(HEAD, out and "c" or "p", me, clid or lid) } }
+      ready = out, reqs = out and {} or nil, req_at = out and {} or nil, sent = 0, acked = 0, got = 0,
+      qbytes = 0, batch = new_batch(pack(HEAD, out and "c" or "p", me, clid or lid)) }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
     return lid
   end
 
   -- A message on our own subject.
-  local on_frame
+  local on_first
   local function on_message(data, who)
     if #data < HEAD_LEN then
       stats.protocol_errors = stats.protocol_errors + 1
@@ -227,58 +239,62 @@ function M.new(info)
       stats.protocol_errors = stats.protocol_errors + 1
       return
     end
-    local pos, size = HEAD_LEN + 1, #data
-    while pos <= size do
-      if size - pos + 1 < FRAME_LEN then
-        stats.protocol_errors = stats.protocol_errors + 1
-        return
-      end
-      local ftype, flags, rid, n = unpack(">BBI4I4", data, pos)
-      if ftype < 1 or ftype > TY.PEERS or n > max_body or n > size - pos + 1 - FRAME_LEN then
-        stats.protocol_errors = stats.protocol_errors + 1
-        return
-      end
-      local body = strsub(data, pos + FRAME_LEN, pos + FRAME_LEN + n - 1)
-      pos = pos + FRAME_LEN + n
-      if not on_frame(kind, from, clid, ftype, flags, rid, body) then return end
-    end
-  end
-
-  -- One frame of a message: false when the rest of the message is to be dropped (its link is
-  -- not there).
-  on_frame = function(kind, from, clid, ftype, flags, rid, body)
-    local lid
-    if kind == "c" then -- from a node that consumes from us: our inbound link for it
-      lid = inbound[from]
-      local l = links[lid]
-      if not l or l.clid ~= clid then
-        if ftype ~= TY.HELLO then return false end -- a frame of a link that is gone
-        if l then down(lid, "replaced") end
-        if ninbound >= MAX_INBOUND then return false end
-        ninbound = ninbound + 1
-        lid = new_link(from, false, clid)
-        inbound[from] = lid
-        stats.accepted = stats.accepted + 1
-        node.cluster.on_link(lid, "accept")
-      elseif not l.ready and ftype ~= TY.HELLO then
-        return true
-      end
-    else -- from a node we consume from: our outbound link
-      lid = clid
-      local l = links[lid]
-      if not l or not l.out or l.peer ~= from then return false end
-      if ftype == TY.RES or ftype == TY.ERR then
-        l.reqs[rid] = nil
-      elseif ftype == TY.EVT then -- the count of event bytes taken, told once a loop turn
-        l.got = l.got + #body
+    if kind == "p" then -- from a node we consume from: on our outbound link
+      local l = links[clid]
+      if not l or not l.out or l.peer ~= from then return end
+      local n, evt, bad = deliver_frames(clid, data, HEAD_LEN + 1, max_frame, links, l, l.reqs)
+      stats.frames_in = stats.frames_in + n
+      if bad then stats.protocol_errors = stats.protocol_errors + 1 end
+      if evt > 0 then -- the count of event bytes taken, told once a loop turn
+        l.got = l.got + evt
         if not l.acking then
           l.acking = true
           node.timer(0, function()
             l.acking = false
-            if links[lid] == l then T.publish(l.subject, pack(ACK, "a", me, l.clid, l.got)) end
+            if links[clid] == l then T.publish(l.subject, pack(ACK, "a", me, l.clid, l.got)) end
           end)
         end
       end
+      return
+    end
+    -- from a node that consumes from us: on our inbound link for it
+    lid = inbound[from]
+    local l = links[lid]
+    if l and l.clid == clid and l.ready then
+      local n, _, bad = deliver_frames(lid, data, HEAD_LEN + 1, max_frame, links, l)
+      stats.frames_in = stats.frames_in + n
+      if bad then stats.protocol_errors = stats.protocol_errors + 1 end
+      return
+    end
+    -- a link's first message (its HELLO), or one for a link that is gone: frame by frame
+    local pos = HEAD_LEN + 1
+    while pos <= #data do
+      local ftype, flags, rid, body, after = frame_at(data, pos, max_frame)
+      if not ftype then
+        stats.protocol_errors = stats.protocol_errors + 1
+        return
+      end
+      pos = after
+      if not on_first(from, clid, ftype, flags, rid, body) then return end
+    end
+  end
+
+  -- One frame of a message from a consumer whose link is new or not ready: false when the
+  -- rest of the message is to be dropped (its link is not there).
+  on_first = function(from, clid, ftype, flags, rid, body)
+    local lid = inbound[from]
+    local l = links[lid]
+    if not l or l.clid ~= clid then
+      if ftype ~= TY.HELLO then return false end -- a frame of a link that is gone
+      if l then down(lid, "replaced") end
+      if ninbound >= MAX_INBOUND then return false end
+      ninbound = ninbound + 1
+      lid = new_link(from, false, clid)
+      inbound[from] = lid
+      stats.accepted = stats.accepted + 1
+      node.cluster.on_link(lid, "accept")
+    elseif not l.ready and ftype ~= TY.HELLO then
+      return true
     end
     stats.frames_in = stats.frames_in + 1
     core_rpc.deliver(lid, ftype, flags, rid, body)
@@ -379,22 +395,25 @@ function M.new(info)
       end
       l.sent = l.sent + #body
     end
-    local frame = pack(FRAME, ftype, flags, rid, body)
     if l.out and PROBED[ftype] then l.probed = true end
-    if ftype == TY.REQ and l.out then l.reqs[rid] = now() end
-    stats.frames_out = stats.frames_out + 1
-    if l.qbytes + #frame > BATCH then
-      send_queued(l)
-      if #frame > BATCH then -- alone, at once: a frame the server refuses is refused here
-        l.queue[2], l.qn, l.qbytes = frame, 1, #frame
-        local ok, err = send_queued(l)
-        if not ok then return nil, err, #body end -- ("too large": over the server's max_payload)
-        return true
-      end
+    if ftype == TY.REQ and l.out then
+      local slot = rid & SLOT_MASK
+      l.reqs[slot], l.req_at[slot] = rid, now()
     end
-    local n = l.qn + 1
-    l.queue[n + 1], l.qn, l.qbytes = frame, n, l.qbytes + #frame
-    if n == 1 then
+    stats.frames_out = stats.frames_out + 1
+    local size = FRAME_HEADER + #body
+    local first = l.qbytes == 0
+    if l.qbytes + size > BATCH and not first then
+      send_queued(l)
+      first = true
+    end
+    l.qbytes = l.batch:frame(ftype, flags, rid, body)
+    if size > BATCH then -- alone, at once: a frame the server refuses is refused here
+      local ok, err = send_queued(l)
+      if not ok then return nil, err, #body end -- ("too large": over the server's max_payload)
+      return true
+    end
+    if first then
       nqueued = nqueued + 1
       queued[nqueued] = l
       if nqueued == 1 then node.timer(0, send_all) end

@@ -119,13 +119,13 @@ def _():
 
 def forge(client, prefix, target, key, item):
     """A HELLO then a REQ (create item on `items`) to target, as nats_link frames them (a
-    message of one frame each), in plain text: from a sender id made up here."""
+    message of one frame each, encoded as on a TCP link), in plain text: from a sender id made up here."""
     me = b"e" * 32
     subject = "%s.node.%s" % (prefix, target)
     hello = json.dumps({"v": 1, "node": me.decode(), "name": "evil", "key": key, "port": 0}).encode()
-    client.pub(subject, struct.pack(">c32sIBBII", b"c", me, 7, 1, 0, 0, len(hello)) + hello)
+    client.pub(subject, struct.pack(">c32sIIBBI", b"c", me, 7, len(hello) + 6, 1, 0, 0) + hello)
     req = json.dumps(["items", "create", None, item, {}]).encode()
-    client.pub(subject, struct.pack(">c32sIBBII", b"c", me, 7, 3, 0, 1, len(req)) + req)
+    client.pub(subject, struct.pack(">c32sIIBBI", b"c", me, 7, len(req) + 6, 3, 0, 1) + req)
 
 
 def sniff_while(fn, seconds=2.0):
