@@ -63,6 +63,22 @@ def sees(n, path):
     return s == 200
 
 
+def openssl_kib(pid):
+    """KiB of libcrypto's and libssl's read-only file pages the process maps (its smaps)."""
+    total, lib = 0, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                lib = len(head) >= 6 and ("/libcrypto.so" in head[5] or "/libssl.so" in head[5]) \
+                    and "w" not in head[1]
+            elif lib and head[0] == "Rss:":
+                total += int(head[1])
+            elif lib and head[0] == "Anonymous:":
+                total -= int(head[1])  # (relocated constants: written at load, kept)
+    return total
+
+
 @case("two nodes find each other and call each other's services through NATS alone")
 def _():
     global a, b
@@ -76,6 +92,9 @@ def _():
     tcp, udp = sockets(a.proc.pid)
     eq(tcp, [a.port], "a listens on its HTTP port only (no RPC listener)")
     eq(udp, [], "a has no UDP socket (no multicast beacon)")
+    kib = openssl_kib(a.proc.pid)
+    check(kib < 512, "a maps few of the OpenSSL pages libnats' start touched (nats://: some 3 MiB)", kib)
+
 
 
 @case("fdnode ls and fdnode call with --nats")
