@@ -224,6 +224,7 @@ int fdn_nats_new(struct event_base *base, const struct fdn_nats_opts *o,
         if (s != NATS_OK)
             return fail(s, "nats_Open", err, errlen);
         lib_open = 1;
+        fdn_nats_trim();
     }
     struct fdn_nats *c = xcalloc(1, sizeof *c);
     c->base = base;

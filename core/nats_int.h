@@ -94,4 +94,8 @@ natsStatus fdn_nats_ev_read(void *user, bool add);
 natsStatus fdn_nats_ev_write(void *user, bool add);
 natsStatus fdn_nats_ev_detach(void *user);
 
+/* Unmaps the OpenSSL pages libnats' start-up touched (read-only ones: they come back from the
+ * file if read again). */
+void fdn_nats_trim(void);
+
 #endif

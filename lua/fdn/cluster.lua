@@ -34,6 +34,10 @@ function M.new(node)
     MAX_PEERS = 1024,
     MAX_WAITING = 256,
     WAIT_MS = 2000,
+    -- Every node hears every beacon, and links go by node id, not address (NATS): no gossip
+    -- between nodes (N members' list to each of N consumers: N² entries per node when N start
+    -- at once), and a node that links to us is linked back at once, whatever port it gave.
+    HEARD_BY_ALL = false,
   }
   local now = node.now
   local waiting = {} -- hints that found no slot, oldest first: { id, host, port, boot, via, since }
@@ -125,7 +129,7 @@ function M.new(node)
         return p
       end
     end
-    if type(port) ~= "number" or port <= 0 or port > 65535 then return end
+    if not C.HEARD_BY_ALL and (type(port) ~= "number" or port <= 0 or port > 65535) then return end
     -- beacons and gossip are cheap to forge and share the connecting slots; a
     -- node that reached us (its HELLO) or a seed we were given always gets one
     local vouched = via == "hello" or via == "seed"
@@ -201,6 +205,7 @@ function M.new(node)
     end
   end
   local function announce(p)
+    if C.HEARD_BY_ALL then return end -- (they heard its beacon, as we did)
     news = news or setmetatable({}, array_mt)
     news[#news + 1] = gossip_entry(p)
     if not news_timer then news_timer = node.timer(NEWS_MS, send_news) end
@@ -240,7 +245,7 @@ function M.new(node)
       send(c, T.HELLO, 0, hello_body())
       send(c, T.SERVICES, 0, node.serve.table_body())
       -- the members we know: a CLI client that joined through us (--seeds) meets them too
-      send(c, T.PEERS, 0, gossip_body())
+      if h.client or not C.HEARD_BY_ALL then send(c, T.PEERS, 0, gossip_body()) end
       if not h.client then
         -- the HELLO is a discovery hint too: consume from the node that consumes from us
         local info = link.info(c.link)

@@ -1,8 +1,11 @@
 -- nats_discovery.lua: the NATS transport's discovery (--nats): fdn.core.discovery's interface,
 -- with the beacon published on the partition's subject (prefix.beacon) instead of multicast: at
--- start (at once, then after 0.1, 0.3 and 0.7 s), every second, and at once when the services
--- change. Every node hears every beacon; a beacon also says its sender is alive (nats_link's
--- links are up while their peer is heard). A client (fdnode ls, call) beacons too, flagged: it
+-- start, every second, and at once when the services change. Every node hears every beacon; a
+-- beacon also says its sender is alive (nats_link's links are up while their peer is heard).
+-- One beacon at start is enough: the nodes already there hear it and link to us, and we link
+-- back to each as its HELLO comes (cluster.HEARD_BY_ALL; no gossip between nodes either), so
+-- N nodes starting at once cost N beacons heard by N, not 4 N (a node that subscribed after
+-- our beacon is heard by us when it beacons). A client (fdnode ls, call) beacons too, flagged: it
 -- is heard, never connected to. The every-second beacons go out on whole seconds of the clock,
 -- so that a node hears its peers' beacons in one burst a second, not one wake-up each; and a
 -- beacon that says nothing new (same boot, version and flags) reaches the cluster's Lua at
@@ -17,7 +20,6 @@ local BEACON_LEN = 45
 local LEAVING, CLIENT = 1, 2
 local EVERY_MS = 1000
 local REFRESH_MS = 4000
-local FIRST = { 100, 300, 700 }
 
 -- new(T): T is nats_link's transport (after T.attach(node)).
 function M.new(T)
@@ -73,13 +75,13 @@ function M.new(T)
     -- every peer is behind the one server: a cap per host would be a cap on the cluster (the
     -- beacons a stranger could forge are the secret's to refuse, not this cap's)
     node.cluster.MAX_CONNECTING_PER_HOST = node.cluster.MAX_CONNECTING
+    node.cluster.HEARD_BY_ALL = true
     boot, version = o.boot or math.random(1, 0x7fffffff), o.version or 0
     flags = (o.send == false) and CLIENT or 0
     local sub, err = T.subscribe(subject, on_beacon)
     if not sub then return nil, err end
     D.sub, started = sub, true
     beacon()
-    for _, ms in ipairs(FIRST) do timers[#timers + 1] = node.timer(ms, beacon) end
     -- every second, on the second; the nodes nats_link forgot are forgotten here too
     local tick
     tick = function()

@@ -63,6 +63,22 @@ def sees(n, path):
     return s == 200
 
 
+def openssl_kib(pid):
+    """KiB of libcrypto's and libssl's read-only file pages the process maps (its smaps)."""
+    total, lib = 0, False
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and len(head) >= 5 and ":" in head[3]:
+                lib = len(head) >= 6 and ("/libcrypto.so" in head[5] or "/libssl.so" in head[5]) \
+                    and "w" not in head[1]
+            elif lib and head[0] == "Rss:":
+                total += int(head[1])
+            elif lib and head[0] == "Anonymous:":
+                total -= int(head[1])  # (relocated constants: written at load, kept)
+    return total
+
+
 @case("two nodes find each other and call each other's services through NATS alone")
 def _():
     global a, b
@@ -76,6 +92,9 @@ def _():
     tcp, udp = sockets(a.proc.pid)
     eq(tcp, [a.port], "a listens on its HTTP port only (no RPC listener)")
     eq(udp, [], "a has no UDP socket (no multicast beacon)")
+    kib = openssl_kib(a.proc.pid)
+    check(kib < 512, "a maps few of the OpenSSL pages libnats' start touched (nats://: some 3 MiB)", kib)
+
 
 
 @case("fdnode ls and fdnode call with --nats")
@@ -144,10 +163,15 @@ def items_named(n, name):
     return len(r) if s == 200 else None
 
 
-def prefix_of(got):
-    """The partition's subject prefix, from the beacons' subject seen."""
-    beacon = next(s for s, _ in got if s.endswith(".beacon"))
-    return beacon[:-len(".beacon")]
+def prefix_of(got, key):
+    """The partition's subject prefix (its key's FNV-1a 64, as nats_link names it), checked
+    against the beacons seen: other tests' partitions beacon on the same server."""
+    h = 14695981039346656037
+    for b in key.encode():
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    prefix = "fdn.%016x" % h
+    check(any(s == prefix + ".beacon" for s, _ in got), "the spy saw the partition's beacons")
+    return prefix
 
 
 @case("without --secret (the control): a plain NATS client reads the calls and its forged call runs")
@@ -157,7 +181,7 @@ def _():
     check(wait_until(lambda: finds(c, "items"), 5), "plain-c reaches plain-p's items")
     got = sniff_while(lambda: c.request("POST", "/items", {"name": "MARKER-PLAIN"}))
     check(any(b"MARKER-PLAIN" in d for _, d in got), "the spy read the call's data", len(got))
-    prefix = prefix_of(got)
+    prefix = prefix_of(got, "plain")
     target = json.loads(run_fdnode("ls", "--json", *NATS, "--key", "plain", timeout=20)[1])
     pid = next(n["id"] for n in target if n["name"] == "plain-p")
     spy = RawClient(server.port)
@@ -178,7 +202,7 @@ def _():
     check(len(ours) > 3, "the spy saw the cluster's messages", len(ours))
     readable = [s for s, d in ours if b"MARKER" in d or b"items" in d or b"sec-p" in d]
     eq(readable, [], "none of them shows the data, the service names or the node names")
-    prefix = prefix_of(got)
+    prefix = prefix_of(got, "default")
     nodes = json.loads(run_fdnode("ls", "--json", *NATS, *secret, timeout=20)[1])
     pid = next(n["id"] for n in nodes if n["name"] == "sec-p")
     spy = RawClient(server.port)

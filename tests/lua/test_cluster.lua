@@ -200,6 +200,28 @@ t.eq(L2.sent(T.ERR, cons)[1].flags, L2.FLAGS.NOT_RUN, "a request now is refused 
 L2.frame(cons, T.BYE, "")
 t.check(left, "done once the consumer acknowledged")
 
+-- HEARD_BY_ALL (NATS: every node hears every beacon, links go by id): a node that links to us
+-- is linked back at once whatever its port, nodes get no member list, and no news of members
+local hn, HL, hclock = fake.node { app = require("fdn.app").new(), id = "H" }
+hn.cluster.HEARD_BY_ALL = true
+local hp = fake.provider(hn, HL, "P1", {})
+HL.clear()
+local nc = HL.new_id()
+hn.cluster.on_link(nc, "accept")
+HL.frame(nc, T.HELLO, { v = 1, node = "N1", name = "N1", key = "k", port = 0, boot = 4 })
+local hout = {}
+for _, f in ipairs(HL.frames) do hout[#hout + 1] = f.type end
+t.eq(hout, { T.HELLO, T.SERVICES }, "HEARD_BY_ALL: a node consumer gets HELLO and SERVICES, no PEERS")
+t.eq(hn.cluster.peers.N1 and hn.cluster.peers.N1.via, "hello", "and is linked back, though its port is 0")
+local hc = fake.consumer(hn, HL, "cli")
+t.eq(#HL.sent(T.PEERS, hc), 1, "a client still gets the members we know")
+local n1 = hn.cluster.peers.N1
+hn.cluster.on_link(n1.link, "up")
+HL.frame(n1.link, T.HELLO, { v = 1, node = "N1", name = "N1", key = "k", port = 0, boot = 4 })
+HL.frame(n1.link, T.SERVICES, { version = 1, services = setmetatable({}, json.array_mt) })
+hclock.advance(200)
+t.eq({ n1.state, #HL.sent(T.PEERS, nc), hp.state }, { "up", 0, "up" }, "a new member is no news to consumers")
+
 -- two nodes in one Lua state, each its own context, linked by wired fakes
 local sched = require "fdn.sched"
 local app_a, app_b = require("fdn.app").new(), require("fdn.app").new()
