@@ -220,10 +220,14 @@ function M.new(node)
   end
 
   -- A node we consume from that consumes from us has two links with us, one opened by each: told
-  -- so, C keeps one liveness for both and pings one of them (link.h: Pairs). The lower node id
-  -- pings, the other answers. (A transport without pairs, NATS, has no pair function.)
+  -- so, C keeps one liveness for both and pings one of them (link.h: Pairs). One node of the two
+  -- pings, the other answers: the lower id, or the higher one when the ids' last bytes add up to
+  -- an odd number (both sides agree; each node then leads about half of its pairs). A transport
+  -- without pairs (NATS) has no pair function.
   local function pair(out_lid, in_lid, id)
-    if link.pair and out_lid and in_lid then link.pair(out_lid, in_lid, me.id < id) end
+    if not (link.pair and out_lid and in_lid) then return end
+    local flip = (me.id:byte(-1) + id:byte(-1)) % 2 == 1
+    link.pair(out_lid, in_lid, (me.id < id) ~= flip)
   end
 
   local function on_hello(c, body)
