@@ -219,11 +219,9 @@ function M.new(node)
     end
   end
 
-  -- A node we consume from that consumes from us has two links with us, one opened by each: told
-  -- so, C keeps one liveness for both and pings one of them (link.h: Pairs). One node of the two
-  -- pings, the other answers: the lower id, or the higher one when the ids' last bytes add up to
-  -- an odd number (both sides agree; each node then leads about half of its pairs). A transport
-  -- without pairs (NATS) has no pair function.
+  -- Our two links with a node (one opened by each) share one liveness in C (link.h: Pairs). The
+  -- lower id pings, or the higher when the ids' last bytes add up odd: both sides agree, and each
+  -- node leads about half of its pairs. NATS links have no pair function.
   local function pair(out_lid, in_lid, id)
     if not (link.pair and out_lid and in_lid) then return end
     local flip = (me.id:byte(-1) + id:byte(-1)) % 2 == 1
