@@ -2,14 +2,14 @@
  * + copied body), the connect, handshake and ping deadlines on one periodic sweep, the bounds on
  * pending output, closing (with a flush), and, with a secret, TLS between the socket's buffers
  * and the frames (tls.h). Frames in are link_in.c's; the id -> link map is link_map.c's; the
- * listener and outbound connects are link_open.c's. */
+ * listener and outbound connects are link_open.c's; the sweep (deadlines, pings) and pairs are
+ * link_live.c's. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <event2/listener.h>
 #include <lua.h>
@@ -103,9 +103,10 @@ static void dirty_remove(struct fdn_links *ls, struct link *l)
     ls->ndirty--;
 }
 
-static void link_free(struct link *l)
+void fdn_link_free(struct link *l)
 {
     struct fdn_links *ls = l->ls;
+    fdn_link_unpair(l);
     dirty_remove(ls, l);
     if (l->mapped)
         fdn_link_map_del(ls, l);
@@ -178,7 +179,7 @@ void fdn_link_fail(struct link *l, int reason, const char *detail)
             snprintf(d->detail, sizeof d->detail, "%s", detail);
         event_active(ls->deferred, EV_TIMEOUT, 0);
     }
-    link_free(l);
+    fdn_link_free(l);
 }
 
 /* Runs the dispatch (or, with call, the fast door) begun by the caller; -1 when the links
@@ -343,7 +344,7 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (l->state == S_FLUSHING || l->state == S_LINGER)
-        link_free(l);
+        fdn_link_free(l);
     else if (l->state == S_CONNECTING)
         fdn_link_fail(l, FDN_LINK_R_CONNECT, detail);
     else if (l->tls && !fdn_tls_conn_established(l->tls)) /* the other end refused us */
@@ -352,75 +353,6 @@ static void link_event_cb(struct bufferevent *bev, short what, void *arg)
         fdn_link_fail(l, FDN_LINK_R_EOF, NULL);
     else
         fdn_link_fail(l, FDN_LINK_R_ERROR, detail);
-}
-
-/* The sweep: deadlines, pings, and a paused listener. */
-static void tick_one(struct fdn_links *ls, struct link *l, int64_t now)
-{
-    if (l->heard) {
-        l->last_heard = now;
-        l->heard = 0;
-    }
-    if (l->sent) {
-        l->last_sent = now;
-        l->sent = 0;
-    }
-    if (l->state == S_CONNECTING) {
-        if (now >= l->deadline)
-            fdn_link_fail(l, FDN_LINK_R_CONNECT_TIMEOUT, NULL);
-    } else if (l->state != S_OPEN) {
-        if (now >= l->deadline)
-            link_free(l);
-    } else if (!l->ready && now >= l->deadline) {
-        fdn_link_fail(l, FDN_LINK_R_HANDSHAKE_TIMEOUT, NULL);
-    } else if (now - l->last_heard >= ls->ping_timeout) {
-        fdn_link_fail(l, FDN_LINK_R_PING_TIMEOUT, NULL);
-    } else if (now - l->last_sent >= ls->ping_interval) {
-        ls->st.pings_sent++;
-        if (fdn_link_queue(l, FDN_FRAME_PING, 0, ++l->ping_id, NULL, 0) == 0) {
-            l->last_sent = now;
-            l->sent = 0;
-        }
-    }
-}
-
-/* The sweep runs at wall-clock multiples of tick_ms, on every node alike: the pings and pongs
- * of all of a node's links then come in a few bursts a second, each one wake-up, instead of one
- * wake-up per link spread over the second (at 100 nodes, 200 links each: ~400 wake-ups/s). */
-static void arm_tick(struct fdn_links *ls)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    int wait = ls->tick_ms - (int)(wall % ls->tick_ms);
-    if (wait < ls->tick_ms / 4) /* woken a little early (a coarse clock): the next one */
-        wait += ls->tick_ms;
-    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
-    event_add(ls->tick, &tv);
-}
-
-static void links_tick_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct fdn_links *ls = arg;
-    (void)fd;
-    (void)what;
-    arm_tick(ls);
-    int64_t now = fdn_now_ms();
-    /* the reactor itself stalled (a long Lua handler): what peers sent meanwhile is still
-     * unread, so their silence proves nothing; count it from now */
-    int stalled = now - ls->last_tick > ls->ping_timeout / 2;
-    ls->last_tick = now;
-    if (ls->accept_resume && now >= ls->accept_resume) {
-        ls->accept_resume = 0;
-        if (ls->listener)
-            evconnlistener_enable(ls->listener);
-    }
-    for (struct link *l = ls->all, *next; l; l = next) {
-        next = l->next; /* nothing here calls Lua: only l can go */
-        if (stalled)
-            l->heard = 1;
-        tick_one(ls, l, now);
-    }
 }
 
 /* --- the rest of the API --------------------------------------------------------------- */
@@ -443,6 +375,7 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
     fdn_debug("link %llu (%s port %d): closed%s%s", (unsigned long long)id, l->ip, l->port,
               reason ? ": " : "", reason ? reason : "");
     fdn_link_map_del(ls, l);
+    fdn_link_unpair(l);
     if (l->tls) {
         /* what is queued goes, then a close_notify; before the handshake is over nothing can */
         if (flush && fdn_tls_conn_established(l->tls) &&
@@ -455,7 +388,7 @@ int fdn_links_close(struct fdn_links *ls, uint64_t id, const char *reason, int f
     dirty_remove(ls, l);
     size_t pending = evbuffer_get_length(bufferevent_get_output(l->bev));
     if (!flush || (l->state == S_CONNECTING && pending == 0)) {
-        link_free(l);
+        fdn_link_free(l);
         return 0;
     }
     int connecting = l->state == S_CONNECTING;
@@ -546,14 +479,14 @@ struct fdn_links *fdn_links_new(struct fdn_node *n)
     if (tick < 5)
         tick = 5;
     ls->tick_ms = tick;
-    ls->tick = evtimer_new(n->base, links_tick_cb, ls);
+    ls->tick = evtimer_new(n->base, fdn_links_tick_cb, ls);
     ls->deferred = event_new(n->base, -1, 0, links_deferred_cb, ls);
     ls->flush = event_new(n->base, -1, 0, links_flush_cb, ls);
     if (!ls->tick || !ls->deferred || !ls->flush) {
         fdn_error("link: out of memory creating timers");
         abort();
     }
-    arm_tick(ls);
+    fdn_links_arm_tick(ls);
     ls->last_tick = fdn_now_ms();
     return ls;
 }
@@ -566,7 +499,7 @@ void fdn_links_free(struct fdn_links *ls)
     while (ls->all) {
         if (ls->all->mapped)
             fdn_link_map_del(ls, ls->all);
-        link_free(ls->all);
+        fdn_link_free(ls->all);
     }
     event_free(ls->tick);
     event_free(ls->deferred);

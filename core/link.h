@@ -50,7 +50,25 @@ struct fdn_links;
  * the HELLO that completes the handshake. A link sends PING when it sent nothing for 1 s
  * (or ping_timeout/3 when shorter), answers PING with PONG, and is lost when it heard
  * nothing for cfg.ping_timeout_ms; a reactor stall longer than half of it (a long Lua
- * handler) restarts every link's count of silence. Limits from the node's configuration (their
+ * handler) restarts every link's count of silence.
+ *
+ * Pairs (fdn_links_pair): two nodes have two links, one opened by each, and Lua tells C which
+ * two go to the same peer. The pair then has one liveness, as the peer process has: hearing
+ * either link keeps both alive, and both are lost ("ping timeout") when neither heard anything
+ * for the ping timeout, so a hung peer is lost as soon as before (its last frame at most a ping
+ * interval and a sweep before the hang, then the timeout, then at most a sweep: 3.25 s after
+ * the hang at most with the defaults). Only one PING goes per pair when neither link sent
+ * anything for the interval, on the link heard from less recently (so both are exercised in
+ * turn): half the pings and pongs of two unpaired links. Which side pings is told too (lead,
+ * from the node ids): the other waits a sweep longer, and the leader's PING, answered, keeps it
+ * from ever pinging while the leader is there (unpaired links, whose sweeps line up on the
+ * clock, both ping in the same sweep now and then). A link that alone goes mute (the other
+ * keeps the pair alive) is lost when a PING on it stays unanswered for the ping timeout; an
+ * idle link is pinged in turn, and one not heard for the whole timeout while its mate is busy
+ * is pinged anyway, so such a link goes within two timeouts and a few sweeps. A mate still
+ * connecting or shaking hands does not count, and a link closed or lost leaves its pair.
+ *
+ * Limits from the node's configuration (their
  * defaults are in main.c's option table): cfg.max_frame bounds a frame's length field both
  * ways; cfg.max_pending bounds the output queued on a link. */
 
@@ -121,6 +139,11 @@ int fdn_links_send(struct fdn_links *ls, uint64_t id, int type, int flags, uint3
 
 /* Ends the handshake deadline: any frame type is accepted from now on. 0 or FDN_LINK_EGONE. */
 int fdn_links_ready(struct fdn_links *ls, uint64_t id);
+
+/* Says a and b (two links' ids, in any state) go to the same peer: they share one liveness
+ * (see Pairs above); lead: this side pings the pair, its peer must be told the opposite. Pairing
+ * a link again replaces its pair. 0, FDN_LINK_EGONE, or FDN_LINK_EINVAL (a == b). */
+int fdn_links_pair(struct fdn_links *ls, uint64_t a, uint64_t b, int lead);
 
 /* Closes a link (no "down" follows). flush: send what is queued first (bounded by a 2 s
  * deadline), then close; the id is unknown at once either way. 0 or FDN_LINK_EGONE. */

@@ -40,9 +40,12 @@ struct link {
     uint64_t id;
     int state, port;
     unsigned inbound : 1, ready : 1, mapped : 1, heard : 1, sent : 1, dirty : 1;
+    unsigned lead : 1; /* paired: this side pings the pair first (fdn_links_pair) */
+    struct link *mate; /* the other link to the same peer (fdn_links_pair), or NULL */
     struct link *dirty_prev, *dirty_next; /* on the links' dirty list while dirty */
     int64_t deadline;                     /* connect, handshake (until ready) or flush, in ms */
     int64_t last_heard, last_sent;
+    int64_t ping_wait; /* when the oldest ping still unanswered (nothing heard since) went; 0 */
     uint32_t ping_id;
     char ip[FDN_ADDR_STRLEN];
 };
@@ -113,10 +116,21 @@ int fdn_link_move_out(struct link *l);
  * links were freed from inside it. */
 int fdn_links_run_dispatch(struct fdn_links *ls, int nargs, int call);
 
+/* Frees l at once (no "down"): off the map, the lists and its pair. */
+void fdn_link_free(struct link *l);
+
 /* A new link on fd (inbound: accepted), mapped, its bufferevent set up. */
 struct link *fdn_link_new(struct fdn_links *ls, evutil_socket_t fd, int inbound);
 /* Dispatches a link event ("accept", "up") to Lua; -1 when the links were freed in it. */
 int fdn_links_event(struct fdn_links *ls, uint64_t id, const char *what, const char *s, int i);
+
+/* --- link_live.c ------------------------------------------------------------------------- */
+
+/* The sweep's timer callback, and its arming at the next whole period of the wall clock. */
+void fdn_links_tick_cb(evutil_socket_t fd, short what, void *arg);
+void fdn_links_arm_tick(struct fdn_links *ls);
+/* Takes l out of its pair, if any. */
+void fdn_link_unpair(struct link *l);
 
 /* --- link_in.c ---------------------------------------------------------------------------- */
 

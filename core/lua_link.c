@@ -1,6 +1,7 @@
 /* lua_link.c: RPC links for Lua (fdn.core.link), the transport: listen, connect, send frames,
- * mark a link ready, close, stats and info. Link events come back through the dispatcher as
- * "link" (see link.h), frames through fdn.core.rpc's door (lua_rpc.c). Created on first use. */
+ * mark a link ready, pair two links to one peer, close, stats and info. Link events come back
+ * through the dispatcher as "link" (see link.h), frames through fdn.core.rpc's door (lua_rpc.c).
+ * Created on first use. */
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -108,6 +109,16 @@ static int l_link_ready(lua_State *L)
     return ok_or(L, n->links ? fdn_links_ready(n->links, id) : FDN_LINK_EGONE);
 }
 
+/* pair(a, b [, lead]) -> true | nil, "gone" | "invalid": links a and b go to the same peer
+ * and share one liveness; lead: this side pings the pair (see link.h). */
+static int l_link_pair(lua_State *L)
+{
+    uint64_t a = check_id(L, 1), b = check_id(L, 2);
+    int lead = lua_toboolean(L, 3);
+    struct fdn_node *n = fdn_node_from_upvalue(L);
+    return ok_or(L, n->links ? fdn_links_pair(n->links, a, b, lead) : FDN_LINK_EGONE);
+}
+
 /* close(id [, reason [, flush]]) -> true | nil, "gone": no "down" event follows. */
 static int l_link_close(lua_State *L)
 {
@@ -201,11 +212,17 @@ static int l_link_pending(lua_State *L)
 }
 
 static const luaL_Reg link_funcs[] = {
-    {"listen", l_link_listen},   {"stop_listening", l_link_stop_listening},
-    {"connect", l_link_connect}, {"send", l_link_send},
-    {"ready", l_link_ready},     {"close", l_link_close},
-    {"stats", l_link_stats},     {"info", l_link_info},
-    {"pending", l_link_pending}, {NULL, NULL},
+    {"listen", l_link_listen},
+    {"stop_listening", l_link_stop_listening},
+    {"connect", l_link_connect},
+    {"send", l_link_send},
+    {"ready", l_link_ready},
+    {"close", l_link_close},
+    {"stats", l_link_stats},
+    {"info", l_link_info},
+    {"pending", l_link_pending},
+    {"pair", l_link_pair},
+    {NULL, NULL},
 };
 
 int luaopen_fdn_core_link(lua_State *L)

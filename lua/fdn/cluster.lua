@@ -48,6 +48,7 @@ function M.new(node)
   local me = {}       -- this node: id, name, key, port, boot, client
   local peers = {}    -- node id -> peer (outbound: we consume from it)
   local conns = {}    -- link id -> conn { link, inbound, peer, node, name, ready, subs }
+  local inbound = {}  -- node id -> the link it opened to us (its HELLO said so)
   C.peers, C.conns, C.me = peers, conns, me
   -- While we stop: the links whose consumers have yet to acknowledge our BYE.
   local awaiting = nil -- { [link id] = true, n = count, done = fn }
@@ -223,6 +224,15 @@ function M.new(node)
     end
   end
 
+  -- Our two links with a node (one opened by each) share one liveness in C (link.h: Pairs). The
+  -- lower id pings, or the higher when the ids' last bytes add up odd: both sides agree, and each
+  -- node leads about half of its pairs. NATS links have no pair function.
+  local function pair(out_lid, in_lid, id)
+    if not (link.pair and out_lid and in_lid) then return end
+    local flip = (me.id:byte(-1) + id:byte(-1)) % 2 == 1
+    link.pair(out_lid, in_lid, (me.id < id) ~= flip)
+  end
+
   local function on_hello(c, body)
     local h = decode(body)
     if type(h) ~= "table" or h.v ~= PROTOCOL or type(h.node) ~= "string" then
@@ -249,7 +259,11 @@ function M.new(node)
       if not h.client then
         -- the HELLO is a discovery hint too: consume from the node that consumes from us
         local info = link.info(c.link)
-        if info and not me.client then hint(h.node, info.ip, h.port, h.boot, "hello") end
+        if info and not me.client then
+          inbound[h.node] = c.link
+          local p = hint(h.node, info.ip, h.port, h.boot, "hello")
+          if p then pair(p.link, c.link, h.node) end
+        end
       end
     else
       local p = c.peer
@@ -270,6 +284,7 @@ function M.new(node)
         end
         peers[h.node] = p
       end
+      pair(c.link, inbound[h.node], h.node)
     end
   end
 
@@ -335,6 +350,7 @@ function M.new(node)
       if not c then return end
       conns[lid] = nil
       if c.inbound then
+        if c.node and inbound[c.node] == lid then inbound[c.node] = nil end
         node.serve.unsubscribe_all(c)
         acknowledged(lid) -- a consumer gone sends nothing more either
       elseif c.peer then

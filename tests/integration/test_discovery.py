@@ -1,7 +1,7 @@
 """Discovery (DESIGN §2): keys partition one network; --seeds where multicast
 is unavailable (gossip through the seed); 20 nodes on one machine all see
 each other within 3 s; the time from a node's start until its services answer
-on another node."""
+on another node; two idle nodes ping each other once a second, not once per link."""
 import json
 import signal
 import statistics
@@ -230,6 +230,38 @@ def _():
     check(good and max(good) < 2000, "d: a start is heard and served within 2 s", repr(times + back))
     flaps = lost_lines(*fleet.nodes)
     eq((len(flaps), flaps[:3]), (0, []), "d: no node of a healthy cluster loses (or drops as restarted) a peer")
+    stop_all()
+
+
+LINK_STATS = "tests/integration/fixtures/cluster/link_stats.lua"
+
+
+@case("e. two idle nodes: one PING a second between them, not one per link (link.h: Pairs)")
+def _():
+    ea = node(PROVIDER, LINK_STATS, name="ea")
+    eb = node(PROVIDER, LINK_STATS, name="eb")
+
+    def stats(n):
+        s, r = get(n, "/link-stats-%s/0" % n.name, timeout=5)
+        return r if s == 200 and isinstance(r, dict) else {}
+
+    check(wait_until(lambda: stats(ea).get("links") == 2 and stats(eb).get("links") == 2, 5),
+          "e: each node has its two links, one each way")
+    time.sleep(1.5)  # the first pings after the handshake settle
+    a0, b0 = stats(ea).get("pings_sent", 0), stats(eb).get("pings_sent", 0)
+    t0 = time.monotonic()
+    time.sleep(6.0)
+    a1, b1 = stats(ea).get("pings_sent", 0), stats(eb).get("pings_sent", 0)
+    secs = time.monotonic() - t0
+    da, db = a1 - a0, b1 - b0
+    print("e. pings in %.1f s: ea %d, eb %d (unpaired: about one a second on each of the two links)"
+          % (secs, da, db))
+    # two unpaired links: 0.8-1 PING a second each, 9.6-12 in all; paired: one a second, on
+    # either link in turn, all from the node with the lower id
+    check(4 <= da + db <= 7.5, "e: about one PING a second for the pair", "%d + %d" % (da, db))
+    check(min(da, db) <= 1, "e: one node pings, the other only answers", "%d + %d" % (da, db))
+    flaps = lost_lines(ea, eb)
+    eq((len(flaps), flaps[:3]), (0, []), "e: neither node loses the other")
     stop_all()
 
 
