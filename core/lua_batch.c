@@ -7,7 +7,7 @@
 #include "batch.h"
 #include "frame.h"
 
-#define KEEP (256 * 1024) /* a buffer larger than this is released once its frames are gone */
+#define KEEP (16 * 1024) /* a buffer larger than this is released once its frames are gone */
 
 struct fdn_batch *fdn_batch_test(lua_State *L, int idx)
 {
