@@ -19,8 +19,8 @@ local pairs, tostring = pairs, tostring
 -- to their handlers in C (rpc.deliver_frames): a message carries a turn's frames, so the
 -- server, libnats and the seal work once per turn and peer, not per frame. Other kinds: "C"
 -- and "P": the consumer or the provider closed the link; "k" a probe (nothing but its reply
--- subject); "a" the consumer's count of event bytes it has taken (u64):
--- the provider's backlog toward it is what it sent less that, as a TCP link's queue.
+-- subject); "a" the consumer's count of event bytes it has taken (u64): the provider's backlog
+-- toward it is what it sent less that, as a TCP link's queue.
 local HEAD = ">c1c32I4"
 local HEAD_LEN, FRAME_HEADER = 37, 10
 local BATCH = 64 * 1024 -- a link's queued frames go out at once past this many bytes
@@ -208,6 +208,14 @@ function M.new(info)
     return lid
   end
 
+  -- Hands the frames of a message to their handlers (in C) on link lid: the event bytes taken.
+  local function deliver(lid, l, data, reqs)
+    local n, evt, bad = deliver_frames(lid, data, HEAD_LEN + 1, max_frame, links, l, reqs)
+    stats.frames_in = stats.frames_in + n
+    if bad then stats.protocol_errors = stats.protocol_errors + 1 end
+    return evt
+  end
+
   -- A message on our own subject.
   local on_first
   local function on_message(data, who)
@@ -242,9 +250,7 @@ function M.new(info)
     if kind == "p" then -- from a node we consume from: on our outbound link
       local l = links[clid]
       if not l or not l.out or l.peer ~= from then return end
-      local n, evt, bad = deliver_frames(clid, data, HEAD_LEN + 1, max_frame, links, l, l.reqs)
-      stats.frames_in = stats.frames_in + n
-      if bad then stats.protocol_errors = stats.protocol_errors + 1 end
+      local evt = deliver(clid, l, data, l.reqs)
       if evt > 0 then -- the count of event bytes taken, told once a loop turn
         l.got = l.got + evt
         if not l.acking then
@@ -261,9 +267,7 @@ function M.new(info)
     lid = inbound[from]
     local l = links[lid]
     if l and l.clid == clid and l.ready then
-      local n, _, bad = deliver_frames(lid, data, HEAD_LEN + 1, max_frame, links, l)
-      stats.frames_in = stats.frames_in + n
-      if bad then stats.protocol_errors = stats.protocol_errors + 1 end
+      deliver(lid, l, data)
       return
     end
     -- a link's first message (its HELLO), or one for a link that is gone: frame by frame
