@@ -24,6 +24,7 @@ local pairs, tostring = pairs, tostring
 local HEAD = ">c1c32I4"
 local HEAD_LEN, FRAME_HEADER = 37, 10
 local BATCH = 64 * 1024 -- a link's queued frames go out at once past this many bytes
+local COALESCE_MS = 1 -- how long steady traffic may hold a link's batch (send_all)
 local SWEEP_MS = 100 -- how often silent peers are looked for, and links awaiting answers probed
 local PROBED = { [3] = true, [1] = true, [6] = true } -- REQ, HELLO, SUB: sent with a reply subject
 local LOG_MS = 10000 -- a refused message is logged at most this often
@@ -123,9 +124,14 @@ function M.new(info)
     return T.prefix .. ".node." .. id
   end
 
-  -- The frames links queued this loop turn: each link's in one message, sent at the turn's end
-  -- (a timer of 0 ms), or at once when a link's queue is full or about to close.
+  -- The frames links queued: each link's in one message, sent at the end of the loop turn (a
+  -- timer of 0 ms), or at once when a link's queue is full or about to close. A NATS message
+  -- costs the server and the receiver about the same whatever its size, so under steady
+  -- traffic (the link published less than COALESCE_MS ago, and this turn queued more frames)
+  -- a batch is held for the next turn, up to COALESCE_MS: a flood of events goes out in
+  -- fewer, larger messages, while a lone call still leaves at its turn's end.
   local queued, spare, nqueued = {}, {}, 0
+  local added = false -- frames were queued since send_all last ran
 
   -- Publishes l's queued frames as one message (its batch opens with the link's head):
   -- true | nil, err.
@@ -133,6 +139,7 @@ function M.new(info)
     local n = l.qbytes
     if n == 0 then return true end
     l.qbytes = 0
+    l.sent_at = now()
     local reply = l.probed and gone_prefix .. l.lid or nil
     l.probed = false
     return T.publish(l.subject, l.batch, reply, HEAD_LEN + n)
@@ -140,11 +147,20 @@ function M.new(info)
 
   local function send_all()
     local list, n = queued, nqueued
-    queued, spare, nqueued = spare, list, 0
+    local busy, t = added, now()
+    queued, spare, nqueued, added = spare, list, 0, false
     for i = 1, n do
-      send_queued(list[i])
+      local l = list[i]
       list[i] = nil
+      if busy and l.qbytes > 0 and t - l.sent_at < COALESCE_MS and t - l.queued_at < COALESCE_MS then
+        nqueued = nqueued + 1
+        queued[nqueued] = l
+      else
+        l.queued = false
+        send_queued(l)
+      end
     end
+    if nqueued > 0 then node.timer(0, send_all) end
   end
 
   -- A link is gone: silently (close), or with a "down" event for the cluster.
@@ -202,7 +218,8 @@ function M.new(info)
     local lid = next_lid
     links[lid] = { lid = lid, peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
       ready = out, reqs = out and {} or nil, req_at = out and {} or nil, sent = 0, acked = 0, got = 0,
-      qbytes = 0, batch = new_batch(pack(HEAD, out and "c" or "p", me, clid or lid)) }
+      qbytes = 0, queued = false, sent_at = -COALESCE_MS, queued_at = 0,
+      batch = new_batch(pack(HEAD, out and "c" or "p", me, clid or lid)) }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
     return lid
@@ -406,18 +423,17 @@ function M.new(info)
     end
     stats.frames_out = stats.frames_out + 1
     local size = FRAME_HEADER + #body
-    local first = l.qbytes == 0
-    if l.qbytes + size > BATCH and not first then
-      send_queued(l)
-      first = true
-    end
+    if l.qbytes + size > BATCH then send_queued(l) end
+    if l.qbytes == 0 then l.queued_at = now() end
     l.qbytes = l.batch:frame(ftype, flags, rid, body)
+    added = true
     if size > BATCH then -- alone, at once: a frame the server refuses is refused here
       local ok, err = send_queued(l)
       if not ok then return nil, err, #body end -- ("too large": over the server's max_payload)
       return true
     end
-    if first then
+    if not l.queued then
+      l.queued = true
       nqueued = nqueued + 1
       queued[nqueued] = l
       if nqueued == 1 then node.timer(0, send_all) end

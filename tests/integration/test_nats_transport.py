@@ -12,7 +12,7 @@ from netns import isolate
 
 isolate()
 
-from cluster import NAMED, PROVIDER, CallLoop, Fleet, finish, get  # noqa: E402
+from cluster import NAMED, PROVIDER, CallLoop, Fleet, finish, get, request  # noqa: E402
 from fdntest import case, check, eq, figure, run_fdnode, wait_until  # noqa: E402
 from natsserver import NatsServer, RawClient  # noqa: E402
 
@@ -261,6 +261,38 @@ def _():
        "a 2 MiB result (nats-server's max_payload is 1 MiB): GeneralError")
     check(time.monotonic() - t0 < 2, "at once, not after --timeout", "%.2fs" % (time.monotonic() - t0))
     eq(get(c, "/big/100")[0], 200, "the link still serves")
+    p.stop()
+    c.stop()
+
+
+@case("a flood of events goes out in fewer messages than turns, every event heard once, in order")
+def _():
+    # the producer yields after every BATCH events (one loop turn each); before coalescing each
+    # turn was one NATS message. The spy counts the messages that carry the flood's tag.
+    fix = "tests/integration/fixtures/backpressure/"
+    key = ["--key", "coalesce"]
+    p = fleet.node(fix + "provider.lua", name="co-p", args=[*NATS, *key])
+    c = fleet.node(fix + "consumer.lua", name="co-c", args=[*NATS, *key])
+
+    def heard(tag):
+        s, r = get(c, "/count", timeout=3)
+        return (r.get(tag) or {}) if s == 200 and isinstance(r, dict) else {}
+
+    def subscribed():
+        request(p, "POST", "/flood", {"tag": "probe", "n": 1, "size": 8})
+        return wait_until(lambda: heard("probe").get("n", 0) > 0, 0.5)
+
+    check(wait_until(subscribed, 10, interval=0.05), "co-c hears co-p's events")
+    N, BATCH = 4000, 10
+    turns = N // BATCH
+    flood = {"tag": "coalesce", "n": N, "size": 16, "batch": BATCH, "high": 0, "ms": 3000}
+    got = sniff_while(lambda: request(p, "POST", "/flood", flood, timeout=20), seconds=1.0)
+    carrying = sum(1 for subject, payload in got if ".node." in subject and b'"coalesce"' in payload)
+    h = wait_until(lambda: heard("coalesce").get("n") == N and heard("coalesce"), 5) or heard("coalesce")
+    eq((h.get("n"), h.get("last"), h.get("in_order")), (N, N, True), "co-c heard the %d events once, in order" % N)
+    figure("a flood of %d events in %d turns: %d NATS messages" % (N, turns, carrying))
+    check(0 < carrying <= turns // 4, "the %d turns' events went out in at most %d messages" % (turns, turns // 4),
+          "%d messages" % carrying)
     p.stop()
     c.stop()
 
