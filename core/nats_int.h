@@ -62,6 +62,7 @@ struct fdn_nats {
     int want_sock, want_gen, want_read, want_write;
     /* what the reactor applied */
     int cur_gen, rd_on, wr_on;
+    int wr_kicked, wr_full; /* a write run without a poll is pending; the last one left bytes */
     struct event *rd, *wr;
     int efd;
     struct event *wake_ev, *more_ev;

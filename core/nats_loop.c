@@ -79,8 +79,20 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
     /* an error there starts libnats' reconnect thread: with signals blocked */
     if (what & EV_READ)
         NO_SIGNALS(natsConnection_ProcessReadEvent(nc));
-    if (what & EV_WRITE)
+    if (what & EV_WRITE) {
+        int kicked = c->wr_kicked;
+        c->wr_kicked = 0;
         NO_SIGNALS(natsConnection_ProcessWriteEvent(nc));
+        if (kicked) { /* bytes left (the socket is full): poll for room from now on */
+            pthread_mutex_lock(&c->mu);
+            int still = c->want_write;
+            pthread_mutex_unlock(&c->mu);
+            if (still) {
+                c->wr_full = 1;
+                fdn_nats_apply(c);
+            }
+        }
+    }
     if ((what & EV_READ) && fdn_nats_drain(c, DIRECT_BATCH) == 0) {
         static const struct timeval now = {0, 0};
         event_add(c->more_ev, &now); /* the rest after the next poll */
@@ -98,6 +110,24 @@ static void set_on(struct event *ev, int *on, int want)
     *on = want;
 }
 
+/* The write event. libnats wants it for every publish; the socket nearly always has room, so
+ * the first time the write is run in this loop pass (event_active: no epoll_ctl, no poll);
+ * only when that write left bytes is the socket polled for room until libnats is done. */
+static void apply_write(struct fdn_nats *c, int want)
+{
+    if (!c->wr)
+        return;
+    if (!want) {
+        c->wr_full = 0;
+        set_on(c->wr, &c->wr_on, 0);
+    } else if (c->wr_full) {
+        set_on(c->wr, &c->wr_on, 1);
+    } else if (!c->wr_on && !c->wr_kicked) {
+        c->wr_kicked = 1;
+        event_active(c->wr, EV_WRITE, 1);
+    }
+}
+
 /* On the reactor: makes the events match the wanted state. */
 void fdn_nats_apply(struct fdn_nats *c)
 {
@@ -110,7 +140,7 @@ void fdn_nats_apply(struct fdn_nats *c)
         if (c->wr)
             event_free(c->wr);
         c->rd = c->wr = NULL;
-        c->rd_on = c->wr_on = 0;
+        c->rd_on = c->wr_on = c->wr_kicked = c->wr_full = 0;
         if (sock >= 0) {
             c->rd = event_new(c->base, sock, EV_READ | EV_PERSIST, io_cb, c);
             c->wr = event_new(c->base, sock, EV_WRITE | EV_PERSIST, io_cb, c);
@@ -118,7 +148,7 @@ void fdn_nats_apply(struct fdn_nats *c)
         c->cur_gen = gen;
     }
     set_on(c->rd, &c->rd_on, rd);
-    set_on(c->wr, &c->wr_on, wr);
+    apply_write(c, wr);
 }
 
 /* Called with mu held: applies now on the reactor (after unlocking), else wakes it. */
