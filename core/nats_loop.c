@@ -71,6 +71,8 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct fdn_nats *c = arg;
     (void)fd;
+    int kicked = c->wr_kicked; /* (cleared even when the connection went away meanwhile) */
+    c->wr_kicked = 0;
     pthread_mutex_lock(&c->mu);
     natsConnection *nc = c->io_nc;
     pthread_mutex_unlock(&c->mu);
@@ -80,8 +82,6 @@ static void io_cb(evutil_socket_t fd, short what, void *arg)
     if (what & EV_READ)
         NO_SIGNALS(natsConnection_ProcessReadEvent(nc));
     if (what & EV_WRITE) {
-        int kicked = c->wr_kicked;
-        c->wr_kicked = 0;
         NO_SIGNALS(natsConnection_ProcessWriteEvent(nc));
         if (kicked) { /* bytes left (the socket is full): poll for room from now on */
             pthread_mutex_lock(&c->mu);

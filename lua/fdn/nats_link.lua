@@ -129,7 +129,8 @@ function M.new(info)
   -- costs the server and the receiver about the same whatever its size, so under steady
   -- traffic (the link published less than COALESCE_MS ago, and this turn queued more frames)
   -- a batch is held for the next turn, up to COALESCE_MS: a flood of events goes out in
-  -- fewer, larger messages, while a lone call still leaves at its turn's end.
+  -- fewer, larger messages, while a call waits one turn more at most (the first turn that
+  -- adds nothing sends it).
   local queued, spare, nqueued = {}, {}, 0
   local added = false -- frames were queued since send_all last ran
 
