@@ -60,9 +60,11 @@ struct fdn_links;
  * the hang at most with the defaults). Only one PING goes per pair when neither link sent
  * anything for the interval, on the link heard from less recently (so both are exercised in
  * turn): half the pings and pongs of two unpaired links. Which side pings is told too (lead,
- * from the node ids): the other waits a sweep longer, and the leader's PING, answered, keeps it
- * from ever pinging while the leader is there (unpaired links, whose sweeps line up on the
- * clock, both ping in the same sweep now and then). A link that alone goes mute (the other
+ * from the node ids): the other waits two sweeps longer, and the leader's PING, answered (the
+ * PONG counts as sent at the sweep after), keeps it from ever pinging while the leader is there
+ * (unpaired links, whose sweeps line up on the clock, both ping in the same sweep now and then).
+ * The sweeps read the clock a millisecond or so off their wall-clock marks, so their deadlines
+ * count to the nearest sweep. A link that alone goes mute (the other
  * keeps the pair alive) is lost when a PING on it stays unanswered for the ping timeout; an
  * idle link is pinged in turn, and one not heard for the whole timeout while its mate is busy
  * is pinged anyway, so such a link goes within two timeouts and a few sweeps. A mate still

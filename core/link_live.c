@@ -57,6 +57,15 @@ static struct link *live_mate(struct link *l, int64_t now)
     return m;
 }
 
+/* At least ms passed since `since`, as the sweeps count it: they come at wall-clock multiples of
+ * tick_ms but read the monotonic clock, a millisecond or so off either way, so a sweep that
+ * lands a hair short of ms still counts (without that, a leader's ping due at one sweep slipped
+ * to the next now and then, the very sweep the follower's came due at, and both pinged). */
+static int elapsed(const struct fdn_links *ls, int64_t now, int64_t since, int64_t ms)
+{
+    return now - since + ls->tick_ms / 2 >= ms;
+}
+
 static void ping(struct fdn_links *ls, struct link *l, int64_t now)
 {
     ls->st.pings_sent++;
@@ -82,17 +91,18 @@ static void tick_live(struct fdn_links *ls, struct link *l, int64_t now)
     } else if (l->ping_wait && now - l->ping_wait >= ls->ping_timeout) {
         fdn_link_fail(l, FDN_LINK_R_PING_TIMEOUT, NULL); /* this link alone went mute */
     } else if (!m) {
-        if (now - sent >= ls->ping_interval)
+        if (elapsed(ls, now, sent, ls->ping_interval))
             ping(ls, l, now);
     } else {
-        /* the pair's ping (the follower's a sweep later than the leader's), on the link heard
-         * from less recently, so that both get exercised; and a probe of a link not heard for a
-         * whole ping timeout while its mate keeps the pair busy */
+        /* the pair's ping, on the link heard from less recently, so that both get exercised;
+         * the follower's two sweeps later than the leader's: its PONG to the leader's PING
+         * counts as sent only at the sweep after, and must come first. And a probe of a link
+         * not heard for a whole ping timeout while its mate keeps the pair busy. */
         int due =
-            now - sent >= ls->ping_interval + (l->lead ? 0 : ls->tick_ms) &&
+            elapsed(ls, now, sent, ls->ping_interval + (l->lead ? 0 : 2 * ls->tick_ms)) &&
             (l->last_heard < m->last_heard || (l->last_heard == m->last_heard && l->id < m->id));
-        int probe =
-            now - l->last_sent >= ls->ping_interval && now - l->last_heard >= ls->ping_timeout;
+        int probe = elapsed(ls, now, l->last_sent, ls->ping_interval) &&
+                    now - l->last_heard >= ls->ping_timeout;
         if (due || probe)
             ping(ls, l, now);
     }
