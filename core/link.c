@@ -407,6 +407,14 @@ int fdn_links_info(struct fdn_links *ls, uint64_t id, struct fdn_link_info *out)
         return FDN_LINK_EGONE;
     memcpy(out->ip, l->ip, sizeof out->ip);
     out->port = l->port;
+    out->local_ip[0] = '\0';
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    evutil_socket_t fd = l->bev ? bufferevent_getfd(l->bev) : -1;
+    if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        int port;
+        fdn_addr_string((struct sockaddr *)&ss, out->local_ip, &port);
+    }
     out->inbound = l->inbound;
     out->connected = l->state == S_OPEN;
     out->ready = l->ready;

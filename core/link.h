@@ -112,6 +112,8 @@ struct fdn_link_stats {
 struct fdn_link_info {
     char ip[46]; /* the remote address */
     int port;
+    char local_ip[46]; /* this end's address (the one the peer reaches: with --bind 0.0.0.0,
+                        * the interface the link runs on); "" when the socket cannot tell */
     int inbound, connected, ready;
     int secure;     /* 1: the TLS handshake is over */
     size_t pending; /* bytes queued for output (plaintext waiting for TLS included) */

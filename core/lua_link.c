@@ -176,17 +176,19 @@ static int link_info_arg(lua_State *L, struct fdn_link_info *in)
     return ok_or(L, FDN_LINK_EGONE);
 }
 
-/* info(id) -> {ip, port, inbound, connected, ready, secure, pending} | nil, "gone": secure
- * once the TLS handshake is over */
+/* info(id) -> {ip, local_ip, port, inbound, connected, ready, secure, pending} | nil, "gone":
+ * local_ip is this end's address, secure once the TLS handshake is over */
 static int l_link_info(lua_State *L)
 {
     struct fdn_link_info in;
     int gone = link_info_arg(L, &in);
     if (gone)
         return gone;
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     lua_pushstring(L, in.ip);
     lua_setfield(L, -2, "ip");
+    lua_pushstring(L, in.local_ip);
+    lua_setfield(L, -2, "local_ip");
     set_int(L, "port", (uint64_t)in.port);
     lua_pushboolean(L, in.inbound);
     lua_setfield(L, -2, "inbound");

@@ -44,10 +44,28 @@ local function lua_metrics(node)
   return concat(out)
 end
 
+local function host_port(host, port)
+  host = tostring(host)
+  if host:find(":", 1, true) then host = "[" .. host .. "]" end
+  return host .. ":" .. tostring(port)
+end
+
+-- Where the peers reach this node: its --bind address; bound to every interface, the local end
+-- of one of its links (the interface the cluster runs on), and 0.0.0.0 while it has none.
+local function own_host(node, info)
+  local bind = info.bind
+  if bind and bind ~= "" and bind ~= "0.0.0.0" and bind ~= "::" then return bind end
+  for lid in pairs(node and node.cluster.conns or {}) do
+    local li = node.link.info(lid)
+    if li and li.local_ip and li.local_ip ~= "" then return li.local_ip end
+  end
+  return bind or "0.0.0.0"
+end
+
 -- Every node's summary, this one first; the others asked at once, in parallel.
 local function gather(node, info)
   local me = stats.summary(node)
-  me.address = (info.bind or "0.0.0.0") .. ":" .. tostring(me.port)
+  me.address = host_port(own_host(node, info), me.port)
   me.self = true
   local nodes = { me }
   local peers = stats.members(node)
@@ -58,7 +76,7 @@ local function gather(node, info)
       if not ok or type(s) ~= "table" then
         s = { id = p.node, name = p.name, error = type(s) == "table" and tostring(s.message) or tostring(s) }
       end
-      s.address = tostring(p.host) .. ":" .. tostring(p.port)
+      s.address = host_port(p.host, p.port)
       s.state = p.state
       nodes[#nodes + 1] = s
       left = left - 1

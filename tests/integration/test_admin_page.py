@@ -60,6 +60,8 @@ def _():
     for n in by.values():
         check(n["rss"] > 1e6 and n["now"] >= n["start"] and n["links"] >= 1 and ":" in n["address"],
               "%s's figures" % n["name"], json.dumps(n)[:300])
+    # bound to every interface, a node names the address its peers reach it at, not 0.0.0.0
+    check(by["alpha"]["address"].startswith("127.0.0.1:"), "alpha's own address", by["alpha"]["address"])
 
 
 @case("chromium --headless --dump-dom: the rendered page lists every node and every service")
