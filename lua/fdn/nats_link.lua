@@ -127,12 +127,11 @@ function M.new(info)
   -- The frames links queued: each link's in one message, sent at the end of the loop turn (a
   -- timer of 0 ms), or at once when a link's queue is full or about to close. A NATS message
   -- costs the server and the receiver about the same whatever its size, so under steady
-  -- traffic (the link published less than COALESCE_MS ago, and this turn queued more frames)
+  -- traffic (the link published less than COALESCE_MS ago and queued more frames this turn)
   -- a batch is held for the next turn, up to COALESCE_MS: a flood of events goes out in
   -- fewer, larger messages, while a call waits one turn more at most (the first turn that
   -- adds nothing sends it).
   local queued, spare, nqueued = {}, {}, 0
-  local added = false -- frames were queued since send_all last ran
 
   -- Publishes l's queued frames as one message (its batch opens with the link's head):
   -- true | nil, err.
@@ -148,11 +147,13 @@ function M.new(info)
 
   local function send_all()
     local list, n = queued, nqueued
-    local busy, t = added, now()
-    queued, spare, nqueued, added = spare, list, 0, false
+    local t = now()
+    queued, spare, nqueued = spare, list, 0
     for i = 1, n do
       local l = list[i]
       list[i] = nil
+      local busy = l.added -- this link queued frames since send_all last looked at it
+      l.added = false
       if busy and l.qbytes > 0 and t - l.sent_at < COALESCE_MS and t - l.queued_at < COALESCE_MS then
         nqueued = nqueued + 1
         queued[nqueued] = l
@@ -219,7 +220,7 @@ function M.new(info)
     local lid = next_lid
     links[lid] = { lid = lid, peer = peer, out = out, clid = clid or lid, subject = subject_of(peer), since = now(),
       ready = out, reqs = out and {} or nil, req_at = out and {} or nil, sent = 0, acked = 0, got = 0,
-      qbytes = 0, queued = false, sent_at = -COALESCE_MS, queued_at = 0,
+      qbytes = 0, queued = false, added = false, sent_at = -COALESCE_MS, queued_at = 0,
       batch = new_batch(pack(HEAD, out and "c" or "p", me, clid or lid)) }
     stats.links = stats.links + 1
     if not sweeper then sweeper = node.timer(SWEEP_MS, sweep, true) end
@@ -427,7 +428,7 @@ function M.new(info)
     if l.qbytes + size > BATCH then send_queued(l) end
     if l.qbytes == 0 then l.queued_at = now() end
     l.qbytes = l.batch:frame(ftype, flags, rid, body)
-    added = true
+    l.added = true
     if size > BATCH then -- alone, at once: a frame the server refuses is refused here
       local ok, err = send_queued(l)
       if not ok then return nil, err, #body end -- ("too large": over the server's max_payload)
